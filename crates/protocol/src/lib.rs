@@ -1,0 +1,13 @@
+//! Wire types of the LLM vendor APIs and the translators between them.
+//!
+//! Everything here is pure: bytes and state in, bytes out. No proxy-wasm, no I/O, so every
+//! conversion is tested natively with fixtures. Nothing in this crate may panic on input.
+
+pub mod error;
+pub mod json_field;
+pub mod openai;
+pub mod sse;
+pub mod stream;
+
+pub use error::{ErrorKind, GatewayError};
+pub use stream::{StreamConverter, Usage};

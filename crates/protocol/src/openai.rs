@@ -1,0 +1,129 @@
+//! OpenAI chat-completions pieces shared by every translator: writing `chat.completion.chunk`
+//! streams the way OpenAI's SDKs expect them.
+
+use crate::sse::write_event;
+use crate::stream::Usage;
+use serde_json::{json, Value};
+
+/// The terminator of every OpenAI stream.
+pub const DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// Writes one completion's chunks: shared `id`/`model`/`created`, `role` on the first delta.
+#[derive(Debug, Clone)]
+pub struct ChunkWriter {
+    id: String,
+    model: String,
+    created: u64,
+    role_sent: bool,
+}
+
+impl ChunkWriter {
+    pub fn new(id: impl Into<String>, model: impl Into<String>, created: u64) -> Self {
+        ChunkWriter {
+            id: id.into(),
+            model: model.into(),
+            created,
+            role_sent: false,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn set_model(&mut self, model: impl Into<String>) {
+        self.model = model.into();
+    }
+
+    /// Whether any chunk has been written yet.
+    pub fn started(&self) -> bool {
+        self.role_sent
+    }
+
+    /// A chunk with one choice (index 0) carrying `delta` and an optional finish reason. The
+    /// first chunk of the completion also carries `role: "assistant"`.
+    pub fn delta(&mut self, out: &mut Vec<u8>, mut delta: Value, finish_reason: Option<&str>) {
+        if !self.role_sent {
+            if let Some(obj) = delta.as_object_mut() {
+                obj.insert("role".into(), json!("assistant"));
+            }
+            self.role_sent = true;
+        }
+        let chunk = json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason }],
+        });
+        write_event(out, None, &chunk.to_string());
+    }
+
+    /// The usage-only last chunk (`choices: []`) sent when the client asked for
+    /// `stream_options.include_usage`.
+    pub fn usage(&self, out: &mut Vec<u8>, usage: &Usage) {
+        let chunk = json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": usage.to_openai_json(),
+        });
+        write_event(out, None, &chunk.to_string());
+    }
+}
+
+/// A mid-stream error as OpenAI's SDKs understand it: a `data:` object with a top-level `error`.
+pub fn stream_error(out: &mut Vec<u8>, message: &str, error_type: &str, code: Option<&str>) {
+    let v =
+        json!({ "error": { "message": message, "type": error_type, "param": null, "code": code } });
+    write_event(out, None, &v.to_string());
+}
+
+/// Whether a chat request asked for the usage chunk (`stream_options.include_usage: true`).
+pub fn wants_usage(request: &Value) -> bool {
+    request
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sse::SseParser;
+
+    #[test]
+    fn role_on_first_delta_only_and_shared_id() {
+        let mut w = ChunkWriter::new("chatcmpl-1", "m", 7);
+        let mut out = Vec::new();
+        w.delta(&mut out, json!({"content": "a"}), None);
+        w.delta(&mut out, json!({"content": "b"}), Some("stop"));
+        w.usage(
+            &mut out,
+            &Usage {
+                prompt_tokens: 1,
+                completion_tokens: 2,
+                total_tokens: 3,
+                ..Default::default()
+            },
+        );
+        out.extend_from_slice(DONE);
+        let events = SseParser::new().push(&out);
+        let chunks: Vec<Value> = events[..3]
+            .iter()
+            .map(|e| serde_json::from_str(&e.data).unwrap())
+            .collect();
+        assert_eq!(
+            chunks[0]["choices"][0]["delta"],
+            json!({"content": "a", "role": "assistant"})
+        );
+        assert_eq!(chunks[1]["choices"][0]["delta"], json!({"content": "b"}));
+        assert_eq!(chunks[1]["choices"][0]["finish_reason"], "stop");
+        assert_eq!(chunks[2]["choices"], json!([]));
+        assert_eq!(chunks[2]["usage"]["total_tokens"], 3);
+        assert!(chunks.iter().all(|c| c["id"] == "chatcmpl-1"));
+        assert_eq!(events[3].data, "[DONE]");
+    }
+}

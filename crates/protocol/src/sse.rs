@@ -1,0 +1,239 @@
+//! Incremental Server-Sent Events parsing and writing.
+//!
+//! Vendors' streams reach a proxy in arbitrary pieces: an event, a line, a `data:` prefix or a
+//! multi-byte UTF-8 character may be split across body callbacks. [`SseParser`] keeps the
+//! incomplete tail between calls, accepts `\n`, `\r\n` and `\r` line ends (also a `\r\n` split
+//! between two calls), skips comments, joins multi-line `data`, and never panics.
+
+/// One dispatched event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SseEvent {
+    /// The `event:` field, if the event had one.
+    pub event: Option<String>,
+    /// The `data:` lines joined with `\n`.
+    pub data: String,
+}
+
+/// Incremental parser; feed it bytes as they arrive.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    line: Vec<u8>,
+    /// The previous chunk ended in `\r`: a `\n` at the start of the next one belongs to it.
+    after_cr: bool,
+    event: Option<String>,
+    data: String,
+    has_data: bool,
+}
+
+/// Longest line kept while waiting for its end; a longer one is a broken stream, dropped so a
+/// hostile upstream cannot grow memory without bound.
+const MAX_LINE: usize = 16 * 1024 * 1024;
+
+impl SseParser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parse `chunk`, appending every completed event to `out`.
+    pub fn push_into(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) {
+        let mut rest = chunk;
+        if rest.is_empty() {
+            return;
+        }
+        if self.after_cr {
+            self.after_cr = false;
+            if let Some(stripped) = rest.strip_prefix(b"\n") {
+                rest = stripped;
+            }
+        }
+        while let Some(pos) = rest.iter().position(|&c| c == b'\n' || c == b'\r') {
+            let (head, tail) = rest.split_at(pos);
+            let is_cr = tail.first() == Some(&b'\r');
+            let mut tail = tail.get(1..).unwrap_or_default();
+            if is_cr {
+                match tail.first() {
+                    Some(b'\n') => tail = tail.get(1..).unwrap_or_default(),
+                    None => self.after_cr = true,
+                    Some(_) => {}
+                }
+            }
+            if self.line.is_empty() {
+                self.line_done(head, out);
+            } else {
+                let mut line = std::mem::take(&mut self.line);
+                line.extend_from_slice(head);
+                self.line_done(&line, out);
+            }
+            rest = tail;
+        }
+        if self.line.len() + rest.len() > MAX_LINE {
+            self.line.clear();
+        } else {
+            self.line.extend_from_slice(rest);
+        }
+    }
+
+    /// Parse `chunk` and return the completed events.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        self.push_into(chunk, &mut out);
+        out
+    }
+
+    /// The stream ended: an unterminated last event is dispatched too (vendors sometimes omit
+    /// the final blank line).
+    pub fn finish(&mut self) -> Option<SseEvent> {
+        let mut out = Vec::new();
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.line_done(&line, &mut out);
+        }
+        self.dispatch(&mut out);
+        out.pop()
+    }
+
+    fn line_done(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
+        if line.is_empty() {
+            self.dispatch(out);
+            return;
+        }
+        if line.first() == Some(&b':') {
+            return;
+        }
+        let (field, value) = match line.iter().position(|&c| c == b':') {
+            Some(p) => {
+                let v = line.get(p + 1..).unwrap_or_default();
+                (&line[..p], v.strip_prefix(b" ").unwrap_or(v))
+            }
+            None => (line, &b""[..]),
+        };
+        match field {
+            b"data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(&String::from_utf8_lossy(value));
+                self.has_data = true;
+            }
+            b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
+            _ => {}
+        }
+    }
+
+    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+        let event = self.event.take();
+        if !self.has_data {
+            return;
+        }
+        self.has_data = false;
+        out.push(SseEvent {
+            event,
+            data: std::mem::take(&mut self.data),
+        });
+    }
+}
+
+/// Append one event in wire form: optional `event:` line, `data:` line(s), blank line.
+pub fn write_event(out: &mut Vec<u8>, event: Option<&str>, data: &str) {
+    if let Some(name) = event {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'\n');
+    }
+    for line in data.split('\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            p.push_into(c, &mut out);
+        }
+        out.extend(p.finish());
+        out
+    }
+
+    const STREAM: &[u8] =
+        b": keep-alive\r\nevent: message_start\r\ndata: {\"a\":\"\xc3\xa9\"}\r\n\r\n\
+data: one\ndata: two\n\nevent: ping\ndata: {}\r\rdata: [DONE]\n\n";
+
+    #[test]
+    fn parses_mixed_line_ends_comments_and_multiline_data() {
+        let events = parse_all(&[STREAM]);
+        assert_eq!(
+            events,
+            vec![
+                SseEvent {
+                    event: Some("message_start".into()),
+                    data: "{\"a\":\"é\"}".into()
+                },
+                SseEvent {
+                    event: None,
+                    data: "one\ntwo".into()
+                },
+                SseEvent {
+                    event: Some("ping".into()),
+                    data: "{}".into()
+                },
+                SseEvent {
+                    event: None,
+                    data: "[DONE]".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn every_split_gives_the_same_events() {
+        let whole = parse_all(&[STREAM]);
+        for i in 0..=STREAM.len() {
+            for j in i..=STREAM.len() {
+                let got = parse_all(&[&STREAM[..i], &STREAM[i..j], &STREAM[j..]]);
+                assert_eq!(got, whole, "split at {i},{j}");
+            }
+        }
+        let bytes: Vec<&[u8]> = STREAM.chunks(1).collect();
+        assert_eq!(parse_all(&bytes), whole);
+    }
+
+    #[test]
+    fn unterminated_last_event_is_dispatched_on_finish() {
+        assert_eq!(
+            parse_all(&[b"data: x"]),
+            vec![SseEvent {
+                event: None,
+                data: "x".into()
+            }]
+        );
+        assert!(parse_all(&[b"event: x\n\n"]).is_empty());
+    }
+
+    #[test]
+    fn writer_round_trips() {
+        let mut out = Vec::new();
+        write_event(&mut out, Some("content_block_delta"), "{\"x\":1}");
+        write_event(&mut out, None, "a\nb");
+        assert_eq!(
+            parse_all(&[&out]),
+            vec![
+                SseEvent {
+                    event: Some("content_block_delta".into()),
+                    data: "{\"x\":1}".into()
+                },
+                SseEvent {
+                    event: None,
+                    data: "a\nb".into()
+                },
+            ]
+        );
+    }
+}
