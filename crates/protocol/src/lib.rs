@@ -3,7 +3,9 @@
 //! Everything here is pure: bytes and state in, bytes out. No proxy-wasm, no I/O, so every
 //! conversion is tested natively with fixtures. Nothing in this crate may panic on input.
 
+pub mod anthropic;
 pub mod error;
+pub mod gemini;
 pub mod json_field;
 pub mod openai;
 pub mod sse;

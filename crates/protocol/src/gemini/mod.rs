@@ -1,0 +1,1 @@
+//! Google Gemini API: wire types and translators from OpenAI chat completions and embeddings.
