@@ -1,1 +1,14 @@
-//! placeholder
+//! Plugin configuration, Higress `_rules_` matching, model mapping, vendor endpoints and
+//! provider selection.
+//!
+//! Pure: time, randomness and metrics are passed in, so everything here is tested natively.
+
+pub mod balancer;
+pub mod config_error;
+pub mod model_map;
+pub mod proxy;
+pub mod rules;
+pub mod select;
+pub mod vendor;
+
+pub use config_error::ConfigError;

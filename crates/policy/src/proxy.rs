@@ -1,0 +1,627 @@
+//! ai-proxy configuration, compatible with Higress ai-proxy's JSON schema.
+
+use crate::config_error::from_value;
+use crate::model_map::ModelMapping;
+use crate::vendor::{self, split_url, Api, Auth, Family, VendorSpec};
+use crate::ConfigError;
+use serde::Deserialize;
+use serde_json::Value;
+use switchyard_protocol::{ErrorKind, GatewayError};
+
+/// Default upstream timeout (Higress's default), milliseconds.
+pub const DEFAULT_TIMEOUT_MS: u64 = 120_000;
+/// Default request body limit: larger bodies are answered with 413.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
+
+/// `protocol`: what the client speaks. `original` passes the body through untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Openai,
+    Original,
+}
+
+/// `context`: a file fetched once and inserted as a system message.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextConfig {
+    pub file_url: String,
+    /// Envoy cluster (Higress: service FQDN) that serves the file.
+    pub service_name: String,
+    #[serde(default)]
+    pub service_port: u16,
+    /// `:authority` of the fetch; defaults to the URL's host.
+    #[serde(default)]
+    pub service_host: Option<String>,
+}
+
+/// One provider entry as written in config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderConfig {
+    #[serde(default)]
+    pub id: String,
+    #[serde(rename = "type")]
+    pub vendor: String,
+    #[serde(default)]
+    pub api_tokens: Vec<String>,
+    #[serde(default)]
+    pub model_mapping: ModelMapping,
+    #[serde(default)]
+    pub protocol: Protocol,
+    #[serde(default)]
+    pub context: Option<ContextConfig>,
+    #[serde(default = "default_timeout")]
+    pub timeout: u64,
+    #[serde(default)]
+    pub azure_service_url: Option<String>,
+    #[serde(default)]
+    pub qwen_enable_compatible: Option<bool>,
+    #[serde(default)]
+    pub ollama_server_host: Option<String>,
+    #[serde(default)]
+    pub ollama_server_port: Option<u16>,
+    #[serde(default)]
+    pub openai_custom_url: Option<String>,
+    #[serde(default)]
+    pub vllm_server_host: Option<String>,
+    #[serde(default)]
+    pub vllm_custom_url: Option<String>,
+    #[serde(default)]
+    pub generic_host: Option<String>,
+    #[serde(default)]
+    pub claude_version: Option<String>,
+    #[serde(default)]
+    pub gemini_safety_setting: Option<Value>,
+    #[serde(default)]
+    pub gemini_thinking_budget: Option<i64>,
+}
+
+fn default_timeout() -> u64 {
+    DEFAULT_TIMEOUT_MS
+}
+
+/// Where a provider's requests go: host, path layout and auth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub base: String,
+    /// Full chat path (with query) when it is not `base + /chat/completions`.
+    pub chat_path: Option<String>,
+    /// Query appended to every path (Azure's `api-version`).
+    pub query: Option<String>,
+    /// Keep the client's path (the `generic` type without a base path).
+    pub keep_path: bool,
+}
+
+/// A validated provider: config plus resolved vendor and endpoint.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub config: ProviderConfig,
+    pub spec: &'static VendorSpec,
+    pub endpoint: Endpoint,
+}
+
+impl Provider {
+    pub fn new(config: ProviderConfig) -> Result<Provider, ConfigError> {
+        let spec = vendor::vendor(&config.vendor).ok_or_else(|| {
+            ConfigError::new("type", format!("unknown provider type `{}`", config.vendor))
+        })?;
+        for (i, t) in config.api_tokens.iter().enumerate() {
+            if t.is_empty() || t.bytes().any(|b| b < 0x20 || b == 0x7f) {
+                return Err(ConfigError::new(
+                    format!("apiTokens[{i}]"),
+                    "must be non-empty and free of control characters",
+                ));
+            }
+        }
+        let endpoint = resolve_endpoint(spec, &config)?;
+        Ok(Provider {
+            config,
+            spec,
+            endpoint,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    pub fn family(&self) -> Family {
+        self.spec.family
+    }
+
+    /// Whether this vendor offers `api` (possibly through translation).
+    pub fn supports(&self, api: Api) -> bool {
+        match api {
+            Api::ChatCompletions => true,
+            Api::Completions => self.spec.completions,
+            Api::Embeddings => self.spec.embeddings,
+            Api::Models => self.spec.models,
+            Api::Messages => true,
+        }
+    }
+
+    /// The upstream path (with query) for an OpenAI-family request of `api`. `model` is the
+    /// mapped model (Azure without a deployment in its URL puts it in the path).
+    pub fn openai_path(
+        &self,
+        api: Api,
+        model: Option<&str>,
+        client_path: &str,
+    ) -> Result<String, GatewayError> {
+        let e = &self.endpoint;
+        if e.keep_path {
+            return Ok(client_path.to_string());
+        }
+        let api = if api == Api::Messages {
+            Api::ChatCompletions
+        } else {
+            api
+        };
+        let mut path = match (&e.chat_path, api) {
+            (Some(chat), Api::ChatCompletions) => chat.clone(),
+            (Some(chat), _) if self.spec.name == "azure" => {
+                // An Azure deployment URL names the chat path; siblings replace its last part.
+                let stem = chat.split('?').next().unwrap_or(chat);
+                let stem = stem.strip_suffix("/chat/completions").unwrap_or(stem);
+                format!("{stem}{}", api.openai_suffix())
+            }
+            _ if self.spec.name == "azure" => {
+                let model = model.filter(|m| is_safe_path_segment(m)).ok_or_else(|| {
+                    GatewayError::invalid(
+                        "invalid_model",
+                        "a model name usable as an Azure deployment is required",
+                    )
+                    .with_param("model")
+                })?;
+                format!(
+                    "{}/openai/deployments/{model}{}",
+                    e.base,
+                    api.openai_suffix()
+                )
+            }
+            _ => format!("{}{}", e.base, api.openai_suffix()),
+        };
+        if let Some(q) = &e.query {
+            if !path.contains('?') {
+                path.push('?');
+                path.push_str(q);
+            }
+        }
+        Ok(path)
+    }
+
+    /// Header name and value carrying `token` upstream.
+    pub fn auth_header(&self, token: &str) -> (&'static str, String) {
+        match self.spec.auth {
+            Auth::Bearer => ("authorization", format!("Bearer {token}")),
+            Auth::Header(name) => (name, token.to_string()),
+        }
+    }
+
+    /// The token at `index` modulo the pool (the caller passes a random number).
+    pub fn token(&self, index: usize) -> Option<&str> {
+        let n = self.config.api_tokens.len();
+        if n == 0 {
+            return None;
+        }
+        self.config.api_tokens.get(index % n).map(String::as_str)
+    }
+
+    /// Error for an API this vendor lacks.
+    pub fn unsupported(&self, api: Api) -> GatewayError {
+        GatewayError::new(
+            ErrorKind::NotFound,
+            "unsupported_api",
+            format!(
+                "provider type `{}` does not support the {} API",
+                self.spec.name,
+                api.name()
+            ),
+        )
+    }
+}
+
+/// Model names that can be placed in a URL path segment as they are.
+pub fn is_safe_path_segment(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':' | b'@'))
+}
+
+fn resolve_endpoint(spec: &VendorSpec, c: &ProviderConfig) -> Result<Endpoint, ConfigError> {
+    let mut e = Endpoint {
+        host: spec.host.to_string(),
+        base: spec.base.to_string(),
+        chat_path: spec.chat_path.map(str::to_string),
+        query: None,
+        keep_path: false,
+    };
+    let url_field = match spec.name {
+        "azure" => Some(("azureServiceUrl", c.azure_service_url.as_deref(), true)),
+        "openai" => Some(("openaiCustomUrl", c.openai_custom_url.as_deref(), false)),
+        "vllm" => Some(("vllmCustomUrl", c.vllm_custom_url.as_deref(), false)),
+        _ => None,
+    };
+    if let Some((field, url, required)) = url_field {
+        match url {
+            Some(url) => {
+                let (host, path) = split_url(url).ok_or_else(|| {
+                    ConfigError::new(field, "must be a URL like https://host/path")
+                })?;
+                e.host = host;
+                let (p, q) = match path.split_once('?') {
+                    Some((p, q)) => (p.to_string(), Some(q.to_string())),
+                    None => (path.clone(), None),
+                };
+                e.query = q;
+                if spec.name == "azure" && p.contains("/deployments/") {
+                    e.chat_path = Some(p);
+                    e.base = String::new();
+                } else if let Some(base) = p.strip_suffix("/chat/completions") {
+                    e.base = base.to_string();
+                } else {
+                    e.base = p.trim_end_matches('/').to_string();
+                }
+                if spec.name == "azure" && e.query.is_none() {
+                    return Err(ConfigError::new(field, "must carry ?api-version=..."));
+                }
+            }
+            None if required => return Err(ConfigError::new(field, "is required for this type")),
+            None => {}
+        }
+    }
+    match spec.name {
+        "ollama" => {
+            let host = c.ollama_server_host.as_deref().ok_or_else(|| {
+                ConfigError::new("ollamaServerHost", "is required for type ollama")
+            })?;
+            e.host = format!("{host}:{}", c.ollama_server_port.unwrap_or(11434));
+        }
+        "vllm" if c.vllm_custom_url.is_none() => {
+            e.host = c.vllm_server_host.clone().ok_or_else(|| {
+                ConfigError::new(
+                    "vllmServerHost",
+                    "is required for type vllm (or vllmCustomUrl)",
+                )
+            })?;
+        }
+        "generic" => {
+            e.host = c
+                .generic_host
+                .clone()
+                .ok_or_else(|| ConfigError::new("genericHost", "is required for type generic"))?;
+            e.keep_path = true;
+        }
+        _ => {}
+    }
+    if e.host.is_empty() || e.host.bytes().any(|b| b <= b' ' || b == b'/' || b == 0x7f) {
+        return Err(ConfigError::new(
+            "host",
+            format!("no usable upstream host for type `{}`", spec.name),
+        ));
+    }
+    Ok(e)
+}
+
+/// The whole ai-proxy config of one scope (global or one `_rules_` entry).
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub providers: Vec<Provider>,
+    /// Index into `providers` of the default provider.
+    pub active: Option<usize>,
+    /// Request header naming the provider id to use (the balancer's routing header).
+    pub active_provider_header: Option<String>,
+    /// Bodies larger than this are answered with 413.
+    pub max_request_body_bytes: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawProxyConfig {
+    #[serde(default)]
+    provider: Option<Value>,
+    #[serde(default)]
+    providers: Option<Vec<Value>>,
+    #[serde(default)]
+    active_provider_id: Option<String>,
+    #[serde(default)]
+    active_provider_header: Option<String>,
+    #[serde(default)]
+    max_request_body_bytes: Option<u64>,
+}
+
+impl ProxyConfig {
+    /// Parse one scope's JSON object.
+    pub fn from_json(v: &Value) -> Result<ProxyConfig, ConfigError> {
+        let raw: RawProxyConfig = from_value(v)?;
+        let mut providers = Vec::new();
+        if let Some(p) = &raw.provider {
+            providers.push(parse_provider(p).map_err(|e| e.within("provider"))?);
+        }
+        for (i, p) in raw.providers.iter().flatten().enumerate() {
+            let provider = parse_provider(p).map_err(|e| e.within(&format!("providers[{i}]")))?;
+            if providers.iter().any(|q: &Provider| q.id() == provider.id()) {
+                return Err(ConfigError::new(
+                    format!("providers[{i}].id"),
+                    format!("duplicate provider id `{}`", provider.id()),
+                ));
+            }
+            providers.push(provider);
+        }
+        if providers.is_empty() {
+            return Err(ConfigError::new(
+                "provider",
+                "a `provider` or `providers` entry is required",
+            ));
+        }
+        let active = match &raw.active_provider_id {
+            Some(id) => Some(providers.iter().position(|p| p.id() == id).ok_or_else(|| {
+                ConfigError::new("activeProviderId", format!("no provider has id `{id}`"))
+            })?),
+            None if raw.provider.is_some() || providers.len() == 1 => Some(0),
+            None => None,
+        };
+        if let Some(h) = &raw.active_provider_header {
+            if h.is_empty()
+                || !h
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(ConfigError::new(
+                    "activeProviderHeader",
+                    "must be a header name",
+                ));
+            }
+        }
+        Ok(ProxyConfig {
+            providers,
+            active,
+            active_provider_header: raw.active_provider_header.map(|h| h.to_ascii_lowercase()),
+            max_request_body_bytes: raw.max_request_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        })
+    }
+
+    /// The provider for a request: the one whose id equals the routing header's value, else
+    /// the active one.
+    pub fn provider_for(&self, header_value: Option<&str>) -> Option<&Provider> {
+        if let Some(v) = header_value {
+            if let Some(p) = self.providers.iter().find(|p| p.id() == v) {
+                return Some(p);
+            }
+        }
+        self.active.and_then(|i| self.providers.get(i))
+    }
+}
+
+fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
+    let config: ProviderConfig = from_value(v)?;
+    Provider::new(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{RequestKeys, RuleSet};
+    use serde_json::json;
+
+    fn provider(v: Value) -> Provider {
+        parse_provider(&v).unwrap()
+    }
+
+    #[test]
+    fn higress_single_provider_example() {
+        let cfg = ProxyConfig::from_json(&json!({
+            "provider": {"type": "qwen", "apiTokens": ["sk-1"], "modelMapping": {"gpt-3": "qwen-turbo", "*": "qwen-max"}, "unknownField": true}
+        }))
+        .unwrap();
+        let p = cfg.provider_for(None).unwrap();
+        assert_eq!(p.endpoint.host, "dashscope.aliyuncs.com");
+        assert_eq!(
+            p.openai_path(Api::ChatCompletions, None, "/v1/chat/completions")
+                .unwrap(),
+            "/compatible-mode/v1/chat/completions"
+        );
+        assert_eq!(p.config.model_mapping.map("gpt-3"), "qwen-turbo");
+        assert_eq!(
+            p.auth_header("sk-1"),
+            ("authorization", "Bearer sk-1".to_string())
+        );
+        assert_eq!(p.config.timeout, DEFAULT_TIMEOUT_MS);
+    }
+
+    #[test]
+    fn header_rewrite_per_vendor() {
+        let cases = [
+            (
+                json!({"type": "openai"}),
+                "api.openai.com",
+                "/v1/chat/completions",
+                "authorization",
+            ),
+            (
+                json!({"type": "deepseek"}),
+                "api.deepseek.com",
+                "/chat/completions",
+                "authorization",
+            ),
+            (
+                json!({"type": "moonshot"}),
+                "api.moonshot.cn",
+                "/v1/chat/completions",
+                "authorization",
+            ),
+            (
+                json!({"type": "zhipuai"}),
+                "open.bigmodel.cn",
+                "/api/paas/v4/chat/completions",
+                "authorization",
+            ),
+            (
+                json!({"type": "minimax"}),
+                "api.minimax.chat",
+                "/v1/text/chatcompletion_v2",
+                "authorization",
+            ),
+            (
+                json!({"type": "groq"}),
+                "api.groq.com",
+                "/openai/v1/chat/completions",
+                "authorization",
+            ),
+            (
+                json!({"type": "openrouter"}),
+                "openrouter.ai",
+                "/api/v1/chat/completions",
+                "authorization",
+            ),
+            (
+                json!({"type": "fireworks"}),
+                "api.fireworks.ai",
+                "/inference/v1/chat/completions",
+                "authorization",
+            ),
+            (
+                json!({"type": "ollama", "ollamaServerHost": "127.0.0.1", "ollamaServerPort": 8000}),
+                "127.0.0.1:8000",
+                "/v1/chat/completions",
+                "authorization",
+            ),
+            (
+                json!({"type": "vllm", "vllmServerHost": "vllm:8000"}),
+                "vllm:8000",
+                "/v1/chat/completions",
+                "authorization",
+            ),
+            (
+                json!({"type": "generic", "genericHost": "llm.local"}),
+                "llm.local",
+                "/custom/v1/chat/completions",
+                "authorization",
+            ),
+            (
+                json!({"type": "azure", "azureServiceUrl": "https://r.openai.azure.com/openai/deployments/gpt/chat/completions?api-version=2024-06-01"}),
+                "r.openai.azure.com",
+                "/openai/deployments/gpt/chat/completions?api-version=2024-06-01",
+                "api-key",
+            ),
+            (
+                json!({"type": "claude"}),
+                "api.anthropic.com",
+                "/v1/chat/completions",
+                "x-api-key",
+            ),
+        ];
+        for (cfg, host, path, auth) in cases {
+            let p = provider(cfg.clone());
+            assert_eq!(p.endpoint.host, host, "{cfg}");
+            assert_eq!(
+                p.openai_path(
+                    Api::ChatCompletions,
+                    Some("m"),
+                    "/custom/v1/chat/completions"
+                )
+                .unwrap(),
+                path,
+                "{cfg}"
+            );
+            assert_eq!(p.auth_header("t").0, auth, "{cfg}");
+        }
+    }
+
+    #[test]
+    fn azure_paths() {
+        let p = provider(
+            json!({"type": "azure", "azureServiceUrl": "https://r.openai.azure.com/openai/deployments/gpt/chat/completions?api-version=v1"}),
+        );
+        assert_eq!(
+            p.openai_path(Api::Embeddings, None, "").unwrap(),
+            "/openai/deployments/gpt/embeddings?api-version=v1"
+        );
+        let p = provider(
+            json!({"type": "azure", "azureServiceUrl": "https://r.openai.azure.com?api-version=v2"}),
+        );
+        assert_eq!(
+            p.openai_path(Api::ChatCompletions, Some("gpt-4o"), "")
+                .unwrap(),
+            "/openai/deployments/gpt-4o/chat/completions?api-version=v2"
+        );
+        assert!(p
+            .openai_path(Api::ChatCompletions, Some("../x"), "")
+            .is_err());
+        let err = parse_provider(&json!({"type": "azure"})).unwrap_err();
+        assert_eq!(err.field, "azureServiceUrl");
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let err = ProxyConfig::from_json(
+            &json!({"providers": [{"id": "a", "type": "openai", "apiTokens": ["x", 5]}]}),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "providers[0].apiTokens[1]", "{err}");
+        let err = ProxyConfig::from_json(&json!({"provider": {"type": "nope"}})).unwrap_err();
+        assert_eq!(err.field, "provider.type");
+        let err = ProxyConfig::from_json(&json!({"provider": {"type": "openai", "timeout": "x"}}))
+            .unwrap_err();
+        assert_eq!(err.field, "provider.timeout");
+        let err = ProxyConfig::from_json(
+            &json!({"providers": [{"id": "a", "type": "openai"}], "activeProviderId": "b"}),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "activeProviderId");
+        let err = ProxyConfig::from_json(
+            &json!({"providers": [{"id": "a", "type": "openai"}, {"id": "a", "type": "qwen"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "providers[1].id");
+    }
+
+    #[test]
+    fn follows_the_routing_header_and_rules_override_active_provider() {
+        let cfg = json!({
+            "providers": [
+                {"id": "qianwen", "type": "qwen", "apiTokens": ["a"]},
+                {"id": "deepseek", "type": "deepseek", "apiTokens": ["b"]}
+            ],
+            "activeProviderId": "deepseek",
+            "activeProviderHeader": "X-Selected-Provider",
+            "_rules_": [{"_match_route_": ["qwen-route"], "activeProviderId": "qianwen"}]
+        });
+        let set = RuleSet::parse(&cfg, ProxyConfig::from_json).unwrap();
+        let global = set.select(RequestKeys::default()).unwrap();
+        assert_eq!(
+            global.active_provider_header.as_deref(),
+            Some("x-selected-provider")
+        );
+        assert_eq!(
+            global.provider_for(Some("qianwen")).unwrap().id(),
+            "qianwen"
+        );
+        assert_eq!(
+            global.provider_for(Some("unknown")).unwrap().id(),
+            "deepseek"
+        );
+        assert_eq!(global.provider_for(None).unwrap().id(), "deepseek");
+        let rule = set
+            .select(RequestKeys {
+                route: Some("qwen-route"),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(rule.provider_for(None).unwrap().id(), "qianwen");
+    }
+
+    #[test]
+    fn tokens_rotate_by_index() {
+        let p = provider(json!({"type": "openai", "apiTokens": ["a", "b", "c"]}));
+        let picked: Vec<_> = (0..6).map(|i| p.token(i).unwrap()).collect();
+        assert_eq!(picked, ["a", "b", "c", "a", "b", "c"]);
+        assert!(provider(json!({"type": "openai"})).token(3).is_none());
+        assert!(parse_provider(&json!({"type": "openai", "apiTokens": ["a\nb"]})).is_err());
+    }
+}
