@@ -1,1 +1,165 @@
-//! placeholder
+//! The only crate that talks to the Proxy-Wasm host: properties, route-cache clearing, local
+//! error replies, time and randomness, and (feature `higress`) Higress's Redis host calls.
+//!
+//! Everything else in Switchyard is pure; plugins are glue between these calls and the
+//! `protocol`/`policy` crates.
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::Status;
+use switchyard_policy::rules::RequestKeys;
+use switchyard_protocol::GatewayError;
+
+/// Dynamic-metadata namespace that Envoy's `json_to_metadata` filter fills for the plugins.
+pub const METADATA_NAMESPACE: &str = "switchyard";
+
+/// What `json_to_metadata` learned about the request body before the plugins' header phase.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BodyFacts {
+    /// The body's top-level `model`, when it is a string.
+    pub model: Option<String>,
+    /// The body's `stream` flag.
+    pub stream: Option<bool>,
+    /// `stream_options.include_usage`.
+    pub include_usage: Option<bool>,
+    /// The filter saw a body it could not parse as JSON.
+    pub invalid_json: bool,
+    /// The filter parsed the body and it had no `model`.
+    pub model_missing: bool,
+}
+
+impl BodyFacts {
+    /// Whether the metadata filter ran on this request at all.
+    pub fn known(&self) -> bool {
+        self.model.is_some() || self.invalid_json || self.model_missing
+    }
+}
+
+fn metadata_path(key: &str) -> [&str; 4] {
+    ["metadata", "filter_metadata", METADATA_NAMESPACE, key]
+}
+
+/// Read the body facts from dynamic metadata.
+pub fn body_facts() -> BodyFacts {
+    BodyFacts {
+        model: property_string(&metadata_path("model")),
+        stream: property_bool(&metadata_path("stream")),
+        include_usage: property_bool(&metadata_path("include_usage")),
+        invalid_json: property_bool(&metadata_path("invalid_json")).unwrap_or(false),
+        model_missing: property_bool(&metadata_path("model_missing")).unwrap_or(false),
+    }
+}
+
+/// A property as raw bytes.
+pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+    hostcalls::get_property(path.to_vec()).ok().flatten()
+}
+
+/// A string property (e.g. `xds.route_name`).
+pub fn property_string(path: &[&str]) -> Option<String> {
+    property(path).and_then(|b| String::from_utf8(b).ok())
+}
+
+/// A boolean property. Envoy serialises a boolean as one byte; a `google.protobuf.Value`
+/// holding a bool arrives the same way, and a string "true"/"false" is accepted too.
+pub fn property_bool(path: &[&str]) -> Option<bool> {
+    let b = property(path)?;
+    match b.as_slice() {
+        [0] => Some(false),
+        [1] => Some(true),
+        b"true" => Some(true),
+        b"false" => Some(false),
+        _ => None,
+    }
+}
+
+/// The request's route name, authority and cluster, for `_rules_` matching.
+pub struct RequestKeysOwned {
+    pub route: Option<String>,
+    pub host: Option<String>,
+    pub cluster: Option<String>,
+}
+
+impl RequestKeysOwned {
+    pub fn read() -> Self {
+        RequestKeysOwned {
+            route: property_string(&["xds", "route_name"]),
+            host: hostcalls::get_map_value(proxy_wasm::types::MapType::HttpRequestHeaders, ":authority")
+                .ok()
+                .flatten(),
+            cluster: property_string(&["xds", "cluster_name"]),
+        }
+    }
+
+    pub fn keys(&self) -> RequestKeys<'_> {
+        RequestKeys {
+            route: self.route.as_deref(),
+            host: self.host.as_deref(),
+            cluster: self.cluster.as_deref(),
+        }
+    }
+}
+
+/// Make Envoy re-select the route after a request header changed. ABI 0.2.1 plugins on
+/// Envoy >= 1.33 already get this on header change; the foreign function makes it explicit
+/// and is absent on some hosts, which is fine.
+pub fn clear_route_cache() {
+    match hostcalls::call_foreign_function("clear_route_cache", None::<&[u8]>) {
+        Ok(_) | Err(Status::NotFound) => {}
+        Err(e) => log::debug!("clear_route_cache: {e:?}"),
+    }
+}
+
+/// Answer the request locally with an OpenAI-style error.
+pub fn send_error(err: &GatewayError) {
+    let body = err.body();
+    let status = u32::from(err.status());
+    send_json(status, &body);
+}
+
+/// Answer locally with a JSON body.
+pub fn send_json(status: u32, body: &[u8]) {
+    if let Err(e) = hostcalls::send_http_response(
+        status,
+        vec![("content-type", "application/json"), ("x-switchyard-error", "gateway")],
+        Some(body),
+    ) {
+        log::warn!("send_http_response failed: {e:?}");
+    }
+}
+
+/// Milliseconds since the epoch, from the host clock.
+pub fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A small per-VM pseudo-random generator (xorshift64*), seeded from the clock. Good enough
+/// for token and provider picks; not for secrets.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_clock() -> Self {
+        let nanos = hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64);
+        Rng(nanos | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

@@ -1,1 +1,4 @@
-//! placeholder
+//! Switchyard's native side: rendering Envoy bootstraps (and, later, Higress manifests) from
+//! one gateway config, and running the gateway locally.
+
+pub mod envoy;

@@ -1,0 +1,449 @@
+//! Wire types the Anthropic translators read and write.
+//!
+//! Requests the gateway sends to Anthropic are typed and serialized from these structs, so no
+//! field outside them can reach the vendor (Anthropic answers 400 to unknown top-level fields).
+//! Everything read from a vendor is lenient: missing fields default, unknown block, delta and
+//! event types land in an `Other` variant and are skipped by the translators.
+
+use crate::stream::Usage;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------------------------
+// Anthropic requests (written by `openai_to_anthropic`)
+// ---------------------------------------------------------------------------------------------
+
+/// The body of `POST /v1/messages`, restricted to the fields the gateway sets.
+#[derive(Debug, Serialize)]
+pub(crate) struct MessagesRequest {
+    pub model: String,
+    pub max_tokens: u32,
+    pub messages: Vec<Message>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub system: Vec<RequestBlock>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stop_sequences: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<Tool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Role {
+    User,
+    Assistant,
+}
+
+/// One turn; consecutive turns of the same role are merged before sending.
+#[derive(Debug, Serialize)]
+pub(crate) struct Message {
+    pub role: Role,
+    pub content: Vec<RequestBlock>,
+}
+
+/// A content block of a request.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum RequestBlock {
+    Text {
+        text: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
+    },
+    Image {
+        source: Source,
+    },
+    Document {
+        source: Source,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+    },
+    ToolResult {
+        tool_use_id: String,
+        content: ToolResultContent,
+    },
+}
+
+impl RequestBlock {
+    pub fn is_tool_result(&self) -> bool {
+        matches!(self, RequestBlock::ToolResult { .. })
+    }
+}
+
+/// Where an image or document comes from.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum Source {
+    Base64 { media_type: String, data: String },
+    Url { url: String },
+}
+
+/// A tool result is either plain text or a list of text/image blocks.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum ToolResultContent {
+    Text(String),
+    Blocks(Vec<RequestBlock>),
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Tool {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub input_schema: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum ToolChoice {
+    Auto {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        disable_parallel_tool_use: Option<bool>,
+    },
+    Any {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        disable_parallel_tool_use: Option<bool>,
+    },
+    Tool {
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        disable_parallel_tool_use: Option<bool>,
+    },
+    None,
+}
+
+impl ToolChoice {
+    /// Whether the model is forced to call a tool (Anthropic refuses thinking with that).
+    pub fn forces_tool_use(&self) -> bool {
+        matches!(self, ToolChoice::Any { .. } | ToolChoice::Tool { .. })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Metadata {
+    pub user_id: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Anthropic responses and stream events (read by `openai_to_anthropic`)
+// ---------------------------------------------------------------------------------------------
+
+/// A non-streaming Messages response (or, with `type: "error"`, an error body).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct MessagesResponse {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub id: Option<String>,
+    pub model: Option<String>,
+    pub content: Vec<ResponseBlock>,
+    pub stop_reason: Option<String>,
+    pub usage: Option<AnthropicUsage>,
+    pub error: Option<ErrorObject>,
+}
+
+/// A content block of a response, or the `content_block` of `content_block_start`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum ResponseBlock {
+    Text {
+        #[serde(default)]
+        text: String,
+    },
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+    },
+    ToolUse {
+        #[serde(default)]
+        id: String,
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        input: Value,
+    },
+    /// `redacted_thinking`, `server_tool_use`, `web_search_tool_result`, and future types.
+    #[serde(other)]
+    Other,
+}
+
+/// Anthropic's usage object; every field is optional because `message_delta` sends a subset.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub(crate) struct AnthropicUsage {
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub cache_read_input_tokens: Option<u64>,
+    pub cache_creation_input_tokens: Option<u64>,
+}
+
+impl AnthropicUsage {
+    /// Overwrite the fields `newer` reports. Anthropic's counts are cumulative, never deltas.
+    pub fn update(&mut self, newer: &AnthropicUsage) {
+        let keep = |old: Option<u64>, new: Option<u64>| new.or(old);
+        self.input_tokens = keep(self.input_tokens, newer.input_tokens);
+        self.output_tokens = keep(self.output_tokens, newer.output_tokens);
+        self.cache_read_input_tokens =
+            keep(self.cache_read_input_tokens, newer.cache_read_input_tokens);
+        self.cache_creation_input_tokens =
+            keep(self.cache_creation_input_tokens, newer.cache_creation_input_tokens);
+    }
+
+    /// In OpenAI's terms: prompt tokens include cache reads and writes, as OpenAI counts them.
+    pub fn to_usage(self) -> Usage {
+        let input = self.input_tokens.unwrap_or(0);
+        let cache_read = self.cache_read_input_tokens.unwrap_or(0);
+        let cache_creation = self.cache_creation_input_tokens.unwrap_or(0);
+        let prompt = input
+            .saturating_add(cache_read)
+            .saturating_add(cache_creation);
+        let completion = self.output_tokens.unwrap_or(0);
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt.saturating_add(completion),
+            cached_tokens: cache_read,
+            cache_creation_tokens: cache_creation,
+        }
+    }
+}
+
+/// `{"type": "...", "message": "..."}` inside an error body or `error` event.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub(crate) struct ErrorObject {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub message: Option<String>,
+}
+
+/// One event of a Messages stream, dispatched on the `type` inside its data.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum StreamEvent {
+    MessageStart {
+        message: MessagesResponse,
+    },
+    ContentBlockStart {
+        index: u64,
+        content_block: ResponseBlock,
+    },
+    ContentBlockDelta {
+        index: u64,
+        delta: BlockDelta,
+    },
+    ContentBlockStop {
+        index: u64,
+    },
+    MessageDelta {
+        #[serde(default)]
+        delta: MessageDeltaBody,
+        #[serde(default)]
+        usage: Option<AnthropicUsage>,
+    },
+    MessageStop,
+    Ping,
+    Error {
+        #[serde(default)]
+        error: ErrorObject,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum BlockDelta {
+    TextDelta {
+        #[serde(default)]
+        text: String,
+    },
+    ThinkingDelta {
+        #[serde(default)]
+        thinking: String,
+    },
+    InputJsonDelta {
+        #[serde(default)]
+        partial_json: String,
+    },
+    /// `signature_delta`, `citations_delta`, and future types.
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct MessageDeltaBody {
+    pub stop_reason: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAI chat completions as read from an OpenAI-compatible vendor (by `anthropic_to_openai`)
+// ---------------------------------------------------------------------------------------------
+
+/// A `chat.completion` or a `chat.completion.chunk`; both share this lenient shape.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ChatCompletion {
+    pub id: Option<String>,
+    pub model: Option<String>,
+    pub choices: Vec<ChatChoice>,
+    pub usage: Option<Value>,
+    pub error: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ChatChoice {
+    pub index: Option<u64>,
+    /// Set in a `chat.completion`.
+    pub message: Option<ChatMessage>,
+    /// Set in a `chat.completion.chunk`.
+    pub delta: Option<ChatMessage>,
+    pub finish_reason: Option<String>,
+}
+
+/// An assistant message or a streamed delta of one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ChatMessage {
+    /// A string; some vendors send a list of text parts.
+    pub content: Option<Value>,
+    pub refusal: Option<String>,
+    /// DeepSeek, Qwen and vLLM's name for the reasoning text.
+    pub reasoning_content: Option<String>,
+    /// OpenRouter's and newer vLLM's name for it.
+    pub reasoning: Option<String>,
+    pub tool_calls: Option<Vec<ChatToolCall>>,
+}
+
+impl ChatMessage {
+    /// The reasoning text under whichever name the vendor uses.
+    pub fn reasoning_text(&self) -> Option<&str> {
+        self.reasoning_content
+            .as_deref()
+            .or(self.reasoning.as_deref())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The text content; a list of parts is joined.
+    pub fn text(&self) -> String {
+        match &self.content {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(parts)) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect(),
+            _ => String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ChatToolCall {
+    pub index: Option<u64>,
+    pub id: Option<String>,
+    pub function: Option<ChatFunction>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ChatFunction {
+    pub name: Option<String>,
+    pub arguments: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Anthropic's error `type` for an HTTP status, as in its error documentation.
+pub(crate) fn anthropic_error_type(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        504 => "timeout_error",
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
+    }
+}
+
+/// The message of an error body in OpenAI's or Anthropic's shape (`error.message`), or of the
+/// looser shapes some vendors use (`{"error": "text"}`, `{"message": "text"}`).
+pub(crate) fn error_message(v: &Value) -> Option<&str> {
+    v.pointer("/error/message")
+        .and_then(Value::as_str)
+        .or_else(|| v.get("error").and_then(Value::as_str))
+        .or_else(|| v.get("message").and_then(Value::as_str))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_types_parse_as_other() {
+        let e: StreamEvent = serde_json::from_str(r#"{"type":"brand_new","x":1}"#).unwrap();
+        assert!(matches!(e, StreamEvent::Other));
+        let e: StreamEvent = serde_json::from_str(
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"abc"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            e,
+            StreamEvent::ContentBlockDelta {
+                delta: BlockDelta::Other,
+                ..
+            }
+        ));
+        let b: ResponseBlock =
+            serde_json::from_str(r#"{"type":"redacted_thinking","data":"xyz"}"#).unwrap();
+        assert!(matches!(b, ResponseBlock::Other));
+        let e: StreamEvent = serde_json::from_str(r#"{"type":"message_stop","extra":{}}"#).unwrap();
+        assert!(matches!(e, StreamEvent::MessageStop));
+    }
+
+    #[test]
+    fn usage_counts_cache_in_prompt_and_updates_cumulatively() {
+        let mut u = AnthropicUsage {
+            input_tokens: Some(10),
+            output_tokens: Some(1),
+            cache_read_input_tokens: Some(100),
+            cache_creation_input_tokens: Some(5),
+        };
+        u.update(&AnthropicUsage {
+            output_tokens: Some(42),
+            ..Default::default()
+        });
+        let usage = u.to_usage();
+        assert_eq!(usage.prompt_tokens, 115);
+        assert_eq!(usage.completion_tokens, 42);
+        assert_eq!(usage.total_tokens, 157);
+        assert_eq!(usage.cached_tokens, 100);
+        assert_eq!(usage.cache_creation_tokens, 5);
+    }
+}

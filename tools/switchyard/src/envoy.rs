@@ -1,0 +1,289 @@
+//! Envoy bootstrap rendering: one listener with `json_to_metadata`, the Switchyard Wasm
+//! filters and the router; one header-matched route per provider; one cluster per upstream.
+
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Dynamic-metadata namespace shared with the plugins (`switchyard_wasm_host`).
+pub const METADATA_NAMESPACE: &str = "switchyard";
+
+/// One Wasm filter in the chain.
+#[derive(Debug, Clone)]
+pub struct WasmFilter {
+    /// Plugin name (also the VM id).
+    pub name: String,
+    pub wasm_path: PathBuf,
+    /// The plugin's JSON configuration.
+    pub config: Value,
+}
+
+/// An upstream cluster.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub name: String,
+    /// Host name or IP address.
+    pub address: String,
+    pub port: u16,
+    /// TLS with SNI = `address` (real vendors); plain for local servers.
+    pub tls: bool,
+}
+
+impl Cluster {
+    pub fn plain(name: &str, addr: SocketAddr) -> Cluster {
+        Cluster {
+            name: name.to_string(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            tls: false,
+        }
+    }
+}
+
+/// A route that matches one value of the routing header.
+#[derive(Debug, Clone)]
+pub struct HeaderRoute {
+    /// Route name (`xds.route_name`, what `_rules_` match on).
+    pub name: String,
+    pub header: String,
+    pub value: String,
+    pub cluster: String,
+}
+
+/// Everything one bootstrap needs.
+#[derive(Debug, Clone)]
+pub struct BootstrapSpec {
+    pub listen: SocketAddr,
+    pub admin: SocketAddr,
+    /// Run `json_to_metadata` before the plugins (the plugins rely on it; tests turn it off
+    /// to check the fallback).
+    pub body_metadata: bool,
+    pub filters: Vec<WasmFilter>,
+    pub header_routes: Vec<HeaderRoute>,
+    /// Cluster of the catch-all route; `None` answers 404 in OpenAI's shape.
+    pub default_cluster: Option<String>,
+    pub clusters: Vec<Cluster>,
+    /// Per-connection buffer limit (bounds the buffered request body).
+    pub buffer_limit_bytes: u32,
+    /// Route timeout in seconds (0 disables).
+    pub route_timeout_s: u64,
+}
+
+impl BootstrapSpec {
+    pub fn new(listen: SocketAddr, admin: SocketAddr) -> Self {
+        BootstrapSpec {
+            listen,
+            admin,
+            body_metadata: true,
+            filters: Vec::new(),
+            header_routes: Vec::new(),
+            default_cluster: None,
+            clusters: Vec::new(),
+            buffer_limit_bytes: 64 * 1024 * 1024,
+            route_timeout_s: 300,
+        }
+    }
+}
+
+fn socket(addr: &str, port: u16) -> Value {
+    json!({ "socket_address": { "address": addr, "port_value": port } })
+}
+
+/// The `json_to_metadata` filter that tells the plugins `model`, `stream` and
+/// `stream_options.include_usage` in their header phase.
+pub fn json_to_metadata_filter() -> Value {
+    let ns = METADATA_NAMESPACE;
+    let flag = |key: &str| json!({ "metadata_namespace": ns, "key": key, "value": { "bool_value": true } });
+    let present = |key: &str, ty: &str| json!({ "metadata_namespace": ns, "key": key, "type": ty });
+    json!({
+        "name": "envoy.filters.http.json_to_metadata",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.json_to_metadata.v3.JsonToMetadata",
+            "request_rules": {
+                "rules": [
+                    {
+                        "selectors": [{ "key": "model" }],
+                        "on_present": present("model", "STRING"),
+                        "on_missing": flag("model_missing"),
+                        "on_error": flag("invalid_json"),
+                    },
+                    { "selectors": [{ "key": "stream" }], "on_present": present("stream", "PROTOBUF_VALUE") },
+                    {
+                        "selectors": [{ "key": "stream_options" }, { "key": "include_usage" }],
+                        "on_present": present("include_usage", "PROTOBUF_VALUE"),
+                    },
+                ],
+                // curl -d sends form content type; clients that omit it still speak JSON.
+                "allow_content_types": ["application/json", "application/x-www-form-urlencoded", "text/plain"],
+                "allow_empty_content_type": true,
+            },
+        },
+    })
+}
+
+fn wasm_filter(f: &WasmFilter) -> Value {
+    json!({
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": f.name,
+                "root_id": f.name,
+                "vm_config": {
+                    "vm_id": f.name,
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": { "local": { "filename": f.wasm_path.to_string_lossy() } },
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": f.config.to_string(),
+                },
+                "fail_open": false,
+            },
+        },
+    })
+}
+
+fn cluster(c: &Cluster, buffer_limit: u32) -> Value {
+    let is_ip = c.address.parse::<std::net::IpAddr>().is_ok();
+    let mut v = json!({
+        "name": c.name,
+        "type": if is_ip { "STATIC" } else { "STRICT_DNS" },
+        "connect_timeout": "5s",
+        "per_connection_buffer_limit_bytes": buffer_limit,
+        "load_assignment": {
+            "cluster_name": c.name,
+            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": socket(&c.address, c.port) } }] }],
+        },
+    });
+    if !is_ip {
+        v["dns_lookup_family"] = json!("V4_PREFERRED");
+    }
+    if c.tls {
+        v["transport_socket"] = json!({
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "sni": c.address,
+                "common_tls_context": {
+                    "validation_context": {
+                        "trusted_ca": { "filename": "/etc/ssl/certs/ca-certificates.crt" },
+                    },
+                },
+            },
+        });
+    }
+    v
+}
+
+/// Envoy-generated errors (no route, upstream down, timeout) in OpenAI's error shape. Only
+/// replies that carry one of these response flags are rewritten, so the plugins' own JSON
+/// errors pass untouched.
+fn local_reply_config() -> Value {
+    json!({
+        "mappers": [{
+            "filter": { "response_flag_filter": { "flags": ["NR", "UH", "UF", "UT", "URX", "UO", "UC", "LH", "DC"] } },
+            "body_format_override": {
+                "json_format": {
+                    "error": {
+                        "message": "%LOCAL_REPLY_BODY%",
+                        "type": "api_error",
+                        "code": "%RESPONSE_FLAGS%",
+                    },
+                },
+            },
+        }],
+    })
+}
+
+/// Render the bootstrap as JSON (Envoy reads `.json` bootstrap files).
+pub fn render(spec: &BootstrapSpec) -> Value {
+    let mut http_filters = Vec::new();
+    if spec.body_metadata {
+        http_filters.push(json_to_metadata_filter());
+    }
+    http_filters.extend(spec.filters.iter().map(wasm_filter));
+    http_filters.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
+    }));
+    let timeout = format!("{}s", spec.route_timeout_s);
+    let mut routes: Vec<Value> = spec
+        .header_routes
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "match": {
+                    "prefix": "/",
+                    "headers": [{ "name": r.header, "string_match": { "exact": r.value } }],
+                },
+                "route": { "cluster": r.cluster, "timeout": timeout },
+            })
+        })
+        .collect();
+    routes.push(match &spec.default_cluster {
+        Some(c) => json!({ "name": "main", "match": { "prefix": "/" }, "route": { "cluster": c, "timeout": timeout } }),
+        None => json!({
+            "name": "main",
+            "match": { "prefix": "/" },
+            "direct_response": {
+                "status": 404,
+                "body": { "inline_string": r#"{"error":{"message":"no provider route matches this request","type":"invalid_request_error","code":"no_route"}}"# },
+            },
+            "response_headers_to_add": [{ "header": { "key": "content-type", "value": "application/json" } }],
+        }),
+    });
+    json!({
+        "admin": { "address": socket(&spec.admin.ip().to_string(), spec.admin.port()) },
+        "static_resources": {
+            "listeners": [{
+                "name": "switchyard",
+                "address": socket(&spec.listen.ip().to_string(), spec.listen.port()),
+                "per_connection_buffer_limit_bytes": spec.buffer_limit_bytes,
+                "filter_chains": [{
+                    "filters": [{
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                            "stat_prefix": "switchyard",
+                            "stream_idle_timeout": "300s",
+                            "route_config": {
+                                "name": "switchyard",
+                                "virtual_hosts": [{ "name": "all", "domains": ["*"], "routes": routes }],
+                            },
+                            "local_reply_config": local_reply_config(),
+                            "http_filters": http_filters,
+                        },
+                    }],
+                }],
+            }],
+            "clusters": spec.clusters.iter().map(|c| cluster(c, spec.buffer_limit_bytes)).collect::<Vec<_>>(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_filters_and_clusters() {
+        let mut spec = BootstrapSpec::new("127.0.0.1:10000".parse().unwrap(), "127.0.0.1:0".parse().unwrap());
+        spec.filters.push(WasmFilter { name: "ai-proxy".into(), wasm_path: "/x.wasm".into(), config: json!({"a": 1}) });
+        spec.header_routes.push(HeaderRoute { name: "provider-q".into(), header: "x-selected-provider".into(), value: "q".into(), cluster: "provider-q".into() });
+        spec.clusters.push(Cluster::plain("provider-q", "127.0.0.1:18001".parse().unwrap()));
+        spec.clusters.push(Cluster { name: "openai".into(), address: "api.openai.com".into(), port: 443, tls: true });
+        let v = render(&spec);
+        let hcm = &v["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+        let filters: Vec<&str> = hcm["http_filters"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+        assert_eq!(filters, ["envoy.filters.http.json_to_metadata", "envoy.filters.http.wasm", "envoy.filters.http.router"]);
+        let routes = hcm["route_config"]["virtual_hosts"][0]["routes"].as_array().unwrap();
+        assert_eq!(routes[0]["name"], "provider-q");
+        assert_eq!(routes[1]["direct_response"]["status"], 404);
+        assert_eq!(hcm["http_filters"][1]["typed_config"]["config"]["configuration"]["value"], "{\"a\":1}");
+        let clusters = v["static_resources"]["clusters"].as_array().unwrap();
+        assert_eq!(clusters[0]["type"], "STATIC");
+        assert_eq!(clusters[1]["transport_socket"]["typed_config"]["sni"], "api.openai.com");
+    }
+}
