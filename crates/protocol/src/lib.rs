@@ -8,6 +8,7 @@ pub mod error;
 pub mod gemini;
 pub mod json_field;
 pub mod openai;
+pub mod openai_edit;
 pub mod sse;
 pub mod stream;
 

@@ -1,1 +1,415 @@
-//! placeholder
+//! ai-proxy: clients speak the OpenAI API; this plugin points each request at the configured
+//! vendor (path, host, credentials), maps the model, edits or translates the body and converts
+//! the response (streams included) back. Glue only: the logic lives in `switchyard_policy`
+//! (config, vendors, model mapping) and `switchyard_protocol` (bodies and streams).
+
+mod context_file;
+
+use context_file::ContextCache;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+use switchyard_policy::config_error::parse_json;
+use switchyard_policy::proxy::{Protocol, Provider, ProxyConfig};
+use switchyard_policy::rules::RuleSet;
+use switchyard_policy::vendor::{Api, Family};
+use switchyard_protocol::error::vendor_error_body;
+use switchyard_protocol::openai_edit::{self, RequestEdits, UsageFilter};
+use switchyard_protocol::{ErrorKind, GatewayError, StreamConverter};
+use switchyard_wasm_host as host;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(ProxyRoot::default()) });
+}}
+
+/// Headers through which clients send their own credentials; none of them may reach a vendor.
+const CLIENT_CREDENTIAL_HEADERS: [&str; 4] = ["authorization", "x-api-key", "api-key", "x-goog-api-key"];
+
+struct ProxyRoot {
+    rules: Option<Rc<RuleSet<ProxyConfig>>>,
+    rng: Rc<RefCell<host::Rng>>,
+    contexts: Rc<RefCell<ContextCache>>,
+}
+
+impl Default for ProxyRoot {
+    fn default() -> Self {
+        ProxyRoot {
+            rules: None,
+            rng: Rc::new(RefCell::new(host::Rng::from_clock())),
+            contexts: Rc::new(RefCell::new(ContextCache::default())),
+        }
+    }
+}
+
+impl Context for ProxyRoot {}
+
+impl RootContext for ProxyRoot {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let bytes = self.get_plugin_configuration().unwrap_or_default();
+        match parse_json(&bytes).and_then(|v| RuleSet::parse(&v, ProxyConfig::from_json)) {
+            Ok(rules) => {
+                self.rules = Some(Rc::new(rules));
+                self.contexts.borrow_mut().clear();
+                true
+            }
+            Err(e) => {
+                log::error!("ai-proxy: config refused: {e}");
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(ProxyRequest {
+            rules: self.rules.clone(),
+            rng: self.rng.clone(),
+            contexts: self.contexts.clone(),
+            plan: None,
+            stream: None,
+            response_error: None,
+            context_text: None,
+            context_pending: false,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// What the header phase decided for this request.
+struct Plan {
+    provider: Provider,
+    api: Api,
+    /// The model the client asked for (if known) and the one sent upstream.
+    client_model: Option<String>,
+    upstream_model: Option<String>,
+    /// Body checks and edits still to do in the body phase.
+    touch_body: bool,
+    /// Body facts were unknown in the header phase: validate in the body phase.
+    validate_body: bool,
+    streaming: bool,
+    client_wants_usage: bool,
+    max_body: u64,
+}
+
+struct ProxyRequest {
+    rules: Option<Rc<RuleSet<ProxyConfig>>>,
+    rng: Rc<RefCell<host::Rng>>,
+    contexts: Rc<RefCell<ContextCache>>,
+    plan: Option<Plan>,
+    stream: Option<Box<dyn StreamConverter>>,
+    /// The vendor answered an error status: buffer the body and convert it.
+    response_error: Option<u16>,
+    context_text: Option<Rc<str>>,
+    context_pending: bool,
+}
+
+impl ProxyRequest {
+    fn fail(&mut self, err: GatewayError) -> Action {
+        self.plan = None;
+        host::send_error(&err);
+        Action::Pause
+    }
+
+    fn plan_request(&mut self) -> Result<Option<Plan>, GatewayError> {
+        let Some(rules) = self.rules.clone() else {
+            return Ok(None);
+        };
+        let keys = host::RequestKeysOwned::read();
+        let Some(cfg) = rules.select(keys.keys()) else {
+            return Ok(None);
+        };
+        let header_choice = cfg
+            .active_provider_header
+            .as_deref()
+            .and_then(|h| self.get_http_request_header(h));
+        let provider = cfg.provider_for(header_choice.as_deref()).cloned().ok_or_else(|| {
+            GatewayError::new(ErrorKind::Unavailable, "no_provider", "no provider is configured for this request")
+        })?;
+        let path = self.get_http_request_header(":path").unwrap_or_default();
+        if provider.config.protocol == Protocol::Original {
+            // Original protocol: only credentials and host change.
+            return Ok(Some(Plan {
+                provider,
+                api: Api::from_path(&path).unwrap_or(Api::ChatCompletions),
+                client_model: None,
+                upstream_model: None,
+                touch_body: false,
+                validate_body: false,
+                streaming: false,
+                client_wants_usage: false,
+                max_body: cfg.max_request_body_bytes,
+            }));
+        }
+        let api = Api::from_path(&path).ok_or_else(|| {
+            GatewayError::new(ErrorKind::NotFound, "unsupported_api", "this path is not an API the gateway serves")
+        })?;
+        if !provider.supports(api) {
+            return Err(provider.unsupported(api));
+        }
+        if provider.family() != Family::OpenAi || api == Api::Messages {
+            return Err(GatewayError::new(
+                ErrorKind::NotFound,
+                "unsupported_api",
+                format!("provider type `{}` is not supported for the {} API yet", provider.spec.name, api.name()),
+            ));
+        }
+        if let Some(len) = self.get_http_request_header("content-length").and_then(|l| l.parse::<u64>().ok()) {
+            if len > cfg.max_request_body_bytes {
+                return Err(too_large(cfg.max_request_body_bytes));
+            }
+        }
+        let facts = host::body_facts();
+        let has_body = api != Api::Models;
+        if has_body && facts.invalid_json {
+            return Err(GatewayError::invalid("invalid_json", "request body is not valid JSON"));
+        }
+        if has_body && facts.model_missing {
+            return Err(GatewayError::invalid("missing_model", "you must provide a model parameter").with_param("model"));
+        }
+        let client_model = facts.model.clone();
+        let upstream_model = client_model.as_deref().map(|m| provider.config.model_mapping.map(m));
+        let streaming = facts.stream == Some(true);
+        let client_wants_usage = facts.include_usage == Some(true);
+        let mapping_changes = match (&client_model, &upstream_model) {
+            (Some(a), Some(b)) => a != b,
+            // Unknown model: the body phase maps it if the mapping says anything.
+            _ => !provider.config.model_mapping.is_empty(),
+        };
+        let touch_body = has_body
+            && (mapping_changes || (streaming && !client_wants_usage) || provider.config.context.is_some() || !facts.known());
+        Ok(Some(Plan {
+            provider,
+            api,
+            client_model,
+            upstream_model,
+            touch_body,
+            validate_body: has_body && !facts.known(),
+            streaming,
+            client_wants_usage,
+            max_body: cfg.max_request_body_bytes,
+        }))
+    }
+
+    fn rewrite_headers(&mut self, plan: &Plan) -> Result<(), GatewayError> {
+        let provider = &plan.provider;
+        let client_path = self.get_http_request_header(":path").unwrap_or_default();
+        if provider.config.protocol == Protocol::Openai {
+            let path = provider.openai_path(plan.api, plan.upstream_model.as_deref(), &client_path)?;
+            self.set_http_request_header(":path", Some(&path));
+        }
+        self.set_http_request_header(":authority", Some(&provider.endpoint.host));
+        for h in CLIENT_CREDENTIAL_HEADERS {
+            self.set_http_request_header(h, None);
+        }
+        let index = self.rng.borrow_mut().next_u64() as usize;
+        if let Some(token) = provider.token(index) {
+            let (name, value) = provider.auth_header(token);
+            self.set_http_request_header(name, Some(&value));
+        }
+        // Responses must be readable (and convertible) by the plugin.
+        self.set_http_request_header("accept-encoding", None);
+        self.set_http_request_header(
+            "x-envoy-upstream-rq-timeout-ms",
+            Some(&provider.config.timeout.to_string()),
+        );
+        if plan.touch_body {
+            self.set_http_request_header("content-length", None);
+        }
+        Ok(())
+    }
+
+    fn start_context_fetch(&mut self, plan: &Plan) -> Result<bool, GatewayError> {
+        let Some(ctx) = &plan.provider.config.context else {
+            return Ok(false);
+        };
+        if let Some(text) = self.contexts.borrow().get(&ctx.file_url) {
+            self.context_text = Some(text);
+            return Ok(false);
+        }
+        let (authority, path) = context_file::request_target(ctx)?;
+        let headers = vec![(":method", "GET"), (":path", path.as_str()), (":authority", authority.as_str())];
+        let cluster = context_file::cluster_name(ctx);
+        self.dispatch_http_call(&cluster, headers, None, vec![], Duration::from_secs(10))
+            .map_err(|e| context_file::fetch_error(&ctx.file_url, &format!("{e:?}")))?;
+        self.context_pending = true;
+        Ok(true)
+    }
+}
+
+fn too_large(limit: u64) -> GatewayError {
+    GatewayError::new(
+        ErrorKind::PayloadTooLarge,
+        "request_too_large",
+        format!("request body exceeds the gateway limit of {limit} bytes"),
+    )
+}
+
+impl Context for ProxyRequest {
+    fn on_http_call_response(&mut self, _token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+        self.context_pending = false;
+        let Some(plan) = &self.plan else {
+            return;
+        };
+        let Some(ctx) = plan.provider.config.context.clone() else {
+            return;
+        };
+        let status = self
+            .get_http_call_response_header(":status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(0);
+        let body = self.get_http_call_response_body(0, body_size).unwrap_or_default();
+        match context_file::accept(status, body) {
+            Ok(text) => {
+                let text: Rc<str> = Rc::from(text);
+                self.contexts.borrow_mut().put(&ctx.file_url, text.clone());
+                self.context_text = Some(text);
+                self.resume_http_request();
+            }
+            Err(detail) => {
+                log::warn!("ai-proxy: context file {} unavailable: {detail}", ctx.file_url);
+                let err = context_file::fetch_error(&ctx.file_url, &detail);
+                self.fail(err);
+            }
+        }
+    }
+}
+
+impl HttpContext for ProxyRequest {
+    fn on_http_request_headers(&mut self, _n: usize, _end_of_stream: bool) -> Action {
+        let plan = match self.plan_request() {
+            Ok(Some(plan)) => plan,
+            Ok(None) => return Action::Continue,
+            Err(e) => return self.fail(e),
+        };
+        if let Err(e) = self.rewrite_headers(&plan) {
+            return self.fail(e);
+        }
+        let fetching = match self.start_context_fetch(&plan) {
+            Ok(f) => f,
+            Err(e) => return self.fail(e),
+        };
+        self.plan = Some(plan);
+        if fetching {
+            // Held only until the context file arrives (on_http_call_response resumes).
+            return Action::Pause;
+        }
+        Action::Continue
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(plan) = &self.plan else {
+            return Action::Continue;
+        };
+        if body_size as u64 > plan.max_body {
+            let limit = plan.max_body;
+            return self.fail(too_large(limit));
+        }
+        if !plan.touch_body {
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        let needs_model = plan.api != Api::Models;
+        let mut upstream_model = plan.upstream_model.clone();
+        let mut streaming = plan.streaming;
+        let mut wants_usage = plan.client_wants_usage;
+        if plan.validate_body {
+            let model = match openai_edit::validate(&body, needs_model) {
+                Ok(m) => m,
+                Err(e) => return self.fail(e),
+            };
+            upstream_model = model.as_deref().map(|m| plan.provider.config.model_mapping.map(m));
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            streaming = v.get("stream").and_then(|s| s.as_bool()) == Some(true);
+            wants_usage = switchyard_protocol::openai::wants_usage(&v);
+        }
+        let client_model = if plan.validate_body { None } else { plan.client_model.clone() };
+        let model_edit = upstream_model
+            .as_deref()
+            .filter(|m| plan.validate_body || client_model.as_deref() != Some(*m));
+        let edits = RequestEdits {
+            model: model_edit,
+            request_usage: streaming && plan.api == Api::ChatCompletions && !wants_usage,
+            context: self.context_text.as_deref().filter(|_| plan.api == Api::ChatCompletions),
+        };
+        match openai_edit::apply(&body, &edits) {
+            Ok(Some(new_body)) => self.set_http_request_body(0, body_size, &new_body),
+            Ok(None) => {}
+            Err(e) => return self.fail(e),
+        }
+        if let Some(plan) = &mut self.plan {
+            plan.streaming = streaming;
+            plan.client_wants_usage = wants_usage;
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _n: usize, _end_of_stream: bool) -> Action {
+        let Some(plan) = &self.plan else {
+            return Action::Continue;
+        };
+        if plan.provider.config.protocol == Protocol::Original {
+            return Action::Continue;
+        }
+        let status = self
+            .get_http_response_header(":status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(200);
+        if status >= 400 {
+            self.response_error = Some(status);
+            self.set_http_response_header("content-length", None);
+            return Action::Continue;
+        }
+        let is_sse = self
+            .get_http_response_header("content-type")
+            .is_some_and(|c| c.starts_with("text/event-stream"));
+        if plan.streaming && is_sse && plan.api == Api::ChatCompletions {
+            self.stream = Some(Box::new(UsageFilter::new(plan.client_wants_usage)));
+            self.set_http_response_header("content-length", None);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if let Some(status) = self.response_error {
+            if !end_of_stream {
+                return Action::Pause;
+            }
+            let body = self.get_http_response_body(0, body_size).unwrap_or_default();
+            if !is_openai_error(&body) {
+                let message = String::from_utf8_lossy(&body);
+                let message = if message.trim().is_empty() { "upstream error".into() } else { message };
+                let converted = vendor_error_body(status, None, &message);
+                self.set_http_response_body(0, body_size, &converted);
+            }
+            return Action::Continue;
+        }
+        if self.stream.is_none() {
+            return Action::Continue;
+        }
+        let chunk = self.get_http_response_body(0, body_size).unwrap_or_default();
+        let Some(conv) = self.stream.as_mut() else {
+            return Action::Continue;
+        };
+        let mut out = conv.push(&chunk);
+        if end_of_stream {
+            out.extend(conv.finish());
+        }
+        self.set_http_response_body(0, body_size, &out);
+        Action::Continue
+    }
+}
+
+fn is_openai_error(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").map(|e| e.is_object()))
+        .unwrap_or(false)
+}

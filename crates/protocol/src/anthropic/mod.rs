@@ -1,1 +1,30 @@
 //! Anthropic Messages API: wire types and translators to and from OpenAI chat completions.
+//!
+//! Two directions, one module each:
+//! - [`openai_to_anthropic`]: an OpenAI client talks to Claude. Request, response, errors and
+//!   the SSE stream are translated; see [`chat_request_to_messages`],
+//!   [`messages_response_to_chat`], [`error_to_openai`] and [`MessagesStreamToChat`].
+//! - [`anthropic_to_openai`]: an Anthropic client (Claude Code, the `anthropic` SDKs) talks to
+//!   an OpenAI-compatible vendor; see [`messages_request_to_chat`],
+//!   [`chat_response_to_messages`], [`openai_error_to_anthropic`] and
+//!   [`ChatStreamToMessages`]. A [`GatewayError`](crate::GatewayError) returned to such a
+//!   client is put in Anthropic's shape with
+//!   `openai_error_to_anthropic(err.status(), &err.body())`.
+//!
+//! Everything is pure: ids and timestamps are passed in, nothing panics on any input, and
+//! unknown block, delta and event types from a vendor are skipped.
+
+pub mod anthropic_to_openai;
+mod input;
+pub mod openai_to_anthropic;
+mod types;
+
+#[cfg(any())]
+pub use anthropic_to_openai::{
+    chat_response_to_messages, messages_request_to_chat, openai_error_to_anthropic,
+    ChatStreamToMessages,
+};
+pub use openai_to_anthropic::{
+    chat_request_to_messages, error_to_openai, messages_response_to_chat, ClaudeOptions,
+    MessagesStreamToChat,
+};

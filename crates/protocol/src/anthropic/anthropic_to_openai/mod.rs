@@ -1,0 +1,1 @@
+//! Anthropic client -> OpenAI-compatible vendor.

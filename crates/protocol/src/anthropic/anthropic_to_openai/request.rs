@@ -1,0 +1,415 @@
+//! Anthropic Messages request -> OpenAI chat-completions request.
+
+use super::super::input::{self, get, invalid, wrong_type, Object};
+use crate::error::GatewayError;
+use serde_json::{json, Map, Value};
+
+/// Translate an Anthropic Messages request body to an OpenAI chat-completions request body,
+/// for a vendor that only speaks OpenAI's API.
+///
+/// - `system` (string or text blocks) becomes one leading system message, blocks joined by a
+///   blank line.
+/// - User turns: `tool_result` blocks become `tool` messages placed first (OpenAI wants them
+///   right after the assistant's tool calls); images in tool results, which a `tool` message
+///   cannot carry, move to the user message that follows. Text-only content is sent as one
+///   string (text blocks joined by `\n`), since several OpenAI-compatible servers accept
+///   only strings; otherwise as parts (`text`, `image_url`, `file` for PDFs).
+/// - Assistant turns: text -> `content`, `tool_use` -> `tool_calls` (input serialized as the
+///   `arguments` string); `thinking` blocks are dropped (their signatures mean nothing to
+///   another vendor).
+/// - `tools` with an `input_schema` become functions; Anthropic server tools (web search,
+///   bash, …) have no OpenAI equivalent and are dropped. `tool_choice` maps to
+///   auto/required/none/named function, `disable_parallel_tool_use` to
+///   `parallel_tool_calls: false`.
+/// - `max_tokens`, `stop_sequences` -> `stop`, `temperature`, `top_p`, `metadata.user_id` ->
+///   `user`; `stream: true` also asks for `stream_options.include_usage` so the stream can
+///   report output tokens. `thinking`, `top_k`, `cache_control` and `service_tier` are dropped.
+///
+/// Unknown content block types are skipped. Errors are 400s naming the field.
+pub fn messages_request_to_chat(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
+    let req = input::parse_object(body)?;
+    let mut out = Map::new();
+    out.insert(
+        "model".into(),
+        Value::String(input::required_str(&req, "model")?.to_owned()),
+    );
+
+    let mut messages = Vec::new();
+    if let Some(system) = system_text(&req)? {
+        messages.push(json!({ "role": "system", "content": system }));
+    }
+    for (i, msg) in input::messages(&req)?.iter().enumerate() {
+        convert_message(msg, i, &mut messages)?;
+    }
+    out.insert("messages".into(), Value::Array(messages));
+
+    if let Some(n) = input::opt_u32(&req, "max_tokens")? {
+        out.insert("max_tokens".into(), n.into());
+    }
+    let stop = input::string_or_strings(&req, "stop_sequences")?;
+    if !stop.is_empty() {
+        out.insert("stop".into(), stop.into());
+    }
+    if let Some(t) = input::opt_f64(&req, "temperature")? {
+        out.insert("temperature".into(), t.into());
+    }
+    if let Some(p) = input::opt_f64(&req, "top_p")? {
+        out.insert("top_p".into(), p.into());
+    }
+    if let Some(user) = get(&req, "metadata")
+        .and_then(|m| m.get("user_id"))
+        .and_then(Value::as_str)
+    {
+        out.insert("user".into(), user.into());
+    }
+
+    let tools = convert_tools(&req)?;
+    if !tools.is_empty() {
+        let (choice, parallel) = convert_tool_choice(&req)?;
+        out.insert("tools".into(), Value::Array(tools));
+        if let Some(choice) = choice {
+            out.insert("tool_choice".into(), choice);
+        }
+        if parallel == Some(false) {
+            out.insert("parallel_tool_calls".into(), false.into());
+        }
+    }
+
+    if input::opt_bool(&req, "stream")? == Some(true) {
+        out.insert("stream".into(), true.into());
+        out.insert("stream_options".into(), json!({ "include_usage": true }));
+    }
+    Ok(Value::Object(out).to_string().into_bytes())
+}
+
+fn system_text(req: &Object) -> Result<Option<String>, GatewayError> {
+    let text = match get(req, "system") {
+        None => return Ok(None),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(blocks)) => {
+            let mut texts = Vec::new();
+            for (i, block) in blocks.iter().enumerate() {
+                let path = format!("system[{i}]");
+                if block.get("type").and_then(Value::as_str) != Some("text") {
+                    return Err(invalid(
+                        "system",
+                        "invalid_value",
+                        format!("{path}.type must be text"),
+                    ));
+                }
+                texts.push(block_str(block, "text", "system", &path)?);
+            }
+            texts.join("\n\n")
+        }
+        Some(_) => {
+            return Err(wrong_type(
+                "system",
+                "system",
+                "a string or an array of text blocks",
+            ))
+        }
+    };
+    Ok((!text.is_empty()).then_some(text))
+}
+
+fn block_str<'a>(
+    block: &'a Value,
+    key: &str,
+    param: &'static str,
+    path: &str,
+) -> Result<&'a str, GatewayError> {
+    block
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| wrong_type(param, &format!("{path}.{key}"), "a string"))
+}
+
+/// Append the OpenAI message(s) for Anthropic message `i` to `out`.
+fn convert_message(msg: &Value, i: usize, out: &mut Vec<Value>) -> Result<(), GatewayError> {
+    let path = format!("messages[{i}]");
+    let msg = msg
+        .as_object()
+        .ok_or_else(|| wrong_type("messages", &path, "an object"))?;
+    let role = match get(msg, "role") {
+        Some(Value::String(r)) if r == "user" || r == "assistant" => r.as_str(),
+        Some(Value::String(r)) => {
+            return Err(invalid(
+                "messages",
+                "invalid_value",
+                format!("{path}.role must be user or assistant; got {r:?}"),
+            ))
+        }
+        Some(_) => return Err(wrong_type("messages", &format!("{path}.role"), "a string")),
+        None => {
+            return Err(invalid(
+                "messages",
+                "missing_required_parameter",
+                format!("{path}.role is required"),
+            ))
+        }
+    };
+    let cpath = format!("{path}.content");
+    let blocks = match get(msg, "content") {
+        Some(Value::String(s)) => {
+            out.push(json!({ "role": role, "content": s }));
+            return Ok(());
+        }
+        Some(Value::Array(blocks)) => blocks,
+        Some(_) => {
+            return Err(wrong_type(
+                "messages",
+                &cpath,
+                "a string or an array of content blocks",
+            ))
+        }
+        None => {
+            return Err(invalid(
+                "messages",
+                "missing_required_parameter",
+                format!("{cpath} is required"),
+            ))
+        }
+    };
+    if role == "assistant" {
+        out.extend(assistant_message(blocks, &cpath)?);
+        return Ok(());
+    }
+
+    let mut parts = Vec::new();
+    let mut tool_images = Vec::new();
+    for (j, block) in blocks.iter().enumerate() {
+        let bpath = format!("{cpath}[{j}]");
+        match block_type(block, &bpath)? {
+            "tool_result" => {
+                let id = block_str(block, "tool_use_id", "messages", &bpath)?;
+                let content = tool_result_content(block, &bpath, &mut tool_images)?;
+                out.push(json!({ "role": "tool", "tool_call_id": id, "content": content }));
+            }
+            _ => parts.extend(user_part(block, &bpath)?),
+        }
+    }
+    tool_images.extend(parts);
+    if let Some(content) = user_content(tool_images) {
+        out.push(json!({ "role": "user", "content": content }));
+    }
+    Ok(())
+}
+
+fn block_type<'a>(block: &'a Value, path: &str) -> Result<&'a str, GatewayError> {
+    block
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| wrong_type("messages", &format!("{path}.type"), "a string"))
+}
+
+/// One user content block as an OpenAI content part; `None` for skipped block types.
+fn user_part(block: &Value, path: &str) -> Result<Option<Value>, GatewayError> {
+    let part = match block_type(block, path)? {
+        "text" => json!({ "type": "text", "text": block_str(block, "text", "messages", path)? }),
+        "image" => {
+            let url = match source(block, path)? {
+                Source::Base64 { media_type, data } => format!("data:{media_type};base64,{data}"),
+                Source::Url(url) => url.to_owned(),
+                Source::Text(_) => {
+                    return Err(invalid(
+                        "messages",
+                        "unsupported_value",
+                        format!("{path}.source.type must be base64 or url for an image"),
+                    ))
+                }
+            };
+            json!({ "type": "image_url", "image_url": { "url": url } })
+        }
+        "document" => match source(block, path)? {
+            Source::Base64 { media_type, data } => json!({
+                "type": "file",
+                "file": {
+                    "filename": document_filename(block, media_type),
+                    "file_data": format!("data:{media_type};base64,{data}"),
+                },
+            }),
+            Source::Text(text) => json!({ "type": "text", "text": text }),
+            Source::Url(_) => {
+                return Err(invalid(
+                    "messages",
+                    "unsupported_value",
+                    format!("{path}: documents by URL cannot be sent to this provider; send them inline"),
+                ))
+            }
+        },
+        // thinking, server tool blocks, search results and future types: nothing to send.
+        _ => return Ok(None),
+    };
+    Ok(Some(part))
+}
+
+enum Source<'a> {
+    Base64 { media_type: &'a str, data: &'a str },
+    Url(&'a str),
+    Text(&'a str),
+}
+
+fn source<'a>(block: &'a Value, path: &str) -> Result<Source<'a>, GatewayError> {
+    let spath = format!("{path}.source");
+    let src = block
+        .get("source")
+        .filter(|s| s.is_object())
+        .ok_or_else(|| wrong_type("messages", &spath, "an object"))?;
+    match src.get("type").and_then(Value::as_str) {
+        Some("base64") => Ok(Source::Base64 {
+            media_type: block_str(src, "media_type", "messages", &spath)?,
+            data: block_str(src, "data", "messages", &spath)?,
+        }),
+        Some("url") => Ok(Source::Url(block_str(src, "url", "messages", &spath)?)),
+        Some("text") => Ok(Source::Text(block_str(src, "data", "messages", &spath)?)),
+        _ => Err(invalid(
+            "messages",
+            "unsupported_value",
+            format!("{spath}.type must be base64, url or text (file ids cannot be sent to this provider)"),
+        )),
+    }
+}
+
+fn document_filename(block: &Value, media_type: &str) -> String {
+    match block.get("title").and_then(Value::as_str) {
+        Some(title) if !title.is_empty() => title.to_owned(),
+        _ if media_type == "application/pdf" => "document.pdf".into(),
+        _ => "document".into(),
+    }
+}
+
+/// A `tool_result`'s content as the `tool` message's string; its images go to `images`.
+fn tool_result_content(
+    block: &Value,
+    path: &str,
+    images: &mut Vec<Value>,
+) -> Result<String, GatewayError> {
+    match block.get("content") {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Array(items)) => {
+            let mut texts = Vec::new();
+            for (k, item) in items.iter().enumerate() {
+                match user_part(item, &format!("{path}.content[{k}]"))? {
+                    Some(part) if part["type"] == "text" => {
+                        texts.push(part["text"].as_str().unwrap_or_default().to_owned());
+                    }
+                    Some(part) => images.push(part),
+                    None => {}
+                }
+            }
+            Ok(texts.join("\n"))
+        }
+        Some(_) => Err(wrong_type(
+            "messages",
+            &format!("{path}.content"),
+            "a string or an array of content blocks",
+        )),
+    }
+}
+
+/// User content parts as OpenAI content: one string when it is all text, else the parts.
+fn user_content(parts: Vec<Value>) -> Option<Value> {
+    if parts.is_empty() {
+        return None;
+    }
+    if parts.iter().all(|p| p["type"] == "text") {
+        let texts: Vec<&str> = parts.iter().filter_map(|p| p["text"].as_str()).collect();
+        return Some(Value::String(texts.join("\n")));
+    }
+    Some(Value::Array(parts))
+}
+
+fn assistant_message(blocks: &[Value], path: &str) -> Result<Option<Value>, GatewayError> {
+    let mut texts = Vec::new();
+    let mut calls = Vec::new();
+    for (j, block) in blocks.iter().enumerate() {
+        let bpath = format!("{path}[{j}]");
+        match block_type(block, &bpath)? {
+            "text" => texts.push(block_str(block, "text", "messages", &bpath)?),
+            "tool_use" => {
+                let id = block_str(block, "id", "messages", &bpath)?;
+                let name = block_str(block, "name", "messages", &bpath)?;
+                let arguments = match block.get("input") {
+                    None | Some(Value::Null) => "{}".to_owned(),
+                    Some(input) => input.to_string(),
+                };
+                calls.push(json!({
+                    "id": id,
+                    "type": "function",
+                    "function": { "name": name, "arguments": arguments },
+                }));
+            }
+            _ => {}
+        }
+    }
+    if texts.is_empty() && calls.is_empty() {
+        return Ok(None);
+    }
+    let mut msg = json!({
+        "role": "assistant",
+        "content": if texts.is_empty() { Value::Null } else { Value::String(texts.join("\n")) },
+    });
+    if !calls.is_empty() {
+        msg["tool_calls"] = Value::Array(calls);
+    }
+    Ok(Some(msg))
+}
+
+fn convert_tools(req: &Object) -> Result<Vec<Value>, GatewayError> {
+    let tools = match get(req, "tools") {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(tools)) => tools,
+        Some(_) => return Err(wrong_type("tools", "tools", "an array")),
+    };
+    let mut out = Vec::new();
+    for (i, tool) in tools.iter().enumerate() {
+        let path = format!("tools[{i}]");
+        let Some(schema) = tool.get("input_schema") else {
+            continue; // a server tool (web_search_*, bash_*, …)
+        };
+        let name = block_str(tool, "name", "tools", &path)?;
+        let mut function = json!({ "name": name, "parameters": schema });
+        match tool.get("description") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(d)) => function["description"] = Value::String(d.clone()),
+            Some(_) => {
+                return Err(wrong_type(
+                    "tools",
+                    &format!("{path}.description"),
+                    "a string",
+                ))
+            }
+        }
+        out.push(json!({ "type": "function", "function": function }));
+    }
+    Ok(out)
+}
+
+/// OpenAI's `tool_choice` and `parallel_tool_calls` for Anthropic's `tool_choice`.
+fn convert_tool_choice(req: &Object) -> Result<(Option<Value>, Option<bool>), GatewayError> {
+    let Some(choice) = get(req, "tool_choice") else {
+        return Ok((None, None));
+    };
+    let parallel = choice
+        .get("disable_parallel_tool_use")
+        .and_then(Value::as_bool)
+        .map(|disabled| !disabled);
+    let mapped = match choice.get("type").and_then(Value::as_str) {
+        Some("auto") => json!("auto"),
+        Some("any") => json!("required"),
+        Some("none") => json!("none"),
+        Some("tool") => {
+            let name = block_str(choice, "name", "tool_choice", "tool_choice")?;
+            json!({ "type": "function", "function": { "name": name } })
+        }
+        _ => {
+            return Err(invalid(
+                "tool_choice",
+                "invalid_value",
+                "tool_choice.type must be auto, any, tool or none".into(),
+            ))
+        }
+    };
+    Ok((Some(mapped), parallel))
+}

@@ -1,0 +1,10 @@
+//! OpenAI client -> Anthropic vendor: the client's chat-completions request becomes a
+//! Messages request, Claude's answer (whole or streamed) and errors become OpenAI's shapes.
+
+mod request;
+mod response;
+mod stream;
+
+pub use request::{chat_request_to_messages, ClaudeOptions};
+pub use response::{error_to_openai, messages_response_to_chat};
+pub use stream::MessagesStreamToChat;

@@ -1,0 +1,277 @@
+//! Anthropic Messages stream -> OpenAI `chat.completion.chunk` stream.
+
+use super::super::types::{AnthropicUsage, BlockDelta, ResponseBlock, StreamEvent};
+use super::response::{arguments_string, finish_reason};
+use crate::openai::{stream_error, ChunkWriter, DONE};
+use crate::sse::{SseEvent, SseParser};
+use crate::stream::{StreamConverter, Usage};
+use serde_json::json;
+
+/// What an Anthropic content block (by its stream index) turned into on the OpenAI side.
+#[derive(Debug)]
+enum Block {
+    Text,
+    Thinking,
+    /// A `tool_use` block, sent as the OpenAI tool call `index` (counting tool calls 0, 1, 2,
+    /// never Anthropic's block index). `pending_input` holds an input that came whole in
+    /// `content_block_start`, sent at `content_block_stop` if no `input_json_delta` came.
+    Tool {
+        index: u32,
+        pending_input: Option<String>,
+    },
+    /// Skipped: `redacted_thinking`, server tools, unknown types.
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    /// `message_stop` (or the end of the upstream) was translated; `[DONE]` was sent.
+    Done,
+    /// An `error` event was translated; nothing follows it.
+    Failed,
+}
+
+/// Converts an Anthropic Messages SSE stream into OpenAI chat-completion chunks.
+///
+/// - `message_start` gives the shared chunk `id` and `model` and the input usage; it is sent
+///   on as the first chunk (`role: "assistant"`, `content: ""`).
+/// - `text_delta` -> `content`, `thinking_delta` -> `reasoning_content`; `signature_delta`,
+///   `ping` and unknown event, block and delta types are skipped.
+/// - A `tool_use` block opens a tool call (`index`, `id`, `type`, `function.name`,
+///   `arguments: ""`); its `input_json_delta`s follow as argument fragments with only `index`.
+/// - `message_delta` gives the finish chunk and the cumulative `output_tokens` (it replaces
+///   the provisional count of `message_start`, so nothing is counted twice).
+/// - `message_stop` -> the usage chunk (`choices: []`, only with `include_usage`), then
+///   `data: [DONE]`.
+/// - An `error` event -> `data: {"error": {...}}` (OpenAI's SDKs raise on it) and the stream
+///   ends there, **without** `[DONE]`: `[DONE]` means "complete", and a client that does not
+///   look for error objects must still be able to tell a broken answer from a finished one.
+/// - An upstream that ends without `message_stop` is closed cleanly by
+///   [`finish`](StreamConverter::finish): finish chunk if none was sent, usage chunk if
+///   asked for, `[DONE]`.
+#[derive(Debug)]
+pub struct MessagesStreamToChat {
+    parser: SseParser,
+    include_usage: bool,
+    created: u64,
+    writer: ChunkWriter,
+    /// Anthropic block index -> what it became; a handful of entries, so a list.
+    blocks: Vec<(u64, Block)>,
+    tool_calls: u32,
+    usage: Option<AnthropicUsage>,
+    finish_sent: bool,
+    state: State,
+}
+
+impl MessagesStreamToChat {
+    /// `include_usage` is the client's `stream_options.include_usage`; `created` the
+    /// timestamp every chunk carries.
+    pub fn new(include_usage: bool, created: u64) -> Self {
+        MessagesStreamToChat {
+            parser: SseParser::new(),
+            include_usage,
+            created,
+            writer: ChunkWriter::new("", "", created),
+            blocks: Vec::new(),
+            tool_calls: 0,
+            usage: None,
+            finish_sent: false,
+            state: State::Open,
+        }
+    }
+
+    fn on_event(&mut self, event: &SseEvent, out: &mut Vec<u8>) {
+        if self.state != State::Open {
+            return;
+        }
+        let Ok(parsed) = serde_json::from_str::<StreamEvent>(&event.data) else {
+            return;
+        };
+        match parsed {
+            StreamEvent::MessageStart { message } => {
+                if !self.writer.started() {
+                    self.writer = ChunkWriter::new(
+                        message.id.unwrap_or_default(),
+                        message.model.unwrap_or_default(),
+                        self.created,
+                    );
+                }
+                if let Some(u) = &message.usage {
+                    self.usage.get_or_insert_with(Default::default).update(u);
+                }
+                if !self.writer.started() {
+                    self.writer.delta(out, json!({ "content": "" }), None);
+                }
+            }
+            StreamEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => self.block_start(index, content_block, out),
+            StreamEvent::ContentBlockDelta { index, delta } => self.block_delta(index, delta, out),
+            StreamEvent::ContentBlockStop { index } => {
+                if let Some(Block::Tool {
+                    index: call,
+                    pending_input,
+                }) = find_block(&mut self.blocks, index)
+                {
+                    if let Some(arguments) = pending_input.take() {
+                        let call = json!({ "index": *call, "function": { "arguments": arguments } });
+                        tool_delta(&mut self.writer, out, call);
+                    }
+                }
+            }
+            StreamEvent::MessageDelta { delta, usage } => {
+                if let Some(u) = &usage {
+                    self.usage.get_or_insert_with(Default::default).update(u);
+                }
+                if let Some(reason) = delta.stop_reason.as_deref() {
+                    let finish = finish_reason(Some(reason), self.tool_calls > 0);
+                    self.send_finish(out, finish);
+                }
+            }
+            StreamEvent::MessageStop => self.close(out),
+            StreamEvent::Error { error } => {
+                stream_error(
+                    out,
+                    error
+                        .message
+                        .as_deref()
+                        .unwrap_or("Anthropic reported an error mid-stream"),
+                    error.kind.as_deref().unwrap_or("api_error"),
+                    None,
+                );
+                self.state = State::Failed;
+            }
+            StreamEvent::Ping | StreamEvent::Other => {}
+        }
+    }
+
+    fn block_start(&mut self, index: u64, block: ResponseBlock, out: &mut Vec<u8>) {
+        let kind = match block {
+            ResponseBlock::Text { text } => {
+                if !text.is_empty() {
+                    self.writer.delta(out, json!({ "content": text }), None);
+                }
+                Block::Text
+            }
+            ResponseBlock::Thinking { thinking } => {
+                if !thinking.is_empty() {
+                    self.writer
+                        .delta(out, json!({ "reasoning_content": thinking }), None);
+                }
+                Block::Thinking
+            }
+            ResponseBlock::ToolUse { id, name, input } => {
+                let call = self.tool_calls;
+                self.tool_calls = self.tool_calls.saturating_add(1);
+                tool_delta(
+                    &mut self.writer,
+                    out,
+                    json!({
+                        "index": call,
+                        "id": id,
+                        "type": "function",
+                        "function": { "name": name, "arguments": "" },
+                    }),
+                );
+                let has_input = input.as_object().is_some_and(|o| !o.is_empty());
+                Block::Tool {
+                    index: call,
+                    pending_input: has_input.then(|| arguments_string(&input)),
+                }
+            }
+            ResponseBlock::Other => Block::Other,
+        };
+        match find_block(&mut self.blocks, index) {
+            Some(existing) => *existing = kind,
+            None => self.blocks.push((index, kind)),
+        }
+    }
+
+    fn block_delta(&mut self, index: u64, delta: BlockDelta, out: &mut Vec<u8>) {
+        let Some(block) = find_block(&mut self.blocks, index) else {
+            return;
+        };
+        match (block, delta) {
+            (Block::Text, BlockDelta::TextDelta { text }) if !text.is_empty() => {
+                self.writer.delta(out, json!({ "content": text }), None);
+            }
+            (Block::Thinking, BlockDelta::ThinkingDelta { thinking }) if !thinking.is_empty() => {
+                self.writer
+                    .delta(out, json!({ "reasoning_content": thinking }), None);
+            }
+            (
+                Block::Tool {
+                    index: call,
+                    pending_input,
+                },
+                BlockDelta::InputJsonDelta { partial_json },
+            ) if !partial_json.is_empty() => {
+                *pending_input = None;
+                let call = json!({ "index": *call, "function": { "arguments": partial_json } });
+                tool_delta(&mut self.writer, out, call);
+            }
+            _ => {}
+        }
+    }
+
+    fn send_finish(&mut self, out: &mut Vec<u8>, reason: &str) {
+        if !self.finish_sent {
+            self.finish_sent = true;
+            self.writer.delta(out, json!({}), Some(reason));
+        }
+    }
+
+    /// Finish chunk (if not sent yet), usage chunk (if asked for), `[DONE]`.
+    fn close(&mut self, out: &mut Vec<u8>) {
+        let reason = if self.tool_calls > 0 {
+            "tool_calls"
+        } else {
+            "stop"
+        };
+        self.send_finish(out, reason);
+        if self.include_usage {
+            let usage = self.usage().unwrap_or_default();
+            self.writer.usage(out, &usage);
+        }
+        out.extend_from_slice(DONE);
+        self.state = State::Done;
+    }
+}
+
+fn find_block(blocks: &mut [(u64, Block)], index: u64) -> Option<&mut Block> {
+    blocks
+        .iter_mut()
+        .find(|(i, _)| *i == index)
+        .map(|(_, b)| b)
+}
+
+fn tool_delta(writer: &mut ChunkWriter, out: &mut Vec<u8>, call: serde_json::Value) {
+    writer.delta(out, json!({ "tool_calls": [call] }), None);
+}
+
+impl StreamConverter for MessagesStreamToChat {
+    fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for event in self.parser.push(chunk) {
+            self.on_event(&event, &mut out);
+        }
+        out
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Some(event) = self.parser.finish() {
+            self.on_event(&event, &mut out);
+        }
+        if self.state == State::Open {
+            self.close(&mut out);
+        }
+        out
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage.map(AnthropicUsage::to_usage)
+    }
+}

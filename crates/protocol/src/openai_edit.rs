@@ -1,0 +1,228 @@
+//! Edits of an OpenAI request body on its way to an OpenAI-compatible vendor, and the stream
+//! filter on its way back. Edits splice bytes where they can, so an untouched field keeps the
+//! client's exact bytes; only context injection needs a full parse.
+
+use crate::error::GatewayError;
+use crate::json_field::{replace_top_level_string, top_level_value_spans};
+use crate::sse::{write_event, SseEvent, SseParser};
+use crate::stream::{StreamConverter, Usage};
+use serde_json::{json, Value};
+
+/// What to change in an OpenAI request body.
+#[derive(Debug, Default, Clone)]
+pub struct RequestEdits<'a> {
+    /// Replace `model` with this.
+    pub model: Option<&'a str>,
+    /// Ask the vendor for the usage chunk (`stream_options.include_usage: true`).
+    pub request_usage: bool,
+    /// Insert this text as the first system message.
+    pub context: Option<&'a str>,
+}
+
+/// Check an OpenAI request body: a JSON object, with a string `model` when `needs_model`.
+/// Returns the model.
+pub fn validate(body: &[u8], needs_model: bool) -> Result<Option<String>, GatewayError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::invalid("invalid_json", format!("request body is not valid JSON: {e}")))?;
+    let Some(obj) = v.as_object() else {
+        return Err(GatewayError::invalid("invalid_body", "request body must be a JSON object"));
+    };
+    match obj.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => Ok(Some(m.clone())),
+        Some(Value::String(_)) | None if needs_model => {
+            Err(GatewayError::invalid("missing_model", "you must provide a model parameter").with_param("model"))
+        }
+        Some(Value::String(_)) | None => Ok(None),
+        Some(_) => Err(GatewayError::invalid("invalid_type", "`model` must be a string").with_param("model")),
+    }
+}
+
+/// Apply `edits`; `Ok(None)` when nothing changed.
+pub fn apply(body: &[u8], edits: &RequestEdits<'_>) -> Result<Option<Vec<u8>>, GatewayError> {
+    let mut out: Option<Vec<u8>> = None;
+    if let Some(model) = edits.model {
+        out = replace_top_level_string(body, "model", model);
+    }
+    if edits.request_usage {
+        let cur = out.as_deref().unwrap_or(body);
+        if let Some(next) = request_usage(cur)? {
+            out = Some(next);
+        }
+    }
+    if let Some(text) = edits.context {
+        let cur = out.as_deref().unwrap_or(body);
+        out = Some(insert_system_message(cur, text)?);
+    }
+    Ok(out)
+}
+
+fn request_usage(body: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
+    let spans = top_level_value_spans(body, "stream_options")
+        .ok_or_else(|| GatewayError::invalid("invalid_json", "request body is not a JSON object"))?;
+    if spans.is_empty() {
+        // Splice the field in right after the opening brace; the rest stays byte-identical.
+        let Some(brace) = body.iter().position(|&b| b == b'{') else {
+            return Ok(None);
+        };
+        let rest = body.get(brace + 1..).unwrap_or_default();
+        let empty = rest.iter().all(|b| b.is_ascii_whitespace() || *b == b'}');
+        let mut out = Vec::with_capacity(body.len() + 40);
+        out.extend_from_slice(body.get(..=brace).unwrap_or_default());
+        out.extend_from_slice(br#""stream_options":{"include_usage":true}"#);
+        if !empty {
+            out.push(b',');
+        }
+        out.extend_from_slice(rest);
+        return Ok(Some(out));
+    }
+    let mut v: Value = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::invalid("invalid_json", format!("request body is not valid JSON: {e}")))?;
+    match v.get_mut("stream_options") {
+        Some(Value::Object(o)) => {
+            if o.get("include_usage") == Some(&Value::Bool(true)) {
+                return Ok(None);
+            }
+            o.insert("include_usage".into(), Value::Bool(true));
+        }
+        _ => {
+            return Err(GatewayError::invalid("invalid_type", "`stream_options` must be an object")
+                .with_param("stream_options"))
+        }
+    }
+    Ok(Some(v.to_string().into_bytes()))
+}
+
+fn insert_system_message(body: &[u8], text: &str) -> Result<Vec<u8>, GatewayError> {
+    let mut v: Value = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::invalid("invalid_json", format!("request body is not valid JSON: {e}")))?;
+    let Some(messages) = v.get_mut("messages").and_then(Value::as_array_mut) else {
+        return Err(GatewayError::invalid("invalid_type", "`messages` must be a list").with_param("messages"));
+    };
+    messages.insert(0, json!({ "role": "system", "content": text }));
+    Ok(v.to_string().into_bytes())
+}
+
+/// OpenAI stream passed through, minus the usage the gateway asked for and the client did not.
+/// Records usage either way.
+#[derive(Debug)]
+pub struct UsageFilter {
+    parser: SseParser,
+    client_wants_usage: bool,
+    usage: Option<Usage>,
+    events: Vec<SseEvent>,
+}
+
+impl UsageFilter {
+    pub fn new(client_wants_usage: bool) -> Self {
+        UsageFilter {
+            parser: SseParser::new(),
+            client_wants_usage,
+            usage: None,
+            events: Vec::new(),
+        }
+    }
+
+    fn emit(&mut self, out: &mut Vec<u8>) {
+        for ev in std::mem::take(&mut self.events) {
+            let mut data = ev.data;
+            if data != "[DONE]" && data.contains("\"usage\"") {
+                if let Ok(mut v) = serde_json::from_str::<Value>(&data) {
+                    if let Some(u) = v.get("usage").and_then(Usage::from_openai_json) {
+                        self.usage = Some(u);
+                        if !self.client_wants_usage {
+                            let no_choices = v.get("choices").and_then(Value::as_array).is_none_or(|c| c.is_empty());
+                            if no_choices {
+                                continue;
+                            }
+                            if let Some(o) = v.as_object_mut() {
+                                o.remove("usage");
+                            }
+                            data = v.to_string();
+                        }
+                    }
+                }
+            }
+            write_event(out, ev.event.as_deref(), &data);
+        }
+    }
+}
+
+impl StreamConverter for UsageFilter {
+    fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut events = std::mem::take(&mut self.events);
+        self.parser.push_into(chunk, &mut events);
+        self.events = events;
+        let mut out = Vec::new();
+        self.emit(&mut out);
+        out
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        if let Some(ev) = self.parser.finish() {
+            self.events.push(ev);
+        }
+        let mut out = Vec::new();
+        self.emit(&mut out);
+        out
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_errors() {
+        assert_eq!(validate(b"{x", true).unwrap_err().code, "invalid_json");
+        assert_eq!(validate(b"[]", true).unwrap_err().code, "invalid_body");
+        assert_eq!(validate(b"{}", true).unwrap_err().code, "missing_model");
+        assert_eq!(validate(br#"{"model":1}"#, true).unwrap_err().param, Some("model"));
+        assert_eq!(validate(br#"{"model":"m"}"#, true).unwrap(), Some("m".into()));
+        assert_eq!(validate(b"{}", false).unwrap(), None);
+    }
+
+    #[test]
+    fn usage_is_requested_by_splicing() {
+        let body = br#"{"model":"a","stream":true}"#;
+        let out = apply(body, &RequestEdits { model: Some("b"), request_usage: true, context: None }).unwrap().unwrap();
+        assert_eq!(&out[..], br#"{"stream_options":{"include_usage":true},"model":"b","stream":true}"#);
+        let body = br#"{"stream_options":{"include_usage":false},"model":"a"}"#;
+        let out = apply(body, &RequestEdits { request_usage: true, ..Default::default() }).unwrap().unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        let body = br#"{"stream_options":{"include_usage":true},"model":"a"}"#;
+        assert!(apply(body, &RequestEdits { request_usage: true, ..Default::default() }).unwrap().is_none());
+    }
+
+    #[test]
+    fn context_becomes_first_system_message() {
+        let body = br#"{"model":"a","messages":[{"role":"user","content":"hi"}]}"#;
+        let out = apply(body, &RequestEdits { context: Some("ctx"), ..Default::default() }).unwrap().unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["messages"][0], json!({"role": "system", "content": "ctx"}));
+        assert_eq!(v["messages"][1]["content"], "hi");
+        assert!(apply(br#"{"model":"a"}"#, &RequestEdits { context: Some("c"), ..Default::default() }).is_err());
+    }
+
+    #[test]
+    fn usage_chunk_stripped_unless_asked() {
+        let stream = b"data: {\"id\":\"1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n\
+data: {\"id\":\"1\",\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1,\"total_tokens\":3}}\n\ndata: [DONE]\n\n";
+        for wants in [false, true] {
+            let mut f = UsageFilter::new(wants);
+            let mut out = Vec::new();
+            for c in stream.chunks(7) {
+                out.extend(f.push(c));
+            }
+            out.extend(f.finish());
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(text.contains("\"usage\""), wants, "{text}");
+            assert!(text.ends_with("data: [DONE]\n\n"));
+            assert_eq!(f.usage().unwrap().total_tokens, 3);
+        }
+    }
+}
