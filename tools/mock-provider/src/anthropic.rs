@@ -14,6 +14,9 @@ pub(crate) fn messages(ctx: &Ctx<'_>, body: &Value) -> Response<MockBody> {
     let Some(max_tokens) = body.get("max_tokens").and_then(Value::as_u64) else {
         return error(400, "max_tokens: Field required", &ctx.script.headers);
     };
+    if let Some(message) = invalid_messages(body) {
+        return error(400, &message, &ctx.script.headers);
+    }
     let model = body
         .get("model")
         .and_then(Value::as_str)
@@ -147,6 +150,24 @@ pub(crate) fn error(status: u16, message: &str, extra: &[(String, String)]) -> R
     };
     let body = json!({"type": "error", "error": {"type": kind, "message": message}});
     reply::json(status, extra, to_json(&body))
+}
+
+/// What the real API rejects and a translating gateway may get wrong: `messages` missing, or
+/// a role other than `user` / `assistant` (system prompts go to the top-level `system`).
+fn invalid_messages(body: &Value) -> Option<String> {
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+        return Some("messages: Field required".to_owned());
+    };
+    messages
+        .iter()
+        .enumerate()
+        .find_map(|(i, m)| match m.get("role").and_then(Value::as_str) {
+            Some("user" | "assistant") => None,
+            Some(role) => Some(format!(
+                "messages.{i}.role: Input should be 'user' or 'assistant' (got '{role}')"
+            )),
+            None => Some(format!("messages.{i}.role: Field required")),
+        })
 }
 
 fn tool_use_id(response: u64, index: usize) -> String {

@@ -58,6 +58,9 @@ pub(crate) fn handle(
 ) -> Response<MockBody> {
     match method {
         Method::Generate | Method::StreamGenerate => {
+            if let Some(message) = invalid_role(body) {
+                return error(400, &message, &ctx.script.headers);
+            }
             let max_tokens = body
                 .pointer("/generationConfig/maxOutputTokens")
                 .and_then(Value::as_u64);
@@ -102,6 +105,20 @@ pub(crate) fn handle(
     }
 }
 
+/// Roles the real API rejects and a translating gateway may send: `system` (belongs in
+/// `systemInstruction`) and `assistant` (Gemini says `model`).
+fn invalid_role(body: &Value) -> Option<String> {
+    let contents = body.get("contents").and_then(Value::as_array)?;
+    contents
+        .iter()
+        .find_map(|c| match c.get("role").and_then(Value::as_str) {
+            Some(role @ ("system" | "assistant")) => Some(format!(
+                "Please use a valid role: user, model. (got '{role}')"
+            )),
+            _ => None,
+        })
+}
+
 fn is_sse(query: Option<&str>) -> bool {
     query
         .into_iter()
@@ -127,7 +144,7 @@ fn stream(ctx: &Ctx<'_>, model: &str, answer: &Answer<'_>, sse: bool) -> Respons
     let mut events = if sse {
         Events::sse_crlf()
     } else {
-        Events::default()
+        Events::new()
     };
     for (i, parts) in chunks.into_iter().enumerate() {
         let value = chunk(ctx, model, answer, parts, i == last);

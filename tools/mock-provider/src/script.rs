@@ -30,7 +30,9 @@ pub struct Script {
     /// separately: pieces cut through events, lines, JSON strings and UTF-8 characters.
     pub split_bytes: Option<usize>,
     /// For streams and raw bodies: close the connection abruptly after this many events (every
-    /// SSE event counts, e.g. the role chunk, `ping` and `[DONE]`), with no stream terminator.
+    /// SSE event counts, e.g. the role chunk, `ping` and `[DONE]`; a Gemini JSON-array stream
+    /// counts its elements and the closing `]`), without the chunked-encoding terminator. A
+    /// stream with fewer events is sent whole and then cut the same way.
     pub drop_after_events: Option<usize>,
     /// Answer text instead of `"Mock answer to: ..."`. With `tool_calls` it is sent as text
     /// before the calls.

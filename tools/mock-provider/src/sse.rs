@@ -4,7 +4,6 @@ use serde::Serialize;
 
 /// A stream body under construction: all bytes in one buffer plus where each event ends, so
 /// the body can later be cut at event boundaries (delays, drops) or anywhere (byte splits).
-#[derive(Default)]
 pub(crate) struct Events {
     buf: Vec<u8>,
     ends: Vec<usize>,
@@ -13,16 +12,25 @@ pub(crate) struct Events {
 }
 
 impl Events {
+    /// An empty stream, for events written with [`Events::raw`].
+    pub(crate) fn new() -> Self {
+        Events {
+            buf: Vec::with_capacity(2048),
+            ends: Vec::with_capacity(16),
+            crlf: false,
+        }
+    }
+
     /// SSE events ending in `\n\n`.
     pub(crate) fn sse() -> Self {
-        Events::default()
+        Events::new()
     }
 
     /// SSE events ending in `\r\n\r\n`.
     pub(crate) fn sse_crlf() -> Self {
         Events {
             crlf: true,
-            ..Events::default()
+            ..Events::new()
         }
     }
 

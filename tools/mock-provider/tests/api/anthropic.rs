@@ -126,6 +126,12 @@ fn max_tokens_is_required_and_applied() {
     assert_eq!(v["error"]["type"], "invalid_request_error");
 
     req["max_tokens"] = json!(3);
+    let mut with_system_role = req.clone();
+    with_system_role["messages"][0]["role"] = json!("system");
+    let r = post(s.addr(), "/v1/messages", &with_system_role);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["type"], "invalid_request_error");
+
     let v = post(s.addr(), "/v1/messages", &req).json();
     assert_eq!(v["stop_reason"], "max_tokens");
     assert_eq!(v["usage"]["output_tokens"], 3);

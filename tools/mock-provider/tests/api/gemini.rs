@@ -144,6 +144,9 @@ fn errors() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["status"], "INVALID_ARGUMENT");
     assert_eq!(r.json()["error"]["code"], 400);
+    let mut bad_role = request();
+    bad_role["contents"][0]["role"] = json!("assistant");
+    assert_eq!(post(s.addr(), PLAIN, &bad_role).status, 400);
 
     s.set_default_script(Script {
         only_for_token: Some("exhausted".into()),

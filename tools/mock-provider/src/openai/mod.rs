@@ -9,6 +9,8 @@ use crate::reply::{self, ok_status, EVENT_STREAM};
 use crate::router::Ctx;
 use crate::sse::{to_json, Events};
 
+mod wire;
+
 /// Models listed by `GET /v1/models`.
 const MODELS: &[&str] = &[
     "mock-model",
@@ -30,50 +32,50 @@ pub(crate) fn chat(ctx: &Ctx<'_>, body: &Value) -> Response<MockBody> {
     let answer = Answer::new(&chat_prompt(body), ctx.script, max_tokens);
     let id = format!("chatcmpl-mock{:08}", ctx.id);
     if is_stream(body) {
-        chat_stream(ctx, &id, model, &answer, include_usage(body))
-    } else {
-        let tool_calls: Vec<Value> = answer
-            .tool_calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                json!({
-                    "id": tool_call_id(ctx.id, i),
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": c.arguments},
-                })
-            })
-            .collect();
-        let mut message = json!({
-            "role": "assistant",
-            "content": if answer.text.is_empty() && !tool_calls.is_empty() {
-                Value::Null
-            } else {
-                Value::from(answer.text.as_str())
-            },
-            "refusal": null,
-        });
-        if !tool_calls.is_empty() {
-            message["tool_calls"] = Value::Array(tool_calls);
-        }
-        let out = json!({
-            "id": id,
-            "object": "chat.completion",
-            "created": ctx.created,
-            "model": model,
-            "choices": [{
-                "index": 0,
-                "message": message,
-                "logprobs": null,
-                "finish_reason": finish_reason(answer.finish),
-            }],
-            "usage": usage(&answer),
-            "system_fingerprint": null,
-        });
-        reply::json(ok_status(ctx.script), &ctx.script.headers, to_json(&out))
+        return chat_stream(ctx, &id, model, &answer, include_usage(body));
     }
+    let tool_calls: Vec<wire::ToolCall<'_>> = answer
+        .tool_calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| wire::ToolCall {
+            id: tool_call_id(ctx.id, i),
+            kind: "function",
+            function: wire::Function {
+                name: &c.name,
+                arguments: &c.arguments,
+            },
+        })
+        .collect();
+    let content = if answer.text.is_empty() && !tool_calls.is_empty() {
+        None
+    } else {
+        Some(answer.text.as_str())
+    };
+    let out = wire::Completion {
+        id: &id,
+        object: "chat.completion",
+        created: ctx.created,
+        model,
+        choices: [wire::Choice {
+            index: 0,
+            message: wire::Message {
+                role: "assistant",
+                content,
+                refusal: None,
+                tool_calls,
+            },
+            logprobs: None,
+            finish_reason: finish_reason(answer.finish),
+        }],
+        usage: usage(&answer),
+        system_fingerprint: None,
+    };
+    reply::json(ok_status(ctx.script), &ctx.script.headers, to_json(&out))
 }
 
+/// Role chunk, content chunks, tool-call chunks, finish chunk, optional usage-only chunk,
+/// `[DONE]`.
 fn chat_stream(
     ctx: &Ctx<'_>,
     id: &str,
@@ -81,57 +83,88 @@ fn chat_stream(
     answer: &Answer<'_>,
     include_usage: bool,
 ) -> Response<MockBody> {
-    let chunk = |delta: Value, finish: Value| {
-        json!({
-            "id": id,
-            "object": "chat.completion.chunk",
-            "created": ctx.created,
-            "model": model,
-            "system_fingerprint": null,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        })
-    };
     let mut events = Events::sse();
-    let first_content = if answer.text.is_empty() && !answer.tool_calls.is_empty() {
-        Value::Null
-    } else {
-        Value::from("")
+    let mut send = |delta: wire::Delta<'_>, finish_reason: Option<&'static str>| {
+        let choice = wire::ChunkChoice {
+            index: 0,
+            delta,
+            logprobs: None,
+            finish_reason,
+        };
+        events.data(&wire::Chunk {
+            id,
+            object: "chat.completion.chunk",
+            created: ctx.created,
+            model,
+            system_fingerprint: None,
+            choices: std::slice::from_ref(&choice),
+            usage: None,
+        });
     };
-    events.data(&chunk(
-        json!({"role": "assistant", "content": first_content}),
-        Value::Null,
-    ));
+    let only_tools = answer.text.is_empty() && !answer.tool_calls.is_empty();
+    send(
+        wire::Delta {
+            role: Some("assistant"),
+            content: Some(if only_tools { None } else { Some("") }),
+            ..wire::Delta::default()
+        },
+        None,
+    );
     for piece in answer.text_chunks(ctx.script.events) {
-        events.data(&chunk(json!({"content": piece}), Value::Null));
+        send(
+            wire::Delta {
+                content: Some(Some(piece)),
+                ..wire::Delta::default()
+            },
+            None,
+        );
     }
     for (i, call) in answer.tool_calls.iter().enumerate() {
-        events.data(&chunk(
-            json!({"tool_calls": [{
-                "index": i,
-                "id": tool_call_id(ctx.id, i),
-                "type": "function",
-                "function": {"name": call.name, "arguments": ""},
-            }]}),
-            Value::Null,
-        ));
+        let call_id = tool_call_id(ctx.id, i);
+        send(
+            wire::Delta {
+                tool_calls: Some([wire::ToolCallDelta {
+                    index: i,
+                    id: Some(&call_id),
+                    kind: Some("function"),
+                    function: wire::FunctionDelta {
+                        name: Some(&call.name),
+                        arguments: "",
+                    },
+                }]),
+                ..wire::Delta::default()
+            },
+            None,
+        );
         for fragment in argument_fragments(&call.arguments) {
-            events.data(&chunk(
-                json!({"tool_calls": [{"index": i, "function": {"arguments": fragment}}]}),
-                Value::Null,
-            ));
+            send(
+                wire::Delta {
+                    tool_calls: Some([wire::ToolCallDelta {
+                        index: i,
+                        id: None,
+                        kind: None,
+                        function: wire::FunctionDelta {
+                            name: None,
+                            arguments: fragment,
+                        },
+                    }]),
+                    ..wire::Delta::default()
+                },
+                None,
+            );
         }
     }
-    events.data(&chunk(json!({}), finish_reason(answer.finish).into()));
+    send(wire::Delta::default(), Some(finish_reason(answer.finish)));
     if include_usage {
-        events.data(&json!({
-            "id": id,
-            "object": "chat.completion.chunk",
-            "created": ctx.created,
-            "model": model,
-            "system_fingerprint": null,
-            "choices": [],
-            "usage": usage(answer),
-        }));
+        events.data(&wire::Chunk {
+            id,
+            object: "chat.completion.chunk",
+            created: ctx.created,
+            model,
+            system_fingerprint: None,
+            choices: &[],
+            usage: Some(usage(answer)),
+        });
     }
     events.data_text("[DONE]");
     reply::stream(ok_status(ctx.script), EVENT_STREAM, ctx.script, events)
@@ -194,7 +227,7 @@ pub(crate) fn completions(ctx: &Ctx<'_>, body: &Value) -> Response<MockBody> {
         reply::stream(ok_status(ctx.script), EVENT_STREAM, ctx.script, events)
     } else {
         let mut out = chunk(&answer.text, text_finish_reason(answer.finish).into());
-        out["usage"] = usage(&answer);
+        out["usage"] = json!(usage(&answer));
         reply::json(ok_status(ctx.script), &ctx.script.headers, to_json(&out))
     }
 }
@@ -306,12 +339,12 @@ fn text_finish_reason(finish: Finish) -> &'static str {
     }
 }
 
-fn usage(answer: &Answer<'_>) -> Value {
-    json!({
-        "prompt_tokens": answer.prompt_tokens,
-        "completion_tokens": answer.completion_tokens,
-        "total_tokens": answer.total_tokens(),
-    })
+fn usage(answer: &Answer<'_>) -> wire::Usage {
+    wire::Usage {
+        prompt_tokens: answer.prompt_tokens,
+        completion_tokens: answer.completion_tokens,
+        total_tokens: answer.total_tokens(),
+    }
 }
 
 /// Prompt of a chat request: words of every message, text of the last user message.
