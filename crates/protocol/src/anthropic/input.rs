@@ -20,7 +20,10 @@ pub(crate) fn wrong_type(param: &'static str, path: &str, expected: &str) -> Gat
 /// The request body as a JSON object.
 pub(crate) fn parse_object(body: &[u8]) -> Result<Object, GatewayError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
-        GatewayError::invalid("invalid_json", format!("request body is not valid JSON: {e}"))
+        GatewayError::invalid(
+            "invalid_json",
+            format!("request body is not valid JSON: {e}"),
+        )
     })?;
     match value {
         Value::Object(obj) => Ok(obj),
@@ -36,7 +39,10 @@ pub(crate) fn get<'a>(obj: &'a Object, key: &str) -> Option<&'a Value> {
     obj.get(key).filter(|v| !v.is_null())
 }
 
-pub(crate) fn opt_str<'a>(obj: &'a Object, key: &'static str) -> Result<Option<&'a str>, GatewayError> {
+pub(crate) fn opt_str<'a>(
+    obj: &'a Object,
+    key: &'static str,
+) -> Result<Option<&'a str>, GatewayError> {
     match get(obj, key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -44,7 +50,10 @@ pub(crate) fn opt_str<'a>(obj: &'a Object, key: &'static str) -> Result<Option<&
     }
 }
 
-pub(crate) fn required_str<'a>(obj: &'a Object, key: &'static str) -> Result<&'a str, GatewayError> {
+pub(crate) fn required_str<'a>(
+    obj: &'a Object,
+    key: &'static str,
+) -> Result<&'a str, GatewayError> {
     opt_str(obj, key)?.ok_or_else(|| {
         invalid(
             key,
@@ -142,6 +151,7 @@ pub(crate) fn parse_data_url(url: &str) -> Option<(&str, &str)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -19,7 +19,6 @@ mod input;
 pub mod openai_to_anthropic;
 mod types;
 
-#[cfg(any())]
 pub use anthropic_to_openai::{
     chat_response_to_messages, messages_request_to_chat, openai_error_to_anthropic,
     ChatStreamToMessages,
@@ -28,3 +27,7 @@ pub use openai_to_anthropic::{
     chat_request_to_messages, error_to_openai, messages_response_to_chat, ClaudeOptions,
     MessagesStreamToChat,
 };
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod fixture_tests;

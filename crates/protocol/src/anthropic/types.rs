@@ -203,8 +203,10 @@ impl AnthropicUsage {
         self.output_tokens = keep(self.output_tokens, newer.output_tokens);
         self.cache_read_input_tokens =
             keep(self.cache_read_input_tokens, newer.cache_read_input_tokens);
-        self.cache_creation_input_tokens =
-            keep(self.cache_creation_input_tokens, newer.cache_creation_input_tokens);
+        self.cache_creation_input_tokens = keep(
+            self.cache_creation_input_tokens,
+            newer.cache_creation_input_tokens,
+        );
     }
 
     /// In OpenAI's terms: prompt tokens include cache reads and writes, as OpenAI counts them.
@@ -402,6 +404,7 @@ pub(crate) fn error_message(v: &Value) -> Option<&str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -1,1 +1,10 @@
-//! Anthropic client -> OpenAI-compatible vendor.
+//! Anthropic client -> OpenAI-compatible vendor: an Anthropic client (Claude Code, the
+//! `anthropic` SDKs) pointed at the gateway, in front of a vendor without a Messages API.
+
+mod request;
+mod response;
+mod stream;
+
+pub use request::messages_request_to_chat;
+pub use response::{chat_response_to_messages, openai_error_to_anthropic};
+pub use stream::ChatStreamToMessages;

@@ -96,10 +96,7 @@ pub fn chat_response_to_messages(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
     let stop = if refused {
         "refusal"
     } else {
-        stop_reason(
-            choice.and_then(|c| c.finish_reason.as_deref()),
-            has_tools,
-        )
+        stop_reason(choice.and_then(|c| c.finish_reason.as_deref()), has_tools)
     };
     let usage = resp
         .usage

@@ -50,11 +50,15 @@ const MIN_THINKING_BUDGET: u32 = 1024;
 ///   then raised to budget + requested tokens when it would not exceed the budget, and
 ///   `temperature`/`top_p` are dropped (thinking rejects them). A forced `tool_choice`
 ///   (`required` or a named function) wins over `reasoning_effort`: Anthropic rejects
-///   thinking with forced tool use.
+///   thinking with forced tool use. So does a request that answers tool calls: Anthropic
+///   would want the signed thinking block of the calling turn, which OpenAI clients drop.
 ///
 /// Errors are 400s naming the field: invalid JSON, missing or empty `messages`, wrong types,
 /// unknown roles, unparsable tool-call arguments, unsupported content parts, `n` > 1.
-pub fn chat_request_to_messages(body: &[u8], opts: &ClaudeOptions) -> Result<Vec<u8>, GatewayError> {
+pub fn chat_request_to_messages(
+    body: &[u8],
+    opts: &ClaudeOptions,
+) -> Result<Vec<u8>, GatewayError> {
     let req = input::parse_object(body)?;
     let model = input::required_str(&req, "model")?.to_owned();
 
@@ -121,9 +125,11 @@ pub fn chat_request_to_messages(body: &[u8], opts: &ClaudeOptions) -> Result<Vec
         }
     }
 
-    let forced = tool_choice.as_ref().is_some_and(ToolChoice::forces_tool_use);
+    let forced = tool_choice
+        .as_ref()
+        .is_some_and(ToolChoice::forces_tool_use);
     let budget = match thinking_budget(&req, opts)? {
-        Some(_) if forced => None,
+        Some(_) if forced || continues_tool_loop(&messages) => None,
         other => other,
     };
     let thinking = budget.map(|budget| {
@@ -164,6 +170,16 @@ pub fn chat_request_to_messages(body: &[u8], opts: &ClaudeOptions) -> Result<Vec
     })
 }
 
+/// Whether the request answers tool calls (its last turn holds tool results). With thinking
+/// enabled, Anthropic requires the assistant turn that made those calls to start with its
+/// signed thinking block, which an OpenAI client never has; so such a request goes without
+/// thinking.
+fn continues_tool_loop(turns: &[Message]) -> bool {
+    turns
+        .last()
+        .is_some_and(|t| t.role == Role::User && t.content.iter().any(RequestBlock::is_tool_result))
+}
+
 /// The thinking budget asked for by `reasoning_effort`, or by an Anthropic-style `thinking`
 /// object (`{"type": "enabled", "budget_tokens": N}`) that some clients pass through.
 fn thinking_budget(req: &Object, opts: &ClaudeOptions) -> Result<Option<u32>, GatewayError> {
@@ -172,7 +188,9 @@ fn thinking_budget(req: &Object, opts: &ClaudeOptions) -> Result<Option<u32>, Ga
         let budget = thinking.get("budget_tokens").and_then(Value::as_u64);
         return match (enabled, budget) {
             (true, Some(b)) => Ok(Some(
-                u32::try_from(b).unwrap_or(u32::MAX).max(MIN_THINKING_BUDGET),
+                u32::try_from(b)
+                    .unwrap_or(u32::MAX)
+                    .max(MIN_THINKING_BUDGET),
             )),
             (true, None) => Err(invalid(
                 "thinking",
@@ -201,9 +219,7 @@ fn thinking_budget(req: &Object, opts: &ClaudeOptions) -> Result<Option<u32>, Ga
 }
 
 /// System blocks and the merged user/assistant turns.
-fn convert_messages(
-    messages: &[Value],
-) -> Result<(Vec<RequestBlock>, Vec<Message>), GatewayError> {
+fn convert_messages(messages: &[Value]) -> Result<(Vec<RequestBlock>, Vec<Message>), GatewayError> {
     let mut system = Vec::new();
     let mut turns: Vec<Message> = Vec::new();
     for (i, msg) in messages.iter().enumerate() {
@@ -304,7 +320,11 @@ fn text_parts(content: Option<&Value>, path: &str) -> Result<Vec<RequestBlock>, 
             }
             Ok(out)
         }
-        Some(_) => Err(wrong_type("messages", path, "a string or an array of parts")),
+        Some(_) => Err(wrong_type(
+            "messages",
+            path,
+            "a string or an array of parts",
+        )),
     }
 }
 
@@ -435,7 +455,10 @@ fn assistant_blocks(msg: &Object, path: &str) -> Result<Vec<RequestBlock>, Gatew
                         ))
                     }
                 };
-                out.extend(text_block(part_str(part, key, &ppath)?, part.get("cache_control")));
+                out.extend(text_block(
+                    part_str(part, key, &ppath)?,
+                    part.get("cache_control"),
+                ));
             }
             out
         }
@@ -517,8 +540,16 @@ fn tool_result(msg: &Object, path: &str) -> Result<RequestBlock, GatewayError> {
     let content = match get(msg, "content") {
         None => ToolResultContent::Text(String::new()),
         Some(Value::String(s)) => ToolResultContent::Text(s.clone()),
-        Some(array @ Value::Array(_)) => ToolResultContent::Blocks(user_parts(Some(array), &cpath)?),
-        Some(_) => return Err(wrong_type("messages", &cpath, "a string or an array of parts")),
+        Some(array @ Value::Array(_)) => {
+            ToolResultContent::Blocks(user_parts(Some(array), &cpath)?)
+        }
+        Some(_) => {
+            return Err(wrong_type(
+                "messages",
+                &cpath,
+                "a string or an array of parts",
+            ))
+        }
     };
     Ok(RequestBlock::ToolResult {
         tool_use_id: tool_id(id),
@@ -563,7 +594,13 @@ fn convert_tools(req: &Object) -> Result<Vec<Tool>, GatewayError> {
             .pointer("/function/name")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| wrong_type("tools", &format!("{path}.function.name"), "a non-empty string"))?;
+            .ok_or_else(|| {
+                wrong_type(
+                    "tools",
+                    &format!("{path}.function.name"),
+                    "a non-empty string",
+                )
+            })?;
         let description = match tool.pointer("/function/description") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
@@ -620,7 +657,9 @@ fn convert_tool_choice(req: &Object) -> Result<Option<ToolChoice>, GatewayError>
                 return Err(invalid(
                     "tool_choice",
                     "invalid_value",
-                    format!("tool_choice must be auto, none, required or a function; got {other:?}"),
+                    format!(
+                        "tool_choice must be auto, none, required or a function; got {other:?}"
+                    ),
                 ))
             }
         },
@@ -628,7 +667,9 @@ fn convert_tool_choice(req: &Object) -> Result<Option<ToolChoice>, GatewayError>
             let name = choice
                 .pointer("/function/name")
                 .and_then(Value::as_str)
-                .ok_or_else(|| wrong_type("tool_choice", "tool_choice.function.name", "a string"))?;
+                .ok_or_else(|| {
+                    wrong_type("tool_choice", "tool_choice.function.name", "a string")
+                })?;
             ToolChoice::Tool {
                 name: name.to_owned(),
                 disable_parallel_tool_use: None,

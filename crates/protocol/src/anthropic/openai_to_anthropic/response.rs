@@ -57,9 +57,9 @@ pub fn messages_response_to_chat(
     for block in &resp.content {
         match block {
             ResponseBlock::Text { text: t } => text.get_or_insert_with(String::new).push_str(t),
-            ResponseBlock::Thinking { thinking } => reasoning
-                .get_or_insert_with(String::new)
-                .push_str(thinking),
+            ResponseBlock::Thinking { thinking } => {
+                reasoning.get_or_insert_with(String::new).push_str(thinking)
+            }
             ResponseBlock::ToolUse { id, name, input } => tool_calls.push(json!({
                 "id": id,
                 "type": "function",

@@ -116,7 +116,8 @@ impl MessagesStreamToChat {
                 }) = find_block(&mut self.blocks, index)
                 {
                     if let Some(arguments) = pending_input.take() {
-                        let call = json!({ "index": *call, "function": { "arguments": arguments } });
+                        let call =
+                            json!({ "index": *call, "function": { "arguments": arguments } });
                         tool_delta(&mut self.writer, out, call);
                     }
                 }
@@ -241,10 +242,7 @@ impl MessagesStreamToChat {
 }
 
 fn find_block(blocks: &mut [(u64, Block)], index: u64) -> Option<&mut Block> {
-    blocks
-        .iter_mut()
-        .find(|(i, _)| *i == index)
-        .map(|(_, b)| b)
+    blocks.iter_mut().find(|(i, _)| *i == index).map(|(_, b)| b)
 }
 
 fn tool_delta(writer: &mut ChunkWriter, out: &mut Vec<u8>, call: serde_json::Value) {
