@@ -74,6 +74,7 @@ pub fn embed_path(model: &str, batch: bool) -> Result<String, GatewayError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

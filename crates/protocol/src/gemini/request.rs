@@ -32,11 +32,14 @@ pub(crate) const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
 /// default thinking budget used when the request has no `reasoning_effort`.
 pub fn chat_request_to_gemini(body: &[u8], opts: &GeminiOptions) -> Result<Vec<u8>, GatewayError> {
     let req: Value = serde_json::from_slice(body).map_err(|e| {
-        GatewayError::invalid("invalid_json", format!("request body is not valid JSON: {e}"))
+        GatewayError::invalid(
+            "invalid_json",
+            format!("request body is not valid JSON: {e}"),
+        )
     })?;
-    let obj = req
-        .as_object()
-        .ok_or_else(|| GatewayError::invalid("invalid_json", "request body must be a JSON object"))?;
+    let obj = req.as_object().ok_or_else(|| {
+        GatewayError::invalid("invalid_json", "request body must be a JSON object")
+    })?;
 
     let (system_instruction, contents) = convert_messages(obj)?;
     let (tools, tool_config) = convert_tools(obj)?;
@@ -117,7 +120,10 @@ fn convert_messages(
             }
             "function" => {
                 let name = m.get("name").and_then(Value::as_str).ok_or_else(|| {
-                    bad("messages", format!("messages[{i}].name is required for role 'function'"))
+                    bad(
+                        "messages",
+                        format!("messages[{i}].name is required for role 'function'"),
+                    )
                 })?;
                 let part = function_response(name, m.get("content"), i)?;
                 push_turn(&mut contents, "user", vec![part]);
@@ -131,7 +137,10 @@ fn convert_messages(
         }
     }
 
-    for turn in contents.iter_mut().filter(|c| c.role.as_deref() == Some("model")) {
+    for turn in contents
+        .iter_mut()
+        .filter(|c| c.role.as_deref() == Some("model"))
+    {
         let signed = turn
             .parts
             .iter()
@@ -194,14 +203,12 @@ fn content_text(content: Option<&Value>, i: usize) -> Result<Vec<String>, Gatewa
                 let text = match kind {
                     "text" => p.get("text"),
                     "refusal" => p.get("refusal"),
-                    other => {
-                        return Err(bad(
-                            "messages",
-                            format!(
-                                "messages[{i}].content[{k}]: part type '{other}' is not allowed here"
-                            ),
-                        ))
-                    }
+                    other => return Err(bad(
+                        "messages",
+                        format!(
+                            "messages[{i}].content[{k}]: part type '{other}' is not allowed here"
+                        ),
+                    )),
                 };
                 let text = text.and_then(Value::as_str).ok_or_else(|| {
                     bad(
@@ -252,7 +259,10 @@ fn user_parts(content: Option<&Value>, i: usize) -> Result<Vec<Part>, GatewayErr
                     .and_then(|u| u.get("url").or(Some(u)))
                     .and_then(Value::as_str)
                     .ok_or_else(|| {
-                        bad("messages", format!("{}.image_url.url must be a string", at()))
+                        bad(
+                            "messages",
+                            format!("{}.image_url.url must be a string", at()),
+                        )
                     })?;
                 out.push(media_part(url, "image/jpeg", &at)?);
             }
@@ -288,12 +298,19 @@ fn user_parts(content: Option<&Value>, i: usize) -> Result<Vec<Part>, GatewayErr
 
 /// An image or file by URL: a `data:` URL becomes `inlineData`, an `http(s)://` or `gs://`
 /// URL becomes `fileData` with a MIME type guessed from the extension.
-fn media_part(url: &str, default_mime: &str, at: &dyn Fn() -> String) -> Result<Part, GatewayError> {
+fn media_part(
+    url: &str,
+    default_mime: &str,
+    at: &dyn Fn() -> String,
+) -> Result<Part, GatewayError> {
     if let Some(rest) = url.strip_prefix("data:") {
         let (mime_type, data) = parse_data_url(rest).ok_or_else(|| {
             bad(
                 "messages",
-                format!("{}: data URL must look like data:<mime>;base64,<data>", at()),
+                format!(
+                    "{}: data URL must look like data:<mime>;base64,<data>",
+                    at()
+                ),
             )
         })?;
         return Ok(Part {
@@ -302,7 +319,9 @@ fn media_part(url: &str, default_mime: &str, at: &dyn Fn() -> String) -> Result<
         });
     }
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    if !(lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("gs://"))
+    if !(lower.starts_with("http://")
+        || lower.starts_with("https://")
+        || lower.starts_with("gs://"))
     {
         return Err(bad(
             "messages",
@@ -414,7 +433,10 @@ fn assistant_parts(m: &Value, i: usize) -> Result<Vec<Part>, GatewayError> {
     // Legacy `function_call` on an assistant message.
     if let Some(fc) = m.get("function_call").filter(|v| !v.is_null()) {
         let name = fc.get("name").and_then(Value::as_str).ok_or_else(|| {
-            bad("messages", format!("messages[{i}].function_call.name must be a string"))
+            bad(
+                "messages",
+                format!("messages[{i}].function_call.name must be a string"),
+            )
         })?;
         let args = call_arguments(fc.get("arguments"), || {
             format!("messages[{i}].function_call.arguments")
@@ -605,7 +627,12 @@ fn declaration(
         .get("name")
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| bad(param, format!("{param}[{j}].name must be a non-empty string")))?;
+        .ok_or_else(|| {
+            bad(
+                param,
+                format!("{param}[{j}].name must be a non-empty string"),
+            )
+        })?;
     let description = f
         .get("description")
         .and_then(Value::as_str)
@@ -768,9 +795,10 @@ fn generation_config(
     g.frequency_penalty = opt_f64(obj, "frequency_penalty")?.filter(|p| *p != 0.0);
 
     if let Some(rf) = obj.get("response_format").filter(|v| !v.is_null()) {
-        let kind = rf.get("type").and_then(Value::as_str).ok_or_else(|| {
-            bad("response_format", "response_format.type must be a string")
-        })?;
+        let kind = rf
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("response_format", "response_format.type must be a string"))?;
         match kind {
             "text" => {}
             "json_object" => g.response_mime_type = Some("application/json"),
@@ -862,6 +890,7 @@ fn safety_settings(opts: &GeminiOptions) -> Result<Vec<SafetySetting>, GatewayEr
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::types::{ApiError, FunctionCall, GenerateContentResponse, PromptFeedback, UsageMetadata};
+use super::types::{
+    ApiError, FunctionCall, GenerateContentResponse, PromptFeedback, UsageMetadata,
+};
 use crate::error::{ErrorKind, GatewayError};
 use crate::stream::Usage;
 
@@ -126,8 +128,14 @@ pub(crate) fn finish_reason(reason: Option<&str>, has_tool_calls: bool) -> &'sta
     match reason {
         Some("MAX_TOKENS") => "length",
         Some(
-            "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY"
-            | "IMAGE_PROHIBITED_CONTENT" | "IMAGE_RECITATION",
+            "SAFETY"
+            | "RECITATION"
+            | "BLOCKLIST"
+            | "PROHIBITED_CONTENT"
+            | "SPII"
+            | "IMAGE_SAFETY"
+            | "IMAGE_PROHIBITED_CONTENT"
+            | "IMAGE_RECITATION",
         ) => "content_filter",
         _ if has_tool_calls => "tool_calls",
         _ => "stop",
@@ -222,7 +230,8 @@ pub fn error_to_openai(status: u16, body: &[u8]) -> Vec<u8> {
     let kind = ErrorKind::from_status(status);
     let (message, code) = match err {
         Some(e) => (
-            e.message.unwrap_or_else(|| format!("Gemini returned HTTP {status}")),
+            e.message
+                .unwrap_or_else(|| format!("Gemini returned HTTP {status}")),
             e.status.unwrap_or_else(|| status.to_string()),
         ),
         None => {
@@ -245,6 +254,7 @@ pub fn error_to_openai(status: u16, body: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -255,8 +265,14 @@ mod tests {
         assert_eq!(finish_reason(None, true), "tool_calls");
         assert_eq!(finish_reason(Some("MAX_TOKENS"), true), "length");
         assert_eq!(finish_reason(Some("SPII"), false), "content_filter");
-        assert_eq!(finish_reason(Some("PROHIBITED_CONTENT"), true), "content_filter");
-        assert_eq!(finish_reason(Some("MALFORMED_FUNCTION_CALL"), false), "stop");
+        assert_eq!(
+            finish_reason(Some("PROHIBITED_CONTENT"), true),
+            "content_filter"
+        );
+        assert_eq!(
+            finish_reason(Some("MALFORMED_FUNCTION_CALL"), false),
+            "stop"
+        );
         assert_eq!(finish_reason(Some("OTHER"), false), "stop");
     }
 

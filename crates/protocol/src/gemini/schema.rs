@@ -305,7 +305,8 @@ impl Converter<'_> {
                 }
                 if let Some(order) = obj.get("propertyOrdering").and_then(Value::as_array) {
                     let names: Vec<&str> = order.iter().filter_map(Value::as_str).collect();
-                    if names.len() == order.len() && names.iter().all(|n| converted.contains_key(*n))
+                    if names.len() == order.len()
+                        && names.iter().all(|n| converted.contains_key(*n))
                     {
                         out.insert("propertyOrdering".into(), json!(names));
                     }
@@ -401,6 +402,7 @@ fn gemini_type(name: &str) -> Option<&'static str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -534,7 +536,10 @@ mod tests {
 
     #[test]
     fn parameters_without_properties_are_omitted() {
-        assert_eq!(function_parameters(&json!({"type": "object"})).unwrap(), None);
+        assert_eq!(
+            function_parameters(&json!({"type": "object"})).unwrap(),
+            None
+        );
         assert_eq!(
             function_parameters(&json!({"type": "object", "properties": {}})).unwrap(),
             None
@@ -549,8 +554,10 @@ mod tests {
     #[test]
     fn nested_empty_object_keeps_type_only() {
         assert_eq!(
-            conv(json!({"type": "object", "properties": {"meta": {"type": "object",
-                "properties": {}, "additionalProperties": {"type": "string"}}}})),
+            conv(
+                json!({"type": "object", "properties": {"meta": {"type": "object",
+                "properties": {}, "additionalProperties": {"type": "string"}}}})
+            ),
             json!({"type": "OBJECT", "properties": {"meta": {"type": "OBJECT"}}})
         );
     }
