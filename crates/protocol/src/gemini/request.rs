@@ -203,12 +203,14 @@ fn content_text(content: Option<&Value>, i: usize) -> Result<Vec<String>, Gatewa
                 let text = match kind {
                     "text" => p.get("text"),
                     "refusal" => p.get("refusal"),
-                    other => return Err(bad(
-                        "messages",
-                        format!(
+                    other => {
+                        return Err(bad(
+                            "messages",
+                            format!(
                             "messages[{i}].content[{k}]: part type '{other}' is not allowed here"
                         ),
-                    )),
+                        ))
+                    }
                 };
                 let text = text.and_then(Value::as_str).ok_or_else(|| {
                     bad(
