@@ -229,13 +229,15 @@ fn user_part(block: &Value, path: &str) -> Result<Option<Value>, GatewayError> {
                 },
             }),
             Source::Text(text) => json!({ "type": "text", "text": text }),
-            Source::Url(_) => return Err(invalid(
-                "messages",
-                "unsupported_value",
-                format!(
+            Source::Url(_) => {
+                return Err(invalid(
+                    "messages",
+                    "unsupported_value",
+                    format!(
                     "{path}: documents by URL cannot be sent to this provider; send them inline"
                 ),
-            )),
+                ))
+            }
         },
         // thinking, server tool blocks, search results and future types: nothing to send.
         _ => return Ok(None),

@@ -140,3 +140,26 @@ pub fn openai_error_to_anthropic(status: u16, body: &[u8]) -> Vec<u8> {
     .to_string()
     .into_bytes()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_reasons() {
+        let table = [
+            (Some("stop"), false, "end_turn"),
+            (None, false, "end_turn"),
+            (Some("length"), false, "max_tokens"),
+            (Some("tool_calls"), false, "tool_use"),
+            (Some("function_call"), false, "tool_use"),
+            (Some("content_filter"), false, "refusal"),
+            (Some("stop"), true, "tool_use"),
+            (Some("something_new"), false, "end_turn"),
+        ];
+        for (finish, tools, want) in table {
+            assert_eq!(stop_reason(finish, tools), want, "{finish:?} {tools}");
+        }
+    }
+}

@@ -15,6 +15,15 @@ enum Open {
     Tool(u32),
 }
 
+/// An OpenAI tool call and the Anthropic block it became.
+#[derive(Debug)]
+struct ToolCall {
+    /// OpenAI's `tool_calls[].index`.
+    index: u64,
+    id: Option<String>,
+    block: u32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Open,
@@ -28,7 +37,8 @@ enum State {
 /// Content is sent as blocks with increasing indices, one open at a time: reasoning
 /// (`reasoning_content`/`reasoning`) as a `thinking` block, `content` as a `text` block, and
 /// one `tool_use` block per OpenAI tool-call `index` (argument fragments as
-/// `input_json_delta`). A block is closed (`content_block_stop`) when another one starts or
+/// `input_json_delta`; a delta with a known `index` but a new `id` starts a new call, as
+/// some servers number every call 0). A block is closed (`content_block_stop`) when another one starts or
 /// the message ends. Should a vendor interleave fragments of an earlier tool call after a
 /// later one started, they are sent with the earlier call's block index (the SDKs accumulate
 /// by index).
@@ -43,8 +53,8 @@ pub struct ChatStreamToMessages {
     started: bool,
     next_block: u32,
     open: Open,
-    /// OpenAI tool-call index -> Anthropic block index.
-    tools: Vec<(u64, u32)>,
+    /// The tool calls seen, in order.
+    tools: Vec<ToolCall>,
     finish_reason: Option<String>,
     usage: Option<Usage>,
     state: State,
@@ -96,8 +106,8 @@ impl ChatStreamToMessages {
         if let Some(delta) = &choice.delta {
             self.delta(delta, out);
         }
-        if let Some(reason) = &choice.finish_reason {
-            self.finish_reason = Some(reason.clone());
+        if let Some(reason) = choice.finish_reason.as_deref().filter(|r| !r.is_empty()) {
+            self.finish_reason = Some(reason.to_owned());
         }
     }
 
@@ -162,8 +172,13 @@ impl ChatStreamToMessages {
         }
         for (pos, call) in delta.tool_calls.iter().flatten().enumerate() {
             let call_index = call.index.unwrap_or(pos as u64);
-            let block = match self.tools.iter().find(|(c, _)| *c == call_index) {
-                Some(&(_, block)) => block,
+            let known = self.tools.iter().rev().find(|t| t.index == call_index);
+            let same_call = known.filter(|t| match (&call.id, &t.id) {
+                (Some(new), Some(old)) => new == old,
+                _ => true,
+            });
+            let block = match same_call {
+                Some(t) => t.block,
                 None => {
                     let name = call
                         .function
@@ -179,7 +194,11 @@ impl ChatStreamToMessages {
                         json!({ "type": "tool_use", "id": id, "name": name, "input": {} }),
                     );
                     self.open = Open::Tool(block);
-                    self.tools.push((call_index, block));
+                    self.tools.push(ToolCall {
+                        index: call_index,
+                        id: call.id.clone(),
+                        block,
+                    });
                     block
                 }
             };
@@ -325,5 +344,32 @@ impl StreamConverter for ChatStreamToMessages {
 
     fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_types_from_status_or_words() {
+        assert_eq!(error_type(&json!({ "code": 429 })), "rate_limit_error");
+        assert_eq!(error_type(&json!({ "code": "529" })), "overloaded_error");
+        assert_eq!(
+            error_type(&json!({ "status": 401 })),
+            "authentication_error"
+        );
+        assert_eq!(
+            error_type(
+                &json!({ "type": "invalid_request_error", "code": "context_length_exceeded" })
+            ),
+            "invalid_request_error"
+        );
+        assert_eq!(
+            error_type(&json!({ "type": "server_error", "code": null })),
+            "api_error"
+        );
+        assert_eq!(error_type(&json!("just a string")), "api_error");
     }
 }

@@ -121,3 +121,28 @@ pub fn error_to_openai(status: u16, body: &[u8]) -> Vec<u8> {
         ),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finish_reasons() {
+        let table = [
+            (Some("end_turn"), false, "stop"),
+            (Some("stop_sequence"), false, "stop"),
+            (Some("pause_turn"), false, "stop"),
+            (Some("max_tokens"), false, "length"),
+            (Some("model_context_window_exceeded"), false, "length"),
+            (Some("tool_use"), true, "tool_calls"),
+            (Some("refusal"), false, "content_filter"),
+            (None, true, "tool_calls"),
+            (None, false, "stop"),
+            (Some("something_new"), false, "stop"),
+        ];
+        for (stop, tools, want) in table {
+            assert_eq!(finish_reason(stop, tools), want, "{stop:?} {tools}");
+        }
+    }
+}
