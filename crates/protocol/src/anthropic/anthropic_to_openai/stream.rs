@@ -67,6 +67,7 @@ impl Default for ChatStreamToMessages {
 }
 
 impl ChatStreamToMessages {
+    /// A converter for one response stream; ids and model come from the vendor's chunks.
     pub fn new() -> Self {
         ChatStreamToMessages {
             parser: SseParser::new(),
