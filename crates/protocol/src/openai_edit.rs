@@ -22,18 +22,29 @@ pub struct RequestEdits<'a> {
 /// Check an OpenAI request body: a JSON object, with a string `model` when `needs_model`.
 /// Returns the model.
 pub fn validate(body: &[u8], needs_model: bool) -> Result<Option<String>, GatewayError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| GatewayError::invalid("invalid_json", format!("request body is not valid JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        GatewayError::invalid(
+            "invalid_json",
+            format!("request body is not valid JSON: {e}"),
+        )
+    })?;
     let Some(obj) = v.as_object() else {
-        return Err(GatewayError::invalid("invalid_body", "request body must be a JSON object"));
+        return Err(GatewayError::invalid(
+            "invalid_body",
+            "request body must be a JSON object",
+        ));
     };
     match obj.get("model") {
         Some(Value::String(m)) if !m.is_empty() => Ok(Some(m.clone())),
-        Some(Value::String(_)) | None if needs_model => {
-            Err(GatewayError::invalid("missing_model", "you must provide a model parameter").with_param("model"))
-        }
+        Some(Value::String(_)) | None if needs_model => Err(GatewayError::invalid(
+            "missing_model",
+            "you must provide a model parameter",
+        )
+        .with_param("model")),
         Some(Value::String(_)) | None => Ok(None),
-        Some(_) => Err(GatewayError::invalid("invalid_type", "`model` must be a string").with_param("model")),
+        Some(_) => Err(
+            GatewayError::invalid("invalid_type", "`model` must be a string").with_param("model"),
+        ),
     }
 }
 
@@ -57,8 +68,9 @@ pub fn apply(body: &[u8], edits: &RequestEdits<'_>) -> Result<Option<Vec<u8>>, G
 }
 
 fn request_usage(body: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
-    let spans = top_level_value_spans(body, "stream_options")
-        .ok_or_else(|| GatewayError::invalid("invalid_json", "request body is not a JSON object"))?;
+    let spans = top_level_value_spans(body, "stream_options").ok_or_else(|| {
+        GatewayError::invalid("invalid_json", "request body is not a JSON object")
+    })?;
     if spans.is_empty() {
         // Splice the field in right after the opening brace; the rest stays byte-identical.
         let Some(brace) = body.iter().position(|&b| b == b'{') else {
@@ -75,8 +87,12 @@ fn request_usage(body: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
         out.extend_from_slice(rest);
         return Ok(Some(out));
     }
-    let mut v: Value = serde_json::from_slice(body)
-        .map_err(|e| GatewayError::invalid("invalid_json", format!("request body is not valid JSON: {e}")))?;
+    let mut v: Value = serde_json::from_slice(body).map_err(|e| {
+        GatewayError::invalid(
+            "invalid_json",
+            format!("request body is not valid JSON: {e}"),
+        )
+    })?;
     match v.get_mut("stream_options") {
         Some(Value::Object(o)) => {
             if o.get("include_usage") == Some(&Value::Bool(true)) {
@@ -85,18 +101,27 @@ fn request_usage(body: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
             o.insert("include_usage".into(), Value::Bool(true));
         }
         _ => {
-            return Err(GatewayError::invalid("invalid_type", "`stream_options` must be an object")
-                .with_param("stream_options"))
+            return Err(
+                GatewayError::invalid("invalid_type", "`stream_options` must be an object")
+                    .with_param("stream_options"),
+            )
         }
     }
     Ok(Some(v.to_string().into_bytes()))
 }
 
 fn insert_system_message(body: &[u8], text: &str) -> Result<Vec<u8>, GatewayError> {
-    let mut v: Value = serde_json::from_slice(body)
-        .map_err(|e| GatewayError::invalid("invalid_json", format!("request body is not valid JSON: {e}")))?;
+    let mut v: Value = serde_json::from_slice(body).map_err(|e| {
+        GatewayError::invalid(
+            "invalid_json",
+            format!("request body is not valid JSON: {e}"),
+        )
+    })?;
     let Some(messages) = v.get_mut("messages").and_then(Value::as_array_mut) else {
-        return Err(GatewayError::invalid("invalid_type", "`messages` must be a list").with_param("messages"));
+        return Err(
+            GatewayError::invalid("invalid_type", "`messages` must be a list")
+                .with_param("messages"),
+        );
     };
     messages.insert(0, json!({ "role": "system", "content": text }));
     Ok(v.to_string().into_bytes())
@@ -130,7 +155,10 @@ impl UsageFilter {
                     if let Some(u) = v.get("usage").and_then(Usage::from_openai_json) {
                         self.usage = Some(u);
                         if !self.client_wants_usage {
-                            let no_choices = v.get("choices").and_then(Value::as_array).is_none_or(|c| c.is_empty());
+                            let no_choices = v
+                                .get("choices")
+                                .and_then(Value::as_array)
+                                .is_none_or(|c| c.is_empty());
                             if no_choices {
                                 continue;
                             }
@@ -180,32 +208,84 @@ mod tests {
         assert_eq!(validate(b"{x", true).unwrap_err().code, "invalid_json");
         assert_eq!(validate(b"[]", true).unwrap_err().code, "invalid_body");
         assert_eq!(validate(b"{}", true).unwrap_err().code, "missing_model");
-        assert_eq!(validate(br#"{"model":1}"#, true).unwrap_err().param, Some("model"));
-        assert_eq!(validate(br#"{"model":"m"}"#, true).unwrap(), Some("m".into()));
+        assert_eq!(
+            validate(br#"{"model":1}"#, true).unwrap_err().param,
+            Some("model")
+        );
+        assert_eq!(
+            validate(br#"{"model":"m"}"#, true).unwrap(),
+            Some("m".into())
+        );
         assert_eq!(validate(b"{}", false).unwrap(), None);
     }
 
     #[test]
     fn usage_is_requested_by_splicing() {
         let body = br#"{"model":"a","stream":true}"#;
-        let out = apply(body, &RequestEdits { model: Some("b"), request_usage: true, context: None }).unwrap().unwrap();
-        assert_eq!(&out[..], br#"{"stream_options":{"include_usage":true},"model":"b","stream":true}"#);
+        let out = apply(
+            body,
+            &RequestEdits {
+                model: Some("b"),
+                request_usage: true,
+                context: None,
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            &out[..],
+            br#"{"stream_options":{"include_usage":true},"model":"b","stream":true}"#
+        );
         let body = br#"{"stream_options":{"include_usage":false},"model":"a"}"#;
-        let out = apply(body, &RequestEdits { request_usage: true, ..Default::default() }).unwrap().unwrap();
+        let out = apply(
+            body,
+            &RequestEdits {
+                request_usage: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["stream_options"]["include_usage"], true);
         let body = br#"{"stream_options":{"include_usage":true},"model":"a"}"#;
-        assert!(apply(body, &RequestEdits { request_usage: true, ..Default::default() }).unwrap().is_none());
+        assert!(apply(
+            body,
+            &RequestEdits {
+                request_usage: true,
+                ..Default::default()
+            }
+        )
+        .unwrap()
+        .is_none());
     }
 
     #[test]
     fn context_becomes_first_system_message() {
         let body = br#"{"model":"a","messages":[{"role":"user","content":"hi"}]}"#;
-        let out = apply(body, &RequestEdits { context: Some("ctx"), ..Default::default() }).unwrap().unwrap();
+        let out = apply(
+            body,
+            &RequestEdits {
+                context: Some("ctx"),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["messages"][0], json!({"role": "system", "content": "ctx"}));
+        assert_eq!(
+            v["messages"][0],
+            json!({"role": "system", "content": "ctx"})
+        );
         assert_eq!(v["messages"][1]["content"], "hi");
-        assert!(apply(br#"{"model":"a"}"#, &RequestEdits { context: Some("c"), ..Default::default() }).is_err());
+        assert!(apply(
+            br#"{"model":"a"}"#,
+            &RequestEdits {
+                context: Some("c"),
+                ..Default::default()
+            }
+        )
+        .is_err());
     }
 
     #[test]

@@ -83,9 +83,12 @@ impl RequestKeysOwned {
     pub fn read() -> Self {
         RequestKeysOwned {
             route: property_string(&["xds", "route_name"]),
-            host: hostcalls::get_map_value(proxy_wasm::types::MapType::HttpRequestHeaders, ":authority")
-                .ok()
-                .flatten(),
+            host: hostcalls::get_map_value(
+                proxy_wasm::types::MapType::HttpRequestHeaders,
+                ":authority",
+            )
+            .ok()
+            .flatten(),
             cluster: property_string(&["xds", "cluster_name"]),
         }
     }
@@ -120,7 +123,10 @@ pub fn send_error(err: &GatewayError) {
 pub fn send_json(status: u32, body: &[u8]) {
     if let Err(e) = hostcalls::send_http_response(
         status,
-        vec![("content-type", "application/json"), ("x-switchyard-error", "gateway")],
+        vec![
+            ("content-type", "application/json"),
+            ("x-switchyard-error", "gateway"),
+        ],
         Some(body),
     ) {
         log::warn!("send_http_response failed: {e:?}");

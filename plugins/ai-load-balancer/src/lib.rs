@@ -78,7 +78,10 @@ impl Context for BalancerRequest {}
 
 impl BalancerRequest {
     /// Pick a provider for `cfg` from its metric source.
-    fn pick<'c>(&self, cfg: &'c BalancerConfig) -> Option<&'c switchyard_policy::balancer::BalancerProvider> {
+    fn pick<'c>(
+        &self,
+        cfg: &'c BalancerConfig,
+    ) -> Option<&'c switchyard_policy::balancer::BalancerProvider> {
         let metric = |key: &str| -> Option<f64> {
             match cfg.source {
                 MetricSource::Static => cfg.metrics.values.get(key).copied(),
@@ -89,7 +92,10 @@ impl BalancerRequest {
         let candidates: Vec<Candidate> = cfg
             .providers
             .iter()
-            .map(|p| Candidate { weight: p.weight, metric: metric(&p.key) })
+            .map(|p| Candidate {
+                weight: p.weight,
+                metric: metric(&p.key),
+            })
             .collect();
         let mut rng = self.rng.borrow_mut();
         let mut rand = || rng.next_f64();
@@ -140,7 +146,9 @@ impl HttpContext for BalancerRequest {
                     self.set_http_request_header(header, Some(&p.name));
                     host::clear_route_cache();
                 }
-                if facts.model.as_deref().is_some_and(|m| cfg.is_alias(m)) && facts.model.as_deref() != Some(&p.model) {
+                if facts.model.as_deref().is_some_and(|m| cfg.is_alias(m))
+                    && facts.model.as_deref() != Some(&p.model)
+                {
                     self.rewrite_to = Some(p.model.clone());
                     // The body changes length.
                     self.set_http_request_header("content-length", None);

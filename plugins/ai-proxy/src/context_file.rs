@@ -29,9 +29,14 @@ impl ContextCache {
 
 /// `(authority, path)` of the fetch.
 pub fn request_target(ctx: &ContextConfig) -> Result<(String, String), GatewayError> {
-    let (host, path) = split_url(&ctx.file_url).ok_or_else(|| fetch_error(&ctx.file_url, "not a URL"))?;
+    let (host, path) =
+        split_url(&ctx.file_url).ok_or_else(|| fetch_error(&ctx.file_url, "not a URL"))?;
     let authority = ctx.service_host.clone().unwrap_or(host);
-    let path = if path.is_empty() { "/".to_string() } else { path };
+    let path = if path.is_empty() {
+        "/".to_string()
+    } else {
+        path
+    };
     Ok((authority, path))
 }
 

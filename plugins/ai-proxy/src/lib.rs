@@ -26,7 +26,8 @@ proxy_wasm::main! {{
 }}
 
 /// Headers through which clients send their own credentials; none of them may reach a vendor.
-const CLIENT_CREDENTIAL_HEADERS: [&str; 4] = ["authorization", "x-api-key", "api-key", "x-goog-api-key"];
+const CLIENT_CREDENTIAL_HEADERS: [&str; 4] =
+    ["authorization", "x-api-key", "api-key", "x-goog-api-key"];
 
 struct ProxyRoot {
     rules: Option<Rc<RuleSet<ProxyConfig>>>,
@@ -127,9 +128,16 @@ impl ProxyRequest {
             .active_provider_header
             .as_deref()
             .and_then(|h| self.get_http_request_header(h));
-        let provider = cfg.provider_for(header_choice.as_deref()).cloned().ok_or_else(|| {
-            GatewayError::new(ErrorKind::Unavailable, "no_provider", "no provider is configured for this request")
-        })?;
+        let provider = cfg
+            .provider_for(header_choice.as_deref())
+            .cloned()
+            .ok_or_else(|| {
+                GatewayError::new(
+                    ErrorKind::Unavailable,
+                    "no_provider",
+                    "no provider is configured for this request",
+                )
+            })?;
         let path = self.get_http_request_header(":path").unwrap_or_default();
         if provider.config.protocol == Protocol::Original {
             // Original protocol: only credentials and host change.
@@ -146,7 +154,11 @@ impl ProxyRequest {
             }));
         }
         let api = Api::from_path(&path).ok_or_else(|| {
-            GatewayError::new(ErrorKind::NotFound, "unsupported_api", "this path is not an API the gateway serves")
+            GatewayError::new(
+                ErrorKind::NotFound,
+                "unsupported_api",
+                "this path is not an API the gateway serves",
+            )
         })?;
         if !provider.supports(api) {
             return Err(provider.unsupported(api));
@@ -155,10 +167,17 @@ impl ProxyRequest {
             return Err(GatewayError::new(
                 ErrorKind::NotFound,
                 "unsupported_api",
-                format!("provider type `{}` is not supported for the {} API yet", provider.spec.name, api.name()),
+                format!(
+                    "provider type `{}` is not supported for the {} API yet",
+                    provider.spec.name,
+                    api.name()
+                ),
             ));
         }
-        if let Some(len) = self.get_http_request_header("content-length").and_then(|l| l.parse::<u64>().ok()) {
+        if let Some(len) = self
+            .get_http_request_header("content-length")
+            .and_then(|l| l.parse::<u64>().ok())
+        {
             if len > cfg.max_request_body_bytes {
                 return Err(too_large(cfg.max_request_body_bytes));
             }
@@ -166,13 +185,22 @@ impl ProxyRequest {
         let facts = host::body_facts();
         let has_body = api != Api::Models;
         if has_body && facts.invalid_json {
-            return Err(GatewayError::invalid("invalid_json", "request body is not valid JSON"));
+            return Err(GatewayError::invalid(
+                "invalid_json",
+                "request body is not valid JSON",
+            ));
         }
         if has_body && facts.model_missing {
-            return Err(GatewayError::invalid("missing_model", "you must provide a model parameter").with_param("model"));
+            return Err(GatewayError::invalid(
+                "missing_model",
+                "you must provide a model parameter",
+            )
+            .with_param("model"));
         }
         let client_model = facts.model.clone();
-        let upstream_model = client_model.as_deref().map(|m| provider.config.model_mapping.map(m));
+        let upstream_model = client_model
+            .as_deref()
+            .map(|m| provider.config.model_mapping.map(m));
         let streaming = facts.stream == Some(true);
         let client_wants_usage = facts.include_usage == Some(true);
         let mapping_changes = match (&client_model, &upstream_model) {
@@ -181,7 +209,10 @@ impl ProxyRequest {
             _ => !provider.config.model_mapping.is_empty(),
         };
         let touch_body = has_body
-            && (mapping_changes || (streaming && !client_wants_usage) || provider.config.context.is_some() || !facts.known());
+            && (mapping_changes
+                || (streaming && !client_wants_usage)
+                || provider.config.context.is_some()
+                || !facts.known());
         Ok(Some(Plan {
             provider,
             api,
@@ -199,7 +230,8 @@ impl ProxyRequest {
         let provider = &plan.provider;
         let client_path = self.get_http_request_header(":path").unwrap_or_default();
         if provider.config.protocol == Protocol::Openai {
-            let path = provider.openai_path(plan.api, plan.upstream_model.as_deref(), &client_path)?;
+            let path =
+                provider.openai_path(plan.api, plan.upstream_model.as_deref(), &client_path)?;
             self.set_http_request_header(":path", Some(&path));
         }
         self.set_http_request_header(":authority", Some(&provider.endpoint.host));
@@ -232,7 +264,11 @@ impl ProxyRequest {
             return Ok(false);
         }
         let (authority, path) = context_file::request_target(ctx)?;
-        let headers = vec![(":method", "GET"), (":path", path.as_str()), (":authority", authority.as_str())];
+        let headers = vec![
+            (":method", "GET"),
+            (":path", path.as_str()),
+            (":authority", authority.as_str()),
+        ];
         let cluster = context_file::cluster_name(ctx);
         self.dispatch_http_call(&cluster, headers, None, vec![], Duration::from_secs(10))
             .map_err(|e| context_file::fetch_error(&ctx.file_url, &format!("{e:?}")))?;
@@ -250,7 +286,13 @@ fn too_large(limit: u64) -> GatewayError {
 }
 
 impl Context for ProxyRequest {
-    fn on_http_call_response(&mut self, _token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+    fn on_http_call_response(
+        &mut self,
+        _token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
         self.context_pending = false;
         let Some(plan) = &self.plan else {
             return;
@@ -262,7 +304,9 @@ impl Context for ProxyRequest {
             .get_http_call_response_header(":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(0);
-        let body = self.get_http_call_response_body(0, body_size).unwrap_or_default();
+        let body = self
+            .get_http_call_response_body(0, body_size)
+            .unwrap_or_default();
         match context_file::accept(status, body) {
             Ok(text) => {
                 let text: Rc<str> = Rc::from(text);
@@ -271,7 +315,10 @@ impl Context for ProxyRequest {
                 self.resume_http_request();
             }
             Err(detail) => {
-                log::warn!("ai-proxy: context file {} unavailable: {detail}", ctx.file_url);
+                log::warn!(
+                    "ai-proxy: context file {} unavailable: {detail}",
+                    ctx.file_url
+                );
                 let err = context_file::fetch_error(&ctx.file_url, &detail);
                 self.fail(err);
             }
@@ -325,19 +372,28 @@ impl HttpContext for ProxyRequest {
                 Ok(m) => m,
                 Err(e) => return self.fail(e),
             };
-            upstream_model = model.as_deref().map(|m| plan.provider.config.model_mapping.map(m));
+            upstream_model = model
+                .as_deref()
+                .map(|m| plan.provider.config.model_mapping.map(m));
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             streaming = v.get("stream").and_then(|s| s.as_bool()) == Some(true);
             wants_usage = switchyard_protocol::openai::wants_usage(&v);
         }
-        let client_model = if plan.validate_body { None } else { plan.client_model.clone() };
+        let client_model = if plan.validate_body {
+            None
+        } else {
+            plan.client_model.clone()
+        };
         let model_edit = upstream_model
             .as_deref()
             .filter(|m| plan.validate_body || client_model.as_deref() != Some(*m));
         let edits = RequestEdits {
             model: model_edit,
             request_usage: streaming && plan.api == Api::ChatCompletions && !wants_usage,
-            context: self.context_text.as_deref().filter(|_| plan.api == Api::ChatCompletions),
+            context: self
+                .context_text
+                .as_deref()
+                .filter(|_| plan.api == Api::ChatCompletions),
         };
         match openai_edit::apply(&body, &edits) {
             Ok(Some(new_body)) => self.set_http_request_body(0, body_size, &new_body),
@@ -382,10 +438,16 @@ impl HttpContext for ProxyRequest {
             if !end_of_stream {
                 return Action::Pause;
             }
-            let body = self.get_http_response_body(0, body_size).unwrap_or_default();
+            let body = self
+                .get_http_response_body(0, body_size)
+                .unwrap_or_default();
             if !is_openai_error(&body) {
                 let message = String::from_utf8_lossy(&body);
-                let message = if message.trim().is_empty() { "upstream error".into() } else { message };
+                let message = if message.trim().is_empty() {
+                    "upstream error".into()
+                } else {
+                    message
+                };
                 let converted = vendor_error_body(status, None, &message);
                 self.set_http_response_body(0, body_size, &converted);
             }
@@ -394,7 +456,9 @@ impl HttpContext for ProxyRequest {
         if self.stream.is_none() {
             return Action::Continue;
         }
-        let chunk = self.get_http_response_body(0, body_size).unwrap_or_default();
+        let chunk = self
+            .get_http_response_body(0, body_size)
+            .unwrap_or_default();
         let Some(conv) = self.stream.as_mut() else {
             return Action::Continue;
         };

@@ -269,21 +269,62 @@ mod tests {
 
     #[test]
     fn routes_filters_and_clusters() {
-        let mut spec = BootstrapSpec::new("127.0.0.1:10000".parse().unwrap(), "127.0.0.1:0".parse().unwrap());
-        spec.filters.push(WasmFilter { name: "ai-proxy".into(), wasm_path: "/x.wasm".into(), config: json!({"a": 1}) });
-        spec.header_routes.push(HeaderRoute { name: "provider-q".into(), header: "x-selected-provider".into(), value: "q".into(), cluster: "provider-q".into() });
-        spec.clusters.push(Cluster::plain("provider-q", "127.0.0.1:18001".parse().unwrap()));
-        spec.clusters.push(Cluster { name: "openai".into(), address: "api.openai.com".into(), port: 443, tls: true });
+        let mut spec = BootstrapSpec::new(
+            "127.0.0.1:10000".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        );
+        spec.filters.push(WasmFilter {
+            name: "ai-proxy".into(),
+            wasm_path: "/x.wasm".into(),
+            config: json!({"a": 1}),
+        });
+        spec.header_routes.push(HeaderRoute {
+            name: "provider-q".into(),
+            header: "x-selected-provider".into(),
+            value: "q".into(),
+            cluster: "provider-q".into(),
+        });
+        spec.clusters.push(Cluster::plain(
+            "provider-q",
+            "127.0.0.1:18001".parse().unwrap(),
+        ));
+        spec.clusters.push(Cluster {
+            name: "openai".into(),
+            address: "api.openai.com".into(),
+            port: 443,
+            tls: true,
+        });
         let v = render(&spec);
-        let hcm = &v["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
-        let filters: Vec<&str> = hcm["http_filters"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
-        assert_eq!(filters, ["envoy.filters.http.json_to_metadata", "envoy.filters.http.wasm", "envoy.filters.http.router"]);
-        let routes = hcm["route_config"]["virtual_hosts"][0]["routes"].as_array().unwrap();
+        let hcm = &v["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"];
+        let filters: Vec<&str> = hcm["http_filters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            filters,
+            [
+                "envoy.filters.http.json_to_metadata",
+                "envoy.filters.http.wasm",
+                "envoy.filters.http.router"
+            ]
+        );
+        let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+            .as_array()
+            .unwrap();
         assert_eq!(routes[0]["name"], "provider-q");
         assert_eq!(routes[1]["direct_response"]["status"], 404);
-        assert_eq!(hcm["http_filters"][1]["typed_config"]["config"]["configuration"]["value"], "{\"a\":1}");
+        assert_eq!(
+            hcm["http_filters"][1]["typed_config"]["config"]["configuration"]["value"],
+            "{\"a\":1}"
+        );
         let clusters = v["static_resources"]["clusters"].as_array().unwrap();
         assert_eq!(clusters[0]["type"], "STATIC");
-        assert_eq!(clusters[1]["transport_socket"]["typed_config"]["sni"], "api.openai.com");
+        assert_eq!(
+            clusters[1]["transport_socket"]["typed_config"]["sni"],
+            "api.openai.com"
+        );
     }
 }

