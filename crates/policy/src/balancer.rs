@@ -20,6 +20,10 @@ pub struct BalancerProvider {
     /// Relative weight for `weighted` and the fallback (default 1).
     #[serde(default = "one")]
     pub weight: f64,
+    /// Cluster whose `metrics.http.path` is polled for this provider (`source: http`),
+    /// e.g. the provider's own vLLM `/metrics`; defaults to `metrics.http.cluster`.
+    #[serde(default)]
+    pub metrics_cluster: Option<String>,
 }
 
 fn one() -> f64 {
@@ -41,6 +45,24 @@ pub struct RedisConfig {
     pub password: Option<String>,
     #[serde(default)]
     pub database: Option<u32>,
+    /// Extension: an Envoy cluster serving Webdis (Redis over HTTP) in front of this Redis,
+    /// so stock Envoy can read it with an HTTP callout.
+    #[serde(default)]
+    pub webdis_cluster: Option<String>,
+    /// Extension (Higress build): the Redis cluster name as Higress knows it, e.g.
+    /// `outbound|6379||redis-svc.dns`; defaults to that form built from `service_name`/`port`.
+    #[serde(default)]
+    pub cluster: Option<String>,
+}
+
+impl RedisConfig {
+    /// The cluster name Higress's Redis host call expects.
+    pub fn higress_cluster(&self) -> String {
+        match &self.cluster {
+            Some(c) => c.clone(),
+            None => format!("outbound|{}||{}", self.service_port, self.service_name),
+        }
+    }
 }
 
 fn redis_port() -> u16 {
@@ -73,6 +95,48 @@ pub struct MetricsConfig {
     /// Static metric values by provider key (`source: static`).
     #[serde(default)]
     pub values: HashMap<String, f64>,
+    /// Where `source: http` polls.
+    #[serde(default)]
+    pub http: Option<HttpMetricsConfig>,
+}
+
+/// Reply format of an HTTP metrics endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpFormat {
+    /// Prometheus text; the provider's value is the sum of `metric`'s series (only those whose
+    /// `label` equals the provider key when `label` is set).
+    #[default]
+    Prometheus,
+    /// A flat JSON object keyed by provider key.
+    Json,
+}
+
+/// `metrics.http` (extension).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct HttpMetricsConfig {
+    /// Default cluster to poll; a provider's `metrics_cluster` overrides it.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default = "metrics_path")]
+    pub path: String,
+    #[serde(default)]
+    pub format: HttpFormat,
+    /// Prometheus metric name, e.g. `vllm:num_requests_running`.
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// Prometheus label whose value names the provider (one endpoint for all providers).
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default = "http_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn metrics_path() -> String {
+    "/metrics".into()
+}
+fn http_timeout() -> u64 {
+    1000
 }
 
 impl Default for MetricsConfig {
@@ -82,6 +146,7 @@ impl Default for MetricsConfig {
             refresh_ms: refresh_ms(),
             stale_after_ms: stale_after_ms(),
             values: HashMap::new(),
+            http: None,
         }
     }
 }
@@ -193,6 +258,35 @@ impl BalancerConfig {
                 "redis",
                 "is required when metrics.source is redis",
             ));
+        }
+        if source == MetricSource::Http {
+            let Some(http) = &raw.metrics.http else {
+                return Err(ConfigError::new(
+                    "metrics.http",
+                    "is required when metrics.source is http",
+                ));
+            };
+            if http.format == HttpFormat::Prometheus
+                && http.metric.as_deref().is_none_or(str::is_empty)
+            {
+                return Err(ConfigError::new(
+                    "metrics.http.metric",
+                    "is required for the prometheus format",
+                ));
+            }
+            if let Some(i) = raw
+                .providers
+                .iter()
+                .position(|p| p.metrics_cluster.is_none() && http.cluster.is_none())
+            {
+                return Err(ConfigError::new(
+                    format!("providers[{i}].metrics_cluster"),
+                    "is required when metrics.http.cluster is not set",
+                ));
+            }
+        }
+        if raw.metrics.refresh_ms == 0 {
+            return Err(ConfigError::new("metrics.refresh_ms", "must be > 0"));
         }
         Ok(BalancerConfig {
             providers: raw.providers,

@@ -5,8 +5,10 @@
 
 pub mod balancer;
 pub mod config_error;
+pub mod metrics;
 pub mod model_map;
 pub mod proxy;
+pub mod resp;
 pub mod rules;
 pub mod select;
 pub mod vendor;
