@@ -4,6 +4,7 @@
 //! (config, vendors, model mapping) and `switchyard_protocol` (bodies and streams).
 
 mod context_file;
+mod translate;
 
 use context_file::ContextCache;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -14,11 +15,12 @@ use std::time::Duration;
 use switchyard_policy::config_error::parse_json;
 use switchyard_policy::proxy::{Protocol, Provider, ProxyConfig};
 use switchyard_policy::rules::RuleSet;
-use switchyard_policy::vendor::{Api, Family};
-use switchyard_protocol::error::vendor_error_body;
-use switchyard_protocol::openai_edit::{self, RequestEdits, UsageFilter};
+use switchyard_policy::vendor::Api;
+use switchyard_protocol::anthropic::openai_error_to_anthropic;
+use switchyard_protocol::openai_edit::{self, RequestEdits};
 use switchyard_protocol::{ErrorKind, GatewayError, StreamConverter};
 use switchyard_wasm_host as host;
+use translate::{Ids, Translation};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -71,6 +73,8 @@ impl RootContext for ProxyRoot {
             plan: None,
             stream: None,
             response_error: None,
+            convert_response: false,
+            anthropic_client: false,
             context_text: None,
             context_pending: false,
         }))
@@ -85,6 +89,12 @@ impl RootContext for ProxyRoot {
 struct Plan {
     provider: Provider,
     api: Api,
+    translation: Translation,
+    /// Completion id and timestamp for translated answers that carry none.
+    id: String,
+    created: u64,
+    /// Embeddings: the client asked for base64 vectors.
+    want_base64: bool,
     /// The model the client asked for (if known) and the one sent upstream.
     client_model: Option<String>,
     upstream_model: Option<String>,
@@ -105,6 +115,10 @@ struct ProxyRequest {
     stream: Option<Box<dyn StreamConverter>>,
     /// The vendor answered an error status: buffer the body and convert it.
     response_error: Option<u16>,
+    /// A whole successful answer is buffered and translated.
+    convert_response: bool,
+    /// The client speaks Anthropic's Messages API: gateway errors go back in its shape.
+    anthropic_client: bool,
     context_text: Option<Rc<str>>,
     context_pending: bool,
 }
@@ -112,8 +126,19 @@ struct ProxyRequest {
 impl ProxyRequest {
     fn fail(&mut self, err: GatewayError) -> Action {
         self.plan = None;
-        host::send_error(&err);
+        if self.anthropic_client {
+            let body = openai_error_to_anthropic(err.status(), &err.body());
+            host::send_json(u32::from(err.status()), &body);
+        } else {
+            host::send_error(&err);
+        }
         Action::Pause
+    }
+
+    /// A completion id and timestamp (Unix seconds) from the host clock and the VM's rng.
+    fn fresh_id(&self) -> (String, u64) {
+        let n = self.rng.borrow_mut().next_u64();
+        (format!("chatcmpl-{n:016x}"), host::now_ms() / 1000)
     }
 
     fn plan_request(&mut self) -> Result<Option<Plan>, GatewayError> {
@@ -139,11 +164,16 @@ impl ProxyRequest {
                 )
             })?;
         let path = self.get_http_request_header(":path").unwrap_or_default();
+        let (id, created) = self.fresh_id();
         if provider.config.protocol == Protocol::Original {
             // Original protocol: only credentials and host change.
             return Ok(Some(Plan {
                 provider,
                 api: Api::from_path(&path).unwrap_or(Api::ChatCompletions),
+                translation: Translation::Edit,
+                id,
+                created,
+                want_base64: false,
                 client_model: None,
                 upstream_model: None,
                 touch_body: false,
@@ -163,17 +193,7 @@ impl ProxyRequest {
         if !provider.supports(api) {
             return Err(provider.unsupported(api));
         }
-        if provider.family() != Family::OpenAi || api == Api::Messages {
-            return Err(GatewayError::new(
-                ErrorKind::NotFound,
-                "unsupported_api",
-                format!(
-                    "provider type `{}` is not supported for the {} API yet",
-                    provider.spec.name,
-                    api.name()
-                ),
-            ));
-        }
+        let translation = Translation::choose(&provider, api)?;
         if let Some(len) = self
             .get_http_request_header("content-length")
             .and_then(|l| l.parse::<u64>().ok())
@@ -209,13 +229,18 @@ impl ProxyRequest {
             _ => !provider.config.model_mapping.is_empty(),
         };
         let touch_body = has_body
-            && (mapping_changes
+            && (translation.rewrites_body()
+                || mapping_changes
                 || (streaming && !client_wants_usage)
                 || provider.config.context.is_some()
                 || !facts.known());
         Ok(Some(Plan {
             provider,
             api,
+            translation,
+            id,
+            created,
+            want_base64: false,
             client_model,
             upstream_model,
             touch_body,
@@ -229,10 +254,32 @@ impl ProxyRequest {
     fn rewrite_headers(&mut self, plan: &Plan) -> Result<(), GatewayError> {
         let provider = &plan.provider;
         let client_path = self.get_http_request_header(":path").unwrap_or_default();
-        if provider.config.protocol == Protocol::Openai {
-            let path =
-                provider.openai_path(plan.api, plan.upstream_model.as_deref(), &client_path)?;
+        if translate::translated(provider) {
+            let path = plan.translation.upstream_path(
+                provider,
+                plan.api,
+                plan.upstream_model.as_deref(),
+                plan.streaming,
+                &client_path,
+            )?;
             self.set_http_request_header(":path", Some(&path));
+        }
+        match plan.translation {
+            Translation::ChatToClaude => {
+                let version = translate::claude_version(provider).to_string();
+                self.set_http_request_header("anthropic-version", Some(&version));
+            }
+            Translation::MessagesNative
+                if self.get_http_request_header("anthropic-version").is_none() =>
+            {
+                let version = translate::claude_version(provider).to_string();
+                self.set_http_request_header("anthropic-version", Some(&version));
+            }
+            Translation::MessagesToChat => {
+                self.set_http_request_header("anthropic-version", None);
+                self.set_http_request_header("anthropic-beta", None);
+            }
+            _ => {}
         }
         self.set_http_request_header(":authority", Some(&provider.endpoint.host));
         for h in CLIENT_CREDENTIAL_HEADERS {
@@ -328,6 +375,10 @@ impl Context for ProxyRequest {
 
 impl HttpContext for ProxyRequest {
     fn on_http_request_headers(&mut self, _n: usize, _end_of_stream: bool) -> Action {
+        self.anthropic_client = self
+            .get_http_request_header(":path")
+            .and_then(|p| Api::from_path(&p))
+            == Some(Api::Messages);
         let plan = match self.plan_request() {
             Ok(Some(plan)) => plan,
             Ok(None) => return Action::Continue,
@@ -393,9 +444,15 @@ impl HttpContext for ProxyRequest {
             context: self
                 .context_text
                 .as_deref()
-                .filter(|_| plan.api == Api::ChatCompletions),
+                .filter(|_| matches!(plan.api, Api::ChatCompletions | Api::Messages)),
         };
-        match openai_edit::apply(&body, &edits) {
+        let model = upstream_model.as_deref().unwrap_or_default();
+        let translated = plan
+            .translation
+            .request_body(&plan.provider, &body, &edits, model);
+        let want_base64 = plan.translation == Translation::EmbeddingsToGemini
+            && switchyard_protocol::gemini::embeddings_want_base64(&body);
+        match translated {
             Ok(Some(new_body)) => self.set_http_request_body(0, body_size, &new_body),
             Ok(None) => {}
             Err(e) => return self.fail(e),
@@ -403,6 +460,10 @@ impl HttpContext for ProxyRequest {
         if let Some(plan) = &mut self.plan {
             plan.streaming = streaming;
             plan.client_wants_usage = wants_usage;
+            plan.want_base64 = want_base64;
+            if plan.upstream_model.is_none() {
+                plan.upstream_model = upstream_model;
+            }
         }
         Action::Continue
     }
@@ -418,16 +479,36 @@ impl HttpContext for ProxyRequest {
             .get_http_response_header(":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(200);
+        let translation = plan.translation;
         if status >= 400 {
-            self.response_error = Some(status);
-            self.set_http_response_header("content-length", None);
+            if translation != Translation::MessagesNative {
+                self.response_error = Some(status);
+                self.set_http_response_header("content-length", None);
+            }
             return Action::Continue;
         }
         let is_sse = self
             .get_http_response_header("content-type")
             .is_some_and(|c| c.starts_with("text/event-stream"));
-        if plan.streaming && is_sse && plan.api == Api::ChatCompletions {
-            self.stream = Some(Box::new(UsageFilter::new(plan.client_wants_usage)));
+        // Gemini may frame a stream as a JSON array; its converter reads both framings.
+        let stream_framed = is_sse || translation == Translation::ChatToGemini;
+        let streamed_api = matches!(plan.api, Api::ChatCompletions | Api::Messages);
+        if plan.streaming && stream_framed && streamed_api {
+            let model = plan.upstream_model.clone().unwrap_or_default();
+            let ids = Ids {
+                model: &model,
+                id: &plan.id,
+                created: plan.created,
+            };
+            self.stream = translation.stream_converter(&ids, plan.client_wants_usage);
+            if self.stream.is_some() {
+                self.set_http_response_header("content-length", None);
+            }
+            if translation != Translation::Edit && self.stream.is_some() {
+                self.set_http_response_header("content-type", Some("text/event-stream"));
+            }
+        } else if translation.converts_plain_response() {
+            self.convert_response = true;
             self.set_http_response_header("content-length", None);
         }
         Action::Continue
@@ -441,16 +522,43 @@ impl HttpContext for ProxyRequest {
             let body = self
                 .get_http_response_body(0, body_size)
                 .unwrap_or_default();
-            if !is_openai_error(&body) {
-                let message = String::from_utf8_lossy(&body);
-                let message = if message.trim().is_empty() {
-                    "upstream error".into()
-                } else {
-                    message
-                };
-                let converted = vendor_error_body(status, None, &message);
+            let translation = self
+                .plan
+                .as_ref()
+                .map_or(Translation::Edit, |p| p.translation);
+            if let Some(converted) = translation.error_body(status, &body) {
                 self.set_http_response_body(0, body_size, &converted);
             }
+            return Action::Continue;
+        }
+        if self.convert_response {
+            if !end_of_stream {
+                return Action::Pause;
+            }
+            let body = self
+                .get_http_response_body(0, body_size)
+                .unwrap_or_default();
+            let Some(plan) = &self.plan else {
+                return Action::Continue;
+            };
+            let model = plan.upstream_model.clone().unwrap_or_default();
+            let ids = Ids {
+                model: &model,
+                id: &plan.id,
+                created: plan.created,
+            };
+            let out = match plan
+                .translation
+                .response_body(&body, &ids, plan.want_base64)
+            {
+                Ok(out) => out,
+                // The status already went out; the body says what failed, in the client's shape.
+                Err(e) => match plan.translation.anthropic_client() {
+                    true => openai_error_to_anthropic(e.status(), &e.body()),
+                    false => e.body(),
+                },
+            };
+            self.set_http_response_body(0, body_size, &out);
             return Action::Continue;
         }
         if self.stream.is_none() {
@@ -469,11 +577,4 @@ impl HttpContext for ProxyRequest {
         self.set_http_response_body(0, body_size, &out);
         Action::Continue
     }
-}
-
-fn is_openai_error(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("error").map(|e| e.is_object()))
-        .unwrap_or(false)
 }
