@@ -169,3 +169,161 @@ impl Rng {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
+
+/// Proxy-Wasm shared data: one store per VM id that every worker VM of the plugin sees.
+pub mod shared {
+    use proxy_wasm::hostcalls;
+    use proxy_wasm::types::Status;
+
+    /// Current bytes under `key` (`None` when unset or on host error).
+    pub fn get(key: &str) -> Option<Vec<u8>> {
+        hostcalls::get_shared_data(key).ok().and_then(|(v, _)| v)
+    }
+
+    /// Read-modify-write `key` with compare-and-swap: `update` gets the current bytes and
+    /// returns the new ones; a concurrent writer makes it retry (a few times, then give up:
+    /// the next refresh writes again). Returns whether the write landed.
+    pub fn update(key: &str, mut update: impl FnMut(Option<&[u8]>) -> Vec<u8>) -> bool {
+        for _ in 0..4 {
+            let (current, cas) = match hostcalls::get_shared_data(key) {
+                Ok(x) => x,
+                Err(e) => {
+                    log::debug!("get_shared_data({key}): {e:?}");
+                    (None, None)
+                }
+            };
+            let next = update(current.as_deref());
+            match hostcalls::set_shared_data(key, Some(&next), cas) {
+                Ok(()) => return true,
+                Err(Status::CasMismatch) => continue,
+                Err(e) => {
+                    log::warn!("set_shared_data({key}): {e:?}");
+                    return false;
+                }
+            }
+        }
+        false
+    }
+}
+
+/// Higress's Redis host calls (absent on stock Envoy: a module importing them fails to load
+/// there, hence the feature). The reply arrives through the exported
+/// `proxy_on_redis_call_response`, which hands it to the handler set with [`redis::on_reply`].
+#[cfg(feature = "higress")]
+pub mod redis {
+    use std::cell::RefCell;
+
+    #[allow(clashing_extern_declarations)]
+    extern "C" {
+        fn proxy_redis_init(
+            cluster_ptr: *const u8,
+            cluster_len: usize,
+            user_ptr: *const u8,
+            user_len: usize,
+            pass_ptr: *const u8,
+            pass_len: usize,
+            timeout_ms: u32,
+        ) -> u32;
+        fn proxy_redis_call(
+            cluster_ptr: *const u8,
+            cluster_len: usize,
+            query_ptr: *const u8,
+            query_len: usize,
+            callout_id: *mut u32,
+        ) -> u32;
+        fn proxy_get_buffer_bytes(
+            buffer_type: u32,
+            start: usize,
+            max_size: usize,
+            return_buffer_data: *mut *mut u8,
+            return_buffer_size: *mut usize,
+        ) -> u32;
+    }
+
+    /// Buffer type of a Redis reply in Higress's host.
+    const REDIS_CALL_RESPONSE: u32 = 9;
+
+    type Handler = Box<dyn FnMut(u32, u32, Vec<u8>)>;
+
+    thread_local! {
+        static HANDLER: RefCell<Option<Handler>> = const { RefCell::new(None) };
+    }
+
+    /// Connect the host to a Redis cluster (`outbound|6379||redis-svc.dns`, may carry `?db=N`).
+    pub fn init(cluster: &str, user: &str, pass: &str, timeout_ms: u32) -> Result<(), u32> {
+        // SAFETY: pointers and lengths come from live slices.
+        let status = unsafe {
+            proxy_redis_init(
+                cluster.as_ptr(),
+                cluster.len(),
+                user.as_ptr(),
+                user.len(),
+                pass.as_ptr(),
+                pass.len(),
+                timeout_ms,
+            )
+        };
+        if status == 0 {
+            Ok(())
+        } else {
+            Err(status)
+        }
+    }
+
+    /// Send a RESP-encoded command; returns the callout id.
+    pub fn call(cluster: &str, query: &[u8]) -> Result<u32, u32> {
+        let mut id = 0u32;
+        // SAFETY: pointers and lengths come from live slices; `id` outlives the call.
+        let status = unsafe {
+            proxy_redis_call(
+                cluster.as_ptr(),
+                cluster.len(),
+                query.as_ptr(),
+                query.len(),
+                &mut id,
+            )
+        };
+        if status == 0 {
+            Ok(id)
+        } else {
+            Err(status)
+        }
+    }
+
+    /// Set the function that receives `(callout_id, status, reply bytes)`.
+    pub fn on_reply(handler: impl FnMut(u32, u32, Vec<u8>) + 'static) {
+        HANDLER.with(|h| *h.borrow_mut() = Some(Box::new(handler)));
+    }
+
+    fn reply_bytes(size: usize) -> Vec<u8> {
+        let mut data: *mut u8 = std::ptr::null_mut();
+        let mut len: usize = 0;
+        // SAFETY: the host allocates the buffer through the SDK's `proxy_on_memory_allocate`
+        // (a Vec allocation) and hands ownership to us.
+        unsafe {
+            let status = proxy_get_buffer_bytes(REDIS_CALL_RESPONSE, 0, size, &mut data, &mut len);
+            if status != 0 || data.is_null() {
+                return Vec::new();
+            }
+            Vec::from_raw_parts(data, len, len)
+        }
+    }
+
+    /// Called by Higress's host when a Redis reply arrives.
+    #[no_mangle]
+    pub extern "C" fn proxy_on_redis_call_response(
+        _context_id: u32,
+        callout_id: u32,
+        status: u32,
+        response_size: usize,
+    ) {
+        let body = reply_bytes(response_size);
+        HANDLER.with(|h| {
+            if let Ok(mut h) = h.try_borrow_mut() {
+                if let Some(f) = h.as_mut() {
+                    f(callout_id, status, body);
+                }
+            }
+        });
+    }
+}

@@ -4,10 +4,13 @@
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Duration;
 use switchyard_policy::balancer::{BalancerConfig, MetricSource};
 use switchyard_policy::config_error::parse_json;
+use switchyard_policy::metrics::{cache_key, fetch_plan, MetricCache, ReplyParser};
 use switchyard_policy::rules::RuleSet;
 use switchyard_policy::select::{select, weighted_random, Candidate};
 use switchyard_protocol::json_field::replace_top_level_string;
@@ -21,9 +24,32 @@ proxy_wasm::main! {{
 
 type Rules = Rc<RuleSet<BalancerConfig>>;
 
+/// Shared-data key of the metric cache ([`MetricCache`]) all worker VMs read and refresh.
+const METRICS_KEY: &str = "switchyard.ai-load-balancer.metrics";
+
+/// Shared-data key of a provider's in-flight request count (`source: local`).
+fn inflight_key(provider: &str) -> String {
+    format!("switchyard.ai-load-balancer.inflight.{provider}")
+}
+
+/// Whether requests currently pick by metrics or by the weighted-random fallback; kept so the
+/// change is logged once, not per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MetricState {
+    Unknown,
+    Fresh,
+    Fallback,
+}
+
 struct BalancerRoot {
     rules: Option<Rules>,
     rng: Rc<RefCell<host::Rng>>,
+    state: Rc<Cell<MetricState>>,
+    /// Metric callouts in flight: token -> (fetch identity, how to read the reply).
+    pending: HashMap<u32, (String, ReplyParser)>,
+    /// Higress Redis callouts in flight: callout id -> how to read the reply.
+    #[cfg(feature = "higress")]
+    redis_pending: Rc<RefCell<HashMap<u32, ReplyParser>>>,
 }
 
 impl Default for BalancerRoot {
@@ -31,11 +57,156 @@ impl Default for BalancerRoot {
         BalancerRoot {
             rules: None,
             rng: Rc::new(RefCell::new(host::Rng::from_clock())),
+            state: Rc::new(Cell::new(MetricState::Unknown)),
+            pending: HashMap::new(),
+            #[cfg(feature = "higress")]
+            redis_pending: Rc::new(RefCell::new(HashMap::new())),
         }
     }
 }
 
-impl Context for BalancerRoot {}
+/// Merge fresh measurements into the shared cache (compare-and-swap: VMs race).
+fn store_metrics(values: &[(String, f64)]) {
+    if values.is_empty() {
+        return;
+    }
+    let now = host::now_ms();
+    host::shared::update(METRICS_KEY, |current| {
+        let mut cache = current.map(MetricCache::decode).unwrap_or_default();
+        for (k, v) in values {
+            cache.record(k, *v, now);
+        }
+        cache.encode()
+    });
+}
+
+impl BalancerRoot {
+    /// Start the callouts that refresh every config's metrics. Runs on the root tick, never on
+    /// the request path; a callout still in flight is not repeated.
+    fn refresh(&mut self) {
+        let Some(rules) = self.rules.clone() else {
+            return;
+        };
+        let mut started: Vec<String> = Vec::new();
+        for cfg in rules.all() {
+            #[cfg(feature = "higress")]
+            self.refresh_redis(cfg);
+            for fetch in fetch_plan(cfg) {
+                let id = format!("{}|{}", fetch.cluster, fetch.path);
+                if started.contains(&id) || self.pending.values().any(|(p, _)| *p == id) {
+                    continue;
+                }
+                let headers = vec![
+                    (":method", "GET"),
+                    (":path", fetch.path.as_str()),
+                    (":authority", fetch.cluster.as_str()),
+                    ("accept", "*/*"),
+                ];
+                match self.dispatch_http_call(
+                    &fetch.cluster,
+                    headers,
+                    None,
+                    vec![],
+                    Duration::from_millis(fetch.timeout_ms.max(1)),
+                ) {
+                    Ok(token) => {
+                        started.push(id.clone());
+                        self.pending.insert(token, (id, fetch.parser));
+                    }
+                    Err(e) => log::debug!(
+                        "ai-load-balancer: metrics callout to {} failed: {e:?}",
+                        fetch.cluster
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Higress build: read Redis directly with the host's Redis calls (`MGET`), unless a
+    /// Webdis cluster is configured.
+    #[cfg(feature = "higress")]
+    fn refresh_redis(&mut self, cfg: &BalancerConfig) {
+        use switchyard_policy::resp;
+        let Some(redis) = cfg.redis.as_ref().filter(|r| r.webdis_cluster.is_none()) else {
+            return;
+        };
+        if cfg.source != MetricSource::Redis || !self.redis_pending.borrow().is_empty() {
+            return;
+        }
+        let redis_keys: Vec<String> = cfg
+            .providers
+            .iter()
+            .map(|p| format!("{}{}", cfg.redis_key_prefix, p.key))
+            .collect();
+        let keys: Vec<String> = (0..cfg.providers.len())
+            .filter_map(|i| cache_key(cfg, i))
+            .collect();
+        match host::redis::call(&redis_cluster(redis), &resp::mget(&redis_keys)) {
+            Ok(id) => {
+                self.redis_pending
+                    .borrow_mut()
+                    .insert(id, ReplyParser::RespMget { keys });
+            }
+            Err(e) => log::debug!("ai-load-balancer: redis call failed: {e}"),
+        }
+    }
+
+    /// Higress build: connect the host's Redis client for every Redis config.
+    #[cfg(feature = "higress")]
+    fn init_redis(&self, rules: &RuleSet<BalancerConfig>) {
+        let pending = self.redis_pending.clone();
+        host::redis::on_reply(move |id, status, body| {
+            let Some(parser) = pending.borrow_mut().remove(&id) else {
+                return;
+            };
+            if status != 0 {
+                log::debug!("ai-load-balancer: redis reply status {status}");
+                return;
+            }
+            store_metrics(&parser.parse(&body));
+        });
+        for cfg in rules.all() {
+            let Some(redis) = cfg.redis.as_ref().filter(|r| r.webdis_cluster.is_none()) else {
+                continue;
+            };
+            let user = redis.username.as_deref().unwrap_or("");
+            let pass = redis.password.as_deref().unwrap_or("");
+            let timeout = u32::try_from(redis.timeout).unwrap_or(u32::MAX);
+            if let Err(e) = host::redis::init(&redis_cluster(redis), user, pass, timeout) {
+                log::warn!(
+                    "ai-load-balancer: redis init for {} failed: {e}",
+                    redis.service_name
+                );
+            }
+        }
+    }
+}
+
+/// Higress cluster string, with `?db=N` when a database is configured.
+#[cfg(feature = "higress")]
+fn redis_cluster(redis: &switchyard_policy::balancer::RedisConfig) -> String {
+    match redis.database {
+        Some(db) => format!("{}?db={db}", redis.higress_cluster()),
+        None => redis.higress_cluster(),
+    }
+}
+
+impl Context for BalancerRoot {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _t: usize) {
+        let Some((id, parser)) = self.pending.remove(&token) else {
+            return;
+        };
+        let status = self.get_http_call_response_header(":status");
+        if status.as_deref() != Some("200") {
+            log::debug!("ai-load-balancer: metrics from {id}: status {status:?}");
+            return;
+        }
+        let body = self
+            .get_http_call_response_body(0, body_size)
+            .unwrap_or_default();
+        store_metrics(&parser.parse(&body));
+    }
+}
 
 impl RootContext for BalancerRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -43,7 +214,19 @@ impl RootContext for BalancerRoot {
         let parsed = parse_json(&bytes).and_then(|v| RuleSet::parse(&v, BalancerConfig::from_json));
         match parsed {
             Ok(rules) => {
+                // Refresh as often as the most eager config asks; static/local need no tick.
+                let period = rules
+                    .all()
+                    .filter(|c| matches!(c.source, MetricSource::Redis | MetricSource::Http))
+                    .map(|c| c.metrics.refresh_ms)
+                    .min();
+                #[cfg(feature = "higress")]
+                self.init_redis(&rules);
                 self.rules = Some(Rc::new(rules));
+                self.pending.clear();
+                if let Some(ms) = period {
+                    self.set_tick_period(Duration::from_millis(ms.max(10)));
+                }
                 true
             }
             Err(e) => {
@@ -54,11 +237,17 @@ impl RootContext for BalancerRoot {
         }
     }
 
+    fn on_tick(&mut self) {
+        self.refresh();
+    }
+
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(BalancerRequest {
             rules: self.rules.clone(),
             rng: self.rng.clone(),
+            state: self.state.clone(),
             rewrite_to: None,
+            inflight: None,
         }))
     }
 
@@ -70,11 +259,25 @@ impl RootContext for BalancerRoot {
 struct BalancerRequest {
     rules: Option<Rules>,
     rng: Rc<RefCell<host::Rng>>,
+    state: Rc<Cell<MetricState>>,
     /// The model the body's alias becomes, once a provider is picked.
     rewrite_to: Option<String>,
+    /// Shared-data key of the in-flight counter this request incremented (`source: local`).
+    inflight: Option<String>,
 }
 
 impl Context for BalancerRequest {}
+
+/// Add `delta` to a shared in-flight counter (never below zero).
+fn add_inflight(key: &str, delta: i64) {
+    host::shared::update(key, |current| {
+        let n = current
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0);
+        (n + delta).max(0).to_string().into_bytes()
+    });
+}
 
 impl BalancerRequest {
     /// Pick a provider for `cfg` from its metric source.
@@ -82,19 +285,44 @@ impl BalancerRequest {
         &self,
         cfg: &'c BalancerConfig,
     ) -> Option<&'c switchyard_policy::balancer::BalancerProvider> {
-        let metric = |key: &str| -> Option<f64> {
-            match cfg.source {
-                MetricSource::Static => cfg.metrics.values.get(key).copied(),
-                // Sources not measured yet degrade to the weighted-random fallback.
-                MetricSource::Local | MetricSource::Redis | MetricSource::Http => None,
+        let metrics: Vec<Option<f64>> = match cfg.source {
+            MetricSource::Static => cfg
+                .providers
+                .iter()
+                .map(|p| cfg.metrics.values.get(&p.key).copied())
+                .collect(),
+            MetricSource::Local => cfg
+                .providers
+                .iter()
+                .map(|p| {
+                    let n = host::shared::get(&inflight_key(&p.name))
+                        .and_then(|b| String::from_utf8(b).ok())
+                        .and_then(|s| s.parse::<f64>().ok());
+                    Some(n.unwrap_or(0.0))
+                })
+                .collect(),
+            // Cached by the root tick; stale or missing entries are unknown.
+            MetricSource::Redis | MetricSource::Http => {
+                let cache = host::shared::get(METRICS_KEY)
+                    .map(|b| MetricCache::decode(&b))
+                    .unwrap_or_default();
+                let now = host::now_ms();
+                (0..cfg.providers.len())
+                    .map(|i| {
+                        cache_key(cfg, i)
+                            .and_then(|k| cache.fresh(&k, now, cfg.metrics.stale_after_ms))
+                    })
+                    .collect()
             }
         };
+        self.note_state(metrics.iter().any(Option::is_some));
         let candidates: Vec<Candidate> = cfg
             .providers
             .iter()
-            .map(|p| Candidate {
+            .zip(metrics)
+            .map(|(p, metric)| Candidate {
                 weight: p.weight,
-                metric: metric(&p.key),
+                metric,
             })
             .collect();
         let mut rng = self.rng.borrow_mut();
@@ -102,6 +330,25 @@ impl BalancerRequest {
         let idx = select(cfg.strategy, &candidates, &mut rand)
             .or_else(|| weighted_random(&cfg.providers, |p| p.weight, &mut rand))?;
         cfg.providers.get(idx)
+    }
+
+    /// Log when picking switches between metrics and the weighted-random fallback.
+    fn note_state(&self, fresh: bool) {
+        let next = if fresh {
+            MetricState::Fresh
+        } else {
+            MetricState::Fallback
+        };
+        if self.state.replace(next) == next {
+            return;
+        }
+        match next {
+            MetricState::Fallback => log::warn!(
+                "ai-load-balancer: no fresh metrics (missing or older than stale_after_ms); \
+                 picking providers by weighted random until metrics return"
+            ),
+            _ => log::info!("ai-load-balancer: fresh metrics available; picking by metrics"),
+        }
     }
 }
 
@@ -142,6 +389,11 @@ impl HttpContext for BalancerRequest {
 
         match chosen {
             Some(p) => {
+                if cfg.source == MetricSource::Local && self.inflight.is_none() {
+                    let key = inflight_key(&p.name);
+                    add_inflight(&key, 1);
+                    self.inflight = Some(key);
+                }
                 if client_choice.as_deref() != Some(p.name.as_str()) {
                     self.set_http_request_header(header, Some(&p.name));
                     host::clear_route_cache();
@@ -179,5 +431,12 @@ impl HttpContext for BalancerRequest {
             self.set_http_request_body(0, body_size, &new_body);
         }
         Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        // The stream is over: release the in-flight slot taken at pick time.
+        if let Some(key) = self.inflight.take() {
+            add_inflight(&key, -1);
+        }
     }
 }
