@@ -1,0 +1,268 @@
+//! ai-proxy in real Envoy against a Gemini-speaking mock (`type: gemini`): the model goes into
+//! the upstream path (decided in the header phase from `json_to_metadata`), chat requests,
+//! answers and streams (tool calls included) and embeddings are translated, and model names
+//! that could steer the path are refused before anything reaches the vendor.
+//!
+//! Build first: `cargo xtask build`; run with `cargo xtask test` (or set `ENVOY_BIN`).
+
+use mock_provider::ScriptToolCall;
+use serde_json::Value;
+use switchyard_e2e::*;
+
+fn gemini_gateway(extra: Value, body_metadata: bool) -> (Gateway, MockServer) {
+    let m = mock();
+    let mut provider = json!({"type": "gemini", "apiTokens": ["g-key-1"]});
+    if let (Some(p), Some(e)) = (provider.as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    let mut s = spec();
+    s.body_metadata = body_metadata;
+    s.filters
+        .push(proxy_filter(json!({ "provider": provider })));
+    add_provider(&mut s, "upstream", m.addr());
+    s.default_cluster = Some("provider-upstream".into());
+    (Gateway::start(&s), m)
+}
+
+fn chunks(r: &Response) -> Vec<Value> {
+    let data = r.sse_data();
+    assert_eq!(
+        data.last().map(String::as_str),
+        Some("[DONE]"),
+        "{}",
+        r.text()
+    );
+    data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
+        .collect()
+}
+
+const CHAT: &str = r#"{"model":"gemini-2.5-flash","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hello there"}]}"#;
+
+#[test]
+fn gemini_plain_chat() {
+    let (gw, m) = gemini_gateway(
+        json!({
+            "geminiSafetySetting": {"HARM_CATEGORY_HARASSMENT": "BLOCK_NONE"},
+            "geminiThinkingBudget": 0
+        }),
+        true,
+    );
+    let r = gw.request(
+        "POST",
+        "/v1/chat/completions",
+        &[("authorization", "Bearer client-secret")],
+        &[CHAT.as_bytes()],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = m.requests();
+    assert_eq!(got.len(), 1);
+    let up = &got[0];
+    assert_eq!(up.path, "/v1beta/models/gemini-2.5-flash:generateContent");
+    assert_eq!(up.header("host"), Some("generativelanguage.googleapis.com"));
+    assert_eq!(up.header("x-goog-api-key"), Some("g-key-1"));
+    assert!(up.header("authorization").is_none());
+    let body = up.json().unwrap();
+    assert_eq!(
+        body["systemInstruction"]["parts"][0]["text"], "be brief",
+        "{body}"
+    );
+    assert_eq!(body["contents"][0]["role"], "user");
+    assert_eq!(
+        body["safetySettings"],
+        json!([{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}])
+    );
+    assert_eq!(
+        body["generationConfig"]["thinkingConfig"]["thinkingBudget"], 0,
+        "{body}"
+    );
+    assert!(body.get("model").is_none() && body.get("messages").is_none());
+    let v = r.json();
+    assert_eq!(v["object"], "chat.completion", "{v}");
+    assert!(v["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    assert!(v["created"].as_u64().unwrap() > 1_600_000_000);
+    assert_eq!(v["model"], "gemini-2.5-flash");
+    assert!(v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("Mock answer"));
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert!(v["usage"]["total_tokens"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn gemini_streaming_with_and_without_usage() {
+    let (gw, m) = gemini_gateway(
+        json!({"modelMapping": {"gpt-4o": "gemini-2.0-flash"}}),
+        true,
+    );
+    let body = r#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hello there my friend"}]}"#;
+    let r = gw.post("/v1/chat/completions", body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        m.requests()[0].path,
+        "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
+    );
+    let plain = chunks(&r);
+    let id = plain[0]["id"].as_str().unwrap().to_string();
+    assert!(plain.iter().all(|c| c["id"] == id.as_str()));
+    assert_eq!(plain[0]["choices"][0]["delta"]["role"], "assistant");
+    assert!(plain.iter().all(|c| c["model"] == "gemini-2.0-flash"));
+    assert!(plain
+        .iter()
+        .all(|c| c.get("usage").is_none_or(Value::is_null)));
+    let text: String = plain
+        .iter()
+        .filter_map(|c| {
+            c.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+        })
+        .collect();
+    assert!(text.starts_with("Mock answer"), "{text}");
+
+    let body = r#"{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hello there my friend"}]}"#;
+    let r = gw.post("/v1/chat/completions", body);
+    let with = chunks(&r);
+    let usage: Vec<&Value> = with
+        .iter()
+        .filter(|c| c.get("usage").is_some_and(|u| !u.is_null()))
+        .collect();
+    assert_eq!(usage.len(), 1, "{}", r.text());
+    assert_eq!(usage[0], with.last().unwrap());
+    assert_eq!(usage[0]["choices"], json!([]));
+    assert!(usage[0]["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn gemini_streaming_tool_calls() {
+    let (gw, m) = gemini_gateway(json!({}), true);
+    m.push_script(Script {
+        tool_calls: vec![ScriptToolCall::new("get_weather", r#"{"city":"Paris"}"#)],
+        ..Default::default()
+    });
+    let body = r#"{"model":"gemini-2.5-flash","stream":true,"messages":[{"role":"user","content":"weather in Paris?"}],
+      "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]}"#;
+    let r = gw.post("/v1/chat/completions", body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let up = m.requests()[0].json().unwrap();
+    assert_eq!(
+        up["tools"][0]["functionDeclarations"][0]["name"], "get_weather",
+        "{up}"
+    );
+    let all = chunks(&r);
+    let calls: Vec<&Value> = all
+        .iter()
+        .filter_map(|c| c.pointer("/choices/0/delta/tool_calls/0"))
+        .collect();
+    assert_eq!(calls.len(), 1, "Gemini sends calls whole: {}", r.text());
+    assert_eq!(calls[0]["index"], 0);
+    assert_eq!(calls[0]["type"], "function");
+    assert_eq!(calls[0]["function"]["name"], "get_weather");
+    assert!(calls[0]["id"].as_str().is_some_and(|s| !s.is_empty()));
+    let args: Value =
+        serde_json::from_str(calls[0]["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args, json!({"city": "Paris"}));
+    let finish: Vec<&Value> = all
+        .iter()
+        .filter_map(|c| c.pointer("/choices/0/finish_reason"))
+        .filter(|f| !f.is_null())
+        .collect();
+    assert_eq!(finish, vec![&json!("tool_calls")]);
+}
+
+#[test]
+fn gemini_embeddings_single_list_and_base64() {
+    let (gw, m) = gemini_gateway(json!({}), true);
+    let r = gw.post(
+        "/v1/embeddings",
+        r#"{"model":"text-embedding-004","input":["alpha","beta"]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let up = &m.requests()[0];
+    assert_eq!(
+        up.path,
+        "/v1beta/models/text-embedding-004:batchEmbedContents"
+    );
+    assert_eq!(up.header("x-goog-api-key"), Some("g-key-1"));
+    let ub = up.json().unwrap();
+    assert_eq!(ub["requests"].as_array().map(Vec::len), Some(2));
+    assert_eq!(ub["requests"][0]["model"], "models/text-embedding-004");
+    let v = r.json();
+    assert_eq!(v["object"], "list", "{v}");
+    let data = v["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[1]["index"], 1);
+    assert!(data[0]["embedding"]
+        .as_array()
+        .is_some_and(|e| !e.is_empty()));
+    assert_ne!(data[0]["embedding"], data[1]["embedding"]);
+
+    // One string: sent as a batch of one (the path is fixed before the body is read).
+    let r = gw.post(
+        "/v1/embeddings",
+        r#"{"model":"text-embedding-004","input":"alpha"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let one = r.json();
+    assert_eq!(one["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(one["data"][0]["embedding"], data[0]["embedding"]);
+
+    let r = gw.post(
+        "/v1/embeddings",
+        r#"{"model":"text-embedding-004","input":"alpha","encoding_format":"base64"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let b64 = r.json();
+    let s = b64["data"][0]["embedding"].as_str().unwrap();
+    assert_eq!(
+        s.len(),
+        (4 * data[0]["embedding"].as_array().unwrap().len()).div_ceil(3) * 4,
+        "base64 of little-endian f32s"
+    );
+}
+
+#[test]
+fn gemini_path_steering_model_names_are_refused_before_the_vendor() {
+    let (gw, m) = gemini_gateway(json!({}), true);
+    for model in [
+        "../../admin",
+        "gemini%2F..%2Fx",
+        "a/b",
+        "gemini-2.5-flash:streamGenerateContent?x=",
+    ] {
+        for api in ["/v1/chat/completions", "/v1/embeddings"] {
+            let body = json!({"model": model, "input": "x", "messages": [{"role": "user", "content": "x"}]});
+            let r = gw.post(api, &body.to_string());
+            assert_eq!(r.status, 400, "{model} {api}: {}", r.text());
+            let v = r.json();
+            assert_eq!(v["error"]["param"], "model", "{v}");
+        }
+    }
+    assert!(m.requests().is_empty(), "nothing reached the vendor");
+    assert!(!gw.wasm_failed());
+}
+
+#[test]
+fn gemini_without_body_metadata_is_a_clear_400() {
+    let (gw, m) = gemini_gateway(json!({}), false);
+    let r = gw.post("/v1/chat/completions", CHAT);
+    assert_eq!(r.status, 400, "{}", r.text());
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("json_to_metadata"), "{msg}");
+    assert!(m.requests().is_empty());
+}
+
+#[test]
+fn gemini_vendor_error_is_openai_shaped() {
+    let (gw, m) = gemini_gateway(json!({}), true);
+    m.push_script(Script::error(429, "quota exhausted"));
+    let r = gw.post("/v1/chat/completions", CHAT);
+    assert_eq!(r.status, 429, "{}", r.text());
+    let v = r.json();
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("quota exhausted"));
+    assert!(v["error"]["type"].is_string(), "{v}");
+}
