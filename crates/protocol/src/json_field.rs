@@ -150,13 +150,9 @@ impl Scanner<'_> {
                             self.string()?;
                         }
                         c @ (b'{' | b'[') => stack.push(c),
-                        b'}' => {
-                            if stack.pop()? != b'{' {
-                                return None;
-                            }
-                        }
-                        b']' => {
-                            if stack.pop()? != b'[' {
+                        c @ (b'}' | b']') => {
+                            let open = if c == b'}' { b'{' } else { b'[' };
+                            if stack.pop()? != open {
                                 return None;
                             }
                         }
