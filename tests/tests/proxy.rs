@@ -411,7 +411,9 @@ print("ok")
 
 #[test]
 fn embeddings_models_and_legacy_completions_are_routed() {
-    let (gw, m) = proxy_gateway(json!({"provider": {"type": "openai", "apiTokens": ["k"], "modelMapping": {"*": "text-embedding-3-small"}}}));
+    let (gw, m) = proxy_gateway(
+        json!({"provider": {"type": "openai", "apiTokens": ["k"], "modelMapping": {"*": "text-embedding-3-small"}}}),
+    );
     let r = gw.post("/v1/embeddings", r#"{"model":"emb","input":["a","b"]}"#);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"].as_array().map(Vec::len), Some(2));
@@ -422,5 +424,8 @@ fn embeddings_models_and_legacy_completions_are_routed() {
     assert_eq!(r.status, 200, "{}", r.text());
     let paths: Vec<String> = m.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(paths, ["/v1/embeddings", "/v1/models", "/v1/completions"]);
-    assert_eq!(m.requests()[0].json().unwrap()["model"], "text-embedding-3-small");
+    assert_eq!(
+        m.requests()[0].json().unwrap()["model"],
+        "text-embedding-3-small"
+    );
 }

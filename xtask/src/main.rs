@@ -192,7 +192,15 @@ fn test(extra: &[String]) -> Result {
         .args(extra))?;
     run(Command::new(&cargo)
         .current_dir(&root)
-        .args(["test", "-p", "switchyard-e2e", "--tests", "--", "--test-threads", "2"])
+        .args([
+            "test",
+            "-p",
+            "switchyard-e2e",
+            "--tests",
+            "--",
+            "--test-threads",
+            "2",
+        ])
         .args(extra)
         .env("ENVOY_BIN", &envoy)
         .env("SWITCHYARD_WASM_DIR", wasm_dir())
