@@ -266,3 +266,71 @@ fn gemini_vendor_error_is_openai_shaped() {
         .contains("quota exhausted"));
     assert!(v["error"]["type"].is_string(), "{v}");
 }
+
+#[test]
+fn anthropic_client_against_gemini_plain_and_streaming() {
+    let (gw, m) = gemini_gateway(
+        json!({"modelMapping": {"claude-*": "gemini-2.5-flash"}}),
+        true,
+    );
+    let body = r#"{"model":"claude-3-5-haiku","max_tokens":100,"system":"be brief","messages":[{"role":"user","content":"hello there"}]}"#;
+    let r = gw.request(
+        "POST",
+        "/v1/messages",
+        &[("x-api-key", "client-key")],
+        &[body.as_bytes()],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let up = &m.requests()[0];
+    assert_eq!(up.path, "/v1beta/models/gemini-2.5-flash:generateContent");
+    assert_eq!(up.header("x-goog-api-key"), Some("g-key-1"));
+    assert!(up.header("x-api-key").is_none());
+    let ub = up.json().unwrap();
+    assert_eq!(ub["systemInstruction"]["parts"][0]["text"], "be brief");
+    let v = r.json();
+    assert_eq!(v["type"], "message", "{v}");
+    assert!(v["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("Mock answer"));
+    assert_eq!(v["stop_reason"], "end_turn");
+
+    let r = gw.post("/v1/messages", &body.replacen('{', r#"{"stream":true,"#, 1));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        m.requests()[1].path,
+        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    );
+    let names: Vec<String> = r
+        .text()
+        .lines()
+        .filter_map(|l| l.strip_prefix("event:").map(|e| e.trim().to_string()))
+        .collect();
+    assert_eq!(names.first().map(String::as_str), Some("message_start"));
+    assert_eq!(names.last().map(String::as_str), Some("message_stop"));
+    let events: Vec<Value> = r
+        .sse_data()
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let text: String = events
+        .iter()
+        .filter_map(|e| e.pointer("/delta/text").and_then(Value::as_str))
+        .collect();
+    assert_eq!(text, v["content"][0]["text"].as_str().unwrap());
+    let delta = events
+        .iter()
+        .find(|e| e["type"] == "message_delta")
+        .unwrap();
+    assert!(
+        delta["usage"]["output_tokens"].as_u64().unwrap() > 0,
+        "{delta}"
+    );
+
+    m.push_script(Script::error(429, "quota exhausted"));
+    let r = gw.post("/v1/messages", body);
+    assert_eq!(r.status, 429, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["error"]["type"], "rate_limit_error");
+}

@@ -491,7 +491,11 @@ impl HttpContext for ProxyRequest {
             .get_http_response_header("content-type")
             .is_some_and(|c| c.starts_with("text/event-stream"));
         // Gemini may frame a stream as a JSON array; its converter reads both framings.
-        let stream_framed = is_sse || translation == Translation::ChatToGemini;
+        let stream_framed = is_sse
+            || matches!(
+                translation,
+                Translation::ChatToGemini | Translation::MessagesToGemini
+            );
         let streamed_api = matches!(plan.api, Api::ChatCompletions | Api::Messages);
         if plan.streaming && stream_framed && streamed_api {
             let model = plan.upstream_model.clone().unwrap_or_default();

@@ -28,6 +28,8 @@ pub enum Translation {
     MessagesToChat,
     /// Anthropic Messages client, Claude vendor: passed through natively.
     MessagesNative,
+    /// Anthropic Messages client, Gemini vendor: through OpenAI chat in both directions.
+    MessagesToGemini,
 }
 
 /// Everything a translator needs besides the bytes.
@@ -50,6 +52,7 @@ impl Translation {
             (Family::Claude, Api::Messages) => Translation::MessagesNative,
             (Family::Gemini, Api::ChatCompletions) => Translation::ChatToGemini,
             (Family::Gemini, Api::Embeddings) => Translation::EmbeddingsToGemini,
+            (Family::Gemini, Api::Messages) => Translation::MessagesToGemini,
             _ => {
                 return Err(GatewayError::new(
                     ErrorKind::NotFound,
@@ -69,7 +72,9 @@ impl Translation {
     pub fn anthropic_client(self) -> bool {
         matches!(
             self,
-            Translation::MessagesToChat | Translation::MessagesNative
+            Translation::MessagesToChat
+                | Translation::MessagesNative
+                | Translation::MessagesToGemini
         )
     }
 
@@ -98,7 +103,9 @@ impl Translation {
                     Ok(format!("{}/messages", provider.endpoint.base))
                 }
             }
-            Translation::ChatToGemini => gemini::model_path(gemini_model(model)?, streaming),
+            Translation::ChatToGemini | Translation::MessagesToGemini => {
+                gemini::model_path(gemini_model(model)?, streaming)
+            }
             Translation::EmbeddingsToGemini => gemini::embed_path(gemini_model(model)?, true),
         }
     }
@@ -130,11 +137,12 @@ impl Translation {
             }
             Translation::ChatToGemini => {
                 let chat = edited(body, &no_usage(edits))?;
-                let opts = GeminiOptions {
-                    safety_settings: provider.config.gemini_safety_setting.clone(),
-                    thinking_budget: provider.config.gemini_thinking_budget,
-                };
-                gemini::chat_request_to_gemini(&chat, &opts).map(Some)
+                gemini::chat_request_to_gemini(&chat, &gemini_options(provider)).map(Some)
+            }
+            Translation::MessagesToGemini => {
+                let chat = anthropic::messages_request_to_chat(body)?;
+                let chat = edited(&chat, &no_usage(edits))?;
+                gemini::chat_request_to_gemini(&chat, &gemini_options(provider)).map(Some)
             }
             Translation::EmbeddingsToGemini => {
                 let (batch, out) = gemini::embeddings_request_to_gemini(body, model)?;
@@ -178,6 +186,10 @@ impl Translation {
                 client_wants_usage,
             ))),
             Translation::MessagesToChat => Some(Box::new(anthropic::ChatStreamToMessages::new())),
+            Translation::MessagesToGemini => Some(Box::new(Chain {
+                first: gemini::GeminiStreamToChat::new(ids.model, ids.id, ids.created, true),
+                second: anthropic::ChatStreamToMessages::new(),
+            })),
             Translation::EmbeddingsToGemini | Translation::MessagesNative => None,
         }
     }
@@ -205,6 +217,10 @@ impl Translation {
                 gemini::gemini_embeddings_to_openai_encoded(body, ids.model, true, want_base64)
             }
             Translation::MessagesToChat => anthropic::chat_response_to_messages(body),
+            Translation::MessagesToGemini => {
+                let chat = gemini::gemini_response_to_chat(body, ids.model, ids.id, ids.created)?;
+                anthropic::chat_response_to_messages(&chat)
+            }
             Translation::Edit | Translation::MessagesNative => Ok(body.to_vec()),
         }
     }
@@ -229,6 +245,10 @@ impl Translation {
                 Some(gemini::error_to_openai(status, body))
             }
             Translation::MessagesToChat => Some(anthropic::openai_error_to_anthropic(status, body)),
+            Translation::MessagesToGemini => Some(anthropic::openai_error_to_anthropic(
+                status,
+                &gemini::error_to_openai(status, body),
+            )),
             Translation::MessagesNative => None,
         }
     }
@@ -247,6 +267,37 @@ pub fn claude_version(provider: &Provider) -> &str {
         .as_deref()
         .filter(|v| !v.is_empty() && v.bytes().all(|b| (0x20..0x7f).contains(&b)))
         .unwrap_or(DEFAULT_CLAUDE_VERSION)
+}
+
+fn gemini_options(provider: &Provider) -> GeminiOptions {
+    GeminiOptions {
+        safety_settings: provider.config.gemini_safety_setting.clone(),
+        thinking_budget: provider.config.gemini_thinking_budget,
+    }
+}
+
+/// Two stream converters in a row (vendor -> OpenAI chunks -> client protocol).
+struct Chain<A, B> {
+    first: A,
+    second: B,
+}
+
+impl<A: StreamConverter, B: StreamConverter> StreamConverter for Chain<A, B> {
+    fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mid = self.first.push(chunk);
+        self.second.push(&mid)
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        let mid = self.first.finish();
+        let mut out = self.second.push(&mid);
+        out.extend(self.second.finish());
+        out
+    }
+
+    fn usage(&self) -> Option<switchyard_protocol::Usage> {
+        self.first.usage()
+    }
 }
 
 fn no_usage<'a>(edits: &RequestEdits<'a>) -> RequestEdits<'a> {
