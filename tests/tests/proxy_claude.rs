@@ -461,3 +461,39 @@ print("ok")
         ],
     );
 }
+
+#[test]
+fn claude_without_body_metadata_reads_the_body() {
+    let m = mock();
+    let mut s = spec();
+    s.body_metadata = false;
+    s.filters.push(proxy_filter(
+        json!({"provider": {"type": "claude", "apiTokens": ["sk-ant-1"]}}),
+    ));
+    add_provider(&mut s, "upstream", m.addr());
+    s.default_cluster = Some("provider-upstream".into());
+    let gw = Gateway::start(&s);
+    let body = r#"{"model":"claude-sonnet-4-5","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hello there"}]}"#;
+    // Sent in pieces: the plugin buffers the whole body before translating it.
+    let (a, b) = body.split_at(40);
+    let r = gw.request(
+        "POST",
+        "/v1/chat/completions",
+        &[],
+        &[a.as_bytes(), b.as_bytes()],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(m.requests()[0].path, "/v1/messages");
+    let all = chunks(&r);
+    assert!(stream_text(&all).starts_with("Mock answer"));
+    assert_eq!(all.last().unwrap()["choices"], json!([]));
+    assert!(
+        all.last().unwrap()["usage"]["total_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    let r = gw.post("/v1/chat/completions", r#"{"messages":[]}"#);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["param"], "model");
+}
