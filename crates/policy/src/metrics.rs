@@ -308,6 +308,29 @@ fn parse_labels(s: &str) -> Vec<(String, String)> {
     }
 }
 
+/// One shared-data entry per metric: `value\tmeasured_ms`. Per-key entries mean two VMs
+/// storing different providers' metrics never overwrite each other.
+pub fn encode_entry(value: f64, measured_ms: u64) -> Vec<u8> {
+    format!("{value}\t{measured_ms}").into_bytes()
+}
+
+/// Decode [`encode_entry`]; `None` when malformed.
+pub fn decode_entry(bytes: &[u8]) -> Option<(f64, u64)> {
+    let s = std::str::from_utf8(bytes).ok()?;
+    let (v, t) = s.split_once('\t')?;
+    let v = v.parse::<f64>().ok().filter(|v| v.is_finite())?;
+    Some((v, t.parse().ok()?))
+}
+
+/// The entry to store when `value` was measured at `measured_ms` and `current` is in shared
+/// data: the newer measurement wins (VMs race).
+pub fn newer_entry(current: Option<&[u8]>, value: f64, measured_ms: u64) -> Vec<u8> {
+    match current {
+        Some(cur) if decode_entry(cur).is_some_and(|(_, t)| t > measured_ms) => cur.to_vec(),
+        _ => encode_entry(value, measured_ms),
+    }
+}
+
 /// Metric values with the time (ms since epoch) each was measured. Worker VMs share one cache
 /// through Proxy-Wasm shared data as text lines `key\tvalue\tmeasured_ms`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -451,6 +474,18 @@ nan_metric NaN
         assert_eq!(e.len(), 1);
         e.merge(&d);
         assert_eq!(e.len(), 2);
+    }
+
+    #[test]
+    fn shared_entries_keep_the_newest() {
+        assert_eq!(decode_entry(&encode_entry(10.5, 7)), Some((10.5, 7)));
+        assert_eq!(decode_entry(b"x\t1"), None);
+        assert_eq!(decode_entry(b"1"), None);
+        let cur = encode_entry(1.0, 100);
+        assert_eq!(newer_entry(Some(&cur), 2.0, 50), cur);
+        assert_eq!(newer_entry(Some(&cur), 2.0, 150), encode_entry(2.0, 150));
+        assert_eq!(newer_entry(Some(b"junk"), 2.0, 1), encode_entry(2.0, 1));
+        assert_eq!(newer_entry(None, 2.0, 1), encode_entry(2.0, 1));
     }
 
     fn cfg(v: serde_json::Value) -> BalancerConfig {

@@ -10,7 +10,9 @@ use std::rc::Rc;
 use std::time::Duration;
 use switchyard_policy::balancer::{BalancerConfig, MetricSource};
 use switchyard_policy::config_error::parse_json;
-use switchyard_policy::metrics::{cache_key, fetch_plan, MetricCache, ReplyParser};
+use switchyard_policy::metrics::{
+    cache_key, decode_entry, fetch_plan, newer_entry, MetricCache, ReplyParser,
+};
 use switchyard_policy::rules::RuleSet;
 use switchyard_policy::select::{select, weighted_random, Candidate};
 use switchyard_protocol::json_field::replace_top_level_string;
@@ -24,8 +26,11 @@ proxy_wasm::main! {{
 
 type Rules = Rc<RuleSet<BalancerConfig>>;
 
-/// Shared-data key of the metric cache ([`MetricCache`]) all worker VMs read and refresh.
-const METRICS_KEY: &str = "switchyard.ai-load-balancer.metrics";
+/// Shared-data key of one cached metric (see `switchyard_policy::metrics::encode_entry`);
+/// all worker VMs read and refresh the same entries.
+fn metric_key(cache_key: &str) -> String {
+    format!("switchyard.ai-load-balancer.metric.{cache_key}")
+}
 
 /// Shared-data key of a provider's in-flight request count (`source: local`).
 fn inflight_key(provider: &str) -> String {
@@ -45,11 +50,11 @@ struct BalancerRoot {
     rules: Option<Rules>,
     rng: Rc<RefCell<host::Rng>>,
     state: Rc<Cell<MetricState>>,
-    /// Metric callouts in flight: token -> (fetch identity, how to read the reply).
-    pending: HashMap<u32, (String, ReplyParser)>,
-    /// Higress Redis callouts in flight: callout id -> how to read the reply.
+    /// Metric callouts in flight: token -> (fetch identity, how to read the reply, sent at).
+    pending: HashMap<u32, (String, ReplyParser, u64)>,
+    /// Higress Redis callouts in flight: callout id -> (how to read the reply, sent at).
     #[cfg(feature = "higress")]
-    redis_pending: Rc<RefCell<HashMap<u32, ReplyParser>>>,
+    redis_pending: Rc<RefCell<HashMap<u32, (ReplyParser, u64)>>>,
 }
 
 impl Default for BalancerRoot {
@@ -65,19 +70,15 @@ impl Default for BalancerRoot {
     }
 }
 
-/// Merge fresh measurements into the shared cache (compare-and-swap: VMs race).
-fn store_metrics(values: &[(String, f64)]) {
-    if values.is_empty() {
-        return;
+/// Store measurements in shared data (compare-and-swap; the newest measurement wins).
+/// `measured_ms` is when the callout was sent, so a slow reply carrying older state never
+/// replaces a reply to a later callout from another VM.
+fn store_metrics(values: &[(String, f64)], measured_ms: u64) {
+    for (k, v) in values {
+        host::shared::update(&metric_key(k), |current| {
+            newer_entry(current, *v, measured_ms)
+        });
     }
-    let now = host::now_ms();
-    host::shared::update(METRICS_KEY, |current| {
-        let mut cache = current.map(MetricCache::decode).unwrap_or_default();
-        for (k, v) in values {
-            cache.record(k, *v, now);
-        }
-        cache.encode()
-    });
 }
 
 impl BalancerRoot {
@@ -93,7 +94,7 @@ impl BalancerRoot {
             self.refresh_redis(cfg);
             for fetch in fetch_plan(cfg) {
                 let id = format!("{}|{}", fetch.cluster, fetch.path);
-                if started.contains(&id) || self.pending.values().any(|(p, _)| *p == id) {
+                if started.contains(&id) || self.pending.values().any(|(p, _, _)| *p == id) {
                     continue;
                 }
                 let headers = vec![
@@ -111,7 +112,8 @@ impl BalancerRoot {
                 ) {
                     Ok(token) => {
                         started.push(id.clone());
-                        self.pending.insert(token, (id, fetch.parser));
+                        self.pending
+                            .insert(token, (id, fetch.parser, host::now_ms()));
                     }
                     Err(e) => log::debug!(
                         "ai-load-balancer: metrics callout to {} failed: {e:?}",
@@ -130,7 +132,16 @@ impl BalancerRoot {
         let Some(redis) = cfg.redis.as_ref().filter(|r| r.webdis_cluster.is_none()) else {
             return;
         };
-        if cfg.source != MetricSource::Redis || !self.redis_pending.borrow().is_empty() {
+        if cfg.source != MetricSource::Redis {
+            return;
+        }
+        // A reply the host never delivered must not block refreshes forever.
+        let now = host::now_ms();
+        let give_up = redis.timeout.saturating_mul(2).max(1000);
+        self.redis_pending
+            .borrow_mut()
+            .retain(|_, (_, sent)| now.saturating_sub(*sent) < give_up);
+        if !self.redis_pending.borrow().is_empty() {
             return;
         }
         let redis_keys: Vec<String> = cfg
@@ -145,7 +156,7 @@ impl BalancerRoot {
             Ok(id) => {
                 self.redis_pending
                     .borrow_mut()
-                    .insert(id, ReplyParser::RespMget { keys });
+                    .insert(id, (ReplyParser::RespMget { keys }, host::now_ms()));
             }
             Err(e) => log::debug!("ai-load-balancer: redis call failed: {e}"),
         }
@@ -156,14 +167,14 @@ impl BalancerRoot {
     fn init_redis(&self, rules: &RuleSet<BalancerConfig>) {
         let pending = self.redis_pending.clone();
         host::redis::on_reply(move |id, status, body| {
-            let Some(parser) = pending.borrow_mut().remove(&id) else {
+            let Some((parser, sent)) = pending.borrow_mut().remove(&id) else {
                 return;
             };
             if status != 0 {
                 log::debug!("ai-load-balancer: redis reply status {status}");
                 return;
             }
-            store_metrics(&parser.parse(&body));
+            store_metrics(&parser.parse(&body), sent);
         });
         for cfg in rules.all() {
             let Some(redis) = cfg.redis.as_ref().filter(|r| r.webdis_cluster.is_none()) else {
@@ -193,7 +204,7 @@ fn redis_cluster(redis: &switchyard_policy::balancer::RedisConfig) -> String {
 
 impl Context for BalancerRoot {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _t: usize) {
-        let Some((id, parser)) = self.pending.remove(&token) else {
+        let Some((id, parser, sent)) = self.pending.remove(&token) else {
             return;
         };
         let status = self.get_http_call_response_header(":status");
@@ -204,7 +215,7 @@ impl Context for BalancerRoot {
         let body = self
             .get_http_call_response_body(0, body_size)
             .unwrap_or_default();
-        store_metrics(&parser.parse(&body));
+        store_metrics(&parser.parse(&body), sent);
     }
 }
 
@@ -303,14 +314,14 @@ impl BalancerRequest {
                 .collect(),
             // Cached by the root tick; stale or missing entries are unknown.
             MetricSource::Redis | MetricSource::Http => {
-                let cache = host::shared::get(METRICS_KEY)
-                    .map(|b| MetricCache::decode(&b))
-                    .unwrap_or_default();
                 let now = host::now_ms();
                 (0..cfg.providers.len())
                     .map(|i| {
-                        cache_key(cfg, i)
-                            .and_then(|k| cache.fresh(&k, now, cfg.metrics.stale_after_ms))
+                        let k = cache_key(cfg, i)?;
+                        let mut cache = MetricCache::default();
+                        let (v, t) = decode_entry(&host::shared::get(&metric_key(&k))?)?;
+                        cache.record(&k, v, t);
+                        cache.fresh(&k, now, cfg.metrics.stale_after_ms)
                     })
                     .collect()
             }

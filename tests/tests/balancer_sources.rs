@@ -1,0 +1,252 @@
+//! ai-load-balancer metric sources in real Envoy: Redis through Webdis (the seed's check end to
+//! end), per-provider Prometheus `/metrics` over HTTP, and the fallback when metrics go stale.
+//!
+//! Needs `redis-server` and `webdis` (`cargo xtask setup` installs them). Build the plugins with
+//! `cargo xtask build`, then
+//! `ENVOY_BIN=... cargo test -p switchyard-e2e --test balancer_sources`.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use switchyard_e2e::*;
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = root().join(format!("target/e2e/{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Redis on a free port, no persistence.
+fn start_redis() -> (Killed, u16) {
+    let port = free_port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(["--bind", "127.0.0.1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server (cargo xtask setup installs it)");
+    wait_for_port(port);
+    (Killed(child), port)
+}
+
+/// Webdis (Redis over HTTP) in front of the Redis on `redis_port`.
+fn start_webdis(redis_port: u16) -> (Killed, SocketAddr) {
+    let port = free_port();
+    let dir = temp_dir(&format!("webdis-{port}"));
+    let config = json!({
+        "redis_host": "127.0.0.1",
+        "redis_port": redis_port,
+        "http_host": "127.0.0.1",
+        "http_port": port,
+        "threads": 1,
+        "pool_size": 2,
+        "daemonize": false,
+        "database": 0,
+        "verbosity": 1,
+        "logfile": dir.join("webdis.log")
+    });
+    let path = dir.join("webdis.json");
+    std::fs::write(&path, config.to_string()).expect("webdis config");
+    let child = Command::new("webdis")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("webdis (cargo xtask setup installs it)");
+    wait_for_port(port);
+    (Killed(child), SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+fn redis_set(port: u16, key: &str, value: &str) {
+    let ok = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "SET", key, value])
+        .stdout(Stdio::null())
+        .status()
+        .expect("redis-cli");
+    assert!(ok.success());
+}
+
+const AUTO: &str = r#"{"model":"auto","messages":[{"role":"user","content":"你好"}]}"#;
+
+/// Send requests until three in a row land on `model` (the one the alias was rewritten to),
+/// or fail. Until every provider's first measurement is in, picks may still vary.
+fn until_model(gw: &Gateway, model: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    let mut streak = 0;
+    loop {
+        let r = gw.post("/masgod/v1/chat/completions", AUTO);
+        assert_eq!(r.status, 200, "{}", r.text());
+        if r.json()["model"] == model {
+            streak += 1;
+            if streak == 3 {
+                return;
+            }
+            continue;
+        }
+        streak = 0;
+        assert!(Instant::now() < deadline, "never routed to {model}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn all_go_to(gw: &Gateway, model: &str, n: usize) {
+    for _ in 0..n {
+        let r = gw.post("/masgod/v1/chat/completions", AUTO);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["model"], model);
+    }
+}
+
+#[test]
+fn seed_check_with_redis_over_webdis() {
+    let (redis, redis_port) = start_redis();
+    let (_webdis, webdis_addr) = start_webdis(redis_port);
+    redis_set(redis_port, "ai_metric:qwen_1", "10");
+    redis_set(redis_port, "ai_metric:minimax_1", "90");
+
+    let minmax = mock();
+    let qianwen = mock();
+    let mut s = spec();
+    s.filters.push(lb_filter(json!({
+        "providers": [
+            {"name": "minmax", "key": "minimax_1", "model": "MiniMax-M2.1"},
+            {"name": "qianwen", "key": "qwen_1", "model": "qwen3-max-preview"}
+        ],
+        "redis": {"service_name": "redis-svc", "service_port": 6379, "timeout": 500,
+                  "webdis_cluster": "webdis"},
+        "redis_key_prefix": "ai_metric:",
+        "target_header": "x-selected-provider",
+        "metrics": {"refresh_ms": 100, "stale_after_ms": 600}
+    })));
+    add_provider(&mut s, "minmax", minmax.addr());
+    add_provider(&mut s, "qianwen", qianwen.addr());
+    s.clusters
+        .push(envoy::Cluster::plain("webdis", webdis_addr));
+    s.default_cluster = Some("provider-minmax".into());
+    // Two workers: both VMs must read the metrics one of them fetched (shared data).
+    let gw = Gateway::start_with(&s, 2);
+
+    until_model(&gw, "qwen3-max-preview", Duration::from_secs(5));
+    all_go_to(&gw, "qwen3-max-preview", 10);
+    let got = qianwen.requests();
+    assert_eq!(
+        got.last().and_then(|r| r.header("x-selected-provider")),
+        Some("qianwen")
+    );
+
+    // Flip the load: traffic follows within a refresh or two.
+    redis_set(redis_port, "ai_metric:qwen_1", "90");
+    redis_set(redis_port, "ai_metric:minimax_1", "10");
+    until_model(&gw, "MiniMax-M2.1", Duration::from_secs(2));
+    all_go_to(&gw, "MiniMax-M2.1", 10);
+
+    // Redis goes away: metrics turn stale, picks fall back to weighted random, never a 5xx.
+    drop(redis);
+    std::thread::sleep(Duration::from_millis(1200));
+    let (before_m, before_q) = (minmax.requests().len(), qianwen.requests().len());
+    for _ in 0..40 {
+        let r = gw.post("/masgod/v1/chat/completions", AUTO);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let (m, q) = (
+        minmax.requests().len() - before_m,
+        qianwen.requests().len() - before_q,
+    );
+    assert_eq!(m + q, 40);
+    assert!(m > 0 && q > 0, "fallback spreads by weight: {m}/{q}");
+    assert!(!gw.wasm_failed(), "{}", gw.envoy.log());
+}
+
+#[test]
+fn http_source_polls_each_providers_own_metrics() {
+    let minmax = mock();
+    let qianwen = mock();
+    minmax.set_metric("vllm:num_requests_running", 7.0);
+    qianwen.set_metric("vllm:num_requests_running", 1.0);
+    let mut s = spec();
+    s.filters.push(lb_filter(json!({
+        "providers": [
+            {"name": "minmax", "key": "minimax_1", "model": "MiniMax-M2.1",
+             "metrics_cluster": "metrics-minmax"},
+            {"name": "qianwen", "key": "qwen_1", "model": "qwen3-max-preview",
+             "metrics_cluster": "metrics-qianwen"}
+        ],
+        "metrics": {"source": "http", "refresh_ms": 100, "stale_after_ms": 1000,
+                    "http": {"format": "prometheus", "metric": "vllm:num_requests_running"}}
+    })));
+    add_provider(&mut s, "minmax", minmax.addr());
+    add_provider(&mut s, "qianwen", qianwen.addr());
+    s.clusters
+        .push(envoy::Cluster::plain("metrics-minmax", minmax.addr()));
+    s.clusters
+        .push(envoy::Cluster::plain("metrics-qianwen", qianwen.addr()));
+    s.default_cluster = Some("provider-minmax".into());
+    let gw = Gateway::start(&s);
+    until_model(&gw, "qwen3-max-preview", Duration::from_secs(5));
+    all_go_to(&gw, "qwen3-max-preview", 5);
+    minmax.set_metric("vllm:num_requests_running", 0.0);
+    until_model(&gw, "MiniMax-M2.1", Duration::from_secs(2));
+    all_go_to(&gw, "MiniMax-M2.1", 5);
+    assert!(!gw.wasm_failed(), "{}", gw.envoy.log());
+}
+
+#[test]
+fn unreachable_metrics_fall_back_without_errors() {
+    let minmax = mock();
+    let qianwen = mock();
+    let dead = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut s = spec();
+    s.filters.push(lb_filter(json!({
+        "providers": [
+            {"name": "minmax", "key": "minimax_1", "model": "MiniMax-M2.1"},
+            {"name": "qianwen", "key": "qwen_1", "model": "qwen3-max-preview"}
+        ],
+        "redis": {"service_name": "redis-svc", "webdis_cluster": "webdis"},
+        "metrics": {"refresh_ms": 100}
+    })));
+    add_provider(&mut s, "minmax", minmax.addr());
+    add_provider(&mut s, "qianwen", qianwen.addr());
+    s.clusters.push(envoy::Cluster::plain("webdis", dead));
+    s.default_cluster = Some("provider-minmax".into());
+    let gw = Gateway::start(&s);
+    for _ in 0..30 {
+        let r = gw.post("/v1/chat/completions", AUTO);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert!(!minmax.requests().is_empty() && !qianwen.requests().is_empty());
+    assert!(!gw.wasm_failed(), "{}", gw.envoy.log());
+}
