@@ -5,6 +5,7 @@
 
 pub mod balancer;
 pub mod config_error;
+pub mod herding;
 pub mod metrics;
 pub mod model_map;
 pub mod proxy;
