@@ -250,3 +250,53 @@ fn unreachable_metrics_fall_back_without_errors() {
     assert!(!minmax.requests().is_empty() && !qianwen.requests().is_empty());
     assert!(!gw.wasm_failed(), "{}", gw.envoy.log());
 }
+
+#[test]
+fn local_source_spreads_concurrent_requests_by_in_flight_count() {
+    let minmax = mock();
+    let qianwen = mock();
+    let slow = Script {
+        ttfb_ms: 800,
+        ..Script::default()
+    };
+    minmax.set_default_script(slow.clone());
+    qianwen.set_default_script(slow);
+    let mut s = spec();
+    s.filters.push(lb_filter(json!({
+        "providers": [
+            {"name": "minmax", "key": "minimax_1", "model": "MiniMax-M2.1"},
+            {"name": "qianwen", "key": "qwen_1", "model": "qwen3-max-preview"}
+        ],
+        "metrics": {"source": "local"}
+    })));
+    add_provider(&mut s, "minmax", minmax.addr());
+    add_provider(&mut s, "qianwen", qianwen.addr());
+    s.default_cluster = Some("provider-minmax".into());
+    let gw = Gateway::start(&s);
+    let addr = gw.addr();
+    // Four requests at once: each pick sees the ones still in flight.
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100 * i));
+                request(
+                    addr,
+                    "POST",
+                    "/v1/chat/completions",
+                    &[],
+                    &[AUTO.as_bytes()],
+                )
+                .status
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().ok(), Some(200));
+    }
+    assert_eq!(minmax.requests().len(), 2);
+    assert_eq!(qianwen.requests().len(), 2);
+    // Finished requests released their slots (at stream end): counts tie again, first wins.
+    std::thread::sleep(Duration::from_millis(300));
+    all_go_to(&gw, "MiniMax-M2.1", 1);
+    assert!(!gw.wasm_failed(), "{}", gw.envoy.log());
+}
