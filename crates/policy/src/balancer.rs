@@ -355,5 +355,18 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.field, "redis");
+        let err = BalancerConfig::from_json(
+            &json!({"providers": [{"name": "a", "model": "m"}], "metrics": {"source": "http"}}),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "metrics.http");
+        let err = BalancerConfig::from_json(&json!({"providers": [{"name": "a", "model": "m"}],
+            "metrics": {"source": "http", "http": {"cluster": "c"}}}))
+        .unwrap_err();
+        assert_eq!(err.field, "metrics.http.metric");
+        let err = BalancerConfig::from_json(&json!({"providers": [{"name": "a", "model": "m"}],
+            "metrics": {"source": "http", "http": {"format": "json"}}}))
+        .unwrap_err();
+        assert_eq!(err.field, "providers[0].metrics_cluster");
     }
 }

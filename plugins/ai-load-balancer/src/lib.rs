@@ -1,6 +1,16 @@
 //! ai-load-balancer: picks a provider per request from load metrics, writes the routing header
 //! so Envoy re-selects the route, and rewrites an alias model (`"model":"auto"`) to the chosen
 //! provider's real model. Glue only: decisions live in `switchyard_policy`.
+//!
+//! Metrics never block a request. `redis` (through Webdis on stock Envoy, the host's Redis
+//! calls in the `higress` build) and `http` sources are refreshed by the root context on its
+//! tick (`metrics.refresh_ms`); every VM stores what it fetched in shared data, one entry per
+//! metric stamped with the time its callout was sent, and requests read those entries.
+//! `local` counts in-flight requests per provider in shared data (taken at pick, released in
+//! `on_log`). Fallback: a provider whose metric is missing or older than
+//! `metrics.stale_after_ms` is left out of the metric-based pick; when no provider has a fresh
+//! metric the pick is weighted random by `weight`. Switching between the two is logged once
+//! per VM, never per request, and never turns into an error reply.
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
