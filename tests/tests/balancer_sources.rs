@@ -150,7 +150,7 @@ fn seed_check_with_redis_over_webdis() {
                   "webdis_cluster": "webdis"},
         "redis_key_prefix": "ai_metric:",
         "target_header": "x-selected-provider",
-        "metrics": {"refresh_ms": 100, "stale_after_ms": 600}
+        "metrics": {"refresh_ms": 100, "stale_after_ms": 2000}
     })));
     add_provider(&mut s, "minmax", minmax.addr());
     add_provider(&mut s, "qianwen", qianwen.addr());
@@ -160,7 +160,7 @@ fn seed_check_with_redis_over_webdis() {
     // Two workers: both VMs must read the metrics one of them fetched (shared data).
     let gw = Gateway::start_with(&s, 2);
 
-    until_model(&gw, "qwen3-max-preview", Duration::from_secs(5));
+    until_model(&gw, "qwen3-max-preview", Duration::from_secs(10));
     all_go_to(&gw, "qwen3-max-preview", 10);
     let got = qianwen.requests();
     assert_eq!(
@@ -171,12 +171,12 @@ fn seed_check_with_redis_over_webdis() {
     // Flip the load: traffic follows within a refresh or two.
     redis_set(redis_port, "ai_metric:qwen_1", "90");
     redis_set(redis_port, "ai_metric:minimax_1", "10");
-    until_model(&gw, "MiniMax-M2.1", Duration::from_secs(2));
+    until_model(&gw, "MiniMax-M2.1", Duration::from_secs(6));
     all_go_to(&gw, "MiniMax-M2.1", 10);
 
     // Redis goes away: metrics turn stale, picks fall back to weighted random, never a 5xx.
     drop(redis);
-    std::thread::sleep(Duration::from_millis(1200));
+    std::thread::sleep(Duration::from_millis(3500));
     let (before_m, before_q) = (minmax.requests().len(), qianwen.requests().len());
     for _ in 0..40 {
         let r = gw.post("/masgod/v1/chat/completions", AUTO);
@@ -205,7 +205,7 @@ fn http_source_polls_each_providers_own_metrics() {
             {"name": "qianwen", "key": "qwen_1", "model": "qwen3-max-preview",
              "metrics_cluster": "metrics-qianwen"}
         ],
-        "metrics": {"source": "http", "refresh_ms": 100, "stale_after_ms": 1000,
+        "metrics": {"source": "http", "refresh_ms": 100, "stale_after_ms": 3000,
                     "http": {"format": "prometheus", "metric": "vllm:num_requests_running"}}
     })));
     add_provider(&mut s, "minmax", minmax.addr());
@@ -216,10 +216,10 @@ fn http_source_polls_each_providers_own_metrics() {
         .push(envoy::Cluster::plain("metrics-qianwen", qianwen.addr()));
     s.default_cluster = Some("provider-minmax".into());
     let gw = Gateway::start(&s);
-    until_model(&gw, "qwen3-max-preview", Duration::from_secs(5));
+    until_model(&gw, "qwen3-max-preview", Duration::from_secs(10));
     all_go_to(&gw, "qwen3-max-preview", 5);
     minmax.set_metric("vllm:num_requests_running", 0.0);
-    until_model(&gw, "MiniMax-M2.1", Duration::from_secs(2));
+    until_model(&gw, "MiniMax-M2.1", Duration::from_secs(6));
     all_go_to(&gw, "MiniMax-M2.1", 5);
     assert!(!gw.wasm_failed(), "{}", gw.envoy.log());
 }
