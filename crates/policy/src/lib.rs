@@ -5,6 +5,7 @@
 
 pub mod balancer;
 pub mod config_error;
+pub mod failover;
 pub mod herding;
 pub mod metrics;
 pub mod model_map;
@@ -12,6 +13,7 @@ pub mod proxy;
 pub mod resp;
 pub mod rules;
 pub mod select;
+pub mod stats;
 pub mod vendor;
 
 pub use config_error::ConfigError;
