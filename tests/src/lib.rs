@@ -133,6 +133,20 @@ impl Gateway {
         })
     }
 
+    /// Envoy's Prometheus scrape (`/stats/prometheus`).
+    pub fn prometheus(&self) -> String {
+        self.envoy
+            .admin_get("/stats/prometheus")
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+
+    /// Sum of every series of `metric` in the Prometheus scrape whose labels include all of
+    /// `labels` (0 when there is none).
+    pub fn metric(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
+        prometheus_sum(&self.prometheus(), metric, labels)
+    }
+
     /// Whether Envoy logged a Wasm panic or VM failure.
     pub fn wasm_failed(&self) -> bool {
         let log = self.envoy.log();
@@ -286,4 +300,28 @@ fn read_response(s: TcpStream) -> Response {
         headers,
         body,
     }
+}
+
+/// Sum of the series of `metric` in a Prometheus text scrape whose labels include `labels`.
+pub fn prometheus_sum(scrape: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (name, rest) = match series.split_once('{') {
+                Some((n, r)) => (n, r.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if name != metric {
+                return None;
+            }
+            let has = |k: &str, v: &str| rest.split(',').any(|kv| kv == format!("{k}=\"{v}\""));
+            labels
+                .iter()
+                .all(|(k, v)| has(k, v))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
 }

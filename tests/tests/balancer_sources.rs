@@ -123,6 +123,26 @@ fn until_model(gw: &Gateway, model: &str, within: Duration) {
     }
 }
 
+/// Send requests until fresh metrics decided a pick for `provider` (the balancer's pick
+/// counter says so).
+fn until_metrics_decide(gw: &Gateway, provider: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = gw.post("/masgod/v1/chat/completions", AUTO);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let picks = &[("gen_ai_provider_name", provider), ("reason", "metrics")];
+        if gw.metric("switchyard_balancer_picks", picks) > 0.0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics never decided a pick:\n{}",
+            gw.prometheus()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn all_go_to(gw: &Gateway, model: &str, n: usize) {
     for _ in 0..n {
         let r = gw.post("/masgod/v1/chat/completions", AUTO);
@@ -160,8 +180,17 @@ fn seed_check_with_redis_over_webdis() {
     // Two workers: both VMs must read the metrics one of them fetched (shared data).
     let gw = Gateway::start_with(&s, 2);
 
-    until_model(&gw, "qwen3-max-preview", Duration::from_secs(10));
+    // Until the first refresh lands, picks are weighted random (`reason="fallback"`); while
+    // only one provider's metric is in, that provider is the only metric candidate. Once
+    // qianwen's metric decided a pick, every later pick goes to it.
+    until_metrics_decide(&gw, "qianwen", Duration::from_secs(15));
     all_go_to(&gw, "qwen3-max-preview", 10);
+    assert!(
+        gw.metric(
+            "switchyard_balancer_picks",
+            &[("gen_ai_provider_name", "qianwen"), ("reason", "metrics")]
+        ) >= 10.0
+    );
     let got = qianwen.requests();
     assert_eq!(
         got.last().and_then(|r| r.header("x-selected-provider")),
@@ -188,6 +217,7 @@ fn seed_check_with_redis_over_webdis() {
     );
     assert_eq!(m + q, 40);
     assert!(m > 0 && q > 0, "fallback spreads by weight: {m}/{q}");
+    assert!(gw.metric("switchyard_balancer_picks", &[("reason", "fallback")]) >= 40.0);
     assert!(!gw.wasm_failed(), "{}", gw.envoy.log());
 }
 

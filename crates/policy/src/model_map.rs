@@ -47,6 +47,17 @@ impl ModelMapping {
             && self.fallback.is_none()
     }
 
+    /// Whether the mapping names `model` literally: an exact key, or a target without
+    /// capture-group references. Metric labels keep such models; others become `other`.
+    pub fn names(&self, model: &str) -> bool {
+        let literal = |t: &str| !t.is_empty() && t == model && !t.contains('$');
+        self.exact.contains_key(model)
+            || self.exact.values().any(|t| literal(t))
+            || self.prefixes.iter().any(|(_, t)| literal(t))
+            || self.regexes.iter().any(|(_, t)| literal(t))
+            || self.fallback.as_deref().is_some_and(literal)
+    }
+
     /// The model to send upstream for `model`.
     pub fn map(&self, model: &str) -> String {
         let keep = |target: &str| {
@@ -117,6 +128,23 @@ mod tests {
                 .collect(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn names_only_literal_models() {
+        let m = mapping(&[
+            ("gpt-4o", "qwen-max"),
+            ("gpt-3*", "qwen-turbo"),
+            ("~^claude-(.*)$", "qwen-$1"),
+            ("keep", ""),
+            ("*", "qwen-plus"),
+        ]);
+        for named in ["gpt-4o", "qwen-max", "qwen-turbo", "keep", "qwen-plus"] {
+            assert!(m.names(named), "{named}");
+        }
+        for other in ["gpt-3.5", "claude-x", "qwen-$1", "", "made-up"] {
+            assert!(!m.names(other), "{other}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod openai;
 pub mod openai_edit;
 pub mod sse;
 pub mod stream;
+pub mod usage;
 
 pub use error::{ErrorKind, GatewayError};
 pub use stream::{StreamConverter, Usage};

@@ -206,6 +206,65 @@ pub mod shared {
     }
 }
 
+/// Host metrics (Envoy stats), labelled as `switchyard_policy::stats` encodes them. Metric ids
+/// are defined once per VM and cached; a host error drops the sample (metrics never fail a
+/// request).
+pub mod metrics {
+    use proxy_wasm::hostcalls;
+    use proxy_wasm::types::MetricType;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use switchyard_policy::stats::stat_name;
+
+    thread_local! {
+        static IDS: RefCell<HashMap<String, u32>> = RefCell::new(HashMap::new());
+    }
+
+    /// Bound on distinct metric names per VM: labels are bounded by config, this guards
+    /// against a bug turning them into unbounded cardinality.
+    const MAX_METRICS: usize = 4096;
+
+    fn id(kind: MetricType, metric: &str, labels: &[(&str, &str)]) -> Option<u32> {
+        let name = stat_name(metric, labels);
+        IDS.with(|ids| {
+            let mut ids = ids.borrow_mut();
+            if let Some(id) = ids.get(&name) {
+                return Some(*id);
+            }
+            if ids.len() >= MAX_METRICS {
+                return None;
+            }
+            match hostcalls::define_metric(kind, &name) {
+                Ok(id) => {
+                    ids.insert(name, id);
+                    Some(id)
+                }
+                Err(e) => {
+                    log::debug!("define_metric({name}): {e:?}");
+                    None
+                }
+            }
+        })
+    }
+
+    /// Add `n` to a counter.
+    pub fn count(metric: &str, labels: &[(&str, &str)], n: u64) {
+        if n == 0 {
+            return;
+        }
+        if let Some(id) = id(MetricType::Counter, metric, labels) {
+            let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Record one sample of a histogram.
+    pub fn record(metric: &str, labels: &[(&str, &str)], value: u64) {
+        if let Some(id) = id(MetricType::Histogram, metric, labels) {
+            let _ = hostcalls::record_metric(id, value);
+        }
+    }
+}
+
 /// Higress's Redis host calls (absent on stock Envoy: a module importing them fails to load
 /// there, hence the feature). The reply arrives through the exported
 /// `proxy_on_redis_call_response`, which hands it to the handler set with [`redis::on_reply`].

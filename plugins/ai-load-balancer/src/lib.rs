@@ -25,6 +25,7 @@ use switchyard_policy::metrics::{
 };
 use switchyard_policy::rules::RuleSet;
 use switchyard_policy::select::{select, weighted_random, Candidate};
+use switchyard_policy::stats;
 use switchyard_protocol::json_field::replace_top_level_string;
 use switchyard_protocol::{ErrorKind, GatewayError};
 use switchyard_wasm_host as host;
@@ -289,6 +290,15 @@ struct BalancerRequest {
 
 impl Context for BalancerRequest {}
 
+/// `switchyard_balancer_picks{gen_ai_provider_name, reason}`.
+fn count_pick(provider: &str, reason: &str) {
+    host::metrics::count(
+        stats::BALANCER_PICKS,
+        &[(stats::PROVIDER, provider), (stats::REASON, reason)],
+        1,
+    );
+}
+
 /// Add `delta` to a shared in-flight counter (never below zero).
 fn add_inflight(key: &str, delta: i64) {
     host::shared::update(key, |current| {
@@ -301,11 +311,12 @@ fn add_inflight(key: &str, delta: i64) {
 }
 
 impl BalancerRequest {
-    /// Pick a provider for `cfg` from its metric source.
+    /// Pick a provider for `cfg` from its metric source; also says whether metrics decided
+    /// (`metrics`) or the weighted-random fallback did (`fallback`).
     fn pick<'c>(
         &self,
         cfg: &'c BalancerConfig,
-    ) -> Option<&'c switchyard_policy::balancer::BalancerProvider> {
+    ) -> Option<(&'c switchyard_policy::balancer::BalancerProvider, &'static str)> {
         let metrics: Vec<Option<f64>> = match cfg.source {
             MetricSource::Static => cfg
                 .providers
@@ -348,9 +359,14 @@ impl BalancerRequest {
             .collect();
         let mut rng = self.rng.borrow_mut();
         let mut rand = || rng.next_f64();
-        let idx = select(cfg.strategy, &candidates, &mut rand)
-            .or_else(|| weighted_random(&cfg.providers, |p| p.weight, &mut rand))?;
-        cfg.providers.get(idx)
+        let (idx, reason) = match select(cfg.strategy, &candidates, &mut rand) {
+            Some(i) => (i, "metrics"),
+            None => (
+                weighted_random(&cfg.providers, |p| p.weight, &mut rand)?,
+                "fallback",
+            ),
+        };
+        Some((cfg.providers.get(idx)?, reason))
     }
 
     /// Log when picking switches between metrics and the weighted-random fallback.
@@ -392,9 +408,15 @@ impl HttpContext for BalancerRequest {
 
         let chosen = match facts.model.as_deref() {
             Some(model) if cfg.is_alias(model) => match honoured {
-                Some(p) => Some(p),
+                Some(p) => {
+                    count_pick(&p.name, "client_choice");
+                    Some(p)
+                }
                 None => match self.pick(cfg) {
-                    Some(p) => Some(p),
+                    Some((p, reason)) => {
+                        count_pick(&p.name, reason);
+                        Some(p)
+                    }
                     None => {
                         host::send_error(&GatewayError::new(
                             ErrorKind::Unavailable,

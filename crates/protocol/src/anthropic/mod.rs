@@ -17,7 +17,7 @@
 pub mod anthropic_to_openai;
 mod input;
 pub mod openai_to_anthropic;
-mod types;
+pub(crate) mod types;
 
 pub use anthropic_to_openai::{
     chat_response_to_messages, messages_request_to_chat, openai_error_to_anthropic,
