@@ -1,6 +1,7 @@
 //! ai-proxy configuration, compatible with Higress ai-proxy's JSON schema.
 
 use crate::config_error::from_value;
+use crate::failover::Thresholds;
 use crate::model_map::ModelMapping;
 use crate::vendor::{self, split_url, Api, Auth, Family, VendorSpec};
 use crate::ConfigError;
@@ -54,6 +55,12 @@ pub struct ProviderConfig {
     pub context: Option<ContextConfig>,
     #[serde(default = "default_timeout")]
     pub timeout: u64,
+    /// Take failing tokens out of rotation (Higress `failover`).
+    #[serde(default)]
+    pub failover: FailoverConfig,
+    /// Resend failed requests with another token (Higress `retryOnFailure`).
+    #[serde(default)]
+    pub retry_on_failure: RetryConfig,
     #[serde(default)]
     pub azure_service_url: Option<String>,
     #[serde(default)]
@@ -117,6 +124,7 @@ impl Provider {
             }
         }
         let endpoint = resolve_endpoint(spec, &config)?;
+        config.failover.validate()?;
         Ok(Provider {
             config,
             spec,
@@ -306,6 +314,151 @@ fn resolve_endpoint(spec: &VendorSpec, c: &ProviderConfig) -> Result<Endpoint, C
         ));
     }
     Ok(e)
+}
+
+/// Upstream statuses as anchored regexes over the three digits, e.g. `4.*`, `5.*`, `429`.
+#[derive(Debug, Clone)]
+pub struct StatusPatterns(Vec<regex_lite::Regex>);
+
+impl StatusPatterns {
+    fn compile(patterns: &[&str]) -> Result<Self, String> {
+        patterns
+            .iter()
+            .map(|p| {
+                regex_lite::Regex::new(&format!("^(?:{p})$"))
+                    .map_err(|e| format!("`{p}` is not a regex: {e}"))
+            })
+            .collect::<Result<_, _>>()
+            .map(StatusPatterns)
+    }
+
+    /// `4.*` and `5.*`: Higress's default for both `failoverOnStatus` and `retryOnStatus`.
+    fn default_errors() -> Self {
+        Self::compile(&["4.*", "5.*"]).unwrap_or(StatusPatterns(Vec::new()))
+    }
+
+    /// Whether the whole status code matches one of the patterns.
+    pub fn matches(&self, status: u16) -> bool {
+        let s = status.to_string();
+        self.0.iter().any(|r| r.is_match(&s))
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusPatterns {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = Vec::<String>::deserialize(d)?;
+        let refs: Vec<&str> = list.iter().map(String::as_str).collect();
+        Self::compile(&refs).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `failover`: per-token failure counting, health checks and (ours) a cooldown.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FailoverConfig {
+    pub enabled: bool,
+    /// Consecutive failures that take a token out of rotation.
+    pub failure_threshold: u32,
+    /// Successful health checks that bring it back.
+    pub success_threshold: u32,
+    /// Milliseconds between health-check rounds.
+    pub health_check_interval: u64,
+    /// Milliseconds a health check may take.
+    pub health_check_timeout: u64,
+    /// Model of the health-check chat request (mapped like a client's model).
+    pub health_check_model: Option<String>,
+    /// Upstream statuses that count as a token failure.
+    pub failover_on_status: StatusPatterns,
+    /// Milliseconds after which a failed token is used again without health checks (none:
+    /// health checks bring tokens back).
+    pub cooldown_duration: Option<u64>,
+}
+
+impl Default for FailoverConfig {
+    fn default() -> Self {
+        FailoverConfig {
+            enabled: false,
+            failure_threshold: 3,
+            success_threshold: 1,
+            health_check_interval: 5_000,
+            health_check_timeout: 5_000,
+            health_check_model: None,
+            failover_on_status: StatusPatterns::default_errors(),
+            cooldown_duration: None,
+        }
+    }
+}
+
+impl FailoverConfig {
+    /// The thresholds of the pure state machine.
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            failure_threshold: self.failure_threshold,
+            success_threshold: self.success_threshold,
+            cooldown_ms: self.cooldown_duration,
+        }
+    }
+
+    /// Whether tokens come back through health-check requests (no cooldown configured).
+    pub fn health_checks(&self) -> bool {
+        self.enabled && self.cooldown_duration.is_none()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let at_least_one = [
+            ("failureThreshold", u64::from(self.failure_threshold)),
+            ("successThreshold", u64::from(self.success_threshold)),
+            ("healthCheckInterval", self.health_check_interval),
+            ("healthCheckTimeout", self.health_check_timeout),
+            ("cooldownDuration", self.cooldown_duration.unwrap_or(1)),
+        ];
+        for (field, v) in at_least_one {
+            if v == 0 {
+                return Err(ConfigError::new(
+                    format!("failover.{field}"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        match &self.health_check_model {
+            Some(m) if m.is_empty() => Err(ConfigError::new(
+                "failover.healthCheckModel",
+                "must not be empty",
+            )),
+            None if self.cooldown_duration.is_none() => Err(ConfigError::new(
+                "failover.healthCheckModel",
+                "is required when failover is enabled without cooldownDuration",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `retryOnFailure`: resend a failed request with another token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RetryConfig {
+    pub enabled: bool,
+    /// Retries per request (beyond the first attempt).
+    pub max_retries: u32,
+    /// Milliseconds from the first response within which retries may start.
+    pub retry_timeout: u64,
+    /// Upstream statuses that are retried.
+    pub retry_on_status: StatusPatterns,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            enabled: false,
+            max_retries: 1,
+            retry_timeout: 30_000,
+            retry_on_status: StatusPatterns::default_errors(),
+        }
+    }
 }
 
 /// The whole ai-proxy config of one scope (global or one `_rules_` entry).
@@ -623,5 +776,105 @@ mod tests {
         assert_eq!(picked, ["a", "b", "c", "a", "b", "c"]);
         assert!(provider(json!({"type": "openai"})).token(3).is_none());
         assert!(parse_provider(&json!({"type": "openai", "apiTokens": ["a\nb"]})).is_err());
+    }
+
+    #[test]
+    fn failover_and_retry_config() {
+        let p = provider(json!({"type": "openai", "apiTokens": ["a", "b"]}));
+        assert!(!p.config.failover.enabled && !p.config.retry_on_failure.enabled);
+        let p = provider(json!({"type": "openai", "apiTokens": ["a", "b"],
+            "failover": {"enabled": true, "healthCheckModel": "gpt-4o-mini"},
+            "retryOnFailure": {"enabled": true}}));
+        let f = &p.config.failover;
+        assert_eq!(
+            f.thresholds(),
+            Thresholds {
+                failure_threshold: 3,
+                success_threshold: 1,
+                cooldown_ms: None
+            }
+        );
+        assert_eq!(
+            (f.health_check_interval, f.health_check_timeout),
+            (5_000, 5_000)
+        );
+        assert!(f.health_checks());
+        for (status, hit) in [
+            (400, true),
+            (429, true),
+            (503, true),
+            (200, false),
+            (204, false),
+            (302, false),
+        ] {
+            assert_eq!(f.failover_on_status.matches(status), hit, "{status}");
+            assert_eq!(
+                p.config.retry_on_failure.retry_on_status.matches(status),
+                hit,
+                "{status}"
+            );
+        }
+        let r = &p.config.retry_on_failure;
+        assert_eq!((r.max_retries, r.retry_timeout), (1, 30_000));
+        let p = provider(json!({"type": "openai", "apiTokens": ["a"],
+            "failover": {"enabled": true, "failureThreshold": 1, "successThreshold": 2, "cooldownDuration": 800,
+                         "failoverOnStatus": ["429", "50[23]"]},
+            "retryOnFailure": {"enabled": true, "maxRetries": 2, "retryTimeout": 100, "retryOnStatus": ["5.*"]}}));
+        let f = &p.config.failover;
+        assert_eq!(f.thresholds().cooldown_ms, Some(800));
+        assert!(!f.health_checks(), "a cooldown replaces health checks");
+        assert!(f.failover_on_status.matches(502) && !f.failover_on_status.matches(500));
+        assert!(!f.failover_on_status.matches(4290));
+        assert!(!p.config.retry_on_failure.retry_on_status.matches(429));
+    }
+
+    #[test]
+    fn bad_failover_config_names_the_field() {
+        let cases = [
+            (
+                json!({"failover": {"enabled": "yes"}}),
+                "provider.failover.enabled",
+            ),
+            (
+                json!({"failover": {"failureThreshold": -1}}),
+                "provider.failover.failureThreshold",
+            ),
+            (
+                json!({"failover": {"failoverOnStatus": "5.*"}}),
+                "provider.failover.failoverOnStatus",
+            ),
+            (
+                json!({"failover": {"failoverOnStatus": ["5(.*"]}}),
+                "provider.failover.failoverOnStatus",
+            ),
+            (
+                json!({"failover": {"enabled": true}}),
+                "provider.failover.healthCheckModel",
+            ),
+            (
+                json!({"failover": {"enabled": true, "healthCheckModel": "m", "failureThreshold": 0}}),
+                "provider.failover.failureThreshold",
+            ),
+            (
+                json!({"failover": {"enabled": true, "cooldownDuration": 0}}),
+                "provider.failover.cooldownDuration",
+            ),
+            (
+                json!({"retryOnFailure": {"maxRetries": "2"}}),
+                "provider.retryOnFailure.maxRetries",
+            ),
+            (
+                json!({"retryOnFailure": {"retryOnStatus": [5]}}),
+                "provider.retryOnFailure.retryOnStatus[0]",
+            ),
+        ];
+        for (extra, field) in cases {
+            let mut p = json!({"type": "openai", "apiTokens": ["a"]});
+            for (k, v) in extra.as_object().unwrap() {
+                p[k] = v.clone();
+            }
+            let err = ProxyConfig::from_json(&json!({ "provider": p })).unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+        }
     }
 }
