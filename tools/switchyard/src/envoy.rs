@@ -54,6 +54,10 @@ pub struct HeaderRoute {
 #[derive(Debug, Clone)]
 pub struct BootstrapSpec {
     pub listen: SocketAddr,
+    /// More addresses served by the same routes and filters.
+    pub extra_listeners: Vec<SocketAddr>,
+    /// Path prefixes served (default `/`); other paths get a 404 in OpenAI's shape.
+    pub paths: Vec<String>,
     pub admin: SocketAddr,
     /// Run `json_to_metadata` before the plugins (the plugins rely on it; tests turn it off
     /// to check the fallback).
@@ -67,12 +71,16 @@ pub struct BootstrapSpec {
     pub buffer_limit_bytes: u32,
     /// Route timeout in seconds (0 disables).
     pub route_timeout_s: u64,
+    /// Write one access-log line per request here ([`ACCESS_LOG_FORMAT`]).
+    pub access_log: Option<PathBuf>,
 }
 
 impl BootstrapSpec {
     pub fn new(listen: SocketAddr, admin: SocketAddr) -> Self {
         BootstrapSpec {
             listen,
+            extra_listeners: Vec::new(),
+            paths: vec!["/".into()],
             admin,
             body_metadata: true,
             filters: Vec::new(),
@@ -81,6 +89,7 @@ impl BootstrapSpec {
             clusters: Vec::new(),
             buffer_limit_bytes: 64 * 1024 * 1024,
             route_timeout_s: 300,
+            access_log: None,
         }
     }
 }
@@ -196,8 +205,66 @@ fn local_reply_config() -> Value {
     })
 }
 
-/// Render the bootstrap as JSON (Envoy reads `.json` bootstrap files).
-pub fn render(spec: &BootstrapSpec) -> Value {
+/// Tag extraction for the plugins' metrics: labels travel in the metric name as `;key=value`
+/// (see `switchyard_policy::stats`) and become real tags here.
+pub fn stats_config() -> Value {
+    let tags: Vec<Value> = switchyard_policy::stats::tag_regexes()
+        .into_iter()
+        .map(|(name, regex)| json!({ "tag_name": name, "regex": regex }))
+        .collect();
+    json!({ "stats_tags": tags })
+}
+
+fn no_route() -> Value {
+    json!({
+        "status": 404,
+        "body": { "inline_string": r#"{"error":{"message":"no provider route matches this request","type":"invalid_request_error","code":"no_route"}}"# },
+    })
+}
+
+/// The routes: per served path, one header-matched route per provider, then the main route.
+fn routes(spec: &BootstrapSpec) -> Vec<Value> {
+    let timeout = format!("{}s", spec.route_timeout_s);
+    let mut routes = Vec::new();
+    let paths: Vec<&str> = if spec.paths.is_empty() {
+        vec!["/"]
+    } else {
+        spec.paths.iter().map(String::as_str).collect()
+    };
+    for path in &paths {
+        for r in &spec.header_routes {
+            routes.push(json!({
+                "name": r.name,
+                "match": {
+                    "prefix": path,
+                    "headers": [{ "name": r.header, "string_match": { "exact": r.value } }],
+                },
+                "route": { "cluster": r.cluster, "timeout": timeout },
+            }));
+        }
+        routes.push(match &spec.default_cluster {
+            Some(c) => json!({ "name": "main", "match": { "prefix": path }, "route": { "cluster": c, "timeout": timeout } }),
+            None => json!({
+                "name": "main",
+                "match": { "prefix": path },
+                "direct_response": no_route(),
+                "response_headers_to_add": [{ "header": { "key": "content-type", "value": "application/json" } }],
+            }),
+        });
+    }
+    if !paths.contains(&"/") {
+        routes.push(json!({
+            "name": "not-served",
+            "match": { "prefix": "/" },
+            "direct_response": no_route(),
+            "response_headers_to_add": [{ "header": { "key": "content-type", "value": "application/json" } }],
+        }));
+    }
+    routes
+}
+
+/// The HTTP connection manager shared by every listener.
+fn connection_manager(spec: &BootstrapSpec) -> Value {
     let mut http_filters = Vec::new();
     if spec.body_metadata {
         http_filters.push(json_to_metadata_filter());
@@ -207,60 +274,120 @@ pub fn render(spec: &BootstrapSpec) -> Value {
         "name": "envoy.filters.http.router",
         "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
     }));
-    let timeout = format!("{}s", spec.route_timeout_s);
-    let mut routes: Vec<Value> = spec
-        .header_routes
-        .iter()
-        .map(|r| {
-            json!({
-                "name": r.name,
-                "match": {
-                    "prefix": "/",
-                    "headers": [{ "name": r.header, "string_match": { "exact": r.value } }],
-                },
-                "route": { "cluster": r.cluster, "timeout": timeout },
-            })
-        })
-        .collect();
-    routes.push(match &spec.default_cluster {
-        Some(c) => json!({ "name": "main", "match": { "prefix": "/" }, "route": { "cluster": c, "timeout": timeout } }),
-        None => json!({
-            "name": "main",
-            "match": { "prefix": "/" },
-            "direct_response": {
-                "status": 404,
-                "body": { "inline_string": r#"{"error":{"message":"no provider route matches this request","type":"invalid_request_error","code":"no_route"}}"# },
-            },
-            "response_headers_to_add": [{ "header": { "key": "content-type", "value": "application/json" } }],
-        }),
-    });
     json!({
-        "admin": { "address": socket(&spec.admin.ip().to_string(), spec.admin.port()) },
-        "static_resources": {
-            "listeners": [{
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": "switchyard",
+            "stream_idle_timeout": "300s",
+            "route_config": {
                 "name": "switchyard",
-                "address": socket(&spec.listen.ip().to_string(), spec.listen.port()),
-                "per_connection_buffer_limit_bytes": spec.buffer_limit_bytes,
-                "filter_chains": [{
-                    "filters": [{
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                            "stat_prefix": "switchyard",
-                            "stream_idle_timeout": "300s",
-                            "route_config": {
-                                "name": "switchyard",
-                                "virtual_hosts": [{ "name": "all", "domains": ["*"], "routes": routes }],
-                            },
-                            "local_reply_config": local_reply_config(),
-                            "http_filters": http_filters,
-                        },
-                    }],
-                }],
-            }],
-            "clusters": spec.clusters.iter().map(|c| cluster(c, spec.buffer_limit_bytes)).collect::<Vec<_>>(),
+                // Clusters come from CDS in `up`; a route may briefly name one not yet there.
+                "validate_clusters": false,
+                "virtual_hosts": [{ "name": "all", "domains": ["*"], "routes": routes(spec) }],
+            },
+            "local_reply_config": local_reply_config(),
+            "http_filters": http_filters,
+            "access_log": access_log(spec),
         },
     })
+}
+
+/// The access-log line: Envoy's own fields plus what ai-proxy publishes as filter state
+/// (provider, models, tokens, time to first token; `-` when absent).
+pub const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %DURATION%ms provider=%FILTER_STATE(wasm.switchyard_provider:PLAIN)% model=%FILTER_STATE(wasm.switchyard_request_model:PLAIN)% upstream_model=%FILTER_STATE(wasm.switchyard_response_model:PLAIN)% input_tokens=%FILTER_STATE(wasm.switchyard_input_tokens:PLAIN)% output_tokens=%FILTER_STATE(wasm.switchyard_output_tokens:PLAIN)% ttft_ms=%FILTER_STATE(wasm.switchyard_ttft_ms:PLAIN)% upstream=%UPSTREAM_CLUSTER%\n";
+
+fn access_log(spec: &BootstrapSpec) -> Value {
+    let Some(path) = &spec.access_log else {
+        return json!([]);
+    };
+    json!([{
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": path.display().to_string(),
+            "log_format": { "text_format_source": { "inline_string": ACCESS_LOG_FORMAT } },
+        },
+    }])
+}
+
+/// The listeners (the first is named `switchyard`, more are `switchyard-1`, …).
+pub fn listeners(spec: &BootstrapSpec) -> Vec<Value> {
+    let hcm = connection_manager(spec);
+    std::iter::once(spec.listen)
+        .chain(spec.extra_listeners.iter().copied())
+        .enumerate()
+        .map(|(i, addr)| {
+            let name = if i == 0 { "switchyard".to_string() } else { format!("switchyard-{i}") };
+            json!({
+                "name": name,
+                "address": socket(&addr.ip().to_string(), addr.port()),
+                "per_connection_buffer_limit_bytes": spec.buffer_limit_bytes,
+                "filter_chains": [{ "filters": [hcm.clone()] }],
+            })
+        })
+        .collect()
+}
+
+/// The upstream clusters.
+pub fn clusters(spec: &BootstrapSpec) -> Vec<Value> {
+    spec.clusters
+        .iter()
+        .map(|c| cluster(c, spec.buffer_limit_bytes))
+        .collect()
+}
+
+fn admin(addr: SocketAddr) -> Value {
+    json!({ "address": socket(&addr.ip().to_string(), addr.port()) })
+}
+
+/// Render the bootstrap as JSON (Envoy reads `.json` bootstrap files): everything static.
+pub fn render(spec: &BootstrapSpec) -> Value {
+    json!({
+        "admin": admin(spec.admin),
+        "static_resources": { "listeners": listeners(spec), "clusters": clusters(spec) },
+    })
+}
+
+/// Type URLs of the resources in LDS/CDS files.
+pub const LISTENER_TYPE: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
+pub const CLUSTER_TYPE: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+
+/// File names of the dynamic resources inside the watched directory.
+pub const LDS_FILE: &str = "lds.json";
+pub const CDS_FILE: &str = "cds.json";
+
+/// A bootstrap whose listeners and clusters come from `lds.json` / `cds.json` in `dir`, which
+/// Envoy watches: replacing a file by rename applies it without a restart.
+pub fn render_dynamic(admin_addr: SocketAddr, dir: &std::path::Path) -> Value {
+    let source = |file: &str| {
+        json!({
+            "resource_api_version": "V3",
+            "path_config_source": {
+                "path": dir.join(file).to_string_lossy(),
+                "watched_directory": { "path": dir.to_string_lossy() },
+            },
+        })
+    };
+    json!({
+        "node": { "id": "switchyard", "cluster": "switchyard" },
+        "admin": admin(admin_addr),
+        "dynamic_resources": { "lds_config": source(LDS_FILE), "cds_config": source(CDS_FILE) },
+    })
+}
+
+/// The content of an LDS or CDS file.
+pub fn discovery_response(version: u64, type_url: &str, resources: Vec<Value>) -> Value {
+    let resources: Vec<Value> = resources
+        .into_iter()
+        .map(|mut r| {
+            if let Some(o) = r.as_object_mut() {
+                o.insert("@type".into(), json!(type_url));
+            }
+            r
+        })
+        .collect();
+    json!({ "version_info": version.to_string(), "type_url": type_url, "resources": resources })
 }
 
 #[cfg(test)]

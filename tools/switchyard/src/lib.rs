@@ -1,7 +1,10 @@
-//! Switchyard's native side: rendering Envoy bootstraps (and, later, Higress manifests) from
-//! one gateway config, and running the gateway locally.
+//! Switchyard's native side: one `gateway.yaml` rendered to an Envoy bootstrap or Higress
+//! manifests, checks of both, and running the gateway locally with live config reloads.
 
+pub mod check;
 pub mod envoy;
 pub mod gateway;
+pub mod higress;
 pub mod local;
 pub mod run;
+pub mod up;

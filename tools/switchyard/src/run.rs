@@ -59,9 +59,29 @@ impl EnvoyProcess {
         workdir: &Path,
         concurrency: u32,
     ) -> Result<EnvoyProcess, RunError> {
+        Self::start_bootstrap(
+            envoy,
+            &render(spec),
+            workdir,
+            concurrency,
+            spec.listen,
+            spec.admin,
+        )
+    }
+
+    /// Start Envoy with a bootstrap already rendered (e.g. one with dynamic resources).
+    /// `listen`/`admin` are placeholders until Envoy reports the bound addresses.
+    pub fn start_bootstrap(
+        envoy: &Path,
+        bootstrap: &serde_json::Value,
+        workdir: &Path,
+        concurrency: u32,
+        listen: SocketAddr,
+        admin: SocketAddr,
+    ) -> Result<EnvoyProcess, RunError> {
         std::fs::create_dir_all(workdir)?;
         let bootstrap_path = workdir.join("envoy.json");
-        write_private(&bootstrap_path, render(spec).to_string().as_bytes())?;
+        write_private(&bootstrap_path, bootstrap.to_string().as_bytes())?;
         let log_path = workdir.join("envoy.log");
         let admin_path = workdir.join("admin-address");
         let _ = std::fs::remove_file(&admin_path);
@@ -85,8 +105,8 @@ impl EnvoyProcess {
             .spawn()?;
         let mut proc = EnvoyProcess {
             child,
-            admin: spec.admin,
-            listen: spec.listen,
+            admin,
+            listen,
             log_path,
             bootstrap_path,
         };
@@ -174,6 +194,18 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         opts.mode(0o600);
     }
     opts.open(path)?.write_all(bytes)
+}
+
+/// Replace `path` atomically: write a private temporary file beside it, then rename it over
+/// `path` (watchers see one complete file, never a partial one).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    write_private(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }
 
 /// Minimal HTTP/1.1 GET over loopback (admin calls need no client library).
