@@ -345,6 +345,7 @@ fn admin(addr: SocketAddr) -> Value {
 pub fn render(spec: &BootstrapSpec) -> Value {
     json!({
         "admin": admin(spec.admin),
+        "stats_config": stats_config(),
         "static_resources": { "listeners": listeners(spec), "clusters": clusters(spec) },
     })
 }
@@ -372,6 +373,7 @@ pub fn render_dynamic(admin_addr: SocketAddr, dir: &std::path::Path) -> Value {
     json!({
         "node": { "id": "switchyard", "cluster": "switchyard" },
         "admin": admin(admin_addr),
+        "stats_config": stats_config(),
         "dynamic_resources": { "lds_config": source(LDS_FILE), "cds_config": source(CDS_FILE) },
     })
 }

@@ -205,6 +205,9 @@ pub fn to_yaml(docs: &[Value]) -> Result<String, serde_saphyr::SerializeError> {
     for d in docs {
         out.push_str("---\n");
         out.push_str(&serde_saphyr::to_string(d)?);
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
     }
     Ok(out)
 }

@@ -323,13 +323,13 @@ fn resources(
     )
 }
 
-/// Start, print where things are, then apply edits until Envoy exits (Ctrl-C stops both).
-pub fn run_foreground(opts: UpOptions) -> Result<(), String> {
+/// Start, print where things are, then apply edits until Envoy exits or `stop` is set (then
+/// Envoy and the mocks are stopped).
+pub fn run_foreground(opts: UpOptions, stop: &AtomicBool) -> Result<(), String> {
     let config = opts.config.display().to_string();
     let mut gw = Up::start(opts).map_err(|e| e.to_string())?;
     print_banner(&gw, &config);
-    let stop = AtomicBool::new(false);
-    gw.watch(&stop, &mut |gw, ev| match ev {
+    gw.watch(stop, &mut |gw, ev| match ev {
         Event::Applied { version, providers } => {
             println!("{config}: applied (version {version}): providers {}", providers.join(", "));
             print_upstreams(gw);
@@ -338,6 +338,10 @@ pub fn run_foreground(opts: UpOptions) -> Result<(), String> {
             eprintln!("{config}: edit refused, the running config is kept:\n{message}");
         }
     });
+    if stop.load(Ordering::SeqCst) {
+        println!("stopped");
+        return Ok(());
+    }
     Err(format!("envoy exited (log: {})", gw.envoy.log_path.display()))
 }
 
