@@ -237,36 +237,10 @@ fn up(args: &[String]) -> Result {
         .find(|w| w[0] == "-c" || w[0] == "--config")
         .map(|w| PathBuf::from(&w[1]))
         .unwrap_or_else(|| root.join("examples/quickstart/gateway.yaml"));
-    let cfg = switchyard::gateway::GatewayConfig::load(&config).map_err(|e| e.to_string())?;
     let envoy = switchyard::run::find_envoy(&root).ok_or("envoy not found after setup")?;
-    let (upstreams, _mocks) =
-        switchyard::local::upstreams_with_mocks(&cfg).map_err(|e| e.to_string())?;
-    let spec = switchyard::gateway::render(
-        &cfg,
-        &upstreams,
-        &wasm_dir(),
-        "127.0.0.1:0".parse().map_err(|_| "addr")?,
-    );
-    let workdir = root.join("target/up");
-    let mut proc = switchyard::run::EnvoyProcess::start(&envoy, &spec, &workdir, 1)
-        .map_err(|e| e.to_string())?;
-    let l = proc.listen;
-    println!(
-        "\nSwitchyard gateway on http://{l} (Envoy admin http://{}, log {})",
-        proc.admin,
-        proc.log_path.display()
-    );
-    for (name, (cluster, _)) in &upstreams.by_provider {
-        println!(
-            "  provider {name:<10} -> {}:{}{}",
-            cluster.address,
-            cluster.port,
-            if cluster.tls { " (TLS)" } else { " (mock)" }
-        );
-    }
-    println!("\nTry:\n  curl -s http://{l}/v1/chat/completions -d '{{\"model\":\"auto\",\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}]}}'");
-    println!("  curl -sN http://{l}/v1/chat/completions -d '{{\"model\":\"auto\",\"stream\":true,\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}]}}'");
-    println!("\nCtrl-C stops everything.");
-    let status = proc.wait().map_err(|e| e.to_string())?;
-    Err(format!("envoy exited: {status}"))
+    // `switchyard up`: Envoy with dynamic resources, mocks for providers without keys, and
+    // edits to the config applied live. Ctrl-C reaches Envoy and this process alike.
+    let opts = switchyard::up::UpOptions::new(config, envoy, wasm_dir(), target_dir().join("up"));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    switchyard::up::run_foreground(opts, &stop)
 }

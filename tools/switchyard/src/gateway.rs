@@ -788,8 +788,9 @@ pub fn missing_vars_problem(i: usize, p: &ProviderEntry, missing: &[String]) -> 
         line,
         format!("providers[{i}].api_tokens"),
         format!(
-            "provider `{}`: environment variable {} not set",
+            "provider `{}`: environment variable{} {} not set",
             p.name.value,
+            if missing.len() > 1 { "s" } else { "" },
             missing
                 .iter()
                 .map(|m| format!("`{m}`"))
