@@ -83,10 +83,21 @@ pub struct ProviderConfig {
     pub gemini_safety_setting: Option<Value>,
     #[serde(default)]
     pub gemini_thinking_budget: Option<i64>,
+    /// Switchyard extension: models this provider serves. Metric labels keep these (and the
+    /// models `modelMapping` names); any other model is labelled `other`.
+    #[serde(default)]
+    pub models: Vec<String>,
 }
 
 fn default_timeout() -> u64 {
     DEFAULT_TIMEOUT_MS
+}
+
+impl ProviderConfig {
+    /// Whether `model` may appear as a metric label (bounded cardinality).
+    pub fn labels_model(&self, model: &str) -> bool {
+        self.models.iter().any(|m| m == model) || self.model_mapping.names(model)
+    }
 }
 
 /// Where a provider's requests go: host, path layout and auth.

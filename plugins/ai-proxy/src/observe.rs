@@ -1,0 +1,261 @@
+//! Per-request observation: which provider and models served a request, its status, token
+//! usage, time to first byte and duration. Emitted as host metrics when the request ends
+//! (`switchyard_policy::stats` names them) and as filter state for access logs.
+//!
+//! Filter state keys (read in an access log with `%FILTER_STATE(wasm.<key>:PLAIN)%`):
+//! `switchyard_provider`, `switchyard_request_model`, `switchyard_response_model`,
+//! `switchyard_input_tokens`, `switchyard_output_tokens`, `switchyard_ttft_ms`.
+
+use proxy_wasm::hostcalls;
+use switchyard_policy::proxy::Provider;
+use switchyard_policy::stats::{self, model_label, status_class};
+use switchyard_policy::vendor::Api;
+use switchyard_protocol::usage::{BodyTail, MessagesUsageTap};
+use switchyard_protocol::Usage;
+use switchyard_wasm_host as host;
+
+/// Passed-through bodies up to this size are kept whole to read their usage; beyond it only
+/// the tail is.
+pub const KEEP_WHOLE: usize = 256 * 1024;
+pub const KEEP_TAIL: usize = 8 * 1024;
+
+/// How token usage of a passed-through answer is read.
+pub enum Tap {
+    None,
+    Body(BodyTail),
+    Messages(MessagesUsageTap),
+}
+
+pub struct Observation {
+    pub provider: String,
+    pub operation: &'static str,
+    pub request_model: String,
+    pub response_model: String,
+    pub started_ms: u64,
+    pub streaming: bool,
+    pub first_byte_ms: Option<u64>,
+    /// Status the upstream (or the gateway) answered.
+    pub status: Option<u16>,
+    pub usage: Option<Usage>,
+    pub tap: Tap,
+    published: bool,
+    /// Bounded label values, fixed once the provider is known.
+    request_label_owned: String,
+    response_label_owned: String,
+}
+
+/// OpenTelemetry's `gen_ai.operation.name` for an API.
+pub fn operation(api: Api) -> &'static str {
+    match api {
+        Api::ChatCompletions | Api::Messages => "chat",
+        Api::Completions => "text_completion",
+        Api::Embeddings => "embeddings",
+        Api::Models => "models",
+    }
+}
+
+/// The provider's label: its configured `id`, else its vendor type.
+pub fn provider_label(p: &Provider) -> String {
+    if p.config.id.is_empty() {
+        p.config.vendor.clone()
+    } else {
+        p.config.id.clone()
+    }
+}
+
+impl Observation {
+    pub fn new(provider: &Provider, api: Api, started_ms: u64) -> Self {
+        Observation {
+            provider: provider_label(provider),
+            operation: operation(api),
+            request_model: String::new(),
+            response_model: String::new(),
+            started_ms,
+            streaming: false,
+            first_byte_ms: None,
+            status: None,
+            usage: None,
+            tap: Tap::None,
+            published: false,
+            request_label_owned: String::new(),
+            response_label_owned: String::new(),
+        }
+    }
+
+    /// Record the models (the client's and the one sent upstream), bounding their labels by
+    /// what the provider's config names.
+    pub fn set_models(&mut self, provider: &Provider, client: Option<&str>, upstream: Option<&str>) {
+        let known = |m: &str| provider.config.labels_model(m);
+        self.request_model = client.unwrap_or_default().to_string();
+        self.response_model = upstream.or(client).unwrap_or_default().to_string();
+        self.request_label_owned = model_label(client, known).to_string();
+        self.response_label_owned = model_label(upstream.or(client), known).to_string();
+    }
+
+    pub fn first_byte(&mut self) {
+        if self.first_byte_ms.is_none() {
+            self.first_byte_ms = Some(host::now_ms());
+        }
+    }
+
+    pub fn feed(&mut self, chunk: &[u8]) {
+        match &mut self.tap {
+            Tap::None => {}
+            Tap::Body(t) => t.push(chunk),
+            Tap::Messages(t) => t.push(chunk),
+        }
+    }
+
+    /// The answer is complete: settle usage and publish the per-request facts as filter state
+    /// (before access logs run).
+    pub fn complete(&mut self, converter_usage: Option<Usage>) {
+        if self.usage.is_none() {
+            self.usage = converter_usage.or_else(|| match &self.tap {
+                Tap::None => None,
+                Tap::Body(t) => t.usage(),
+                Tap::Messages(t) => t.usage(),
+            });
+        }
+        self.publish_filter_state();
+    }
+
+    fn publish_filter_state(&mut self) {
+        if self.published {
+            return;
+        }
+        self.published = true;
+        let ttft = self
+            .first_byte_ms
+            .filter(|_| self.streaming)
+            .map(|t| t.saturating_sub(self.started_ms).to_string());
+        let input = self.usage.map(|u| u.prompt_tokens.to_string());
+        let output = self.usage.map(|u| u.completion_tokens.to_string());
+        let facts: [(&str, Option<&str>); 6] = [
+            ("switchyard_provider", Some(self.provider.as_str())),
+            ("switchyard_request_model", Some(self.request_model.as_str())),
+            ("switchyard_response_model", Some(self.response_model.as_str())),
+            ("switchyard_input_tokens", input.as_deref()),
+            ("switchyard_output_tokens", output.as_deref()),
+            ("switchyard_ttft_ms", ttft.as_deref()),
+        ];
+        for (key, value) in facts {
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                if let Err(e) = hostcalls::set_property(vec![key], Some(v.as_bytes())) {
+                    log::debug!("ai-proxy: set_property({key}): {e:?}");
+                }
+            }
+        }
+    }
+
+    /// The request is over (`on_log`): emit its metrics. `final_status` is what the client got.
+    pub fn emit(&mut self, final_status: Option<u16>, code_details: Option<&str>) {
+        self.publish_filter_state();
+        let status = final_status.or(self.status).unwrap_or(0);
+        let provider = self.provider.as_str();
+        let req = self.request_label_owned.as_str();
+        let resp = self.response_label_owned.as_str();
+        let req = if req.is_empty() { "unknown" } else { req };
+        let resp = if resp.is_empty() { "unknown" } else { resp };
+        stats_count_request(provider, req, resp, self.operation, status);
+        if let Some(u) = self.usage {
+            let uncached = u
+                .prompt_tokens
+                .saturating_sub(u.cached_tokens)
+                .saturating_sub(u.cache_creation_tokens);
+            for (kind, n) in [
+                ("input", uncached),
+                ("output", u.completion_tokens),
+                ("cache_read", u.cached_tokens),
+                ("cache_creation", u.cache_creation_tokens),
+            ] {
+                host::metrics::count(
+                    stats::TOKEN_USAGE,
+                    &[
+                        (stats::PROVIDER, provider),
+                        (stats::REQUEST_MODEL, req),
+                        (stats::RESPONSE_MODEL, resp),
+                        (stats::TOKEN_TYPE, kind),
+                    ],
+                    n,
+                );
+            }
+        }
+        let now = host::now_ms();
+        host::metrics::record(
+            stats::OPERATION_DURATION,
+            &[
+                (stats::PROVIDER, provider),
+                (stats::RESPONSE_MODEL, resp),
+                (stats::OPERATION, self.operation),
+            ],
+            now.saturating_sub(self.started_ms),
+        );
+        if self.streaming && status < 400 {
+            if let Some(first) = self.first_byte_ms {
+                host::metrics::record(
+                    stats::TIME_TO_FIRST_TOKEN,
+                    &[(stats::PROVIDER, provider), (stats::RESPONSE_MODEL, resp)],
+                    first.saturating_sub(self.started_ms),
+                );
+            }
+        }
+        if let Some(kind) = error_type(self.status, code_details) {
+            host::metrics::count(
+                stats::UPSTREAM_ERRORS,
+                &[(stats::PROVIDER, provider), (stats::ERROR_TYPE, kind)],
+                1,
+            );
+        }
+    }
+}
+
+fn stats_count_request(provider: &str, req: &str, resp: &str, op: &str, status: u16) {
+    host::metrics::count(
+        stats::REQUESTS,
+        &[
+            (stats::PROVIDER, provider),
+            (stats::REQUEST_MODEL, req),
+            (stats::RESPONSE_MODEL, resp),
+            (stats::OPERATION, op),
+            (stats::STATUS_CLASS, status_class(status)),
+        ],
+        1,
+    );
+}
+
+/// What kind of upstream failure ended the request, if any: Envoy's response code details
+/// name timeouts and resets; otherwise the vendor's own error status.
+pub fn error_type(upstream_status: Option<u16>, code_details: Option<&str>) -> Option<&'static str> {
+    let details = code_details.unwrap_or_default();
+    if details.contains("timeout") {
+        return Some("timeout");
+    }
+    if details.contains("reset") || details.contains("connection_termination") {
+        return Some("reset");
+    }
+    match upstream_status {
+        Some(400..=499) => Some("http_4xx"),
+        Some(500..=599) => Some("http_5xx"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_kinds() {
+        assert_eq!(error_type(Some(200), Some("via_upstream")), None);
+        assert_eq!(error_type(Some(429), Some("via_upstream")), Some("http_4xx"));
+        assert_eq!(error_type(Some(503), None), Some("http_5xx"));
+        assert_eq!(error_type(None, Some("upstream_response_timeout")), Some("timeout"));
+        assert_eq!(
+            error_type(None, Some("upstream_reset_before_response_started{remote_reset}")),
+            Some("reset")
+        );
+        assert_eq!(error_type(None, None), None);
+        assert_eq!(operation(Api::Messages), "chat");
+        assert_eq!(operation(Api::Embeddings), "embeddings");
+    }
+}
