@@ -89,10 +89,101 @@ pub fn wants_usage(request: &Value) -> bool {
         .unwrap_or(false)
 }
 
+/// Check the types of the chat-request fields that translators read only in passing or
+/// drop (`model`, `stream`, `stream_options`, `user`, `seed`, `response_format`,
+/// `tool_choice`), so a malformed request is a 400 naming the field instead of being
+/// silently reinterpreted for another vendor.
+pub fn check_request_fields(
+    obj: &serde_json::Map<String, Value>,
+) -> Result<(), crate::error::GatewayError> {
+    use crate::error::GatewayError;
+    let wrong = |param: &'static str, expected: &str| {
+        GatewayError::invalid("invalid_type", format!("`{param}` must be {expected}"))
+            .with_param(param)
+    };
+    let present = |key: &str| obj.get(key).filter(|v| !v.is_null());
+    if present("model").is_some_and(|v| !v.is_string()) {
+        return Err(wrong("model", "a string"));
+    }
+    if present("stream").is_some_and(|v| !v.is_boolean()) {
+        return Err(wrong("stream", "a boolean"));
+    }
+    if let Some(o) = present("stream_options") {
+        let ok = o.as_object().is_some_and(|o| {
+            o.get("include_usage")
+                .is_none_or(|u| u.is_boolean() || u.is_null())
+        });
+        if !ok {
+            return Err(wrong(
+                "stream_options",
+                "an object with a boolean `include_usage`",
+            ));
+        }
+    }
+    if present("user").is_some_and(|v| !v.is_string()) {
+        return Err(wrong("user", "a string"));
+    }
+    if present("seed").is_some_and(|v| !(v.is_i64() || v.is_u64())) {
+        return Err(wrong("seed", "an integer"));
+    }
+    if let Some(f) = present("response_format") {
+        if !f.get("type").is_some_and(Value::is_string) {
+            return Err(wrong("response_format", "an object with a string `type`"));
+        }
+    }
+    if let Some(c) = present("tool_choice") {
+        let ok = match c {
+            Value::String(_) => true,
+            Value::Object(o) => match o.get("type").and_then(Value::as_str) {
+                Some("function") => c.pointer("/function/name").is_some_and(Value::is_string),
+                Some(_) => true,
+                // Legacy `{"name": ...}`.
+                None => o.get("name").is_some_and(Value::is_string),
+            },
+            _ => false,
+        };
+        if !ok {
+            return Err(wrong(
+                "tool_choice",
+                "a string or an object naming a function (`{\"type\":\"function\",\"function\":{\"name\":...}}`)",
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sse::SseParser;
+
+    #[test]
+    fn request_field_types_are_checked() {
+        let check = |v: Value| check_request_fields(v.as_object().unwrap());
+        let ok = json!({"model": "m", "stream": true, "stream_options": {"include_usage": true},
+            "user": "u", "seed": 3, "response_format": {"type": "json_object"},
+            "tool_choice": {"type": "function", "function": {"name": "f"}}});
+        assert!(check(ok).is_ok());
+        assert!(check(json!({"tool_choice": "auto", "stream": null, "response_format": null})).is_ok());
+        assert!(check(json!({"tool_choice": {"name": "f"}})).is_ok());
+        for (bad, param) in [
+            (json!({"model": 5}), "model"),
+            (json!({"stream": "yes"}), "stream"),
+            (json!({"stream_options": "usage"}), "stream_options"),
+            (json!({"stream_options": {"include_usage": "yes"}}), "stream_options"),
+            (json!({"user": 5}), "user"),
+            (json!({"seed": "x"}), "seed"),
+            (json!({"seed": 1.5}), "seed"),
+            (json!({"response_format": "json"}), "response_format"),
+            (json!({"response_format": {"type": 5}}), "response_format"),
+            (json!({"tool_choice": 5}), "tool_choice"),
+            (json!({"tool_choice": {"type": "function"}}), "tool_choice"),
+        ] {
+            let e = check(bad.clone()).unwrap_err();
+            assert_eq!(e.status(), 400, "{bad}");
+            assert_eq!(e.to_json()["error"]["param"], param, "{bad}");
+        }
+    }
 
     #[test]
     fn role_on_first_delta_only_and_shared_id() {

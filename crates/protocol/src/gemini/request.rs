@@ -40,6 +40,7 @@ pub fn chat_request_to_gemini(body: &[u8], opts: &GeminiOptions) -> Result<Vec<u
     let obj = req.as_object().ok_or_else(|| {
         GatewayError::invalid("invalid_json", "request body must be a JSON object")
     })?;
+    crate::openai::check_request_fields(obj)?;
 
     let (system_instruction, contents) = convert_messages(obj)?;
     let (tools, tool_config) = convert_tools(obj)?;

@@ -60,6 +60,7 @@ pub fn chat_request_to_messages(
     opts: &ClaudeOptions,
 ) -> Result<Vec<u8>, GatewayError> {
     let req = input::parse_object(body)?;
+    crate::openai::check_request_fields(&req)?;
     let model = input::required_str(&req, "model")?.to_owned();
 
     if let Some(n) = input::opt_u64(&req, "n")? {
