@@ -4,6 +4,7 @@
 //! (config, vendors, model mapping) and `switchyard_protocol` (bodies and streams).
 
 mod context_file;
+mod failover;
 mod translate;
 
 use context_file::ContextCache;
@@ -34,26 +35,47 @@ const CLIENT_CREDENTIAL_HEADERS: [&str; 4] =
 struct ProxyRoot {
     rules: Option<Rc<RuleSet<ProxyConfig>>>,
     rng: Rc<RefCell<host::Rng>>,
+    /// Token health checks run on the tick by the VM holding each pool's lease.
+    health: RefCell<failover::HealthChecks>,
     contexts: Rc<RefCell<ContextCache>>,
 }
 
 impl Default for ProxyRoot {
     fn default() -> Self {
+        let mut rng = host::Rng::from_clock();
+        let health = failover::HealthChecks::new(rng.next_u64());
         ProxyRoot {
             rules: None,
-            rng: Rc::new(RefCell::new(host::Rng::from_clock())),
+            health: RefCell::new(health),
+            rng: Rc::new(RefCell::new(rng)),
             contexts: Rc::new(RefCell::new(ContextCache::default())),
         }
     }
 }
 
-impl Context for ProxyRoot {}
+impl Context for ProxyRoot {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, _body: usize, _t: usize) {
+        let status = proxy_wasm::hostcalls::get_map_value(
+            proxy_wasm::types::MapType::HttpCallResponseHeaders,
+            ":status",
+        )
+        .ok()
+        .flatten()
+        .and_then(|s| s.parse::<u16>().ok())
+        .unwrap_or(0);
+        self.health.borrow_mut().on_response(token, status);
+    }
+}
 
 impl RootContext for ProxyRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
         match parse_json(&bytes).and_then(|v| RuleSet::parse(&v, ProxyConfig::from_json)) {
             Ok(rules) => {
+                if let Some(period) = failover::HealthChecks::tick_period(&rules) {
+                    self.set_tick_period(period);
+                }
+                self.health.borrow_mut().reconfigure();
                 self.rules = Some(Rc::new(rules));
                 self.contexts.borrow_mut().clear();
                 true
@@ -69,6 +91,7 @@ impl RootContext for ProxyRoot {
         Some(Box::new(ProxyRequest {
             rules: self.rules.clone(),
             rng: self.rng.clone(),
+            failover: failover::Attempts::default(),
             contexts: self.contexts.clone(),
             plan: None,
             stream: None,
@@ -82,6 +105,12 @@ impl RootContext for ProxyRoot {
 
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(rules) = self.rules.clone() {
+            self.health.borrow_mut().tick(self, &rules);
+        }
     }
 }
 
@@ -110,6 +139,8 @@ struct Plan {
 struct ProxyRequest {
     rules: Option<Rc<RuleSet<ProxyConfig>>>,
     rng: Rc<RefCell<host::Rng>>,
+    /// Token in use, tokens tried and what a retry resends.
+    failover: failover::Attempts,
     contexts: Rc<RefCell<ContextCache>>,
     plan: Option<Plan>,
     stream: Option<Box<dyn StreamConverter>>,
@@ -285,8 +316,10 @@ impl ProxyRequest {
         for h in CLIENT_CREDENTIAL_HEADERS {
             self.set_http_request_header(h, None);
         }
-        let index = self.rng.borrow_mut().next_u64() as usize;
-        if let Some(token) = provider.token(index) {
+        let rand = self.rng.borrow_mut().next_u64();
+        let index = failover::choose_token(provider, rand);
+        self.failover.start(index);
+        if let Some(token) = index.and_then(|i| provider.token(i)) {
             let (name, value) = provider.auth_header(token);
             self.set_http_request_header(name, Some(&value));
         }
@@ -340,6 +373,9 @@ impl Context for ProxyRequest {
         body_size: usize,
         _trailers: usize,
     ) {
+        if self.failover.owns(_token) {
+            return failover::on_retry_response(self, body_size);
+        }
         self.context_pending = false;
         let Some(plan) = &self.plan else {
             return;
@@ -392,6 +428,7 @@ impl HttpContext for ProxyRequest {
             Err(e) => return self.fail(e),
         };
         self.plan = Some(plan);
+        failover::capture_request(self);
         if fetching {
             // Held only until the context file arrives (on_http_call_response resumes).
             return Action::Pause;
@@ -408,6 +445,15 @@ impl HttpContext for ProxyRequest {
             return self.fail(too_large(limit));
         }
         if !plan.touch_body {
+            if !self.failover.wants_body() {
+                return Action::Continue;
+            }
+            // Kept as sent, for retries.
+            if !end_of_stream {
+                return Action::Pause;
+            }
+            let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+            self.failover.keep_body(&body);
             return Action::Continue;
         }
         if !end_of_stream {
@@ -453,8 +499,11 @@ impl HttpContext for ProxyRequest {
         let want_base64 = plan.translation == Translation::EmbeddingsToGemini
             && switchyard_protocol::gemini::embeddings_want_base64(&body);
         match translated {
-            Ok(Some(new_body)) => self.set_http_request_body(0, body_size, &new_body),
-            Ok(None) => {}
+            Ok(Some(new_body)) => {
+                self.failover.keep_body(&new_body);
+                self.set_http_request_body(0, body_size, &new_body)
+            }
+            Ok(None) => self.failover.keep_body(&body),
             Err(e) => return self.fail(e),
         }
         if let Some(plan) = &mut self.plan {
@@ -469,6 +518,9 @@ impl HttpContext for ProxyRequest {
     }
 
     fn on_http_response_headers(&mut self, _n: usize, _end_of_stream: bool) -> Action {
+        if let Some(action) = failover::on_response_headers(self) {
+            return action;
+        }
         let Some(plan) = &self.plan else {
             return Action::Continue;
         };
