@@ -1,5 +1,1207 @@
-//! `cargo xtask bench` (issue #10; in progress).
+//! `cargo xtask bench [--micro|--e2e] [--duration S] [--latency-duration S] [--reps N]
+//! [--connections N] [--quick]`: what the plugins cost, measured against bare Envoy and an
+//! empty Rust Wasm filter (issue #10). Not part of `cargo xtask test`.
+//!
+//! End to end (`--e2e`), all on loopback: one Envoy per scenario (`--concurrency 1`, pinned to
+//! CPU 0 with `taskset`), the release `mock-provider` and the load generator `wrk` (Debian's
+//! package; installed with apt-get when missing and running as root) pinned to CPU 1. Clients
+//! keep connections alive and send 1 KiB chat bodies. Every Envoy gets a warm-up run first;
+//! then each scenario runs `--reps` times (default 3), saturated (`--connections`, default 32)
+//! and at one connection for latency, the scenarios interleaved so machine noise spreads over
+//! all of them; medians are reported. Envoy's CPU comes from `/proc/<pid>/stat` (utime +
+//! stime of the Envoy process only), RSS from `/proc/<pid>/status` after all runs.
+//!
+//! Scenarios: S0 Envoy alone; S0w Envoy + an empty Rust Wasm filter (`plugins/noop-filter`),
+//! the floor; S0j S0w + Envoy's native `json_to_metadata` filter, which the Switchyard chain
+//! always runs before the plugins (so the plugin's own share is S1 - S0j); S1 ai-proxy OpenAI
+//! -> OpenAI-compatible vendor (model mapping); S2 ai-proxy OpenAI -> Claude (translation both
+//! ways); S3 the same, streaming 50 text events per response; S4 ai-load-balancer (`metrics:
+//! local`) + ai-proxy chained. S1-S4 run the chain the CLI renders (json_to_metadata first).
+//!
+//! Micro (`--micro`): the criterion benchmarks in `crates/protocol/benches/translate.rs`.
+//!
+//! Results: a markdown table on stdout, written with a JSON copy to
+//! `<target>/bench/<timestamp>.{md,json}` and `<target>/bench/latest.{md,json}`.
 
-pub fn run(_args: &[String]) -> crate::Result {
-    Err("`cargo xtask bench` is being written (issue #10)".into())
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use switchyard::envoy::{BootstrapSpec, Cluster, HeaderRoute, WasmFilter};
+use switchyard::run::EnvoyProcess;
+
+use crate::Result;
+
+/// Request body size of every scenario.
+const BODY_BYTES: usize = 1024;
+/// Text events per streamed response in S3.
+const STREAM_EVENTS: usize = 50;
+
+#[derive(Debug, Clone)]
+struct Opts {
+    micro: bool,
+    e2e: bool,
+    /// Seconds of each saturated run.
+    duration: u64,
+    /// Seconds of each one-connection latency run.
+    latency_duration: u64,
+    warmup: u64,
+    reps: usize,
+    connections: u32,
+    /// Shorter criterion runs.
+    quick: bool,
+}
+
+impl Opts {
+    fn parse(args: &[String]) -> Result<Opts> {
+        let mut o = Opts {
+            micro: false,
+            e2e: false,
+            duration: 5,
+            latency_duration: 3,
+            warmup: 2,
+            reps: 3,
+            connections: 32,
+            quick: false,
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut num = |name: &str| -> Result<u64> {
+                it.next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&v| v > 0)
+                    .ok_or_else(|| format!("{name} needs a positive number"))
+            };
+            match a.as_str() {
+                "--micro" => o.micro = true,
+                "--e2e" => o.e2e = true,
+                "--duration" => o.duration = num(a)?,
+                "--latency-duration" => o.latency_duration = num(a)?,
+                "--warmup" => o.warmup = num(a)?,
+                "--reps" => o.reps = usize::try_from(num(a)?).map_err(|e| e.to_string())?,
+                "--connections" => {
+                    o.connections = u32::try_from(num(a)?).map_err(|e| e.to_string())?
+                }
+                "--quick" => {
+                    o.quick = true;
+                    o.duration = 1;
+                    o.latency_duration = 1;
+                    o.warmup = 1;
+                    o.reps = 1;
+                }
+                other => {
+                    return Err(format!(
+                        "unknown argument {other:?}; usage: cargo xtask bench [--micro|--e2e] \
+                         [--duration S] [--latency-duration S] [--warmup S] [--reps N] \
+                         [--connections N] [--quick]"
+                    ))
+                }
+            }
+        }
+        if !o.micro && !o.e2e {
+            o.micro = true;
+            o.e2e = true;
+        }
+        Ok(o)
+    }
+}
+
+pub fn run(args: &[String]) -> Result {
+    let opts = Opts::parse(args)?;
+    let started = std::time::Instant::now();
+    let mut report = json!({
+        "timestamp": timestamp(),
+        "machine": machine(),
+        "commit": commit(),
+        "options": {
+            "duration_s": opts.duration,
+            "latency_duration_s": opts.latency_duration,
+            "warmup_s": opts.warmup,
+            "reps": opts.reps,
+            "connections": opts.connections,
+            "body_bytes": BODY_BYTES,
+        },
+    });
+    if opts.e2e {
+        report["e2e"] = e2e(&opts)?;
+    }
+    if opts.micro {
+        report["micro"] = micro(&opts)?;
+    }
+    report["targets"] = targets(&report);
+    report["elapsed_s"] = json!(started.elapsed().as_secs());
+    let md = markdown(&report);
+    println!("\n{md}");
+    let dir = crate::target_dir().join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let stamp = report["timestamp"].as_str().unwrap_or("run").replace(':', "-");
+    let pretty = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    for (name, text) in [
+        (format!("{stamp}.md"), &md),
+        (format!("{stamp}.json"), &pretty),
+        ("latest.md".to_string(), &md),
+        ("latest.json".to_string(), &pretty),
+    ] {
+        std::fs::write(dir.join(&name), text).map_err(|e| format!("{name}: {e}"))?;
+    }
+    println!(
+        "written to {} ({stamp}.md/.json, latest.md/.json)",
+        dir.display()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Micro-benchmarks
+
+fn micro(opts: &Opts) -> Result<Value> {
+    let root = crate::root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let home = crate::target_dir().join("criterion");
+    // Old results of renamed benchmarks must not leak into this report.
+    let _ = std::fs::remove_dir_all(&home);
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(&root)
+        .args([
+            "bench",
+            "-p",
+            "switchyard-protocol",
+            "--bench",
+            "translate",
+            "--",
+        ])
+        .env("CRITERION_HOME", &home);
+    if opts.quick {
+        cmd.args(["--warm-up-time", "0.3", "--measurement-time", "1"]);
+    }
+    crate::run(&mut cmd)?;
+    let mut rows = Vec::new();
+    for group in read_dirs(&home) {
+        for bench in read_dirs(&group) {
+            let new = bench.join("new");
+            let (Some(meta), Some(est)) = (
+                read_json(&new.join("benchmark.json")),
+                read_json(&new.join("estimates.json")),
+            ) else {
+                continue;
+            };
+            let per_iter_ns = est
+                .pointer("/median/point_estimate")
+                .and_then(Value::as_f64)
+                .unwrap_or(f64::NAN);
+            let elements = meta
+                .pointer("/throughput/Elements")
+                .and_then(Value::as_f64)
+                .unwrap_or(1.0);
+            let group_id = meta["group_id"].as_str().unwrap_or("?").to_string();
+            let unit = match group_id.as_str() {
+                "request" => "1 KiB request",
+                "response" => "response",
+                "stream_event" => "stream event",
+                _ => "iteration",
+            };
+            rows.push(json!({
+                "group": group_id,
+                "name": meta["function_id"].as_str().unwrap_or("?"),
+                "unit": unit,
+                "elements_per_iteration": elements,
+                "us_per_unit": per_iter_ns / elements / 1000.0,
+            }));
+        }
+    }
+    if rows.is_empty() {
+        return Err(format!("no criterion results under {}", home.display()));
+    }
+    Ok(Value::Array(rows))
+}
+
+fn read_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn read_json(path: &Path) -> Option<Value> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// End to end
+
+/// A scenario: its Envoy and what one request looks like.
+struct Scenario {
+    key: &'static str,
+    title: &'static str,
+    body: String,
+    /// Check of one response through the gateway (status 200 is checked before).
+    check: fn(&str) -> bool,
+    envoy: EnvoyProcess,
+    runs: Vec<Value>,
+}
+
+/// The mock provider process (killed on drop).
+struct Mock {
+    child: Child,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPUs for Envoy and for the load (mock + wrk); `None` on a one-CPU machine.
+fn cpus() -> Option<(u32, u32)> {
+    let n = crate::output(&mut Command::new("nproc"))
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(1);
+    (n >= 2).then_some((0, 1))
+}
+
+fn pin(pid: u32, cpu: u32) -> Result {
+    let out = Command::new("taskset")
+        .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("taskset: {e}"))?;
+    if out.success() {
+        Ok(())
+    } else {
+        Err(format!("taskset could not pin {pid} to CPU {cpu}"))
+    }
+}
+
+/// `wrk` (Debian package `wrk`), installed when missing and running as root.
+fn ensure_tools() -> Result {
+    for (bin, pkg) in [("wrk", "wrk"), ("taskset", "util-linux")] {
+        if crate::on_path(bin) {
+            continue;
+        }
+        if crate::is_root() {
+            crate::run(Command::new("apt-get").args(["update", "-qq"]))?;
+            crate::run(
+                Command::new("apt-get")
+                    .args(["install", "-y", "-qq", pkg])
+                    .env("DEBIAN_FRONTEND", "noninteractive"),
+            )?;
+        } else {
+            return Err(format!(
+                "{bin} is missing: install it (Debian: sudo apt-get install {pkg})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Build the plugins, the empty filter and the release mock provider.
+fn build_all() -> Result<PathBuf> {
+    let root = crate::root();
+    let installed = crate::output(Command::new("rustup").args(["target", "list", "--installed"]))
+        .unwrap_or_default();
+    if switchyard::run::find_envoy(&root).is_none()
+        || !installed.lines().any(|l| l.trim() == crate::WASM_TARGET)
+    {
+        crate::setup()?;
+    }
+    crate::build()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    crate::run(Command::new(&cargo).current_dir(&root).args([
+        "build",
+        "--release",
+        "--target",
+        crate::WASM_TARGET,
+        "-p",
+        "noop-filter",
+    ]))?;
+    let from = crate::target_dir()
+        .join(crate::WASM_TARGET)
+        .join("release/noop_filter.wasm");
+    std::fs::copy(&from, crate::wasm_dir().join("noop_filter.wasm"))
+        .map_err(|e| format!("copy {}: {e}", from.display()))?;
+    crate::run(Command::new(&cargo).current_dir(&root).args([
+        "build",
+        "--release",
+        "-p",
+        "mock-provider",
+    ]))?;
+    Ok(crate::target_dir().join("release/mock-provider"))
+}
+
+fn start_mock(bin: &Path, listeners: usize, cpu: Option<u32>) -> Result<Mock> {
+    let mut cmd = match cpu {
+        Some(c) => {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", &c.to_string()]).arg(bin);
+            cmd
+        }
+        None => Command::new(bin),
+    };
+    for _ in 0..listeners {
+        cmd.args(["--listen", "127.0.0.1:0"]);
+    }
+    let mut child = cmd
+        .args(["--threads", "1", "--record-limit", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
+    let mut addrs = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+            if let Some(a) = line
+                .strip_prefix("mock-provider listening on ")
+                .and_then(|a| a.trim().parse().ok())
+            {
+                addrs.push(a);
+                if addrs.len() == listeners {
+                    break;
+                }
+            }
+        }
+    }
+    let mock = Mock { child, addrs };
+    if mock.addrs.len() != listeners {
+        return Err("mock-provider did not report its listeners".into());
+    }
+    Ok(mock)
+}
+
+/// An OpenAI chat request of exactly [`BODY_BYTES`] bytes.
+fn chat_body(model: &str, stream: bool) -> String {
+    let build = |pad: usize| {
+        format!(
+            concat!(
+                r#"{{"model":"{}","stream":{},"temperature":0.7,"max_tokens":512,"messages":["#,
+                r#"{{"role":"system","content":"You are a concise assistant for a platform team. Answer in plain English."}},"#,
+                r#"{{"role":"user","content":"What does an AI gateway do?"}},"#,
+                r#"{{"role":"assistant","content":"It routes requests to model vendors, translates protocols and enforces quotas."}},"#,
+                r#"{{"role":"user","content":"Explain how it picks a provider when several serve the same model. {}"}}]}}"#
+            ),
+            model,
+            stream,
+            "x".repeat(pad)
+        )
+    };
+    let base = build(0).len();
+    build(BODY_BYTES.saturating_sub(base))
+}
+
+fn wasm_filter(name: &str, file: &str, config: Value) -> WasmFilter {
+    WasmFilter {
+        name: name.into(),
+        wasm_path: crate::wasm_dir().join(file),
+        config,
+    }
+}
+
+fn add_provider(spec: &mut BootstrapSpec, name: &str, addr: SocketAddr) {
+    let cluster = format!("provider-{name}");
+    spec.header_routes.push(HeaderRoute {
+        name: cluster.clone(),
+        header: "x-selected-provider".into(),
+        value: name.into(),
+        cluster: cluster.clone(),
+    });
+    spec.clusters.push(Cluster::plain(&cluster, addr));
+}
+
+fn base_spec(upstream: SocketAddr) -> Result<BootstrapSpec> {
+    let any: SocketAddr = "127.0.0.1:0".parse().map_err(|_| "addr")?;
+    let mut s = BootstrapSpec::new(any, any);
+    add_provider(&mut s, "upstream", upstream);
+    s.default_cluster = Some("provider-upstream".into());
+    Ok(s)
+}
+
+fn json_of(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or(Value::Null)
+}
+
+fn check_plain(body: &str) -> bool {
+    json_of(body)["object"] == "chat.completion"
+}
+
+fn check_s1(body: &str) -> bool {
+    let v = json_of(body);
+    v["object"] == "chat.completion" && v["model"] == "deepseek-chat"
+}
+
+fn check_s2(body: &str) -> bool {
+    let v = json_of(body);
+    v["object"] == "chat.completion"
+        && v["model"] == "claude-sonnet-4-5"
+        && v.pointer("/choices/0/message/content").is_some_and(Value::is_string)
+}
+
+fn check_s3(body: &str) -> bool {
+    body.contains("chat.completion.chunk") && body.trim_end().ends_with("data: [DONE]")
+}
+
+fn check_s4(body: &str) -> bool {
+    let v = json_of(body);
+    v["object"] == "chat.completion" && (v["model"] == "deepseek-chat" || v["model"] == "qwen-max")
+}
+
+/// The stream every S3 response carries: 50 text events of one word each.
+fn stream_script() -> Value {
+    let words: Vec<String> = (0..STREAM_EVENTS).map(|i| format!("word{i}")).collect();
+    json!({ "events": STREAM_EVENTS, "reply_text": words.join(" ") })
+}
+
+fn scenarios(mock: &Mock, envoy_bin: &Path, cpu: Option<u32>) -> Result<Vec<Scenario>> {
+    let [plain, second, streaming] = [0, 1, 2].map(|i| mock.addrs.get(i).copied());
+    let (Some(plain), Some(second), Some(streaming)) = (plain, second, streaming) else {
+        return Err("mock-provider listeners missing".into());
+    };
+    let noop = || wasm_filter("noop", "noop_filter.wasm", json!({}));
+    let proxy = |config: Value| wasm_filter("ai-proxy", "ai_proxy.wasm", config);
+    let claude = json!({"provider": {
+        "type": "claude", "apiTokens": ["sk-ant-bench"],
+        "modelMapping": {"gpt-4o": "claude-sonnet-4-5"}
+    }});
+
+    let mut s0 = base_spec(plain)?;
+    s0.body_metadata = false;
+    let mut s0w = s0.clone();
+    s0w.filters.push(noop());
+    let mut s0j = base_spec(plain)?;
+    s0j.filters.push(noop());
+    let mut s1 = base_spec(plain)?;
+    s1.filters.push(proxy(json!({"provider": {
+        "type": "deepseek", "apiTokens": ["sk-bench"],
+        "modelMapping": {"gpt-4o": "deepseek-chat"}
+    }})));
+    let mut s2 = base_spec(plain)?;
+    s2.filters.push(proxy(claude.clone()));
+    let mut s3 = base_spec(streaming)?;
+    s3.filters.push(proxy(claude));
+    let any: SocketAddr = "127.0.0.1:0".parse().map_err(|_| "addr")?;
+    let mut s4 = BootstrapSpec::new(any, any);
+    s4.filters.push(wasm_filter(
+        "ai-load-balancer",
+        "ai_load_balancer.wasm",
+        json!({
+            "providers": [
+                {"name": "alpha", "key": "alpha_load", "model": "deepseek-chat"},
+                {"name": "beta", "key": "beta_load", "model": "qwen-max"}
+            ],
+            "metrics": {"source": "local"}
+        }),
+    ));
+    s4.filters.push(proxy(json!({
+        "providers": [
+            {"id": "alpha", "type": "deepseek", "apiTokens": ["sk-a"]},
+            {"id": "beta", "type": "qwen", "apiTokens": ["sk-b"]}
+        ],
+        "activeProviderId": "alpha",
+        "activeProviderHeader": "x-selected-provider"
+    })));
+    add_provider(&mut s4, "alpha", plain);
+    add_provider(&mut s4, "beta", second);
+    s4.default_cluster = Some("provider-alpha".into());
+
+    let plain_body = chat_body("gpt-4o", false);
+    let table: Vec<(&str, &str, BootstrapSpec, String, fn(&str) -> bool)> = vec![
+        ("S0", "Envoy, no Wasm", s0, plain_body.clone(), check_plain),
+        ("S0w", "empty Rust Wasm filter", s0w, plain_body.clone(), check_plain),
+        (
+            "S0j",
+            "S0w + json_to_metadata",
+            s0j,
+            plain_body.clone(),
+            check_plain,
+        ),
+        (
+            "S1",
+            "ai-proxy OpenAI -> OpenAI-compatible",
+            s1,
+            plain_body.clone(),
+            check_s1,
+        ),
+        ("S2", "ai-proxy OpenAI -> Claude", s2, plain_body, check_s2),
+        (
+            "S3",
+            "ai-proxy OpenAI -> Claude, stream",
+            s3,
+            chat_body("gpt-4o", true),
+            check_s3,
+        ),
+        (
+            "S4",
+            "ai-load-balancer + ai-proxy",
+            s4,
+            chat_body("auto", false),
+            check_s4,
+        ),
+    ];
+    let workdir = crate::target_dir().join("bench/envoy");
+    let mut out = Vec::new();
+    for (key, title, spec, body, check) in table {
+        let envoy = EnvoyProcess::start(envoy_bin, &spec, &workdir.join(key), 1)
+            .map_err(|e| format!("{key}: {e}"))?;
+        if let Some(c) = cpu {
+            pin(envoy.pid(), c)?;
+        }
+        out.push(Scenario {
+            key,
+            title,
+            body,
+            check,
+            envoy,
+            runs: Vec::new(),
+        });
+    }
+    Ok(out)
+}
+
+/// One HTTP/1.1 request on a fresh connection; (status, decoded body).
+fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| format!("{addr}: {e}"))?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/json\r\n\
+         authorization: Bearer client-secret\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(tail.get(..n).unwrap_or_default());
+        rest = tail.get(n..).unwrap_or_default();
+        rest = rest.strip_prefix("\r\n").unwrap_or(rest);
+    }
+    out
+}
+
+/// `wrk`'s Lua script: POST the body with keep-alive, print the summary as one JSON line.
+fn wrk_script(dir: &Path, key: &str, body: &str) -> Result<PathBuf> {
+    let path = dir.join(format!("{key}.lua"));
+    let script = format!(
+        r#"wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer client-secret"
+wrk.body = [==[{body}]==]
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('BENCH {{"requests":%.0f,"duration_us":%.0f,"bytes":%.0f,"p50_us":%.0f,"p99_us":%.0f,"mean_us":%.1f,"non2xx":%.0f,"socket_errors":%.0f}}\n',
+    summary.requests, summary.duration, summary.bytes, latency:percentile(50), latency:percentile(99),
+    latency.mean, e.status, e.connect + e.read + e.write + e.timeout))
+end
+"#
+    );
+    std::fs::write(&path, script).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Envoy's CPU time so far (utime + stime), in microseconds.
+fn cpu_us(pid: u32, ticks_per_s: f64) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or("unreadable /proc stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    Ok((get(11) + get(12)) / ticks_per_s * 1e6)
+}
+
+fn rss_kib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// One `wrk` run; returns its summary plus Envoy's CPU during the run.
+fn wrk(
+    sc: &Scenario,
+    script: &Path,
+    connections: u32,
+    seconds: u64,
+    cpu: Option<u32>,
+    ticks: f64,
+) -> Result<Value> {
+    let url = format!("http://{}/v1/chat/completions", sc.envoy.listen);
+    let mut cmd = match cpu {
+        Some(c) => {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", &c.to_string(), "wrk"]);
+            cmd
+        }
+        None => Command::new("wrk"),
+    };
+    cmd.args([
+        "-t1",
+        &format!("-c{connections}"),
+        &format!("-d{seconds}s"),
+        "--timeout",
+        "10s",
+        "-s",
+    ])
+    .arg(script)
+    .arg(&url);
+    let pid = sc.envoy.pid();
+    let before = cpu_us(pid, ticks)?;
+    let out = cmd.output().map_err(|e| format!("wrk: {e}"))?;
+    let after = cpu_us(pid, ticks)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut v = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("BENCH "))
+        .and_then(|j| serde_json::from_str::<Value>(j).ok())
+        .ok_or_else(|| {
+            format!(
+                "{}: wrk gave no summary: {stdout}{}",
+                sc.key,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    let n = v["requests"].as_f64().unwrap_or(0.0);
+    let non2xx = v["non2xx"].as_f64().unwrap_or(0.0);
+    let errors = v["socket_errors"].as_f64().unwrap_or(0.0);
+    if n == 0.0 || non2xx > 0.0 || errors > 0.0 {
+        return Err(format!(
+            "{}: {n} requests, {non2xx} non-2xx, {errors} socket errors: refusing to report \
+             a broken run (Envoy log: {})",
+            sc.key,
+            sc.envoy.log_path.display()
+        ));
+    }
+    let secs = v["duration_us"].as_f64().unwrap_or(1.0) / 1e6;
+    v["rps"] = json!(n / secs);
+    v["envoy_cpu_us"] = json!(after - before);
+    v["cpu_us_per_req"] = json!((after - before) / n);
+    v["connections"] = json!(connections);
+    Ok(v)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v.get(m).copied().unwrap_or(f64::NAN)
+    } else {
+        (v.get(m - 1).copied().unwrap_or(f64::NAN) + v.get(m).copied().unwrap_or(f64::NAN)) / 2.0
+    }
+}
+
+fn e2e(opts: &Opts) -> Result<Value> {
+    ensure_tools()?;
+    let mock_bin = build_all()?;
+    let root = crate::root();
+    let envoy_bin = switchyard::run::find_envoy(&root).ok_or("envoy not found after setup")?;
+    let cpu = cpus();
+    let (envoy_cpu, load_cpu) = match cpu {
+        Some((e, l)) => (Some(e), Some(l)),
+        None => {
+            eprintln!("bench: one CPU only; nothing is pinned, numbers are not comparable");
+            (None, None)
+        }
+    };
+    // This process only waits, but keep it off Envoy's CPU too.
+    if let Some(c) = load_cpu {
+        pin(std::process::id(), c)?;
+    }
+    let ticks = crate::output(Command::new("getconf").arg("CLK_TCK"))
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .unwrap_or(100.0);
+    let mock = start_mock(&mock_bin, 3, load_cpu)?;
+    let (status, _) = http(
+        mock.addrs.get(2).copied().ok_or("mock")?,
+        "POST",
+        "/__mock/default",
+        &stream_script().to_string(),
+    )?;
+    if status != 200 {
+        return Err(format!("mock-provider refused the stream script ({status})"));
+    }
+    println!("bench: starting Envoy for each scenario");
+    let mut scs = scenarios(&mock, &envoy_bin, envoy_cpu)?;
+
+    // Every scenario answers correctly before it is measured.
+    let mut stream_info = json!({});
+    for sc in &scs {
+        let (status, body) = http(sc.envoy.listen, "POST", "/v1/chat/completions", &sc.body)?;
+        if status != 200 || !(sc.check)(&body) {
+            return Err(format!(
+                "{}: unexpected answer {status}: {}\n(Envoy log: {})",
+                sc.key,
+                body.chars().take(600).collect::<String>(),
+                sc.envoy.log_path.display()
+            ));
+        }
+        if sc.key == "S3" {
+            let chunks = body
+                .lines()
+                .filter(|l| l.starts_with("data:") && !l.contains("[DONE]"))
+                .count();
+            stream_info["client_chunks_per_response"] = json!(chunks);
+        }
+    }
+    // Events the upstream (Claude) sends per S3 response.
+    let claude_req = r#"{"model":"claude-sonnet-4-5","max_tokens":512,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let (_, upstream) = http(
+        mock.addrs.get(2).copied().ok_or("mock")?,
+        "POST",
+        "/v1/messages",
+        claude_req,
+    )?;
+    let upstream_events = upstream.lines().filter(|l| l.starts_with("event:")).count();
+    stream_info["upstream_events_per_response"] = json!(upstream_events);
+
+    let scripts = crate::target_dir().join("bench/wrk");
+    std::fs::create_dir_all(&scripts).map_err(|e| e.to_string())?;
+    let paths: Vec<PathBuf> = scs
+        .iter()
+        .map(|sc| wrk_script(&scripts, sc.key, &sc.body))
+        .collect::<Result<_>>()?;
+
+    println!(
+        "bench: wrk warm-up {}s per scenario, then {} rounds of {}s at c={} and {}s at c=1",
+        opts.warmup, opts.reps, opts.duration, opts.connections, opts.latency_duration
+    );
+    for (sc, script) in scs.iter().zip(&paths) {
+        wrk(sc, script, opts.connections, opts.warmup, load_cpu, ticks)?;
+    }
+    for rep in 0..opts.reps {
+        for (sc, script) in scs.iter_mut().zip(&paths) {
+            let sat = wrk(sc, script, opts.connections, opts.duration, load_cpu, ticks)?;
+            let lat = wrk(sc, script, 1, opts.latency_duration, load_cpu, ticks)?;
+            println!(
+                "  round {} {:<4} {:>8.0} req/s  {:>6.1} us CPU/req  p50 {:>5} us  p99 {:>5} us (c=1)",
+                rep + 1,
+                sc.key,
+                sat["rps"].as_f64().unwrap_or(0.0),
+                sat["cpu_us_per_req"].as_f64().unwrap_or(0.0),
+                lat["p50_us"],
+                lat["p99_us"]
+            );
+            sc.runs.push(json!({ "saturated": sat, "c1": lat }));
+        }
+    }
+
+    let mut rows = Vec::new();
+    for sc in &scs {
+        let pick = |run: &str, field: &str| -> Vec<f64> {
+            sc.runs
+                .iter()
+                .filter_map(|r| r[run][field].as_f64())
+                .collect()
+        };
+        let rps = pick("saturated", "rps");
+        rows.push(json!({
+            "key": sc.key,
+            "title": sc.title,
+            "rps": median(rps.clone()),
+            "rps_min": rps.iter().copied().fold(f64::INFINITY, f64::min),
+            "rps_max": rps.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            "cpu_us_per_req": median(pick("saturated", "cpu_us_per_req")),
+            "p50_us": median(pick("c1", "p50_us")),
+            "p99_us": median(pick("c1", "p99_us")),
+            "rss_mib": rss_kib(sc.envoy.pid()) / 1024.0,
+            "runs": sc.runs,
+        }));
+    }
+    let base = |key: &str, field: &str| {
+        rows.iter()
+            .find(|r| r["key"] == key)
+            .and_then(|r| r[field].as_f64())
+            .unwrap_or(f64::NAN)
+    };
+    let (s0_rps, s0w_rps) = (base("S0", "rps"), base("S0w", "rps"));
+    let (s0w_cpu, s0w_p50, s0w_rss) = (
+        base("S0w", "cpu_us_per_req"),
+        base("S0w", "p50_us"),
+        base("S0w", "rss_mib"),
+    );
+    for r in &mut rows {
+        let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+        let (rps, cpu, p50, rss) = (f("rps"), f("cpu_us_per_req"), f("p50_us"), f("rss_mib"));
+        r["vs_s0"] = json!(rps / s0_rps);
+        r["vs_s0w"] = json!(rps / s0w_rps);
+        r["cpu_added_us"] = json!(cpu - s0w_cpu);
+        r["p50_added_us"] = json!(p50 - s0w_p50);
+        r["rss_added_mib"] = json!(rss - s0w_rss);
+    }
+    if let Some(s3) = rows.iter().find(|r| r["key"] == "S3") {
+        let events = upstream_events as f64;
+        let rps = s3["rps"].as_f64().unwrap_or(f64::NAN);
+        let cpu = s3["cpu_us_per_req"].as_f64().unwrap_or(f64::NAN);
+        stream_info["events_per_s"] = json!(rps * events);
+        stream_info["cpu_us_per_event"] = json!(cpu / events);
+        stream_info["cpu_added_us_per_event"] = json!((cpu - s0w_cpu) / events);
+    }
+    let wasm: Vec<Value> = [
+        "noop_filter.wasm",
+        "ai_proxy.wasm",
+        "ai_load_balancer.wasm",
+        "ai_load_balancer_higress.wasm",
+    ]
+    .iter()
+    .map(|f| {
+        let bytes = std::fs::metadata(crate::wasm_dir().join(f))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        json!({ "file": f, "bytes": bytes })
+    })
+    .collect();
+    let envoy_version = crate::output(Command::new(&envoy_bin).arg("--version"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let wrk_version = Command::new("wrk")
+        .arg("-v")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .unwrap_or_default();
+    drop(scs);
+    drop(mock);
+    Ok(json!({
+        "envoy": envoy_version,
+        "load_generator": wrk_version,
+        "pinned": cpu.map(|(e, l)| json!({"envoy_cpu": e, "load_cpu": l})),
+        "scenarios": rows,
+        "stream": stream_info,
+        "wasm": wasm,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets and report
+
+fn targets(report: &Value) -> Value {
+    let row = |key: &str, field: &str| {
+        report["e2e"]["scenarios"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["key"] == key))
+            .and_then(|r| r[field].as_f64())
+    };
+    let micro = |group: &str, name: &str| {
+        report["micro"].as_array().and_then(|rows| {
+            rows.iter()
+                .find(|r| r["group"] == group && r["name"] == name)
+                .and_then(|r| r["us_per_unit"].as_f64())
+        })
+    };
+    let wasm = |file: &str| {
+        report["e2e"]["wasm"].as_array().and_then(|w| {
+            w.iter()
+                .find(|x| x["file"] == file)
+                .and_then(|x| x["bytes"].as_f64())
+                .map(|b| b / 1024.0 / 1024.0)
+        })
+    };
+    // (what, measured, limit, higher is better, unit)
+    let list: Vec<(&str, Option<f64>, f64, bool, &str)> = vec![
+        ("S1 throughput / S0w", row("S1", "vs_s0w"), 0.90, true, "x"),
+        ("S2 throughput / S0w", row("S2", "vs_s0w"), 0.75, true, "x"),
+        ("S4 throughput / S0w", row("S4", "vs_s0w"), 0.75, true, "x"),
+        ("S1 Envoy CPU added over S0w", row("S1", "cpu_added_us"), 15.0, false, "us/req"),
+        ("S2 Envoy CPU added over S0w", row("S2", "cpu_added_us"), 40.0, false, "us/req"),
+        (
+            "Claude stream translation (native)",
+            micro("stream_event", "claude_to_openai"),
+            3.0,
+            false,
+            "us/event",
+        ),
+        (
+            "Gemini stream translation (native)",
+            micro("stream_event", "gemini_to_openai"),
+            3.0,
+            false,
+            "us/event",
+        ),
+        (
+            "RSS with both plugins (S4) minus S0w",
+            row("S4", "rss_added_mib"),
+            8.0,
+            false,
+            "MiB",
+        ),
+        ("ai_proxy.wasm size", wasm("ai_proxy.wasm"), 1.5, false, "MiB"),
+        (
+            "ai_load_balancer.wasm size",
+            wasm("ai_load_balancer.wasm"),
+            1.5,
+            false,
+            "MiB",
+        ),
+        (
+            "ai_load_balancer_higress.wasm size",
+            wasm("ai_load_balancer_higress.wasm"),
+            1.5,
+            false,
+            "MiB",
+        ),
+    ];
+    Value::Array(
+        list.into_iter()
+            .filter_map(|(what, v, limit, higher, unit)| {
+                let v = v.filter(|v| v.is_finite())?;
+                let met = if higher { v >= limit } else { v <= limit };
+                Some(json!({
+                    "target": what,
+                    "measured": v,
+                    "limit": limit,
+                    "higher_is_better": higher,
+                    "unit": unit,
+                    "met": met,
+                }))
+            })
+            .collect(),
+    )
+}
+
+fn f(v: &Value, digits: usize) -> String {
+    match v.as_f64() {
+        Some(x) if x.is_finite() => format!("{x:.digits$}"),
+        _ => "-".into(),
+    }
+}
+
+fn signed(v: &Value, digits: usize) -> String {
+    match v.as_f64() {
+        Some(x) if x.is_finite() => format!("{x:+.digits$}"),
+        _ => "-".into(),
+    }
+}
+
+fn pct(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if x.is_finite() => format!("{:.0}%", x * 100.0),
+        _ => "-".into(),
+    }
+}
+
+fn markdown(r: &Value) -> String {
+    let mut s = String::new();
+    let m = &r["machine"];
+    let o = &r["options"];
+    s.push_str(&format!(
+        "### Switchyard benchmark, {} (commit {})\n\n",
+        r["timestamp"].as_str().unwrap_or("?"),
+        r["commit"].as_str().unwrap_or("?")
+    ));
+    s.push_str(&format!(
+        "Machine: {} CPUs, {}, {}. ",
+        m["nproc"],
+        m["cpu_model"].as_str().unwrap_or("?"),
+        m["kernel"].as_str().unwrap_or("?")
+    ));
+    let e = &r["e2e"];
+    if !e.is_object() {
+        s.push_str("\n\n");
+    }
+    if e.is_object() {
+        s.push_str(&format!(
+            "Envoy {} with `--concurrency 1`{}; load generator {}; keep-alive, {}-byte chat \
+             bodies; warm-up {}s; {} rounds, medians; saturated runs {}s at c={}, latency \
+             runs {}s at c=1. Envoy CPU from /proc (Envoy process only).\n\n",
+            e["envoy"]
+                .as_str()
+                .and_then(|v| v.split_whitespace().nth(2))
+                .unwrap_or("?"),
+            match e["pinned"].as_object() {
+                Some(p) => format!(
+                    " pinned to CPU {}, mock provider and wrk on CPU {}",
+                    p.get("envoy_cpu").unwrap_or(&Value::Null),
+                    p.get("load_cpu").unwrap_or(&Value::Null)
+                ),
+                None => ", unpinned (one CPU)".into(),
+            },
+            e["load_generator"]
+                .as_str()
+                .and_then(|v| v.split(" Copyright").next())
+                .unwrap_or("wrk"),
+            o["body_bytes"],
+            o["warmup_s"],
+            o["reps"],
+            o["duration_s"],
+            o["connections"],
+            o["latency_duration_s"],
+        ));
+        s.push_str(
+            "| scenario | req/s (min-max) | vs S0 | vs S0w | p50 c=1 µs | p99 c=1 µs | p50 vs S0w µs | Envoy CPU µs/req | CPU vs S0w µs | RSS MiB | RSS vs S0w MiB |\n",
+        );
+        s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        for row in e["scenarios"].as_array().into_iter().flatten() {
+            s.push_str(&format!(
+                "| {} {} | {} ({}-{}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                row["key"].as_str().unwrap_or("?"),
+                row["title"].as_str().unwrap_or(""),
+                f(&row["rps"], 0),
+                f(&row["rps_min"], 0),
+                f(&row["rps_max"], 0),
+                pct(&row["vs_s0"]),
+                pct(&row["vs_s0w"]),
+                f(&row["p50_us"], 0),
+                f(&row["p99_us"], 0),
+                signed(&row["p50_added_us"], 0),
+                f(&row["cpu_us_per_req"], 1),
+                signed(&row["cpu_added_us"], 1),
+                f(&row["rss_mib"], 1),
+                signed(&row["rss_added_mib"], 1),
+            ));
+        }
+        let st = &e["stream"];
+        s.push_str(&format!(
+            "\nS3 streaming: {} Claude events per response upstream ({} OpenAI chunks to the \
+             client), {} events/s, Envoy CPU {} µs per event ({} µs per event over S0w's \
+             per-request cost).\n\n",
+            st["upstream_events_per_response"],
+            st["client_chunks_per_response"],
+            f(&st["events_per_s"], 0),
+            f(&st["cpu_us_per_event"], 2),
+            f(&st["cpu_added_us_per_event"], 2),
+        ));
+        s.push_str("| .wasm | KiB |\n| --- | --- |\n");
+        for w in e["wasm"].as_array().into_iter().flatten() {
+            s.push_str(&format!(
+                "| {} | {} |\n",
+                w["file"].as_str().unwrap_or("?"),
+                w["bytes"].as_f64().map(|b| b / 1024.0).map_or("-".into(), |k| format!("{k:.0}"))
+            ));
+        }
+        s.push('\n');
+    }
+    if let Some(rows) = r["micro"].as_array() {
+        s.push_str("Native micro-benchmarks (criterion, median; `crates/protocol/benches/translate.rs`):\n\n");
+        s.push_str("| benchmark | µs per unit | unit |\n| --- | --- | --- |\n");
+        for row in rows {
+            s.push_str(&format!(
+                "| {}/{} | {} | {} |\n",
+                row["group"].as_str().unwrap_or("?"),
+                row["name"].as_str().unwrap_or("?"),
+                f(&row["us_per_unit"], 2),
+                row["unit"].as_str().unwrap_or("?"),
+            ));
+        }
+        s.push('\n');
+    }
+    if let Some(rows) = r["targets"].as_array().filter(|t| !t.is_empty()) {
+        s.push_str("Targets (issue #10):\n\n");
+        s.push_str("| target | measured | limit | met |\n| --- | --- | --- | --- |\n");
+        for t in rows {
+            let higher = t["higher_is_better"].as_bool().unwrap_or(false);
+            let unit = t["unit"].as_str().unwrap_or("");
+            let (measured, limit) = if unit == "x" {
+                (pct(&t["measured"]), format!(">= {}", pct(&t["limit"])))
+            } else {
+                (
+                    format!("{} {unit}", f(&t["measured"], 2)),
+                    format!("{} {} {unit}", if higher { ">=" } else { "<=" }, f(&t["limit"], 1)),
+                )
+            };
+            s.push_str(&format!(
+                "| {} | {measured} | {limit} | {} |\n",
+                t["target"].as_str().unwrap_or("?"),
+                if t["met"].as_bool() == Some(true) { "yes" } else { "**no**" }
+            ));
+        }
+    }
+    s
+}
+
+fn timestamp() -> String {
+    crate::output(Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs().to_string())
+                .unwrap_or_default()
+        })
+}
+
+fn machine() -> Value {
+    let cpu_model = crate::output(&mut Command::new("lscpu"))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Model name:"))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_default();
+    json!({
+        "nproc": crate::output(&mut Command::new("nproc")).and_then(|s| s.trim().parse::<u64>().ok()),
+        "cpu_model": cpu_model,
+        "kernel": crate::output(Command::new("uname").arg("-sr")).map(|s| s.trim().to_string()),
+        "load_average": std::fs::read_to_string("/proc/loadavg").ok().map(|s| s.trim().to_string()),
+    })
+}
+
+fn commit() -> String {
+    let root = crate::root();
+    let head = crate::output(Command::new("git").current_dir(&root).args([
+        "rev-parse",
+        "--short",
+        "HEAD",
+    ]))
+    .map(|s| s.trim().to_string())
+    .unwrap_or_else(|| "unknown".into());
+    let dirty = crate::output(Command::new("git").current_dir(&root).args([
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+    ]))
+    .is_some_and(|s| !s.trim().is_empty());
+    if dirty {
+        format!("{head}, uncommitted changes")
+    } else {
+        head
+    }
 }
