@@ -185,12 +185,30 @@ fn cluster(c: &Cluster, buffer_limit: u32) -> Value {
     v
 }
 
-/// Envoy-generated errors (no route, upstream down, timeout) in OpenAI's error shape. Only
-/// replies that carry one of these response flags are rewritten, so the plugins' own JSON
-/// errors pass untouched.
+/// Envoy-generated errors (no route, upstream down, timeout, body over the buffer limit) in
+/// OpenAI's error shape. Only replies that carry one of these response flags, or Envoy's own
+/// "payload too large" details (matched with a CEL filter: a plugin's 413 has other details),
+/// are rewritten, so the plugins' own JSON errors pass untouched.
 fn local_reply_config() -> Value {
     json!({
         "mappers": [{
+            "filter": { "extension_filter": {
+                "name": "envoy.access_loggers.extension_filters.cel",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                    "expression": "response.code_details == 'request_payload_too_large'",
+                },
+            } },
+            "body_format_override": {
+                "json_format": {
+                    "error": {
+                        "message": "request body is larger than the gateway's buffer limit",
+                        "type": "invalid_request_error",
+                        "code": "request_too_large",
+                    },
+                },
+            },
+        }, {
             "filter": { "response_flag_filter": { "flags": ["NR", "UH", "UF", "UT", "URX", "UO", "UC", "LH", "DC"] } },
             "body_format_override": {
                 "json_format": {
