@@ -325,3 +325,26 @@ pub fn prometheus_sum(scrape: &str, metric: &str, labels: &[(&str, &str)]) -> f6
         })
         .sum()
 }
+
+/// Python from the project venv (`cargo xtask setup` installs the official SDKs there).
+pub fn python() -> String {
+    std::env::var("SWITCHYARD_PYTHON")
+        .unwrap_or_else(|_| root().join(".venv/bin/python").display().to_string())
+}
+
+/// Run a Python script (`python -c script args...`); it must exit 0 and print `ok`.
+pub fn run_python(script: &str, args: &[String]) {
+    let python = python();
+    let out = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("python at {python}: {e} (run `cargo xtask setup`)"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

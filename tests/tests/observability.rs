@@ -25,7 +25,8 @@ fn chat(model: &str, stream: bool) -> String {
 fn gateway(provider: Value) -> (Gateway, MockServer, std::path::PathBuf) {
     let m = mock();
     let mut s = spec();
-    s.filters.push(proxy_filter(json!({ "provider": provider })));
+    s.filters
+        .push(proxy_filter(json!({ "provider": provider })));
     add_provider(&mut s, "upstream", m.addr());
     s.default_cluster = Some("provider-upstream".into());
     let log = root().join(format!(
@@ -56,7 +57,10 @@ fn tokens(scrape: &str, provider: &str, kind: &str) -> f64 {
     prometheus_sum(
         scrape,
         TOKENS,
-        &[("gen_ai_provider_name", provider), ("gen_ai_token_type", kind)],
+        &[
+            ("gen_ai_provider_name", provider),
+            ("gen_ai_token_type", kind),
+        ],
     )
 }
 
@@ -74,7 +78,11 @@ fn stream_usage(r: &Response) -> (f64, f64) {
         .iter()
         .rev()
         .filter(|d| d.as_str() != "[DONE]")
-        .find_map(|d| serde_json::from_str::<Value>(d).ok().filter(|v| v["usage"].is_object()))
+        .find_map(|d| {
+            serde_json::from_str::<Value>(d)
+                .ok()
+                .filter(|v| v["usage"].is_object())
+        })
         .unwrap_or_else(|| panic!("no usage chunk: {}", r.text()));
     usage_of(&last)
 }
@@ -99,7 +107,11 @@ fn openai_compatible_plain_stream_and_errors_are_counted_exactly() {
     // client and still counts it, once.
     let r = gw.post("/v1/chat/completions", &chat("gpt-4o", true));
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(!r.text().contains("\"usage\""), "usage hidden: {}", r.text());
+    assert!(
+        !r.text().contains("\"usage\""),
+        "usage hidden: {}",
+        r.text()
+    );
     // Stream with include_usage: same count, visible.
     let body = json!({
         "model": "gpt-4o", "stream": true, "stream_options": {"include_usage": true},
@@ -121,7 +133,11 @@ fn openai_compatible_plain_stream_and_errors_are_counted_exactly() {
         prometheus_sum(s, REQUESTS, &[("gen_ai_provider_name", "qwen-main")]) >= 5.0
     });
     let req = |labels: &[(&str, &str)]| prometheus_sum(&scrape, REQUESTS, labels);
-    assert_eq!(req(&[("gen_ai_provider_name", "qwen-main")]), 5.0, "{scrape}");
+    assert_eq!(
+        req(&[("gen_ai_provider_name", "qwen-main")]),
+        5.0,
+        "{scrape}"
+    );
     assert_eq!(
         req(&[
             ("gen_ai_request_model", "gpt-4o"),
@@ -132,8 +148,17 @@ fn openai_compatible_plain_stream_and_errors_are_counted_exactly() {
         3.0,
         "{scrape}"
     );
-    assert_eq!(req(&[("gen_ai_request_model", "other"), ("gen_ai_response_model", "other")]), 1.0);
-    assert!(!scrape.contains("made-up-model-42"), "unbounded label leaked");
+    assert_eq!(
+        req(&[
+            ("gen_ai_request_model", "other"),
+            ("gen_ai_response_model", "other")
+        ]),
+        1.0
+    );
+    assert!(
+        !scrape.contains("made-up-model-42"),
+        "unbounded label leaked"
+    );
     assert_eq!(req(&[("status_class", "5xx")]), 1.0, "{scrape}");
     // Four answers with usage: three for gpt-4o, one for the unknown model.
     assert_eq!(tokens(&scrape, "qwen-main", "input"), 4.0 * p1, "{scrape}");
@@ -142,7 +167,10 @@ fn openai_compatible_plain_stream_and_errors_are_counted_exactly() {
         prometheus_sum(
             &scrape,
             "switchyard_upstream_errors",
-            &[("gen_ai_provider_name", "qwen-main"), ("error_type", "http_5xx")]
+            &[
+                ("gen_ai_provider_name", "qwen-main"),
+                ("error_type", "http_5xx")
+            ]
         ),
         1.0
     );
@@ -174,10 +202,23 @@ fn openai_compatible_plain_stream_and_errors_are_counted_exactly() {
     assert_eq!(lines.len(), 5, "{text}");
     let first = lines[0];
     assert!(first.contains("provider=qwen-main"), "{first}");
-    assert!(first.contains("model=gpt-4o upstream_model=qwen-max"), "{first}");
-    assert!(first.contains(&format!("input_tokens={p1} output_tokens={c1}")), "{first}");
-    assert!(first.contains("ttft_ms=-"), "plain answers have no TTFT: {first}");
-    assert!(lines[1].contains(&format!("output_tokens={c1}")), "{}", lines[1]);
+    assert!(
+        first.contains("model=gpt-4o upstream_model=qwen-max"),
+        "{first}"
+    );
+    assert!(
+        first.contains(&format!("input_tokens={p1} output_tokens={c1}")),
+        "{first}"
+    );
+    assert!(
+        first.contains("ttft_ms=-"),
+        "plain answers have no TTFT: {first}"
+    );
+    assert!(
+        lines[1].contains(&format!("output_tokens={c1}")),
+        "{}",
+        lines[1]
+    );
     let ttft = lines[1]
         .split("ttft_ms=")
         .nth(1)
@@ -218,7 +259,10 @@ fn claude_and_gemini_usage_counted_once_across_stream_shapes() {
         prometheus_sum(
             &scrape,
             REQUESTS,
-            &[("gen_ai_request_model", "claude-sonnet-4-5"), ("status_class", "2xx")]
+            &[
+                ("gen_ai_request_model", "claude-sonnet-4-5"),
+                ("status_class", "2xx")
+            ]
         ),
         3.0
     );
@@ -246,7 +290,10 @@ fn claude_and_gemini_usage_counted_once_across_stream_shapes() {
         prometheus_sum(
             &scrape,
             REQUESTS,
-            &[("gen_ai_request_model", "other"), ("gen_ai_response_model", "gemini-2.5-flash")]
+            &[
+                ("gen_ai_request_model", "other"),
+                ("gen_ai_response_model", "gemini-2.5-flash")
+            ]
         ),
         2.0,
         "{scrape}"

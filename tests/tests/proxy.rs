@@ -378,8 +378,6 @@ fn balancer_and_proxy_chained_with_two_vendor_types() {
 #[test]
 fn official_openai_sdk_plain_and_streaming_with_usage() {
     let (gw, _m) = proxy_gateway(json!({"provider": {"type": "deepseek", "apiTokens": ["k"]}}));
-    let python = std::env::var("SWITCHYARD_PYTHON")
-        .unwrap_or_else(|_| root().join(".venv/bin/python").display().to_string());
     let script = r#"
 import sys, openai
 c = openai.OpenAI(base_url=sys.argv[1], api_key="client-key", max_retries=0)
@@ -397,16 +395,7 @@ with c.chat.completions.stream(model="m", messages=[{"role": "user", "content": 
 assert final.choices[0].message.content == text
 print("ok")
 "#;
-    let out = std::process::Command::new(&python)
-        .args(["-c", script, &format!("http://{}/v1", gw.addr())])
-        .output()
-        .unwrap_or_else(|e| panic!("python at {python}: {e} (run `cargo xtask setup`)"));
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_python(script, &[format!("http://{}/v1", gw.addr())]);
 }
 
 #[test]

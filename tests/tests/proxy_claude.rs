@@ -381,28 +381,6 @@ fn anthropic_client_against_claude_is_native() {
     assert_eq!(r.json()["type"], "error");
 }
 
-fn python() -> String {
-    std::env::var("SWITCHYARD_PYTHON")
-        .unwrap_or_else(|_| root().join(".venv/bin/python").display().to_string())
-}
-
-fn run_python(script: &str, args: &[String]) {
-    let python = python();
-    let mut all = vec!["-c".to_string(), script.to_string()];
-    all.extend(args.iter().cloned());
-    let out = std::process::Command::new(&python)
-        .args(&all)
-        .output()
-        .unwrap_or_else(|e| panic!("python at {python}: {e} (run `cargo xtask setup`)"));
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
-}
-
 #[test]
 fn official_python_sdks_against_claude_and_deepseek() {
     let (claude, cm) = claude_gateway();

@@ -334,3 +334,62 @@ fn anthropic_client_against_gemini_plain_and_streaming() {
     assert_eq!(v["type"], "error", "{v}");
     assert_eq!(v["error"]["type"], "rate_limit_error");
 }
+
+#[test]
+fn official_openai_sdk_against_gemini() {
+    let (gw, m) = gemini_gateway(json!({}), true);
+    // Streaming tool call, then the same plain; text answers afterwards.
+    for _ in 0..2 {
+        m.push_script(Script {
+            tool_calls: vec![
+                ScriptToolCall::new("get_weather", r#"{"city":"Paris"}"#),
+                ScriptToolCall::new("get_time", r#"{"tz":"CET"}"#),
+            ],
+            ..Default::default()
+        });
+    }
+    let script = r#"
+import sys, json, openai
+c = openai.OpenAI(base_url=sys.argv[1], api_key="client-key", max_retries=0)
+tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "tz": {"type": "string"}}, "additionalProperties": False}}} for n in ("get_weather", "get_time")]
+msgs = [{"role": "user", "content": "weather and time in Paris?"}]
+with c.chat.completions.stream(model="gemini-2.5-flash", messages=msgs, tools=tools) as s:
+    final = s.get_final_completion()
+calls = final.choices[0].message.tool_calls
+assert [t.function.name for t in calls] == ["get_weather", "get_time"], calls
+assert json.loads(calls[0].function.arguments) == {"city": "Paris"}, calls
+assert json.loads(calls[1].function.arguments) == {"tz": "CET"}, calls
+assert len({t.id for t in calls}) == 2, calls
+assert final.choices[0].finish_reason == "tool_calls", final
+r = c.chat.completions.create(model="gemini-2.5-flash", messages=msgs, tools=tools)
+assert [t.function.name for t in r.choices[0].message.tool_calls] == ["get_weather", "get_time"], r
+assert r.choices[0].finish_reason == "tool_calls", r
+r = c.chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi sdk"}])
+assert r.choices[0].message.content.startswith("Mock answer"), r
+assert r.choices[0].finish_reason == "stop", r
+assert r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0, r.usage
+chunks = list(c.chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi sdk"}], stream=True, stream_options={"include_usage": True}))
+usage = [ch for ch in chunks if ch.usage is not None]
+assert len(usage) == 1 and usage[0].choices == [], usage
+text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+assert text == r.choices[0].message.content, (text, r.choices[0].message.content)
+e = c.embeddings.create(model="text-embedding-004", input=["one", "two"])
+assert len(e.data) == 2 and e.data[1].index == 1 and len(e.data[0].embedding) > 0, e
+e = c.embeddings.create(model="text-embedding-004", input="just one")
+assert len(e.data) == 1 and len(e.data[0].embedding) > 0, e
+print("ok")
+"#;
+    run_python(script, &[format!("http://{}/v1", gw.addr())]);
+    let paths: Vec<String> = m.requests().iter().map(|r| r.path.clone()).collect();
+    assert!(
+        paths.iter().any(|p| p.contains(":streamGenerateContent")),
+        "{paths:?}"
+    );
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.contains("text-embedding-004:batchEmbedContents")),
+        "{paths:?}"
+    );
+    assert!(!gw.wasm_failed());
+}

@@ -111,7 +111,7 @@ pub fn status_class(status: u16) -> &'static str {
 }
 
 /// Bounded model label: the model itself when `known`, [`OTHER`] otherwise.
-pub fn model_label<'a>(model: Option<&'a str>, known: impl Fn(&str) -> bool) -> &'a str {
+pub fn model_label(model: Option<&str>, known: impl Fn(&str) -> bool) -> &str {
     match model {
         Some(m) if !m.is_empty() && known(m) => m,
         Some(_) => OTHER,
@@ -187,7 +187,10 @@ mod tests {
         );
         let long = "m".repeat(200) + "é";
         let name = stat_name(REQUESTS, &[(REQUEST_MODEL, &long)]);
-        assert_eq!(name.len(), REQUESTS.len() + REQUEST_MODEL.len() + 2 + MAX_VALUE_LEN);
+        assert_eq!(
+            name.len(),
+            REQUESTS.len() + REQUEST_MODEL.len() + 2 + MAX_VALUE_LEN
+        );
         let cut = "é".repeat(40);
         let name = stat_name(REQUESTS, &[(REQUEST_MODEL, &cut)]);
         assert!(name.ends_with(&"é".repeat(32)));

@@ -110,10 +110,14 @@ impl MessagesUsageTap {
                 Some("message_delta") => v.get("usage"),
                 _ => None,
             };
-            let Some(found) = found.and_then(|u| serde_json::from_value::<AnthropicUsage>(u.clone()).ok()) else {
+            let Some(found) =
+                found.and_then(|u| serde_json::from_value::<AnthropicUsage>(u.clone()).ok())
+            else {
                 continue;
             };
-            self.usage.get_or_insert_with(AnthropicUsage::default).update(&found);
+            self.usage
+                .get_or_insert_with(AnthropicUsage::default)
+                .update(&found);
         }
     }
 
@@ -130,7 +134,10 @@ mod tests {
     fn both_shapes_and_cache_tokens() {
         let openai = br#"{"id":"x","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17,"prompt_tokens_details":{"cached_tokens":4}}}"#;
         let u = usage_from_body(openai).unwrap();
-        assert_eq!((u.prompt_tokens, u.completion_tokens, u.cached_tokens), (12, 5, 4));
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.cached_tokens),
+            (12, 5, 4)
+        );
         let anthropic = br#"{"type":"message","usage":{"input_tokens":10,"output_tokens":7,"cache_read_input_tokens":100,"cache_creation_input_tokens":20}}"#;
         let u = usage_from_body(anthropic).unwrap();
         assert_eq!(u.prompt_tokens, 130);
@@ -180,7 +187,11 @@ mod tests {
             tap.push(&stream[..at]);
             tap.push(&stream[at..]);
             let u = tap.usage().unwrap();
-            assert_eq!((u.prompt_tokens, u.completion_tokens), (25, 15), "split at {at}");
+            assert_eq!(
+                (u.prompt_tokens, u.completion_tokens),
+                (25, 15),
+                "split at {at}"
+            );
         }
         assert_eq!(MessagesUsageTap::new().usage(), None);
     }

@@ -84,7 +84,12 @@ impl Observation {
 
     /// Record the models (the client's and the one sent upstream), bounding their labels by
     /// what the provider's config names.
-    pub fn set_models(&mut self, provider: &Provider, client: Option<&str>, upstream: Option<&str>) {
+    pub fn set_models(
+        &mut self,
+        provider: &Provider,
+        client: Option<&str>,
+        upstream: Option<&str>,
+    ) {
         let known = |m: &str| provider.config.labels_model(m);
         self.request_model = client.unwrap_or_default().to_string();
         self.response_model = upstream.or(client).unwrap_or_default().to_string();
@@ -132,8 +137,14 @@ impl Observation {
         let output = self.usage.map(|u| u.completion_tokens.to_string());
         let facts: [(&str, Option<&str>); 6] = [
             ("switchyard_provider", Some(self.provider.as_str())),
-            ("switchyard_request_model", Some(self.request_model.as_str())),
-            ("switchyard_response_model", Some(self.response_model.as_str())),
+            (
+                "switchyard_request_model",
+                Some(self.request_model.as_str()),
+            ),
+            (
+                "switchyard_response_model",
+                Some(self.response_model.as_str()),
+            ),
             ("switchyard_input_tokens", input.as_deref()),
             ("switchyard_output_tokens", output.as_deref()),
             ("switchyard_ttft_ms", ttft.as_deref()),
@@ -225,7 +236,10 @@ fn stats_count_request(provider: &str, req: &str, resp: &str, op: &str, status: 
 
 /// What kind of upstream failure ended the request, if any: Envoy's response code details
 /// name timeouts and resets; otherwise the vendor's own error status.
-pub fn error_type(upstream_status: Option<u16>, code_details: Option<&str>) -> Option<&'static str> {
+pub fn error_type(
+    upstream_status: Option<u16>,
+    code_details: Option<&str>,
+) -> Option<&'static str> {
     let details = code_details.unwrap_or_default();
     if details.contains("timeout") {
         return Some("timeout");
@@ -247,11 +261,20 @@ mod tests {
     #[test]
     fn error_kinds() {
         assert_eq!(error_type(Some(200), Some("via_upstream")), None);
-        assert_eq!(error_type(Some(429), Some("via_upstream")), Some("http_4xx"));
-        assert_eq!(error_type(Some(503), None), Some("http_5xx"));
-        assert_eq!(error_type(None, Some("upstream_response_timeout")), Some("timeout"));
         assert_eq!(
-            error_type(None, Some("upstream_reset_before_response_started{remote_reset}")),
+            error_type(Some(429), Some("via_upstream")),
+            Some("http_4xx")
+        );
+        assert_eq!(error_type(Some(503), None), Some("http_5xx"));
+        assert_eq!(
+            error_type(None, Some("upstream_response_timeout")),
+            Some("timeout")
+        );
+        assert_eq!(
+            error_type(
+                None,
+                Some("upstream_reset_before_response_started{remote_reset}")
+            ),
             Some("reset")
         );
         assert_eq!(error_type(None, None), None);
