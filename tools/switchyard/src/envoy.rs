@@ -372,26 +372,28 @@ pub fn render(spec: &BootstrapSpec) -> Value {
 pub const LISTENER_TYPE: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
 pub const CLUSTER_TYPE: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 
-/// File names of the dynamic resources inside the watched directory.
-pub const LDS_FILE: &str = "lds.json";
-pub const CDS_FILE: &str = "cds.json";
+/// Paths of the dynamic resources below the resource directory. Each file has a directory of
+/// its own because Envoy reloads a path on any rename into its watched directory.
+pub const LDS_FILE: &str = "lds/lds.json";
+pub const CDS_FILE: &str = "cds/cds.json";
 
-/// A bootstrap whose listeners and clusters come from `lds.json` / `cds.json` in `dir`, which
-/// Envoy watches: replacing a file by rename applies it without a restart.
+/// A bootstrap whose listeners and clusters come from [`LDS_FILE`] / [`CDS_FILE`] below
+/// `dir`, which Envoy watches: replacing a file by rename applies it without a restart.
 pub fn render_dynamic(admin_addr: SocketAddr, dir: &std::path::Path) -> Value {
     let source = |file: &str| {
+        let path = dir.join(file);
+        let watched = path.parent().unwrap_or(dir).to_path_buf();
         json!({
             "resource_api_version": "V3",
             "path_config_source": {
-                "path": dir.join(file).to_string_lossy(),
-                "watched_directory": { "path": dir.to_string_lossy() },
+                "path": path.to_string_lossy(),
+                "watched_directory": { "path": watched.to_string_lossy() },
             },
         })
     };
     json!({
         "node": { "id": "switchyard", "cluster": "switchyard" },
         "admin": admin(admin_addr),
-        "stats_config": stats_config(),
         "dynamic_resources": { "lds_config": source(LDS_FILE), "cds_config": source(CDS_FILE) },
     })
 }

@@ -107,7 +107,11 @@ impl Up {
             .map(free_port)
             .collect::<Result<Vec<_>, _>>()?;
         let dir = opts.workdir.join("xds");
-        std::fs::create_dir_all(&dir)?;
+        for f in [CDS_FILE, LDS_FILE] {
+            if let Some(d) = dir.join(f).parent() {
+                std::fs::create_dir_all(d)?;
+            }
+        }
         let mut mocks = LocalMocks::default();
         let upstreams = mocks.plan(&cfg)?;
         let (cds, lds) = resources(&cfg, &upstreams, &opts.wasm_dir, &listen, 1);
@@ -159,9 +163,18 @@ impl Up {
 
     /// Look at `gateway.yaml`; apply it when its content changed.
     pub fn poll(&mut self) -> Option<Event> {
-        let text = std::fs::read_to_string(&self.opts.config).ok()?;
+        let mut text = std::fs::read_to_string(&self.opts.config).ok()?;
         if text == self.last_text {
             return None;
+        }
+        // Wait until the file stops changing: editors and `>` truncate before they write.
+        for _ in 0..20 {
+            std::thread::sleep(Duration::from_millis(50));
+            match std::fs::read_to_string(&self.opts.config) {
+                Ok(now) if now == text => break,
+                Ok(now) => text = now,
+                Err(_) => return None,
+            }
         }
         self.last_text = text.clone();
         Some(match self.apply(&text) {

@@ -1,0 +1,181 @@
+//! The switchyard CLI against real Envoy: rendered bootstraps pass `envoy --mode validate`,
+//! and `switchyard up` applies an edited gateway.yaml (a provider added) without restarting
+//! Envoy or dropping a request in flight, and keeps running through a bad edit.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+use switchyard::gateway::{GatewayConfig, Upstreams};
+use switchyard::up::{Event, Up, UpOptions};
+use switchyard_e2e::*;
+
+fn wasm_dir() -> PathBuf {
+    wasm("ai_proxy").parent().unwrap().to_path_buf()
+}
+
+fn workdir(name: &str) -> PathBuf {
+    let d = root().join(format!("target/e2e/cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn validate(bootstrap: &Path) -> (bool, String) {
+    let out = Command::new(envoy_bin())
+        .args(["--mode", "validate", "-l", "error", "-c"])
+        .arg(bootstrap)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn rendered_bootstraps_pass_envoy_validate() {
+    let dir = workdir("validate");
+    let env = |v: &str| Some(format!("test-{v}"));
+    for ex in ["quickstart", "vendors"] {
+        let cfg = GatewayConfig::load(&root().join(format!("examples/{ex}/gateway.yaml")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ups = Upstreams::configured(&cfg, &env).unwrap();
+        let spec = switchyard::gateway::render(&cfg, &ups, &wasm_dir(), cfg.admin_addr());
+        let path = dir.join(format!("{ex}.json"));
+        std::fs::write(&path, envoy::render(&spec).to_string()).unwrap();
+        let (ok, text) = validate(&path);
+        assert!(ok, "{ex}: {text}");
+    }
+    // The check can fail: a bootstrap Envoy refuses (a route to an unknown cluster is fine
+    // here, a filter without its type is not).
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("quickstart.json")).unwrap()).unwrap();
+    let hcm = v
+        .pointer_mut("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config")
+        .unwrap();
+    hcm["http_filters"][0]["typed_config"]["@type"] = json!("type.googleapis.com/no.such.Filter");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, v.to_string()).unwrap();
+    let (ok, text) = validate(&bad);
+    assert!(!ok, "envoy accepted a broken bootstrap: {text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn gateway_yaml(providers: &[(&str, &str, std::net::SocketAddr, u32)]) -> String {
+    let mut s = String::from("listen: 127.0.0.1:0\nproviders:\n");
+    let mut values = Vec::new();
+    for (name, model, addr, load) in providers {
+        s.push_str(&format!(
+            "  - {{name: {name}, type: openai, model: {model}, endpoint: 'http://{addr}'}}\n"
+        ));
+        values.push(format!("{name}: {load}"));
+    }
+    // A provider whose key variable is unset: `up` serves it with a mock; never picked.
+    s.push_str("  - {name: spare, type: deepseek, model: deepseek-chat, api_tokens: ['${SWITCHYARD_E2E_UNSET_KEY}']}\n");
+    values.push("spare: 1000".into());
+    s.push_str(&format!(
+        "balancer:\n  strategy: least\n  metrics: {{source: static, values: {{{}}}}}\n",
+        values.join(", ")
+    ));
+    s
+}
+
+const AUTO: &str = r#"{"model":"auto","messages":[{"role":"user","content":"hi"}]}"#;
+
+fn recv(rx: &mpsc::Receiver<Event>) -> Event {
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("no reload event within 60 s")
+}
+
+#[test]
+fn up_applies_edits_without_restart() {
+    let alpha = mock();
+    let beta = mock();
+    let dir = workdir("up");
+    let config = dir.join("gateway.yaml");
+    std::fs::write(&config, gateway_yaml(&[("alpha", "alpha-model", alpha.addr(), 10)])).unwrap();
+    let mut opts = UpOptions::new(config.clone(), envoy_bin(), wasm_dir(), dir.join("run"));
+    opts.poll_interval = Duration::from_millis(100);
+    let mut gw = Up::start(opts).unwrap_or_else(|e| panic!("{e}"));
+    let addr = gw.listen();
+    let pid = gw.pid();
+    assert_eq!(gw.mocked(), ["spare"]);
+    let log = gw.envoy.log_path.clone();
+    let lds_updates = |gw: &Up| {
+        let (_, s) = gw
+            .envoy
+            .admin_get("/stats?filter=^listener_manager\\.lds\\.update_success$")
+            .unwrap();
+        s.split(": ").nth(1).and_then(|v| v.trim().parse::<u64>().ok()).unwrap()
+    };
+    let lds_before = lds_updates(&gw);
+
+    let r = request(addr, "POST", "/v1/chat/completions", &[], &[AUTO.as_bytes()]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["model"], "alpha-model");
+    assert_eq!(alpha.requests().len(), 1);
+
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel();
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            gw.watch(&stop, &mut |_, ev| {
+                let _ = tx.send(ev.clone());
+            })
+        });
+        // A slow request in flight while the config changes must still complete.
+        alpha.push_script(Script {
+            ttfb_ms: 1500,
+            ..Script::default()
+        });
+        let slow = s.spawn(move || request(addr, "POST", "/v1/chat/completions", &[], &[AUTO.as_bytes()]));
+        while alpha.requests().len() < 2 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Add a provider that is less loaded: `auto` goes there once the edit applies.
+        let edited = gateway_yaml(&[
+            ("alpha", "alpha-model", alpha.addr(), 10),
+            ("beta", "beta-model", beta.addr(), 5),
+        ]);
+        std::fs::write(&config, edited).unwrap();
+        match recv(&rx) {
+            Event::Applied { providers, .. } => assert_eq!(providers, ["alpha", "beta", "spare"]),
+            other => panic!("{other:?}\n{}", std::fs::read_to_string(&log).unwrap_or_default()),
+        }
+        let r = request(addr, "POST", "/v1/chat/completions", &[], &[AUTO.as_bytes()]);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["model"], "beta-model");
+        assert_eq!(beta.requests().len(), 1);
+        let r = slow.join().unwrap();
+        assert_eq!(r.status, 200, "in-flight request: {}", r.text());
+        assert_eq!(r.json()["model"], "alpha-model");
+
+        // A bad edit is reported with file, line and field; the running config stays.
+        std::fs::write(
+            &config,
+            "providers:\n  - {name: beta, type: nosuchvendor, model: m}\n",
+        )
+        .unwrap();
+        match recv(&rx) {
+            Event::Rejected { message } => {
+                assert!(
+                    message.contains("gateway.yaml:2: providers[0].type: unknown vendor type `nosuchvendor`"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let r = request(addr, "POST", "/v1/chat/completions", &[], &[AUTO.as_bytes()]);
+        assert_eq!(r.json()["model"], "beta-model");
+        assert_eq!(beta.requests().len(), 2);
+        stop.store(true, Ordering::SeqCst);
+        watcher.join().unwrap();
+    });
+    // One Envoy process throughout.
+    assert_eq!(gw.pid(), pid);
+    assert!(gw.envoy.running());
+    // Exactly one listener update: the good edit (the bad one never reached Envoy).
+    assert_eq!(lds_updates(&gw), lds_before + 1);
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
+}
