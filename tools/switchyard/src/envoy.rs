@@ -394,6 +394,7 @@ pub fn render_dynamic(admin_addr: SocketAddr, dir: &std::path::Path) -> Value {
     json!({
         "node": { "id": "switchyard", "cluster": "switchyard" },
         "admin": admin(admin_addr),
+        "stats_config": stats_config(),
         "dynamic_resources": { "lds_config": source(LDS_FILE), "cds_config": source(CDS_FILE) },
     })
 }
