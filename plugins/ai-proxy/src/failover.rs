@@ -69,6 +69,14 @@ impl<'a> Pool<'a> {
         })
     }
 
+    /// The provider's id, or its type when it has none (a single `provider`).
+    fn name(&self) -> &str {
+        match self.provider.id() {
+            "" => self.provider.spec.name,
+            id => id,
+        }
+    }
+
     fn tokens(&self) -> usize {
         self.provider.config.api_tokens.len()
     }
@@ -127,7 +135,7 @@ impl<'a> Pool<'a> {
         if let Some(ms) = rest {
             log::info!(
                 "ai-proxy: provider `{}` token {} rests {ms} ms (429 retry-after)",
-                self.provider.id(),
+                self.name(),
                 self.tail(index)
             );
         }
@@ -135,7 +143,7 @@ impl<'a> Pool<'a> {
     }
 
     fn log_change(&self, index: usize, change: Change, status: u16) {
-        let id = self.provider.id();
+        let id = self.name();
         let tail = self.tail(index);
         match change {
             Change::WentDown => log::warn!(
@@ -171,7 +179,7 @@ pub fn choose_token(provider: &Provider, rand: u64) -> Option<usize> {
     if choice.fallback {
         log::warn!(
             "ai-proxy: provider `{}` has no available token; using the least recently failed one, {}",
-            provider.id(),
+            pool.name(),
             pool.tail(choice.index)
         );
     }
@@ -287,7 +295,7 @@ fn retry(req: &mut ProxyRequest, status: u16, now: u64) -> bool {
     let Some(next) = state.choose_retry(now, &pool.thresholds, rand, &a.tried) else {
         log::info!(
             "ai-proxy: provider `{}`: status {status}, no token available to retry with",
-            plan.provider.id()
+            pool.name()
         );
         return false;
     };
@@ -321,7 +329,7 @@ fn retry(req: &mut ProxyRequest, status: u16, now: u64) -> bool {
         Ok(id) => {
             log::info!(
                 "ai-proxy: provider `{}`: status {status} with token {}, retrying with {}",
-                plan.provider.id(),
+                pool.name(),
                 pool.tail(req.failover.token.unwrap_or(usize::MAX)),
                 pool.tail(next)
             );
@@ -546,7 +554,7 @@ impl HealthChecks {
             else {
                 log::debug!(
                     "ai-proxy: provider `{}`: no request seen yet, health checks wait",
-                    provider.id()
+                    pool.name()
                 );
                 continue;
             };
@@ -571,7 +579,7 @@ impl HealthChecks {
                     }
                     Err(e) => log::warn!(
                         "ai-proxy: provider `{}`: health check of token {} not sent: {e}",
-                        provider.id(),
+                        pool.name(),
                         pool.tail(index)
                     ),
                 }
@@ -594,7 +602,7 @@ impl HealthChecks {
         if !ok {
             log::info!(
                 "ai-proxy: provider `{}`: health check of token {} failed (status {status})",
-                check.provider.id(),
+                pool.name(),
                 pool.tail(check.index)
             );
         }

@@ -1,0 +1,264 @@
+//! ai-proxy token failover in real Envoy with two worker threads (two Wasm VMs sharing
+//! state): a token the mock fails is taken out of rotation on both workers, retries turn
+//! failures into answers, health checks and cooldowns bring the token back, and a `429` with
+//! `retry-after` rests the token.
+
+use std::time::{Duration, Instant};
+use switchyard_e2e::*;
+
+const CHAT: &str = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hello there"}]}"#;
+const GOOD: &str = "sk-good-1111";
+const BAD: &str = "sk-bad-2222";
+const HEALTH: &str = "x-switchyard-health-check";
+
+/// Envoy (two workers) with ai-proxy in front of one mock; `extra` is merged into the
+/// provider (`failover`, `retryOnFailure`).
+fn gateway(extra: serde_json::Value) -> (Gateway, MockServer) {
+    let m = mock();
+    let mut provider = json!({"type": "deepseek", "apiTokens": [GOOD, BAD]});
+    for (k, v) in extra.as_object().expect("object") {
+        provider[k] = v.clone();
+    }
+    let mut s = spec();
+    s.filters
+        .push(proxy_filter(json!({ "provider": provider })));
+    add_provider(&mut s, "upstream", m.addr());
+    s.default_cluster = Some("provider-upstream".into());
+    (Gateway::start_with(&s, 2), m)
+}
+
+/// The mock fails every request made with `token` with `status` (and `headers`).
+fn fail_token(m: &MockServer, token: &str, status: u16, headers: &[(&str, &str)]) {
+    m.set_default_script(Script {
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        only_for_token: Some(token.into()),
+        ..Script::error(status, "token failing")
+    });
+}
+
+fn uses(r: &RecordedRequest, token: &str) -> bool {
+    r.header("authorization") == Some(&format!("Bearer {token}"))
+}
+
+/// Client requests (not health checks) the mock received with `token`.
+fn client_hits(m: &MockServer, token: &str) -> usize {
+    m.requests()
+        .iter()
+        .filter(|r| uses(r, token) && r.header(HEALTH).is_none())
+        .count()
+}
+
+fn health_checks(m: &MockServer, token: &str) -> Vec<RecordedRequest> {
+    m.requests()
+        .into_iter()
+        .filter(|r| uses(&r, token) && r.header(HEALTH).is_some())
+        .collect()
+}
+
+/// Send chats until `done` holds (at most `max` requests); returns the statuses seen.
+fn chat_until(gw: &Gateway, max: usize, mut done: impl FnMut() -> bool) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for _ in 0..max {
+        if done() {
+            break;
+        }
+        statuses.push(gw.post("/v1/chat/completions", CHAT).status);
+    }
+    statuses
+}
+
+/// Poll `done` every 100 ms for at most `limit`.
+fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    done()
+}
+
+#[test]
+fn failing_token_gets_no_traffic_on_either_worker_after_the_threshold() {
+    let (gw, m) = gateway(json!({
+        "failover": {"enabled": true, "failureThreshold": 3, "healthCheckModel": "gpt-4o-mini",
+                     "healthCheckInterval": 600000}
+    }));
+    fail_token(&m, BAD, 500, &[]);
+    let statuses = chat_until(&gw, 300, || client_hits(&m, BAD) >= 3);
+    assert_eq!(
+        client_hits(&m, BAD),
+        3,
+        "the failing token was picked 3 times"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 500).count(), 3);
+    // Each request is a new connection, spread over both workers: the failures were counted
+    // in shared state, so neither worker uses the token again.
+    for _ in 0..30 {
+        let r = gw.post("/v1/chat/completions", CHAT);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(client_hits(&m, BAD), 3, "no traffic after the threshold");
+    assert!(client_hits(&m, GOOD) >= 30);
+    assert!(health_checks(&m, BAD).is_empty(), "interval not reached");
+    assert!(!gw.wasm_failed());
+}
+
+#[test]
+fn a_retry_with_another_token_turns_a_500_into_a_200() {
+    let (gw, m) = gateway(json!({"retryOnFailure": {"enabled": true, "maxRetries": 1}}));
+    fail_token(&m, BAD, 500, &[]);
+    let mut retried = 0;
+    for _ in 0..40 {
+        let r = gw.post("/v1/chat/completions", CHAT);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["object"], "chat.completion");
+        if r.header("x-switchyard-retries") == Some("1") {
+            retried += 1;
+        }
+    }
+    let hits = client_hits(&m, BAD);
+    assert!(hits >= 1, "the failing token was picked at least once");
+    assert_eq!(retried, hits, "every failure was retried");
+    // The retry resends the same upstream request with the other token.
+    let rec = m.requests();
+    let i = rec.iter().position(|r| uses(r, BAD)).expect("a failure");
+    let retry = &rec[i + 1];
+    assert!(uses(retry, GOOD));
+    assert_eq!(retry.path, rec[i].path);
+    assert_eq!(retry.body, rec[i].body);
+    assert_eq!(retry.header("host"), Some("api.deepseek.com"));
+
+    // Streams too, while nothing has reached the client yet.
+    let stream = r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"one two"}]}"#;
+    let mut stream_retried = false;
+    for _ in 0..40 {
+        let r = gw.post("/v1/chat/completions", stream);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let data = r.sse_data();
+        assert_eq!(
+            data.last().map(String::as_str),
+            Some("[DONE]"),
+            "{}",
+            r.text()
+        );
+        assert!(
+            data.iter().all(|d| !d.contains("\"usage\"")),
+            "usage chunk removed as usual: {}",
+            r.text()
+        );
+        if r.header("x-switchyard-retries").is_some() {
+            stream_retried = true;
+            break;
+        }
+    }
+    assert!(stream_retried);
+
+    // Both tokens failing: the client gets the last failure, converted as usual.
+    fail_token(&m, GOOD, 503, &[]);
+    m.push_script(Script {
+        only_for_token: Some(BAD.into()),
+        ..Script::error(500, "bad too")
+    });
+    let r = gw.post("/v1/chat/completions", CHAT);
+    assert!(r.status == 500 || r.status == 503, "{}", r.status);
+    assert!(r.json()["error"]["message"].is_string(), "{}", r.text());
+    assert!(!gw.wasm_failed());
+}
+
+#[test]
+fn a_health_check_brings_the_token_back_after_the_mock_heals() {
+    let (gw, m) = gateway(json!({
+        "modelMapping": {"gpt-4o-mini": "deepseek-chat"},
+        "failover": {"enabled": true, "failureThreshold": 1, "successThreshold": 1,
+                     "healthCheckModel": "gpt-4o-mini", "healthCheckInterval": 300},
+        "retryOnFailure": {"enabled": true}
+    }));
+    fail_token(&m, BAD, 500, &[]);
+    let statuses = chat_until(&gw, 60, || client_hits(&m, BAD) >= 1);
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(client_hits(&m, BAD), 1);
+    // Down: health checks probe it (and fail), clients do not get it.
+    assert!(
+        wait_for(Duration::from_secs(15), || !health_checks(&m, BAD)
+            .is_empty()),
+        "a health check was sent"
+    );
+    for _ in 0..10 {
+        assert_eq!(gw.post("/v1/chat/completions", CHAT).status, 200);
+    }
+    assert_eq!(client_hits(&m, BAD), 1);
+    let check = &health_checks(&m, BAD)[0];
+    assert_eq!(check.path, "/chat/completions");
+    assert_eq!(check.header("host"), Some("api.deepseek.com"));
+    let body = check.json().expect("JSON health check");
+    assert_eq!(
+        body["model"], "deepseek-chat",
+        "mapped like a client's model"
+    );
+    assert!(
+        health_checks(&m, GOOD).is_empty(),
+        "only down tokens are probed"
+    );
+
+    m.set_default_script(Script::default());
+    let back = wait_for(Duration::from_secs(20), || {
+        gw.post("/v1/chat/completions", CHAT);
+        client_hits(&m, BAD) > 1
+    });
+    assert!(back, "the healed token gets traffic again");
+    assert!(!gw.wasm_failed());
+}
+
+#[test]
+fn cooldown_brings_the_token_back_without_health_checks() {
+    let (gw, m) = gateway(json!({
+        "failover": {"enabled": true, "failureThreshold": 1, "cooldownDuration": 5000},
+        "retryOnFailure": {"enabled": true}
+    }));
+    fail_token(&m, BAD, 502, &[]);
+    let statuses = chat_until(&gw, 60, || client_hits(&m, BAD) >= 1);
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    for _ in 0..5 {
+        assert_eq!(gw.post("/v1/chat/completions", CHAT).status, 200);
+    }
+    assert_eq!(
+        client_hits(&m, BAD),
+        1,
+        "out of rotation during the cooldown"
+    );
+    m.set_default_script(Script::default());
+    let back = wait_for(Duration::from_secs(20), || {
+        assert_eq!(gw.post("/v1/chat/completions", CHAT).status, 200);
+        client_hits(&m, BAD) > 1
+    });
+    assert!(back, "the token is used again after the cooldown");
+    assert!(health_checks(&m, BAD).is_empty() && health_checks(&m, GOOD).is_empty());
+    assert!(!gw.wasm_failed());
+}
+
+#[test]
+fn a_429_with_retry_after_rests_the_token_on_both_workers() {
+    let (gw, m) = gateway(json!({"retryOnFailure": {"enabled": true}}));
+    fail_token(&m, BAD, 429, &[("retry-after", "60")]);
+    let statuses = chat_until(&gw, 60, || client_hits(&m, BAD) >= 1);
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(client_hits(&m, BAD), 1);
+    for _ in 0..30 {
+        assert_eq!(gw.post("/v1/chat/completions", CHAT).status, 200);
+    }
+    assert_eq!(client_hits(&m, BAD), 1, "resting for 60 s on every worker");
+
+    // The other token rate-limited too: nothing to retry with, the 429 and its retry-after
+    // reach the client.
+    fail_token(&m, GOOD, 429, &[("retry-after", "7")]);
+    let r = gw.post("/v1/chat/completions", CHAT);
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("7"));
+    assert!(r.json()["error"]["message"].is_string(), "{}", r.text());
+    assert!(!gw.wasm_failed());
+}
