@@ -262,3 +262,56 @@ fn a_429_with_retry_after_rests_the_token_on_both_workers() {
     assert!(r.json()["error"]["message"].is_string(), "{}", r.text());
     assert!(!gw.wasm_failed());
 }
+
+#[test]
+fn after_the_balancer_rerouted_retries_and_health_checks_reach_the_chosen_provider() {
+    let qianwen = mock();
+    let deepseek = mock();
+    let mut s = spec();
+    s.filters.push(lb_filter(json!({
+        "providers": [
+            {"name": "qianwen", "key": "q", "model": "qwen3-max-preview"},
+            {"name": "deepseek", "key": "d", "model": "deepseek-chat"}
+        ],
+        "metrics": {"source": "static", "values": {"q": 10, "d": 90}}
+    })));
+    s.filters.push(proxy_filter(json!({
+        "providers": [
+            {"id": "qianwen", "type": "qwen", "apiTokens": [GOOD, BAD],
+             "failover": {"enabled": true, "failureThreshold": 1, "healthCheckModel": "qwen-turbo",
+                          "healthCheckInterval": 300},
+             "retryOnFailure": {"enabled": true}},
+            {"id": "deepseek", "type": "deepseek", "apiTokens": ["k-ds"]}
+        ],
+        "activeProviderId": "deepseek",
+        "activeProviderHeader": "x-selected-provider"
+    })));
+    add_provider(&mut s, "qianwen", qianwen.addr());
+    add_provider(&mut s, "deepseek", deepseek.addr());
+    // The route chosen before the balancer's header points at deepseek.
+    s.default_cluster = Some("provider-deepseek".into());
+    let gw = Gateway::start_with(&s, 2);
+    fail_token(&qianwen, BAD, 500, &[]);
+    let auto = r#"{"model":"auto","messages":[{"role":"user","content":"hi"}]}"#;
+    for _ in 0..60 {
+        if client_hits(&qianwen, BAD) >= 1 {
+            break;
+        }
+        let r = gw.post("/v1/chat/completions", auto);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["model"], "qwen3-max-preview");
+    }
+    assert_eq!(client_hits(&qianwen, BAD), 1);
+    assert!(
+        wait_for(Duration::from_secs(15), || !health_checks(&qianwen, BAD)
+            .is_empty()),
+        "the health check reached qianwen's cluster"
+    );
+    assert!(
+        deepseek.requests().is_empty(),
+        "nothing went to the first route's cluster"
+    );
+    let check = &health_checks(&qianwen, BAD)[0];
+    assert_eq!(check.path, "/compatible-mode/v1/chat/completions");
+    assert!(!gw.wasm_failed());
+}
