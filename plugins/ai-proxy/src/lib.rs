@@ -410,7 +410,7 @@ impl Context for ProxyRequest {
 }
 
 impl HttpContext for ProxyRequest {
-    fn on_http_request_headers(&mut self, _n: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
         self.anthropic_client = self
             .get_http_request_header(":path")
             .and_then(|p| Api::from_path(&p))
@@ -420,6 +420,13 @@ impl HttpContext for ProxyRequest {
             Ok(None) => return Action::Continue,
             Err(e) => return self.fail(e),
         };
+        // No body at all: the body phase never runs, so nothing would check or translate it.
+        if end_of_stream && plan.api != Api::Models {
+            return self.fail(GatewayError::invalid(
+                "invalid_json",
+                "request body is empty: send a JSON object",
+            ));
+        }
         if let Err(e) = self.rewrite_headers(&plan) {
             return self.fail(e);
         }
