@@ -28,7 +28,8 @@ fn validate(bootstrap: &Path) -> (bool, String) {
         .arg(bootstrap)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -49,7 +50,8 @@ fn rendered_bootstraps_pass_envoy_validate() {
     // The check can fail: a bootstrap Envoy refuses (a route to an unknown cluster is fine
     // here, a filter without its type is not).
     let mut v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("quickstart.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("quickstart.json")).unwrap())
+            .unwrap();
     let hcm = v
         .pointer_mut("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config")
         .unwrap();
@@ -93,7 +95,11 @@ fn up_applies_edits_without_restart() {
     let beta = mock();
     let dir = workdir("up");
     let config = dir.join("gateway.yaml");
-    std::fs::write(&config, gateway_yaml(&[("alpha", "alpha-model", alpha.addr(), 10)])).unwrap();
+    std::fs::write(
+        &config,
+        gateway_yaml(&[("alpha", "alpha-model", alpha.addr(), 10)]),
+    )
+    .unwrap();
     let mut opts = UpOptions::new(config.clone(), envoy_bin(), wasm_dir(), dir.join("run"));
     opts.poll_interval = Duration::from_millis(100);
     let mut gw = Up::start(opts).unwrap_or_else(|e| panic!("{e}"));
@@ -106,11 +112,20 @@ fn up_applies_edits_without_restart() {
             .envoy
             .admin_get("/stats?filter=^listener_manager\\.lds\\.update_success$")
             .unwrap();
-        s.split(": ").nth(1).and_then(|v| v.trim().parse::<u64>().ok()).unwrap()
+        s.split(": ")
+            .nth(1)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap()
     };
     let lds_before = lds_updates(&gw);
 
-    let r = request(addr, "POST", "/v1/chat/completions", &[], &[AUTO.as_bytes()]);
+    let r = request(
+        addr,
+        "POST",
+        "/v1/chat/completions",
+        &[],
+        &[AUTO.as_bytes()],
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["model"], "alpha-model");
     assert_eq!(alpha.requests().len(), 1);
@@ -128,7 +143,15 @@ fn up_applies_edits_without_restart() {
             ttfb_ms: 1500,
             ..Script::default()
         });
-        let slow = s.spawn(move || request(addr, "POST", "/v1/chat/completions", &[], &[AUTO.as_bytes()]));
+        let slow = s.spawn(move || {
+            request(
+                addr,
+                "POST",
+                "/v1/chat/completions",
+                &[],
+                &[AUTO.as_bytes()],
+            )
+        });
         while alpha.requests().len() < 2 {
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -140,9 +163,18 @@ fn up_applies_edits_without_restart() {
         std::fs::write(&config, edited).unwrap();
         match recv(&rx) {
             Event::Applied { providers, .. } => assert_eq!(providers, ["alpha", "beta", "spare"]),
-            other => panic!("{other:?}\n{}", std::fs::read_to_string(&log).unwrap_or_default()),
+            other => panic!(
+                "{other:?}\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            ),
         }
-        let r = request(addr, "POST", "/v1/chat/completions", &[], &[AUTO.as_bytes()]);
+        let r = request(
+            addr,
+            "POST",
+            "/v1/chat/completions",
+            &[],
+            &[AUTO.as_bytes()],
+        );
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.json()["model"], "beta-model");
         assert_eq!(beta.requests().len(), 1);
@@ -159,13 +191,21 @@ fn up_applies_edits_without_restart() {
         match recv(&rx) {
             Event::Rejected { message } => {
                 assert!(
-                    message.contains("gateway.yaml:2: providers[0].type: unknown vendor type `nosuchvendor`"),
+                    message.contains(
+                        "gateway.yaml:2: providers[0].type: unknown vendor type `nosuchvendor`"
+                    ),
                     "{message}"
                 );
             }
             other => panic!("{other:?}"),
         }
-        let r = request(addr, "POST", "/v1/chat/completions", &[], &[AUTO.as_bytes()]);
+        let r = request(
+            addr,
+            "POST",
+            "/v1/chat/completions",
+            &[],
+            &[AUTO.as_bytes()],
+        );
         assert_eq!(r.json()["model"], "beta-model");
         assert_eq!(beta.requests().len(), 2);
         stop.store(true, Ordering::SeqCst);

@@ -126,13 +126,8 @@ fn classify(config: &Value) -> Option<bool> {
 impl Manifests {
     /// Parse multi-document Kubernetes YAML.
     pub fn parse(text: &str) -> Result<Manifests, String> {
-        let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| {
-            e.to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string()
-        })?;
+        let docs: Vec<Value> = serde_saphyr::from_multiple(text)
+            .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string())?;
         let mut m = Manifests::default();
         for d in docs.iter().flat_map(|d| match d.get("items") {
             Some(Value::Array(items)) => items.iter().collect::<Vec<_>>(),
@@ -147,7 +142,10 @@ impl Manifests {
             match kind {
                 "Ingress" => {
                     m.ingresses.insert(name.clone());
-                    if let Some(a) = d.pointer("/metadata/annotations").and_then(Value::as_object) {
+                    if let Some(a) = d
+                        .pointer("/metadata/annotations")
+                        .and_then(Value::as_object)
+                    {
                         m.conditions.extend(conditions(&name, a));
                     }
                 }
@@ -301,7 +299,10 @@ pub fn check_manifests(m: &Manifests, expected: Option<(&str, &[String], &str)>)
         out.push(finding(
             Kind::Duplicate,
             "Ingresses",
-            format!("`{d}` is routed by more than one Ingress: {}", where_.join(", ")),
+            format!(
+                "`{d}` is routed by more than one Ingress: {}",
+                where_.join(", ")
+            ),
         ));
     }
     for (res, c) in &m.proxies {

@@ -336,7 +336,11 @@ pub fn listeners(spec: &BootstrapSpec) -> Vec<Value> {
         .chain(spec.extra_listeners.iter().copied())
         .enumerate()
         .map(|(i, addr)| {
-            let name = if i == 0 { "switchyard".to_string() } else { format!("switchyard-{i}") };
+            let name = if i == 0 {
+                "switchyard".to_string()
+            } else {
+                format!("switchyard-{i}")
+            };
             json!({
                 "name": name,
                 "address": socket(&addr.ip().to_string(), addr.port()),

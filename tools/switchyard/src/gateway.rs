@@ -598,7 +598,11 @@ impl ProviderEntry {
         }
         if let Some(w) = &self.weight {
             if !(w.is_finite() && w.value >= 0.0) {
-                out.push(Diagnostic::new(w.line, at("weight"), "must be a number >= 0"));
+                out.push(Diagnostic::new(
+                    w.line,
+                    at("weight"),
+                    "must be a number >= 0",
+                ));
             }
         }
         out
@@ -661,7 +665,11 @@ impl ProviderEntry {
             v.insert("modelMapping".into(), json!(self.models));
         }
         // Vendors without a fixed host learn it from `endpoint` in their own option.
-        if let Some(e) = self.endpoint.as_ref().and_then(|e| endpoint_cluster("", e).map(|c| (e, c))) {
+        if let Some(e) = self
+            .endpoint
+            .as_ref()
+            .and_then(|e| endpoint_cluster("", e).map(|c| (e, c)))
+        {
             let (url, c) = e;
             let hostport = format!("{}:{}", c.address, c.port);
             match self.vendor.as_str() {
@@ -695,11 +703,7 @@ pub fn env_refs(s: &str) -> Result<Vec<String>, String> {
             .find('}')
             .ok_or_else(|| format!("unclosed `${{` in `{}`", redact(s)))?;
         let name = &after[..end];
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(format!("`${{{name}}}` is not a variable name"));
         }
         out.push(name.to_string());
@@ -842,7 +846,8 @@ pub fn render(
     if let Some(m) = &cfg.limits.max_request_bytes {
         // Envoy buffers the body for json_to_metadata and the plugins: a little above the
         // limit, so ai-proxy (not Envoy) answers the 413 in OpenAI's shape.
-        spec.buffer_limit_bytes = u32::try_from(m.value.saturating_add(64 * 1024)).unwrap_or(u32::MAX);
+        spec.buffer_limit_bytes =
+            u32::try_from(m.value.saturating_add(64 * 1024)).unwrap_or(u32::MAX);
     }
     if let Some(t) = cfg.limits.timeout_s {
         spec.route_timeout_s = t;
@@ -936,7 +941,10 @@ balancer:
             problems: p,
         }
         .to_string();
-        assert!(shown.contains("g.yaml:6: providers[1].type: unknown vendor type"), "{shown}");
+        assert!(
+            shown.contains("g.yaml:6: providers[1].type: unknown vendor type"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -11,7 +11,11 @@ use switchyard::run::write_private;
 use switchyard::up::UpOptions;
 
 #[derive(Parser)]
-#[command(name = "switchyard", version, about = "AI gateway config for Envoy and Higress from one gateway.yaml")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "AI gateway config for Envoy and Higress from one gateway.yaml"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -81,7 +85,10 @@ enum RenderTarget {
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// URL of the balancer plugin (oci://… or file://…).
-        #[arg(long, default_value = "file:///opt/plugins/ai_load_balancer_higress.wasm")]
+        #[arg(
+            long,
+            default_value = "file:///opt/plugins/ai_load_balancer_higress.wasm"
+        )]
         balancer_url: String,
         /// URL of the ai-proxy plugin (oci://… or file://…).
         #[arg(long, default_value = "file:///opt/plugins/ai_proxy.wasm")]
@@ -128,7 +135,10 @@ fn project_root() -> PathBuf {
 }
 
 fn wasm_dir(w: WasmDir) -> PathBuf {
-    if let Some(d) = w.wasm_dir.or_else(|| std::env::var_os("SWITCHYARD_WASM_DIR").map(PathBuf::from)) {
+    if let Some(d) = w
+        .wasm_dir
+        .or_else(|| std::env::var_os("SWITCHYARD_WASM_DIR").map(PathBuf::from))
+    {
         return d;
     }
     match std::env::var_os("CARGO_TARGET_DIR") {
@@ -209,7 +219,9 @@ fn check(config: Option<&Path>, higress: Option<&Path>, skip_env: bool) -> ExitC
     let any = |_: &str| Some(String::new());
     let env: &dyn Fn(&str) -> Option<String> = if skip_env { &any } else { &process_env };
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
-    let manifests = match higress.map(|p| read(p).and_then(|t| Manifests::parse(&t).map_err(|e| format!("{}: {e}", p.display())))) {
+    let manifests = match higress.map(|p| {
+        read(p).and_then(|t| Manifests::parse(&t).map_err(|e| format!("{}: {e}", p.display())))
+    }) {
         Some(Err(e)) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;

@@ -299,8 +299,10 @@ impl Up {
                 .admin_get("/stats?filter=^listener_manager\\.total_listeners_warming$")
                 .ok()
                 .and_then(|(_, b)| {
-                    b.lines()
-                        .find_map(|l| l.split_once(": ").and_then(|(_, v)| v.trim().parse::<u64>().ok()))
+                    b.lines().find_map(|l| {
+                        l.split_once(": ")
+                            .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+                    })
                 });
             if warming == Some(0) {
                 return;
@@ -325,7 +327,12 @@ fn resources(
     listen: &[SocketAddr],
     version: u64,
 ) -> (Value, Value) {
-    let mut spec = gateway::render(cfg, upstreams, wasm_dir, SocketAddr::from(([127, 0, 0, 1], 0)));
+    let mut spec = gateway::render(
+        cfg,
+        upstreams,
+        wasm_dir,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    );
     if let Some((first, rest)) = listen.split_first() {
         spec.listen = *first;
         spec.extra_listeners = rest.to_vec();
@@ -344,7 +351,10 @@ pub fn run_foreground(opts: UpOptions, stop: &AtomicBool) -> Result<(), String> 
     print_banner(&gw, &config);
     gw.watch(stop, &mut |gw, ev| match ev {
         Event::Applied { version, providers } => {
-            println!("{config}: applied (version {version}): providers {}", providers.join(", "));
+            println!(
+                "{config}: applied (version {version}): providers {}",
+                providers.join(", ")
+            );
             print_upstreams(gw);
         }
         Event::Rejected { message } => {
@@ -355,7 +365,10 @@ pub fn run_foreground(opts: UpOptions, stop: &AtomicBool) -> Result<(), String> 
         println!("stopped");
         return Ok(());
     }
-    Err(format!("envoy exited (log: {})", gw.envoy.log_path.display()))
+    Err(format!(
+        "envoy exited (log: {})",
+        gw.envoy.log_path.display()
+    ))
 }
 
 fn print_banner(gw: &Up, config: &str) {
@@ -382,6 +395,9 @@ fn print_upstreams(gw: &Up) {
         } else {
             ""
         };
-        println!("  provider {name:<10} -> {}:{}{how}", cluster.address, cluster.port);
+        println!(
+            "  provider {name:<10} -> {}:{}{how}",
+            cluster.address, cluster.port
+        );
     }
 }

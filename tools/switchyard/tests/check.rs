@@ -1,12 +1,16 @@
 //! `switchyard check` on sample manifests (testdata/check/, one mistake each) and on
 //! gateway.yaml files, through the library and through the binary's exit status.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use switchyard::check::{check_gateway, check_manifests, Finding, Kind, Manifests};
 
 fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/check").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/check")
+        .join(name)
 }
 
 fn check_sample(name: &str) -> Vec<Finding> {
@@ -38,7 +42,10 @@ fn destination_without_provider() {
     // Both directions of the same typo.
     assert!(kinds(&f).contains(&Kind::UnknownDestination), "{f:?}");
     assert!(kinds(&f).contains(&Kind::NoDestination), "{f:?}");
-    let u = f.iter().find(|f| f.kind == Kind::UnknownDestination).unwrap();
+    let u = f
+        .iter()
+        .find(|f| f.kind == Kind::UnknownDestination)
+        .unwrap();
     assert!(u.message.contains("x-selected-provider == qwen"), "{u:?}");
     assert_eq!(u.at, "Ingress default/masgod");
 }
@@ -47,7 +54,9 @@ fn destination_without_provider() {
 fn duplicates() {
     let f = check_sample("duplicate.yaml");
     assert_eq!(kinds(&f), [Kind::Duplicate, Kind::Duplicate], "{f:?}");
-    assert!(f.iter().any(|f| f.message.contains("provider name `minmax`")));
+    assert!(f
+        .iter()
+        .any(|f| f.message.contains("provider name `minmax`")));
     assert!(f
         .iter()
         .any(|f| f.message.contains("default/masgod, default/minmax-direct")));
@@ -95,12 +104,15 @@ providers:
 
 #[test]
 fn gateway_problems_have_file_and_line() {
-    let bad = GATEWAY.replace("type: qwen", "type: qwenn") + "  - {name: minmax, type: minimax, model: m}\n";
+    let bad = GATEWAY.replace("type: qwen", "type: qwenn")
+        + "  - {name: minmax, type: minimax, model: m}\n";
     let env = |_: &str| Some("k".to_string());
     let f = check_gateway("g.yaml", &bad, &env, None);
     assert_eq!(kinds(&f), [Kind::UnknownVendor, Kind::Duplicate], "{f:?}");
     assert_eq!(f[0].at, "g.yaml:7");
-    assert!(f[0].message.starts_with("providers[1].type: unknown vendor type `qwenn`"));
+    assert!(f[0]
+        .message
+        .starts_with("providers[1].type: unknown vendor type `qwenn`"));
     assert_eq!(f[1].at, "g.yaml:10");
     // Missing token variables.
     let env = |k: &str| (k == "MINIMAX_KEY").then(|| "k".to_string());
@@ -116,10 +128,13 @@ fn gateway_against_deployed_manifests() {
     let m = |name: &str| Manifests::parse(&std::fs::read_to_string(sample(name)).unwrap()).unwrap();
     assert!(check_gateway("g.yaml", GATEWAY, &env, Some(&m("seed-ok.yaml"))).is_empty());
     // A provider added to gateway.yaml but not deployed.
-    let more = GATEWAY.to_string() + "  - {name: kimi, type: moonshot, model: kimi-k2, api_tokens: [x]}\n";
+    let more =
+        GATEWAY.to_string() + "  - {name: kimi, type: moonshot, model: kimi-k2, api_tokens: [x]}\n";
     let f = check_gateway("g.yaml", &more, &env, Some(&m("seed-ok.yaml")));
     assert!(
-        f.iter().any(|f| f.kind == Kind::NoDestination && f.at == "g.yaml" && f.message.contains("`kimi`")),
+        f.iter().any(|f| f.kind == Kind::NoDestination
+            && f.at == "g.yaml"
+            && f.message.contains("`kimi`")),
         "{f:?}"
     );
 }
@@ -131,7 +146,8 @@ fn run(args: &[&str]) -> (i32, String) {
         .env("QWEN_KEY", "k")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -157,10 +173,22 @@ fn cli_exit_status() {
     std::fs::create_dir_all(&dir).unwrap();
     let g = dir.join("gateway.yaml");
     std::fs::write(&g, GATEWAY).unwrap();
-    let (code, text) = run(&["check", "-c", g.to_str().unwrap(), "--higress", ok.to_str().unwrap()]);
+    let (code, text) = run(&[
+        "check",
+        "-c",
+        g.to_str().unwrap(),
+        "--higress",
+        ok.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{text}");
     std::fs::write(&g, GATEWAY.replace("name: qianwen", "name: qwen")).unwrap();
-    let (code, text) = run(&["check", "-c", g.to_str().unwrap(), "--higress", ok.to_str().unwrap()]);
+    let (code, text) = run(&[
+        "check",
+        "-c",
+        g.to_str().unwrap(),
+        "--higress",
+        ok.to_str().unwrap(),
+    ]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("`qwen`"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -173,7 +201,14 @@ fn cli_render_writes_private_files() {
     let g = dir.join("gateway.yaml");
     std::fs::write(&g, GATEWAY).unwrap();
     let out = dir.join("envoy.json");
-    let (code, text) = run(&["render", "envoy", "-c", g.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let (code, text) = run(&[
+        "render",
+        "envoy",
+        "-c",
+        g.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{text}");
     #[cfg(unix)]
     {
@@ -181,7 +216,8 @@ fn cli_render_writes_private_files() {
         let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert!(v["static_resources"]["listeners"].is_array());
     // A missing secret refuses to render, naming the variable and the line.
     let status = Command::new(env!("CARGO_BIN_EXE_switchyard"))
@@ -192,6 +228,9 @@ fn cli_render_writes_private_files() {
         .unwrap();
     assert_eq!(status.status.code(), Some(1));
     let err = String::from_utf8_lossy(&status.stderr);
-    assert!(err.contains("gateway.yaml:9: providers[1].api_tokens") && err.contains("QWEN_KEY"), "{err}");
+    assert!(
+        err.contains("gateway.yaml:9: providers[1].api_tokens") && err.contains("QWEN_KEY"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,6 +1,8 @@
 //! Golden files of both renderings of every example config. `SWITCHYARD_BLESS=1 cargo test -p
 //! switchyard --test golden` rewrites them; review the diff before committing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use switchyard::gateway::{GatewayConfig, Upstreams};
 use switchyard::higress::{self, HigressOptions};
@@ -104,8 +106,7 @@ fn higress_example_output_is_current() {
         })
         .collect();
     let opts = HigressOptions {
-        balancer_url: "oci://registry.example.com/switchyard/ai-load-balancer-higress:0.1.0"
-            .into(),
+        balancer_url: "oci://registry.example.com/switchyard/ai-load-balancer-higress:0.1.0".into(),
         proxy_url: "oci://registry.example.com/switchyard/ai-proxy:0.1.0".into(),
     };
     golden(
