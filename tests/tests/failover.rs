@@ -41,6 +41,7 @@ fn fail_token(m: &MockServer, token: &str, status: u16, headers: &[(&str, &str)]
 
 fn uses(r: &RecordedRequest, token: &str) -> bool {
     r.header("authorization") == Some(&format!("Bearer {token}"))
+        || r.header("x-api-key") == Some(token)
 }
 
 /// Client requests (not health checks) the mock received with `token`.
@@ -313,5 +314,50 @@ fn after_the_balancer_rerouted_retries_and_health_checks_reach_the_chosen_provid
     );
     let check = &health_checks(&qianwen, BAD)[0];
     assert_eq!(check.path, "/compatible-mode/v1/chat/completions");
+    assert!(!gw.wasm_failed());
+}
+
+#[test]
+fn claude_retries_are_translated_and_health_checks_speak_messages() {
+    let (gw, m) = gateway(json!({
+        "type": "claude",
+        "modelMapping": {"*": "claude-sonnet-4"},
+        "failover": {"enabled": true, "failureThreshold": 1, "healthCheckModel": "small",
+                     "healthCheckInterval": 300},
+        "retryOnFailure": {"enabled": true}
+    }));
+    fail_token(&m, BAD, 529, &[]);
+    let mut retried = None;
+    for _ in 0..60 {
+        let r = gw.post("/v1/chat/completions", CHAT);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["object"], "chat.completion", "{}", r.text());
+        if client_hits(&m, BAD) >= 1 {
+            retried = Some(r);
+            break;
+        }
+    }
+    // The retry's answer (a Messages response) reached the client as an OpenAI completion.
+    let r = retried.expect("the failing token was picked");
+    assert_eq!(r.header("x-switchyard-retries"), Some("1"));
+    assert!(
+        r.json()["choices"][0]["message"]["content"].is_string(),
+        "{}",
+        r.text()
+    );
+    assert_eq!(client_hits(&m, BAD), 1);
+    assert!(
+        wait_for(Duration::from_secs(15), || !health_checks(&m, BAD)
+            .is_empty()),
+        "a health check was sent"
+    );
+    let check = &health_checks(&m, BAD)[0];
+    assert_eq!(check.path, "/v1/messages");
+    assert_eq!(check.header("x-api-key"), Some(BAD));
+    assert!(check.header("anthropic-version").is_some());
+    let body = check.json().expect("JSON health check");
+    assert_eq!(body["model"], "claude-sonnet-4");
+    assert_eq!(body["messages"][0]["role"], "user");
+    assert!(body["max_tokens"].is_u64(), "{body}");
     assert!(!gw.wasm_failed());
 }
