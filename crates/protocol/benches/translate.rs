@@ -80,7 +80,10 @@ fn claude_stream() -> Vec<Vec<u8>> {
             format!(r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{w} "}}}}"#),
         ));
     }
-    out.push(ev("content_block_stop", r#"{"type":"content_block_stop","index":0}"#.into()));
+    out.push(ev(
+        "content_block_stop",
+        r#"{"type":"content_block_stop","index":0}"#.into(),
+    ));
     out.push(ev("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":50}}"#.into()));
     out.push(ev("message_stop", r#"{"type":"message_stop"}"#.into()));
     out
@@ -120,7 +123,10 @@ fn requests(c: &mut Criterion) {
                 model: Some("deepseek-chat"),
                 ..RequestEdits::default()
             };
-            (model.is_ok(), openai_edit::apply(body, &edits).ok().flatten())
+            (
+                model.is_ok(),
+                openai_edit::apply(body, &edits).ok().flatten(),
+            )
         })
     });
     let claude_opts = ClaudeOptions::default();
