@@ -208,13 +208,43 @@ fn up_applies_edits_without_restart() {
         );
         assert_eq!(r.json()["model"], "beta-model");
         assert_eq!(beta.requests().len(), 2);
+
+        // An edit only Envoy can refuse: a second listener on a port that is taken.
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let two = gateway_yaml(&[
+            ("alpha", "alpha-model", alpha.addr(), 10),
+            ("beta", "beta-model", beta.addr(), 5),
+        ])
+        .replace(
+            "listen: 127.0.0.1:0",
+            &format!(
+                "listeners: [{{address: '{addr}'}}, {{address: '{}'}}]",
+                taken.local_addr().unwrap()
+            ),
+        );
+        std::fs::write(&config, two).unwrap();
+        match recv(&rx) {
+            Event::Rejected { message } => assert!(message.contains("cannot bind"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        let r = request(
+            addr,
+            "POST",
+            "/v1/chat/completions",
+            &[],
+            &[AUTO.as_bytes()],
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["model"], "beta-model");
+        assert_eq!(beta.requests().len(), 3);
+        drop(taken);
         stop.store(true, Ordering::SeqCst);
         watcher.join().unwrap();
     });
     // One Envoy process throughout.
     assert_eq!(gw.pid(), pid);
     assert!(gw.envoy.running());
-    // Exactly one listener update: the good edit (the bad one never reached Envoy).
+    // Exactly one listener update succeeded: the good edit.
     assert_eq!(lds_updates(&gw), lds_before + 1);
     drop(gw);
     let _ = std::fs::remove_dir_all(&dir);

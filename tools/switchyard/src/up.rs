@@ -243,20 +243,7 @@ impl Up {
         loop {
             let now = self.counters(stats);
             if now.1 > before.1 {
-                let log = self.envoy.log();
-                let why = log
-                    .get(log_len..)
-                    .unwrap_or_default()
-                    .lines()
-                    .filter(|l| l.contains("rejected") || l.contains("error"))
-                    .map(|l| l.split("] ").last().unwrap_or(l).to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                return Err(UpError::Refused(if why.is_empty() {
-                    format!("{file} rejected (see {})", self.envoy.log_path.display())
-                } else {
-                    why
-                }));
+                return Err(UpError::Refused(self.refusal(log_len, file)));
             }
             if now.0 > before.0 {
                 return Ok(());
@@ -269,6 +256,52 @@ impl Up {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Why Envoy refused an update: the newest listener `error_state` of the config dump,
+    /// else its log lines since `log_len` that say so.
+    fn refusal(&self, log_len: usize, file: &str) -> String {
+        if file == LDS_FILE {
+            if let Some(d) = self.listener_error() {
+                return d;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let log = self.envoy.log();
+            let lines: Vec<String> = log
+                .get(log_len..)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("rejected"))
+                .map(|l| l.rsplit("] ").next().unwrap_or(l).to_string())
+                .collect();
+            if let Some(last) = lines.last() {
+                return last.clone();
+            }
+            if Instant::now() > deadline {
+                return format!("{file} rejected (see {})", self.envoy.log_path.display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn listener_error(&self) -> Option<String> {
+        let (_, body) = self
+            .envoy
+            .admin_get("/config_dump?resource=dynamic_listeners")
+            .ok()?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        v.get("configs")?
+            .as_array()?
+            .iter()
+            .filter_map(|c| c.get("error_state"))
+            .filter_map(|e| {
+                let at = e.get("last_update_attempt")?.as_str()?.to_string();
+                Some((at, e.get("details")?.as_str()?.to_string()))
+            })
+            .max()
+            .map(|(_, d)| d)
     }
 
     /// `(update_success, update_rejected)` of an xDS subscription.
