@@ -55,7 +55,7 @@ fn client_hits(m: &MockServer, token: &str) -> usize {
 fn health_checks(m: &MockServer, token: &str) -> Vec<RecordedRequest> {
     m.requests()
         .into_iter()
-        .filter(|r| uses(&r, token) && r.header(HEALTH).is_some())
+        .filter(|r| uses(r, token) && r.header(HEALTH).is_some())
         .collect()
 }
 
