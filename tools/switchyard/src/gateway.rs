@@ -234,7 +234,8 @@ impl GatewayConfig {
 
     /// Parse and validate; every problem found is returned.
     pub fn parse(text: &str) -> Result<GatewayConfig, Vec<Diagnostic>> {
-        let cfg: GatewayConfig = serde_saphyr::from_str(text).map_err(|e| vec![yaml_error(&e)])?;
+        let cfg: GatewayConfig =
+            serde_saphyr::from_str(text).map_err(|e| vec![yaml_error(&e, text)])?;
         let problems = cfg.validate();
         if problems.is_empty() {
             Ok(cfg)
@@ -518,16 +519,39 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// serde-saphyr's message (it already carries line and column) without the source snippet.
-fn yaml_error(e: &serde_saphyr::Error) -> Diagnostic {
-    let text = e.to_string();
-    let first = text.lines().next().unwrap_or_default().to_string();
-    let line = e
-        .location()
-        .map(|l| l.line())
-        .filter(|l| *l > 0)
-        .unwrap_or(0);
-    Diagnostic::new(line, "", first)
+/// serde-saphyr's message without its location prefix and source snippet; the field is the
+/// key written on that line when the message does not name one itself.
+fn yaml_error(e: &serde_saphyr::Error, text: &str) -> Diagnostic {
+    let shown = e.to_string();
+    let mut msg = shown.lines().next().unwrap_or_default().trim();
+    msg = msg.strip_prefix("error: ").unwrap_or(msg);
+    if let Some(rest) = msg.strip_prefix("line ") {
+        if let Some((_, after)) = rest.split_once(": ") {
+            msg = after;
+        }
+    }
+    let line = e.location().map(|l| l.line()).unwrap_or(0);
+    let field = if msg.contains('`') {
+        String::new()
+    } else {
+        line_key(text, line).unwrap_or_default()
+    };
+    Diagnostic::new(line, field, msg)
+}
+
+/// The mapping key on a (1-based) line, e.g. `weight` in `    weight: abc`.
+fn line_key(text: &str, line: u64) -> Option<String> {
+    let l = text
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let l = l.trim_start().trim_start_matches(['-', ' ', '{']);
+    let (key, _) = l.split_once(':')?;
+    let key = key.trim();
+    (!key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+    .then(|| key.to_string())
 }
 
 impl ProviderEntry {
@@ -952,7 +976,10 @@ balancer:
         let p = problems("providers:\n  - name: a\n    type: qwen\n    model: m\n    bogus: 1\n");
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].line, 5, "{p:?}");
-        assert!(p[0].message.contains("bogus"), "{p:?}");
+        assert!(p[0].message.starts_with("unknown field `bogus`"), "{p:?}");
+        let p =
+            problems("providers:\n  - name: a\n    type: qwen\n    model: m\n    weight: abc\n");
+        assert_eq!((p[0].line, p[0].field.as_str()), (5, "weight"), "{p:?}");
     }
 
     #[test]
