@@ -125,12 +125,11 @@ fn assert_openai_error(r: &Response, what: &str) -> Value {
 /// No trap in the log, no VM restart in the stats, and the gateway still serves.
 fn assert_healthy(t: &Target) {
     assert!(!t.gw.wasm_failed(), "{}: {}", t.name, t.gw.envoy.log());
-    let stats = t
-        .gw
-        .envoy
-        .admin_get("/stats?filter=wasm")
-        .map(|(_, b)| b)
-        .unwrap_or_default();
+    let stats =
+        t.gw.envoy
+            .admin_get("/stats?filter=wasm")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
     for line in stats.lines() {
         let Some((k, v)) = line.split_once(": ") else {
             continue;
@@ -164,9 +163,7 @@ fn refused_everywhere(cases: &[(&str, Vec<u8>)]) {
     for t in targets() {
         for (what, body) in cases {
             let what = format!("{} / {what}", t.name);
-            let r = t
-                .gw
-                .request("POST", "/v1/chat/completions", &[], &[body]);
+            let r = t.gw.request("POST", "/v1/chat/completions", &[], &[body]);
             assert_openai_error(&r, &what);
             // Still an OpenAI-shaped 4xx (above) when the vendor refused it.
             if !(t.name == "openai" && PASSED_TO_OPENAI_VENDORS.contains(&what_case(&what))) {
@@ -197,7 +194,8 @@ fn malformed_json_and_bytes_are_refused() {
         b.push(b'}');
         b
     };
-    let cases: Vec<(&str, Vec<u8>)> = vec![
+    let cases: Vec<(&str, Vec<u8>)> =
+        vec![
         ("not json", b"{not json".to_vec()),
         ("truncated", br#"{"model":"m-1","messages":[{"role":"us"#.to_vec()),
         ("empty body", Vec::new()),
@@ -230,8 +228,14 @@ fn malformed_json_and_bytes_are_refused() {
 #[test]
 fn empty_and_missing_fields_are_refused() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("no model", br#"{"messages":[{"role":"user","content":"hi"}]}"#.to_vec()),
-        ("empty model", br#"{"model":"","messages":[{"role":"user","content":"hi"}]}"#.to_vec()),
+        (
+            "no model",
+            br#"{"messages":[{"role":"user","content":"hi"}]}"#.to_vec(),
+        ),
+        (
+            "empty model",
+            br#"{"model":"","messages":[{"role":"user","content":"hi"}]}"#.to_vec(),
+        ),
         ("empty object", b"{}".to_vec()),
     ];
     refused_everywhere(&cases);
@@ -262,8 +266,26 @@ fn wrong_type_bodies() -> Vec<(String, String)> {
         "messages": [{"role": "user", "content": "hi"}],
     });
     let fields: Vec<(&str, Vec<Value>)> = vec![
-        ("model", vec![json!(5), json!(["m-1"]), json!({"name": "m-1"}), json!(true)]),
-        ("messages", vec![json!("hi"), json!({"role": "user"}), json!(3), json!([1, 2]), json!(["hi"]), json!([null])]),
+        (
+            "model",
+            vec![
+                json!(5),
+                json!(["m-1"]),
+                json!({"name": "m-1"}),
+                json!(true),
+            ],
+        ),
+        (
+            "messages",
+            vec![
+                json!("hi"),
+                json!({"role": "user"}),
+                json!(3),
+                json!([1, 2]),
+                json!(["hi"]),
+                json!([null]),
+            ],
+        ),
         ("stream", vec![json!("yes"), json!(1), json!({})]),
         ("stream_options", vec![json!("usage"), json!([true])]),
         ("temperature", vec![json!("hot"), json!([1])]),
@@ -272,7 +294,15 @@ fn wrong_type_bodies() -> Vec<(String, String)> {
         ("max_completion_tokens", vec![json!("many")]),
         ("n", vec![json!("two")]),
         ("stop", vec![json!(5), json!([1, 2])]),
-        ("tools", vec![json!("search"), json!([1]), json!([{"type": "function"}]), json!([{"type": "function", "function": {"name": 5}}])]),
+        (
+            "tools",
+            vec![
+                json!("search"),
+                json!([1]),
+                json!([{"type": "function"}]),
+                json!([{"type": "function", "function": {"name": 5}}]),
+            ],
+        ),
         ("tool_choice", vec![json!(5), json!({"type": "function"})]),
         ("response_format", vec![json!("json"), json!({"type": 5})]),
         ("user", vec![json!(5)]),
@@ -291,12 +321,30 @@ fn wrong_type_bodies() -> Vec<(String, String)> {
         ("role missing", json!([{"content": "hi"}])),
         ("unknown role", json!([{"role": "wizard", "content": "hi"}])),
         ("content number", json!([{"role": "user", "content": 42}])),
-        ("content object", json!([{"role": "user", "content": {"text": "hi"}}])),
-        ("unknown content part", json!([{"role": "user", "content": [{"type": "hologram", "data": "x"}]}])),
-        ("text part with number", json!([{"role": "user", "content": [{"type": "text", "text": 5}]}])),
-        ("image_url not object", json!([{"role": "user", "content": [{"type": "image_url", "image_url": 5}]}])),
-        ("tool_calls not list", json!([{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": "x"}])),
-        ("tool message without id", json!([{"role": "user", "content": "hi"}, {"role": "tool", "content": "x"}])),
+        (
+            "content object",
+            json!([{"role": "user", "content": {"text": "hi"}}]),
+        ),
+        (
+            "unknown content part",
+            json!([{"role": "user", "content": [{"type": "hologram", "data": "x"}]}]),
+        ),
+        (
+            "text part with number",
+            json!([{"role": "user", "content": [{"type": "text", "text": 5}]}]),
+        ),
+        (
+            "image_url not object",
+            json!([{"role": "user", "content": [{"type": "image_url", "image_url": 5}]}]),
+        ),
+        (
+            "tool_calls not list",
+            json!([{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": "x"}]),
+        ),
+        (
+            "tool message without id",
+            json!([{"role": "user", "content": "hi"}, {"role": "tool", "content": "x"}]),
+        ),
     ];
     for (what, messages) in message_cases {
         let mut b = base.clone();
@@ -318,7 +366,10 @@ fn wrong_types_are_refused_by_translating_vendors() {
             let what = format!("{} / {what}", t.name);
             let r = t.gw.post("/v1/chat/completions", &body);
             assert_openai_error(&r, &what);
-            assert!(t.upstream_requests().is_empty(), "{what}: reached the vendor");
+            assert!(
+                t.upstream_requests().is_empty(),
+                "{what}: reached the vendor"
+            );
         }
         assert_healthy(&t);
     }
@@ -481,7 +532,8 @@ fn bodies_over_the_limits_get_openai_413s() {
         assert_eq!(r.status, 413, "{v}");
         assert!(t.upstream_requests().is_empty(), "{}", t.name);
         // Just under the limit goes through.
-        let r = t.gw.post("/v1/chat/completions", &model_fix(big(PROXY_LIMIT - 200)));
+        let r =
+            t.gw.post("/v1/chat/completions", &model_fix(big(PROXY_LIMIT - 200)));
         assert_eq!(r.status, 200, "{}: {}", t.name, r.text());
         assert_healthy(&t);
     }
@@ -496,7 +548,13 @@ fn unknown_methods_and_paths_are_openai_errors() {
             ("DELETE", "/v1/chat/completions"),
         ] {
             let r = t.gw.request(method, path, &[], &[OK_CHAT.as_bytes()]);
-            assert!(r.status < 500, "{} {method} {path}: {} {}", t.name, r.status, r.text());
+            assert!(
+                r.status < 500,
+                "{} {method} {path}: {} {}",
+                t.name,
+                r.status,
+                r.text()
+            );
             if r.status >= 400 && t.upstream_requests().is_empty() {
                 assert_openai_error(&r, &format!("{} {method} {path}", t.name));
             }
