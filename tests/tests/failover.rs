@@ -361,3 +361,23 @@ fn claude_retries_are_translated_and_health_checks_speak_messages() {
     assert!(body["max_tokens"].is_u64(), "{body}");
     assert!(!gw.wasm_failed());
 }
+
+#[test]
+fn retries_stop_after_max_retries_with_the_last_answer() {
+    let (gw, m) = gateway(json!({"retryOnFailure": {"enabled": true, "maxRetries": 3}}));
+    m.set_default_script(Script::error(503, "everything down"));
+    let r = gw.post("/v1/chat/completions", CHAT);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("x-switchyard-retries"), Some("3"));
+    assert_eq!(
+        r.json()["error"]["message"],
+        "everything down",
+        "{}",
+        r.text()
+    );
+    let rec = m.requests();
+    assert_eq!(rec.len(), 4, "first attempt and three retries");
+    // The first retry takes the other token; later ones any available token.
+    assert!(uses(&rec[0], GOOD) != uses(&rec[1], GOOD));
+    assert!(!gw.wasm_failed());
+}

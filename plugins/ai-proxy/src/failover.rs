@@ -305,21 +305,7 @@ fn retry(req: &mut ProxyRequest, status: u16, now: u64) -> bool {
     let (auth_name, auth_value) = plan.provider.auth_header(token);
     let body = a.body.as_deref().unwrap_or_default();
     let length = body.len().to_string();
-    let mut out: Vec<(&str, &str)> = headers
-        .iter()
-        .filter(|(k, _)| {
-            let k = k.as_str();
-            !NOT_RETRIED.contains(&k)
-                && k != auth_name
-                && !k.starts_with("x-envoy-")
-                && (!k.starts_with(':') || matches!(k, ":method" | ":path" | ":authority"))
-        })
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    out.push((auth_name, &auth_value));
-    if !body.is_empty() {
-        out.push(("content-length", &length));
-    }
+    let out = retry_headers(headers, auth_name, &auth_value, &length);
     let timeout = deadline
         .saturating_sub(now)
         .min(plan.provider.config.timeout)
@@ -395,6 +381,31 @@ pub fn on_retry_response(req: &mut ProxyRequest, body_size: usize) {
         log::warn!("ai-proxy: could not answer with the retry's response: {e:?}");
         let _ = hostcalls::resume_http_response();
     }
+}
+
+/// The retry's request headers: the first attempt's upstream headers with the new
+/// credential, without hop-by-hop, length and router-only headers.
+fn retry_headers<'a>(
+    first: &'a [(String, String)],
+    auth_name: &'a str,
+    auth_value: &'a str,
+    length: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    let mut out: Vec<(&str, &str)> = first
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .filter(|(k, _)| {
+            !NOT_RETRIED.contains(k)
+                && !k.eq_ignore_ascii_case(auth_name)
+                && !k.starts_with("x-envoy-")
+                && (!k.starts_with(':') || matches!(*k, ":method" | ":path" | ":authority"))
+        })
+        .collect();
+    out.push((auth_name, auth_value));
+    if length != "0" {
+        out.push(("content-length", length));
+    }
+    out
 }
 
 fn retry_count(n: u32) -> &'static str {
@@ -676,4 +687,44 @@ fn send_check(
         Duration::from_millis(failover.health_check_timeout),
     )
     .map_err(|e| format!("{e:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_headers_swap_the_credential_and_drop_hop_by_hop() {
+        let first: Vec<(String, String)> = [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/v1/chat/completions"),
+            (":authority", "api.deepseek.com"),
+            ("authorization", "Bearer old"),
+            ("content-type", "application/json"),
+            ("content-length", "99"),
+            ("transfer-encoding", "chunked"),
+            ("x-envoy-upstream-rq-timeout-ms", "120000"),
+            ("x-selected-provider", "deepseek"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let out = retry_headers(&first, "authorization", "Bearer new", "12");
+        assert_eq!(
+            out,
+            vec![
+                (":method", "POST"),
+                (":path", "/v1/chat/completions"),
+                (":authority", "api.deepseek.com"),
+                ("content-type", "application/json"),
+                ("x-selected-provider", "deepseek"),
+                ("authorization", "Bearer new"),
+                ("content-length", "12"),
+            ]
+        );
+        let no_body = retry_headers(&first, "x-api-key", "k", "0");
+        assert!(!no_body.iter().any(|(k, _)| *k == "content-length"));
+        assert_eq!(no_body.last(), Some(&("x-api-key", "k")));
+    }
 }
