@@ -149,10 +149,16 @@ impl Gateway {
 
     /// Whether Envoy logged a Wasm panic or VM failure.
     pub fn wasm_failed(&self) -> bool {
-        let log = self.envoy.log();
+        let log = self.log();
         log.contains("panicked at")
             || log.contains("wasm trap")
             || log.contains("Function: proxy_on")
+    }
+
+    /// Envoy's log so far, after its next flush (the bootstrap flushes every 100 ms).
+    pub fn log(&self) -> String {
+        std::thread::sleep(Duration::from_millis(300));
+        self.envoy.log()
     }
 }
 

@@ -145,3 +145,66 @@ fn non_json_body_passes_untouched_and_vm_survives() {
     assert_eq!(qianwen.requests().len(), 1);
     assert!(!gw.wasm_failed(), "{}", gw.envoy.log());
 }
+
+#[test]
+fn other_models_go_to_a_provider_declaring_them() {
+    let (gw, minmax, qianwen) = seed_gateway(json!({
+        "other_models": "route",
+        "providers": [
+            {"name": "minmax", "key": "minimax_1", "model": "MiniMax-M2.1", "models": ["shared-model", "minimax-only"]},
+            {"name": "qianwen", "key": "qwen_1", "model": "qwen3-max-preview", "models": ["shared-model"]}
+        ]
+    }));
+    let ask = |model: &str| {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        let r = gw.request(
+            "POST",
+            "/v1/chat/completions",
+            &[("x-selected-provider", "qianwen")],
+            &[body.to_string().as_bytes()],
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["model"].as_str().unwrap_or_default().to_string()
+    };
+    // Declared by both: the less loaded one (qianwen, 10 < 90), model untouched.
+    assert_eq!(ask("shared-model"), "shared-model");
+    assert_eq!(qianwen.requests().len(), 1);
+    // Declared by minmax only: it goes there although it is busier, and the client's routing
+    // header does not override that.
+    assert_eq!(ask("minimax-only"), "minimax-only");
+    assert_eq!(minmax.requests().len(), 1);
+    assert_eq!(
+        minmax.requests()[0].header("x-selected-provider"),
+        Some("minmax")
+    );
+    // A provider's main model counts as declared too.
+    assert_eq!(ask("qwen3-max-preview"), "qwen3-max-preview");
+    assert_eq!(qianwen.requests().len(), 2);
+    // Nobody declares it: passes through on the default route with the spoofed header removed.
+    assert_eq!(ask("unknown-model"), "unknown-model");
+    let last = minmax.requests();
+    assert_eq!(last.len(), 2);
+    assert_eq!(last[1].header("x-selected-provider"), None);
+}
+
+#[test]
+fn many_mib_body_in_many_chunks_only_model_changes() {
+    let (gw, _minmax, qianwen) = seed_gateway(json!({}));
+    // ~6 MiB of conversation, sent in 64 KiB chunks.
+    let filler = "x".repeat(6 * 1024 * 1024);
+    let body = format!(
+        r#"{{"model":"auto","messages":[{{"role":"user","content":"{filler}"}}],"user":"auto"}}"#
+    );
+    let pieces: Vec<&[u8]> = body.as_bytes().chunks(64 * 1024).collect();
+    let r = gw.request("POST", "/v1/chat/completions", &[], &pieces);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = qianwen.requests();
+    assert_eq!(got.len(), 1);
+    let expected = body.replacen(r#""auto""#, r#""qwen3-max-preview""#, 1);
+    assert_eq!(got[0].body.len(), expected.len());
+    assert!(
+        got[0].body == expected.as_bytes(),
+        "only the model value may change"
+    );
+    assert!(!gw.wasm_failed());
+}

@@ -246,7 +246,7 @@ fn http_source_polls_each_providers_own_metrics() {
         .push(envoy::Cluster::plain("metrics-qianwen", qianwen.addr()));
     s.default_cluster = Some("provider-minmax".into());
     let gw = Gateway::start(&s);
-    until_model(&gw, "qwen3-max-preview", Duration::from_secs(10));
+    until_metrics_decide(&gw, "qianwen", Duration::from_secs(15));
     all_go_to(&gw, "qwen3-max-preview", 5);
     minmax.set_metric("vllm:num_requests_running", 0.0);
     until_model(&gw, "MiniMax-M2.1", Duration::from_secs(6));
@@ -278,7 +278,10 @@ fn unreachable_metrics_fall_back_without_errors() {
         assert_eq!(r.status, 200, "{}", r.text());
     }
     assert!(!minmax.requests().is_empty() && !qianwen.requests().is_empty());
-    assert!(!gw.wasm_failed(), "{}", gw.envoy.log());
+    // The switch to the fallback is logged once (one worker VM), not once per request.
+    let log = gw.log();
+    assert_eq!(log.matches("no fresh metrics").count(), 1, "{log}");
+    assert!(!gw.wasm_failed(), "{log}");
 }
 
 #[test]
@@ -328,5 +331,35 @@ fn local_source_spreads_concurrent_requests_by_in_flight_count() {
     // Finished requests released their slots (at stream end): counts tie again, first wins.
     std::thread::sleep(Duration::from_millis(300));
     all_go_to(&gw, "MiniMax-M2.1", 1);
+    assert!(!gw.wasm_failed(), "{}", gw.envoy.log());
+}
+
+#[test]
+fn local_latency_signal_prefers_the_faster_provider() {
+    let minmax = mock();
+    let qianwen = mock();
+    // minmax is slow; both start unknown (equal), so the first pick goes to minmax.
+    minmax.set_default_script(Script {
+        ttfb_ms: 300,
+        ..Script::default()
+    });
+    let mut s = spec();
+    s.filters.push(lb_filter(json!({
+        "providers": [
+            {"name": "minmax", "key": "minimax_1", "model": "MiniMax-M2.1"},
+            {"name": "qianwen", "key": "qwen_1", "model": "qwen3-max-preview"}
+        ],
+        "metrics": {"source": "local", "local_signal": "latency"}
+    })));
+    add_provider(&mut s, "minmax", minmax.addr());
+    add_provider(&mut s, "qianwen", qianwen.addr());
+    s.default_cluster = Some("provider-minmax".into());
+    let gw = Gateway::start(&s);
+    all_go_to(&gw, "MiniMax-M2.1", 1);
+    // minmax's average is now ~300 ms, qianwen's unknown (0): qianwen next, and it stays
+    // preferred because its measured latency is far below minmax's.
+    std::thread::sleep(Duration::from_millis(100));
+    all_go_to(&gw, "qwen3-max-preview", 8);
+    assert_eq!(minmax.requests().len(), 1);
     assert!(!gw.wasm_failed(), "{}", gw.envoy.log());
 }

@@ -24,6 +24,29 @@ pub struct BalancerProvider {
     /// e.g. the provider's own vLLM `/metrics`; defaults to `metrics.http.cluster`.
     #[serde(default)]
     pub metrics_cluster: Option<String>,
+    /// More models this provider serves besides `model`; with `other_models: route` a
+    /// request naming one of them goes to a provider that declares it.
+    #[serde(default)]
+    pub models: Vec<String>,
+}
+
+impl BalancerProvider {
+    /// Whether this provider declares `model` (its `model` or one of `models`).
+    pub fn serves(&self, model: &str) -> bool {
+        self.model == model || self.models.iter().any(|m| m == model)
+    }
+}
+
+/// What happens to a request whose model is not an alias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OtherModels {
+    /// Untouched: no routing header is set (the seed's behaviour).
+    #[default]
+    Passthrough,
+    /// Sent to a provider declaring the model (picked among those by the strategy), model
+    /// unchanged; models no provider declares pass through.
+    Route,
 }
 
 fn one() -> f64 {
@@ -98,6 +121,9 @@ pub struct MetricsConfig {
     /// Where `source: http` polls.
     #[serde(default)]
     pub http: Option<HttpMetricsConfig>,
+    /// Which observation `source: local` compares.
+    #[serde(default)]
+    pub local_signal: crate::local::LocalSignal,
 }
 
 /// Reply format of an HTTP metrics endpoint.
@@ -147,6 +173,7 @@ impl Default for MetricsConfig {
             stale_after_ms: stale_after_ms(),
             values: HashMap::new(),
             http: None,
+            local_signal: crate::local::LocalSignal::default(),
         }
     }
 }
@@ -175,6 +202,8 @@ struct RawBalancerConfig {
     aliases: Vec<String>,
     #[serde(default)]
     allow_client_choice: bool,
+    #[serde(default)]
+    other_models: OtherModels,
 }
 
 fn default_prefix() -> String {
@@ -203,6 +232,8 @@ pub struct BalancerConfig {
     pub aliases: Vec<String>,
     /// Honour a routing header sent by the client when it names a configured provider.
     pub allow_client_choice: bool,
+    /// What happens to requests whose model is not an alias.
+    pub other_models: OtherModels,
 }
 
 impl BalancerConfig {
@@ -298,11 +329,22 @@ impl BalancerConfig {
             strategy: raw.strategy,
             aliases: raw.aliases,
             allow_client_choice: raw.allow_client_choice,
+            other_models: raw.other_models,
         })
     }
 
     pub fn is_alias(&self, model: &str) -> bool {
         self.aliases.iter().any(|a| a == model)
+    }
+
+    /// Indices of the providers that declare `model` (for `other_models: route`).
+    pub fn declaring(&self, model: &str) -> Vec<usize> {
+        if self.other_models != OtherModels::Route {
+            return Vec::new();
+        }
+        (0..self.providers.len())
+            .filter(|&i| self.providers[i].serves(model))
+            .collect()
     }
 
     pub fn provider(&self, name: &str) -> Option<&BalancerProvider> {
@@ -336,6 +378,34 @@ mod tests {
         assert_eq!(cfg.strategy, Strategy::Least);
         assert!(cfg.is_alias("auto"));
         assert_eq!(cfg.provider("qianwen").unwrap().model, "qwen3-max-preview");
+    }
+
+    #[test]
+    fn other_models_route_to_declaring_providers() {
+        let v = json!({
+            "providers": [
+                {"name": "a", "model": "m1", "models": ["shared", "only-a"]},
+                {"name": "b", "model": "m2", "models": ["shared"]}
+            ],
+            "other_models": "route",
+            "metrics": {"local_signal": "cost"}
+        });
+        let cfg = BalancerConfig::from_json(&v).unwrap();
+        assert_eq!(cfg.declaring("shared"), vec![0, 1]);
+        assert_eq!(cfg.declaring("only-a"), vec![0]);
+        assert_eq!(cfg.declaring("m2"), vec![1]);
+        assert!(cfg.declaring("nobody").is_empty());
+        assert_eq!(cfg.metrics.local_signal, crate::local::LocalSignal::Cost);
+        let mut passthrough = v.clone();
+        passthrough["other_models"] = json!("passthrough");
+        let cfg = BalancerConfig::from_json(&passthrough).unwrap();
+        assert!(cfg.declaring("shared").is_empty());
+        let mut bad = v;
+        bad["other_models"] = json!("elsewhere");
+        assert_eq!(
+            BalancerConfig::from_json(&bad).unwrap_err().field,
+            "other_models"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod balancer;
 pub mod config_error;
 pub mod failover;
 pub mod herding;
+pub mod local;
 pub mod metrics;
 pub mod model_map;
 pub mod proxy;

@@ -180,6 +180,16 @@ pub mod shared {
         hostcalls::get_shared_data(key).ok().and_then(|(v, _)| v)
     }
 
+    /// Current bytes and CAS token of `key`.
+    pub fn get_with_cas(key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        hostcalls::get_shared_data(key).unwrap_or((None, None))
+    }
+
+    /// Write `key` if nobody wrote it since `cas` was read. Returns whether it landed.
+    pub fn set_with_cas(key: &str, value: &[u8], cas: Option<u32>) -> bool {
+        hostcalls::set_shared_data(key, Some(value), cas).is_ok()
+    }
+
     /// Read-modify-write `key` with compare-and-swap: `update` gets the current bytes and
     /// returns the new ones; a concurrent writer makes it retry (a few times, then give up:
     /// the next refresh writes again). Returns whether the write landed.

@@ -20,6 +20,8 @@ use std::rc::Rc;
 use std::time::Duration;
 use switchyard_policy::balancer::{BalancerConfig, MetricSource};
 use switchyard_policy::config_error::parse_json;
+use switchyard_policy::failover::Lease;
+use switchyard_policy::local::{is_failure, LocalSignal, LocalStats};
 use switchyard_policy::metrics::{
     cache_key, decode_entry, fetch_plan, newer_entry, MetricCache, ReplyParser,
 };
@@ -48,6 +50,14 @@ fn inflight_key(provider: &str) -> String {
     format!("switchyard.ai-load-balancer.inflight.{provider}")
 }
 
+/// Shared-data key of a provider's latency and error averages (`source: local`).
+fn local_stats_key(provider: &str) -> String {
+    format!("switchyard.ai-load-balancer.local.{provider}")
+}
+
+/// Shared-data key of the lease that lets one VM poll metric sources for all of them.
+const POLL_LEASE_KEY: &str = "switchyard.ai-load-balancer.poll-lease";
+
 /// Whether requests currently pick by metrics or by the weighted-random fallback; kept so the
 /// change is logged once, not per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +69,10 @@ enum MetricState {
 
 struct BalancerRoot {
     rules: Option<Rules>,
+    /// This VM's identity for the polling lease.
+    vm_id: u64,
+    /// Tick period in ms (the lease lasts a few of them).
+    period_ms: u64,
     rng: Rc<RefCell<host::Rng>>,
     state: Rc<Cell<MetricState>>,
     /// Metric callouts in flight: token -> (fetch identity, how to read the reply, sent at).
@@ -70,9 +84,12 @@ struct BalancerRoot {
 
 impl Default for BalancerRoot {
     fn default() -> Self {
+        let mut rng = host::Rng::from_clock();
         BalancerRoot {
             rules: None,
-            rng: Rc::new(RefCell::new(host::Rng::from_clock())),
+            vm_id: rng.next_u64(),
+            period_ms: 1000,
+            rng: Rc::new(RefCell::new(rng)),
             state: Rc::new(Cell::new(MetricState::Unknown)),
             pending: HashMap::new(),
             #[cfg(feature = "higress")]
@@ -99,6 +116,9 @@ impl BalancerRoot {
         let Some(rules) = self.rules.clone() else {
             return;
         };
+        if !self.hold_poll_lease() {
+            return;
+        }
         let mut started: Vec<String> = Vec::new();
         for cfg in rules.all() {
             #[cfg(feature = "higress")]
@@ -133,6 +153,17 @@ impl BalancerRoot {
                 }
             }
         }
+    }
+
+    /// Claim or renew the lease that makes this VM the one polling metric sources (so N
+    /// workers do not multiply the load on Redis or metrics endpoints). It lasts three tick
+    /// periods: when its holder stops, another VM takes over within that.
+    fn hold_poll_lease(&self) -> bool {
+        let now = host::now_ms();
+        let ttl = self.period_ms.saturating_mul(3);
+        let current = host::shared::get_with_cas(POLL_LEASE_KEY);
+        let (bytes, mine) = Lease::claim(current.0.as_deref(), self.vm_id, now, ttl);
+        mine && host::shared::set_with_cas(POLL_LEASE_KEY, &bytes, current.1)
     }
 
     /// Higress build: read Redis directly with the host's Redis calls (`MGET`), unless a
@@ -247,7 +278,8 @@ impl RootContext for BalancerRoot {
                 self.rules = Some(Rc::new(rules));
                 self.pending.clear();
                 if let Some(ms) = period {
-                    self.set_tick_period(Duration::from_millis(ms.max(10)));
+                    self.period_ms = ms.max(10);
+                    self.set_tick_period(Duration::from_millis(self.period_ms));
                 }
                 true
             }
@@ -269,7 +301,7 @@ impl RootContext for BalancerRoot {
             rng: self.rng.clone(),
             state: self.state.clone(),
             rewrite_to: None,
-            inflight: None,
+            local: None,
         }))
     }
 
@@ -284,8 +316,9 @@ struct BalancerRequest {
     state: Rc<Cell<MetricState>>,
     /// The model the body's alias becomes, once a provider is picked.
     rewrite_to: Option<String>,
-    /// Shared-data key of the in-flight counter this request incremented (`source: local`).
-    inflight: Option<String>,
+    /// The provider this request went to and when it was picked (`source: local`): its
+    /// in-flight slot is released and its averages updated when the request ends.
+    local: Option<(String, u64)>,
 }
 
 impl Context for BalancerRequest {}
@@ -316,7 +349,11 @@ impl BalancerRequest {
     fn pick<'c>(
         &self,
         cfg: &'c BalancerConfig,
-    ) -> Option<(&'c switchyard_policy::balancer::BalancerProvider, &'static str)> {
+        among: Option<&[usize]>,
+    ) -> Option<(
+        &'c switchyard_policy::balancer::BalancerProvider,
+        &'static str,
+    )> {
         let metrics: Vec<Option<f64>> = match cfg.source {
             MetricSource::Static => cfg
                 .providers
@@ -329,8 +366,16 @@ impl BalancerRequest {
                 .map(|p| {
                     let n = host::shared::get(&inflight_key(&p.name))
                         .and_then(|b| String::from_utf8(b).ok())
-                        .and_then(|s| s.parse::<f64>().ok());
-                    Some(n.unwrap_or(0.0))
+                        .and_then(|s| s.parse::<f64>().ok())
+                        .unwrap_or(0.0);
+                    let signal = cfg.metrics.local_signal;
+                    let stats = match signal {
+                        LocalSignal::InFlight => LocalStats::default(),
+                        _ => host::shared::get(&local_stats_key(&p.name))
+                            .map(|b| LocalStats::decode(&b))
+                            .unwrap_or_default(),
+                    };
+                    Some(stats.metric(signal, n))
                 })
                 .collect(),
             // Cached by the root tick; stale or missing entries are unknown.
@@ -347,26 +392,27 @@ impl BalancerRequest {
                     .collect()
             }
         };
-        self.note_state(metrics.iter().any(Option::is_some));
-        let candidates: Vec<Candidate> = cfg
-            .providers
+        // The providers this request may go to (all, or those declaring its model).
+        let all: Vec<usize> = (0..cfg.providers.len()).collect();
+        let among = among.unwrap_or(&all);
+        let candidates: Vec<Candidate> = among
             .iter()
-            .zip(metrics)
-            .map(|(p, metric)| Candidate {
-                weight: p.weight,
-                metric,
+            .filter_map(|&i| {
+                Some(Candidate {
+                    weight: cfg.providers.get(i)?.weight,
+                    metric: metrics.get(i).copied().flatten(),
+                })
             })
             .collect();
+        let fresh = candidates.iter().any(|c| c.metric.is_some());
+        self.note_state(fresh);
         let mut rng = self.rng.borrow_mut();
         let mut rand = || rng.next_f64();
-        let (idx, reason) = match select(cfg.strategy, &candidates, &mut rand) {
-            Some(i) => (i, "metrics"),
-            None => (
-                weighted_random(&cfg.providers, |p| p.weight, &mut rand)?,
-                "fallback",
-            ),
-        };
-        Some((cfg.providers.get(idx)?, reason))
+        // `select` falls back to weighted random itself when no candidate has a metric.
+        let k = select(cfg.strategy, &candidates, &mut rand)
+            .or_else(|| weighted_random(&candidates, |c| c.weight, &mut rand))?;
+        let reason = if fresh { "metrics" } else { "fallback" };
+        Some((cfg.providers.get(*among.get(k)?)?, reason))
     }
 
     /// Log when picking switches between metrics and the weighted-random fallback.
@@ -412,7 +458,7 @@ impl HttpContext for BalancerRequest {
                     count_pick(&p.name, "client_choice");
                     Some(p)
                 }
-                None => match self.pick(cfg) {
+                None => match self.pick(cfg, None) {
                     Some((p, reason)) => {
                         count_pick(&p.name, reason);
                         Some(p)
@@ -427,15 +473,25 @@ impl HttpContext for BalancerRequest {
                     }
                 },
             },
+            Some(model) if honoured.is_none() => {
+                let declaring = cfg.declaring(model);
+                if declaring.is_empty() {
+                    None
+                } else {
+                    self.pick(cfg, Some(&declaring)).map(|(p, reason)| {
+                        count_pick(&p.name, reason);
+                        p
+                    })
+                }
+            }
             _ => honoured,
         };
 
         match chosen {
             Some(p) => {
-                if cfg.source == MetricSource::Local && self.inflight.is_none() {
-                    let key = inflight_key(&p.name);
-                    add_inflight(&key, 1);
-                    self.inflight = Some(key);
+                if cfg.source == MetricSource::Local && self.local.is_none() {
+                    add_inflight(&inflight_key(&p.name), 1);
+                    self.local = Some((p.name.clone(), host::now_ms()));
                 }
                 if client_choice.as_deref() != Some(p.name.as_str()) {
                     self.set_http_request_header(header, Some(&p.name));
@@ -477,9 +533,24 @@ impl HttpContext for BalancerRequest {
     }
 
     fn on_log(&mut self) {
-        // The stream is over: release the in-flight slot taken at pick time.
-        if let Some(key) = self.inflight.take() {
-            add_inflight(&key, -1);
-        }
+        // The stream is over: release the in-flight slot taken at pick time and fold the
+        // request's duration and outcome into the provider's averages.
+        let Some((provider, started)) = self.local.take() else {
+            return;
+        };
+        add_inflight(&inflight_key(&provider), -1);
+        let status = host::property(&["response", "code"])
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(u64::from_le_bytes)
+            .and_then(|c| u16::try_from(c).ok())
+            .unwrap_or(0);
+        let took = host::now_ms().saturating_sub(started) as f64;
+        host::shared::update(&local_stats_key(&provider), |current| {
+            current
+                .map(LocalStats::decode)
+                .unwrap_or_default()
+                .record(took, is_failure(status))
+                .encode()
+        });
     }
 }

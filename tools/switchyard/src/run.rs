@@ -94,6 +94,10 @@ impl EnvoyProcess {
                 "--disable-hot-restart",
                 "-l",
                 "info",
+                // Envoy buffers its log file (10 s by default): flush often so the log can
+                // be read while Envoy runs (tests check it for Wasm panics).
+                "--file-flush-interval-msec",
+                "100",
             ])
             .arg("--log-path")
             .arg(&log_path)
