@@ -212,6 +212,15 @@ fn a_health_check_brings_the_token_back_after_the_mock_heals() {
         client_hits(&m, BAD) > 1
     });
     assert!(back, "the healed token gets traffic again");
+    // Both state changes are counted (the token-pool metric).
+    let changes = |state: &str| {
+        gw.metric(
+            "switchyard_token_pool_changes",
+            &[("gen_ai_provider_name", "deepseek"), ("state", state)],
+        )
+    };
+    assert_eq!(changes("unavailable"), 1.0, "{}", gw.prometheus());
+    assert_eq!(changes("available"), 1.0);
     assert!(!gw.wasm_failed());
 }
 

@@ -24,6 +24,7 @@ use switchyard_policy::proxy::{Protocol, Provider, ProxyConfig};
 use switchyard_policy::rules::RuleSet;
 use switchyard_policy::vendor::Api;
 use switchyard_protocol::openai_edit::RequestEdits;
+use switchyard_policy::stats;
 use switchyard_wasm_host as host;
 
 const KEY_PREFIX: &str = "switchyard.ai-proxy.failover.";
@@ -145,6 +146,18 @@ impl<'a> Pool<'a> {
     fn log_change(&self, index: usize, change: Change, status: u16) {
         let id = self.name();
         let tail = self.tail(index);
+        let state = match change {
+            Change::WentDown => Some("unavailable"),
+            Change::CameBack => Some("available"),
+            Change::None => None,
+        };
+        if let Some(state) = state {
+            host::metrics::count(
+                stats::TOKEN_POOL_CHANGES,
+                &[(stats::PROVIDER, id), (stats::STATE, state)],
+                1,
+            );
+        }
         match change {
             Change::WentDown => log::warn!(
                 "ai-proxy: provider `{id}` token {tail} taken out of rotation (status {status})"
@@ -368,6 +381,11 @@ pub fn on_retry_response(req: &mut ProxyRequest, body_size: usize) {
         return;
     };
     let (out, ct) = client_body(plan, status, content_type.as_deref(), &body);
+    if let Some(obs) = req.obs.as_mut() {
+        obs.status = Some(status);
+        obs.usage = switchyard_protocol::usage::usage_from_body(&out);
+        obs.complete(None);
+    }
     let mut headers: Vec<(&str, &str)> = Vec::new();
     if let Some(ct) = ct.as_deref() {
         headers.push(("content-type", ct));

@@ -4,6 +4,7 @@
 //! (config, vendors, model mapping) and `switchyard_protocol` (bodies and streams).
 
 mod context_file;
+mod observe;
 mod failover;
 mod translate;
 
@@ -100,6 +101,7 @@ impl RootContext for ProxyRoot {
             anthropic_client: false,
             context_text: None,
             context_pending: false,
+            obs: None,
         }))
     }
 
@@ -152,6 +154,8 @@ struct ProxyRequest {
     anthropic_client: bool,
     context_text: Option<Rc<str>>,
     context_pending: bool,
+    /// Provider, models, status, usage and timings of this request, for metrics and logs.
+    obs: Option<observe::Observation>,
 }
 
 impl ProxyRequest {
@@ -221,6 +225,9 @@ impl ProxyRequest {
                 "this path is not an API the gateway serves",
             )
         })?;
+        let mut obs = observe::Observation::new(&provider, api, host::now_ms());
+        obs.set_models(&provider, None, None);
+        self.obs = Some(obs);
         if !provider.supports(api) {
             return Err(provider.unsupported(api));
         }
@@ -254,6 +261,10 @@ impl ProxyRequest {
             .map(|m| provider.config.model_mapping.map(m));
         let streaming = facts.stream == Some(true);
         let client_wants_usage = facts.include_usage == Some(true);
+        if let Some(obs) = &mut self.obs {
+            obs.set_models(&provider, client_model.as_deref(), upstream_model.as_deref());
+            obs.streaming = streaming;
+        }
         let mapping_changes = match (&client_model, &upstream_model) {
             (Some(a), Some(b)) => a != b,
             // Unknown model: the body phase maps it if the mapping says anything.
@@ -354,6 +365,37 @@ impl ProxyRequest {
             .map_err(|e| context_file::fetch_error(&ctx.file_url, &format!("{e:?}")))?;
         self.context_pending = true;
         Ok(true)
+    }
+}
+
+impl ProxyRequest {
+    /// The answer passes through untranslated: read its usage on the way (a whole JSON body,
+    /// or an Anthropic stream for Messages clients of Claude).
+    fn tap_passthrough(&mut self, status: u16) {
+        if status >= 400 || self.obs.is_none() {
+            return;
+        }
+        let is_sse = self
+            .get_http_response_header("content-type")
+            .is_some_and(|c| c.starts_with("text/event-stream"));
+        let Some(obs) = &mut self.obs else {
+            return;
+        };
+        obs.tap = if is_sse {
+            observe::Tap::Messages(switchyard_protocol::usage::MessagesUsageTap::new())
+        } else {
+            observe::Tap::Body(switchyard_protocol::usage::BodyTail::new(
+                observe::KEEP_WHOLE,
+                observe::KEEP_TAIL,
+            ))
+        };
+    }
+
+    /// The response is complete: settle usage and publish the request's facts.
+    fn complete(&mut self, converter_usage: Option<switchyard_protocol::Usage>) {
+        if let Some(obs) = &mut self.obs {
+            obs.complete(converter_usage);
+        }
     }
 }
 
@@ -520,6 +562,17 @@ impl HttpContext for ProxyRequest {
             if plan.upstream_model.is_none() {
                 plan.upstream_model = upstream_model;
             }
+            if let Some(obs) = &mut self.obs {
+                if plan.validate_body {
+                    let client = openai_edit::validate(&body, false).ok().flatten();
+                    obs.set_models(
+                        &plan.provider,
+                        client.as_deref(),
+                        plan.upstream_model.as_deref(),
+                    );
+                }
+                obs.streaming = streaming;
+            }
         }
         Action::Continue
     }
@@ -531,13 +584,17 @@ impl HttpContext for ProxyRequest {
         let Some(plan) = &self.plan else {
             return Action::Continue;
         };
-        if plan.provider.config.protocol == Protocol::Original {
-            return Action::Continue;
-        }
         let status = self
             .get_http_response_header(":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(200);
+        if let Some(obs) = &mut self.obs {
+            obs.status = Some(status);
+        }
+        if plan.provider.config.protocol == Protocol::Original {
+            self.tap_passthrough(status);
+            return Action::Continue;
+        }
         let translation = plan.translation;
         if status >= 400 {
             if translation != Translation::MessagesNative {
@@ -574,6 +631,9 @@ impl HttpContext for ProxyRequest {
             self.convert_response = true;
             self.set_http_response_header("content-length", None);
         }
+        if self.stream.is_none() && !self.convert_response {
+            self.tap_passthrough(status);
+        }
         Action::Continue
     }
 
@@ -592,6 +652,7 @@ impl HttpContext for ProxyRequest {
             if let Some(converted) = translation.error_body(status, &body) {
                 self.set_http_response_body(0, body_size, &converted);
             }
+            self.complete(None);
             return Action::Continue;
         }
         if self.convert_response {
@@ -622,9 +683,26 @@ impl HttpContext for ProxyRequest {
                 },
             };
             self.set_http_response_body(0, body_size, &out);
+            if let Some(obs) = &mut self.obs {
+                obs.first_byte();
+                obs.usage = switchyard_protocol::usage::usage_from_body(&out);
+            }
+            self.complete(None);
             return Action::Continue;
         }
         if self.stream.is_none() {
+            if body_size > 0 && self.obs.is_some() {
+                let chunk = self.get_http_response_body(0, body_size);
+                if let Some(obs) = &mut self.obs {
+                    obs.first_byte();
+                    if let Some(chunk) = chunk {
+                        obs.feed(&chunk);
+                    }
+                }
+            }
+            if end_of_stream {
+                self.complete(None);
+            }
             return Action::Continue;
         }
         let chunk = self
@@ -637,7 +715,28 @@ impl HttpContext for ProxyRequest {
         if end_of_stream {
             out.extend(conv.finish());
         }
+        let usage = conv.usage();
         self.set_http_response_body(0, body_size, &out);
+        if !out.is_empty() {
+            if let Some(obs) = &mut self.obs {
+                obs.first_byte();
+            }
+        }
+        if end_of_stream {
+            self.complete(usage);
+        }
         Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        let Some(obs) = &mut self.obs else {
+            return;
+        };
+        let status = host::property(&["response", "code"])
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(u64::from_le_bytes)
+            .and_then(|c| u16::try_from(c).ok());
+        let details = host::property_string(&["response", "code_details"]);
+        obs.emit(status, details.as_deref());
     }
 }
