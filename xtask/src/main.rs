@@ -239,9 +239,8 @@ fn up(args: &[String]) -> Result {
         .unwrap_or_else(|| root.join("examples/quickstart/gateway.yaml"));
     let envoy = switchyard::run::find_envoy(&root).ok_or("envoy not found after setup")?;
     // `switchyard up`: Envoy with dynamic resources, mocks for providers without keys, and
-    // edits to the config applied live. Ctrl-C reaches Envoy and this process alike.
+    // edits to the config applied live. Ctrl-C or SIGTERM stops Envoy and the mocks.
     let opts =
         switchyard::up::UpOptions::new(config, envoy, wasm_dir(), target_dir().join("up"));
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    switchyard::up::run_foreground(opts, &stop)
+    switchyard::up::run_foreground(opts, switchyard::up::stop_on_signals())
 }

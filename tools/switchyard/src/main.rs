@@ -3,7 +3,6 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use switchyard::check::{check_gateway, check_manifests, Manifests};
 use switchyard::gateway::{process_env, GatewayConfig, GatewayError, Upstreams};
 use switchyard::higress::HigressOptions;
@@ -273,23 +272,5 @@ fn up(
         workdir.unwrap_or_else(|| root.join("target/up")),
     );
     opts.concurrency = concurrency;
-    install_stop_handler();
-    switchyard::up::run_foreground(opts, &STOP)
-}
-
-/// Set by SIGINT/SIGTERM/SIGHUP so `up` stops Envoy and its mocks before exiting.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-fn install_stop_handler() {
-    let handler: extern "C" fn(libc::c_int) = on_signal;
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe {
-            libc::signal(sig, handler as libc::sighandler_t);
-        }
-    }
+    switchyard::up::run_foreground(opts, switchyard::up::stop_on_signals())
 }

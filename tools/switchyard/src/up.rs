@@ -129,7 +129,23 @@ impl Up {
             opts.concurrency,
             listen[0],
             admin,
-        )?;
+        )
+        .map_err(|e| match e {
+            // The usual cause is a refused first config: say why instead of the whole log.
+            RunError::NotReady(log) => {
+                let why: Vec<&str> = log
+                    .lines()
+                    .filter(|l| l.contains("rejected") || l.contains("critical"))
+                    .map(|l| l.rsplit("] ").next().unwrap_or(l))
+                    .collect();
+                if why.is_empty() {
+                    UpError::Run(RunError::NotReady(log))
+                } else {
+                    UpError::Refused(why.join("\n"))
+                }
+            }
+            other => UpError::Run(other),
+        })?;
         Ok(Up {
             envoy,
             opts,
@@ -433,4 +449,24 @@ fn print_upstreams(gw: &Up) {
             cluster.address, cluster.port
         );
     }
+}
+
+/// Set by SIGINT/SIGTERM/SIGHUP once [`stop_on_signals`] ran.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Turn SIGINT/SIGTERM/SIGHUP into a stop flag for [`run_foreground`], so Envoy and the mocks
+/// are stopped before the process exits.
+pub fn stop_on_signals() -> &'static AtomicBool {
+    let handler: extern "C" fn(libc::c_int) = on_signal;
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(sig, handler as libc::sighandler_t);
+        }
+    }
+    &STOP
 }
