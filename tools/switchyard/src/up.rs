@@ -122,6 +122,8 @@ impl Up {
             None => SocketAddr::from(([127, 0, 0, 1], 0)),
         };
         let bootstrap = render_dynamic(admin, &dir);
+        // Envoy appends to its log: start a fresh one so reports only show this run.
+        let _ = std::fs::remove_file(opts.workdir.join("envoy.log"));
         let envoy = EnvoyProcess::start_bootstrap(
             &opts.envoy,
             &bootstrap,
