@@ -577,7 +577,7 @@ impl HttpContext for ProxyRequest {
         Action::Continue
     }
 
-    fn on_http_response_headers(&mut self, _n: usize, _end_of_stream: bool) -> Action {
+    fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
         if let Some(action) = failover::on_response_headers(self) {
             return action;
         }
@@ -598,6 +598,14 @@ impl HttpContext for ProxyRequest {
         let translation = plan.translation;
         if status >= 400 {
             if translation != Translation::MessagesNative {
+                // An empty answer never reaches the body phase: convert it here.
+                if end_of_stream {
+                    if let Some(body) = translation.error_body(status, b"") {
+                        self.plan = None;
+                        host::send_json(u32::from(status), &body);
+                        return Action::Pause;
+                    }
+                }
                 self.response_error = Some(status);
                 self.set_http_response_header("content-length", None);
             }
@@ -633,6 +641,14 @@ impl HttpContext for ProxyRequest {
         }
         if self.stream.is_none() && !self.convert_response {
             self.tap_passthrough(status);
+        } else if end_of_stream {
+            // Nothing to convert and no body phase to say so: answer while the status can
+            // still change.
+            return self.fail(GatewayError::new(
+                ErrorKind::BadGateway,
+                "invalid_upstream_response",
+                "the vendor answered with an empty body",
+            ));
         }
         Action::Continue
     }

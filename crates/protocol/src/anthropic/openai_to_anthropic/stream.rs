@@ -263,6 +263,16 @@ impl StreamConverter for MessagesStreamToChat {
         if let Some(event) = self.parser.finish() {
             self.on_event(&event, &mut out);
         }
+        if self.state == State::Open && !self.writer.started() {
+            // Not one readable `message_start`: garbage or an empty body, not an answer.
+            stream_error(
+                &mut out,
+                "Anthropic's stream ended without a readable message",
+                "api_error",
+                Some("invalid_upstream_response"),
+            );
+            self.state = State::Failed;
+        }
         if self.state == State::Open {
             self.close(&mut out);
         }
@@ -271,5 +281,32 @@ impl StreamConverter for MessagesStreamToChat {
 
     fn usage(&self) -> Option<Usage> {
         self.usage.map(AnthropicUsage::to_usage)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_without_a_readable_message_is_an_error_without_done() {
+        for garbage in [
+            "data: {not json\n\n",
+            "event: message_start\ndata: {\"type\":\"message_start\"}\n\n",
+            "data: \u{fffd}\n\n",
+            "",
+        ] {
+            let mut c = MessagesStreamToChat::new(false, 1);
+            let mut out = c.push(garbage.as_bytes());
+            out.extend(c.finish());
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains("invalid_upstream_response"), "{garbage:?}: {text}");
+            assert!(!text.contains("[DONE]"), "{garbage:?}: {text}");
+        }
+        // Junk between readable events is still skipped, and so is an unknown event type.
+        let mut c = MessagesStreamToChat::new(false, 1);
+        let out = c.push(b"event: future\ndata: {\"type\":\"future_event\",\"x\":1}\n\n");
+        assert!(out.is_empty());
     }
 }
