@@ -33,11 +33,15 @@ fn validate(bootstrap: &Path) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// `envoy --mode validate` also loads the plugins and hands them their configs, so this checks
+/// that the real plugins accept what the CLI renders.
 #[test]
 fn rendered_bootstraps_pass_envoy_validate() {
     let dir = workdir("validate");
     let env = |v: &str| Some(format!("test-{v}"));
-    for ex in ["quickstart", "vendors"] {
+    // `vendors`: TLS clusters, path prefixes, Claude/Gemini options; `higress`: the Redis
+    // metric source and a self-hosted endpoint. (`quickstart` runs in the `up` test.)
+    for ex in ["vendors", "higress"] {
         let cfg = GatewayConfig::load(&root().join(format!("examples/{ex}/gateway.yaml")))
             .unwrap_or_else(|e| panic!("{e}"));
         let ups = Upstreams::configured(&cfg, &env).unwrap();
@@ -47,19 +51,25 @@ fn rendered_bootstraps_pass_envoy_validate() {
         let (ok, text) = validate(&path);
         assert!(ok, "{ex}: {text}");
     }
-    // The check can fail: a bootstrap Envoy refuses (a route to an unknown cluster is fine
-    // here, a filter without its type is not).
+    // The check can fail: a balancer config the plugin refuses fails validation.
     let mut v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("quickstart.json")).unwrap())
-            .unwrap();
-    let hcm = v
-        .pointer_mut("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config")
+        serde_json::from_str(&std::fs::read_to_string(dir.join("vendors.json")).unwrap()).unwrap();
+    let filters = v
+        .pointer_mut(
+            "/static_resources/listeners/0/filter_chains/0/filters/0/typed_config/http_filters",
+        )
         .unwrap();
-    hcm["http_filters"][0]["typed_config"]["@type"] = json!("type.googleapis.com/no.such.Filter");
+    let lb = filters
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|f| f.pointer("/typed_config/config/name") == Some(&json!("ai-load-balancer")))
+        .unwrap();
+    lb["typed_config"]["config"]["configuration"]["value"] = json!(r#"{"providers":[]}"#);
     let bad = dir.join("bad.json");
     std::fs::write(&bad, v.to_string()).unwrap();
     let (ok, text) = validate(&bad);
-    assert!(!ok, "envoy accepted a broken bootstrap: {text}");
+    assert!(!ok, "envoy accepted a refused plugin config: {text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
