@@ -475,3 +475,40 @@ fn claude_without_body_metadata_reads_the_body() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.json()["error"]["param"], "model");
 }
+
+#[test]
+fn claude_model_list_and_unreadable_answers() {
+    let (gw, m) = claude_gateway();
+    let r = gw.request(
+        "GET",
+        "/v1/models",
+        &[("authorization", "Bearer client")],
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["object"], "list", "{v}");
+    assert_eq!(v["data"][0]["id"], "claude-sonnet-4-5");
+    assert_eq!(v["data"][0]["object"], "model");
+    assert_eq!(v["data"][0]["created"], 1_759_104_000u64);
+    let up = &m.requests()[0];
+    assert_eq!(up.path, "/v1/models");
+    assert_eq!(up.header("x-api-key"), Some("sk-ant-1"));
+    assert_eq!(up.header("anthropic-version"), Some("2023-06-01"));
+    assert!(up.header("authorization").is_none());
+
+    // An unreadable model list: OpenAI's error shape (the 200 status already went out).
+    m.push_script(Script {
+        raw_body: Some("<html>oops</html>".into()),
+        headers: vec![("content-type".into(), "application/json".into())],
+        ..Default::default()
+    });
+    let r = gw.request("GET", "/v1/models", &[], &[]);
+    assert_eq!(
+        r.json()["error"]["code"],
+        "invalid_vendor_response",
+        "{}",
+        r.text()
+    );
+    assert!(!gw.wasm_failed());
+}

@@ -4,8 +4,8 @@
 //! (config, vendors, model mapping) and `switchyard_protocol` (bodies and streams).
 
 mod context_file;
-mod observe;
 mod failover;
+mod observe;
 mod translate;
 
 use context_file::ContextCache;
@@ -262,7 +262,11 @@ impl ProxyRequest {
         let streaming = facts.stream == Some(true);
         let client_wants_usage = facts.include_usage == Some(true);
         if let Some(obs) = &mut self.obs {
-            obs.set_models(&provider, client_model.as_deref(), upstream_model.as_deref());
+            obs.set_models(
+                &provider,
+                client_model.as_deref(),
+                upstream_model.as_deref(),
+            );
             obs.streaming = streaming;
         }
         let mapping_changes = match (&client_model, &upstream_model) {
@@ -307,7 +311,7 @@ impl ProxyRequest {
             self.set_http_request_header(":path", Some(&path));
         }
         match plan.translation {
-            Translation::ChatToClaude => {
+            Translation::ChatToClaude | Translation::ModelsFromClaude => {
                 let version = translate::claude_version(provider).to_string();
                 self.set_http_request_header("anthropic-version", Some(&version));
             }
@@ -692,11 +696,19 @@ impl HttpContext for ProxyRequest {
                 .response_body(&body, &ids, plan.want_base64)
             {
                 Ok(out) => out,
-                // The status already went out; the body says what failed, in the client's shape.
-                Err(e) => match plan.translation.anthropic_client() {
-                    true => openai_error_to_anthropic(e.status(), &e.body()),
-                    false => e.body(),
-                },
+                // The status already went out (holding the response headers until the body
+                // is read hung Envoy after an upstream reset; see the README's limits): the
+                // body says what failed, in the client's shape.
+                Err(e) => {
+                    log::warn!(
+                        "ai-proxy: the vendor's answer could not be converted: {}",
+                        e.message
+                    );
+                    match plan.translation.anthropic_client() {
+                        true => openai_error_to_anthropic(e.status(), &e.body()),
+                        false => e.body(),
+                    }
+                }
             };
             self.set_http_response_body(0, body_size, &out);
             if let Some(obs) = &mut self.obs {

@@ -30,6 +30,8 @@ pub enum Translation {
     MessagesNative,
     /// Anthropic Messages client, Gemini vendor: through OpenAI chat in both directions.
     MessagesToGemini,
+    /// OpenAI models-list client, Claude vendor (`GET /v1/models`, answer converted).
+    ModelsFromClaude,
 }
 
 /// Everything a translator needs besides the bytes.
@@ -50,6 +52,7 @@ impl Translation {
             (Family::OpenAi, _) => Translation::Edit,
             (Family::Claude, Api::ChatCompletions) => Translation::ChatToClaude,
             (Family::Claude, Api::Messages) => Translation::MessagesNative,
+            (Family::Claude, Api::Models) => Translation::ModelsFromClaude,
             (Family::Gemini, Api::ChatCompletions) => Translation::ChatToGemini,
             (Family::Gemini, Api::Embeddings) => Translation::EmbeddingsToGemini,
             (Family::Gemini, Api::Messages) => Translation::MessagesToGemini,
@@ -80,7 +83,10 @@ impl Translation {
 
     /// Whether the body is always rewritten (so `content-length` must go in the header phase).
     pub fn rewrites_body(self) -> bool {
-        !matches!(self, Translation::Edit | Translation::MessagesNative)
+        !matches!(
+            self,
+            Translation::Edit | Translation::MessagesNative | Translation::ModelsFromClaude
+        )
     }
 
     /// The upstream path. `model` is the mapped model; Gemini needs it (it is in the path).
@@ -103,6 +109,7 @@ impl Translation {
                     Ok(format!("{}/messages", provider.endpoint.base))
                 }
             }
+            Translation::ModelsFromClaude => Ok(format!("{}/models", provider.endpoint.base)),
             Translation::ChatToGemini | Translation::MessagesToGemini => {
                 gemini::model_path(gemini_model(model)?, streaming)
             }
@@ -123,6 +130,7 @@ impl Translation {
         };
         match self {
             Translation::Edit => openai_edit::apply(body, edits),
+            Translation::ModelsFromClaude => Ok(None),
             Translation::MessagesNative => openai_edit::apply(
                 body,
                 &RequestEdits {
@@ -190,13 +198,15 @@ impl Translation {
                 first: gemini::GeminiStreamToChat::new(ids.model, ids.id, ids.created, true),
                 second: anthropic::ChatStreamToMessages::new(),
             })),
-            Translation::EmbeddingsToGemini | Translation::MessagesNative => None,
+            Translation::EmbeddingsToGemini
+            | Translation::MessagesNative
+            | Translation::ModelsFromClaude => None,
         }
     }
 
     /// Whether a whole (non-streamed) successful answer must be converted.
     pub fn converts_plain_response(self) -> bool {
-        self.rewrites_body()
+        self.rewrites_body() || self == Translation::ModelsFromClaude
     }
 
     /// Convert a whole successful answer.
@@ -221,6 +231,7 @@ impl Translation {
                 let chat = gemini::gemini_response_to_chat(body, ids.model, ids.id, ids.created)?;
                 anthropic::chat_response_to_messages(&chat)
             }
+            Translation::ModelsFromClaude => anthropic::models_response_to_openai(body),
             Translation::Edit | Translation::MessagesNative => Ok(body.to_vec()),
         }
     }
@@ -240,7 +251,9 @@ impl Translation {
                 };
                 Some(vendor_error_body(status, None, &message))
             }
-            Translation::ChatToClaude => Some(anthropic::error_to_openai(status, body)),
+            Translation::ChatToClaude | Translation::ModelsFromClaude => {
+                Some(anthropic::error_to_openai(status, body))
+            }
             Translation::ChatToGemini | Translation::EmbeddingsToGemini => {
                 Some(gemini::error_to_openai(status, body))
             }

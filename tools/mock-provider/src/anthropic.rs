@@ -9,6 +9,23 @@ use crate::reply::{self, ok_status, EVENT_STREAM};
 use crate::router::Ctx;
 use crate::sse::{to_json, Events};
 
+/// `GET /v1/models` in Anthropic's shape (`data`, `has_more`, `first_id`, `last_id`).
+pub(crate) fn models(ctx: &Ctx<'_>) -> Response<MockBody> {
+    let data = vec![
+        json!({"type": "model", "id": "claude-sonnet-4-5", "display_name": "Claude Sonnet 4.5",
+               "created_at": "2025-09-29T00:00:00Z"}),
+        json!({"type": "model", "id": "claude-haiku-4-5", "display_name": "Claude Haiku 4.5",
+               "created_at": "2025-10-15T12:30:00Z"}),
+    ];
+    let out = json!({
+        "data": data,
+        "has_more": false,
+        "first_id": "claude-sonnet-4-5",
+        "last_id": "claude-haiku-4-5",
+    });
+    reply::json(ok_status(ctx.script), &ctx.script.headers, to_json(&out))
+}
+
 /// `POST .../messages`.
 pub(crate) fn messages(ctx: &Ctx<'_>, body: &Value) -> Response<MockBody> {
     let Some(max_tokens) = body.get("max_tokens").and_then(Value::as_u64) else {

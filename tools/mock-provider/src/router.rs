@@ -119,6 +119,14 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
     };
+    // Anthropic's model list has its own shape; its clients send `anthropic-version`.
+    if api == Api::Models
+        && parts.headers.contains_key("anthropic-version")
+        && script.status.is_none_or(|s| s < 400)
+        && script.raw_body.is_none()
+    {
+        return anthropic::models(&ctx);
+    }
     respond(&ctx, api, query, &body)
 }
 

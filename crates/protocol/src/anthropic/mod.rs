@@ -24,8 +24,8 @@ pub use anthropic_to_openai::{
     ChatStreamToMessages,
 };
 pub use openai_to_anthropic::{
-    chat_request_to_messages, error_to_openai, messages_response_to_chat, ClaudeOptions,
-    MessagesStreamToChat,
+    chat_request_to_messages, error_to_openai, messages_response_to_chat,
+    models_response_to_openai, ClaudeOptions, MessagesStreamToChat,
 };
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! OpenAI client -> Anthropic vendor: the client's chat-completions request becomes a
 //! Messages request, Claude's answer (whole or streamed) and errors become OpenAI's shapes.
 
+mod models;
 mod request;
 mod response;
 mod stream;
 
+pub use models::{models_response_to_openai, rfc3339_to_unix};
 pub use request::{chat_request_to_messages, ClaudeOptions};
 pub use response::{error_to_openai, messages_response_to_chat};
 pub use stream::MessagesStreamToChat;
