@@ -22,9 +22,9 @@ use switchyard_policy::failover::{
 };
 use switchyard_policy::proxy::{Protocol, Provider, ProxyConfig};
 use switchyard_policy::rules::RuleSet;
+use switchyard_policy::stats;
 use switchyard_policy::vendor::Api;
 use switchyard_protocol::openai_edit::RequestEdits;
-use switchyard_policy::stats;
 use switchyard_wasm_host as host;
 
 const KEY_PREFIX: &str = "switchyard.ai-proxy.failover.";
