@@ -94,7 +94,10 @@ pub fn run(args: &[String]) -> crate::Result {
     let fuzz = root.join("fuzz");
     ensure_tools()?;
     let target_dir = crate::target_dir().join("fuzz");
-    println!("building {} fuzz targets (nightly, release)", opts.targets.len());
+    println!(
+        "building {} fuzz targets (nightly, release)",
+        opts.targets.len()
+    );
     crate::run(
         Command::new("nice")
             .args(["-n", "19", "cargo", "+nightly", "fuzz", "build", "-O"])
@@ -187,7 +190,8 @@ fn start(
     secs: u64,
     logs: &Path,
 ) -> crate::Result<(String, std::process::Child)> {
-    let log = std::fs::File::create(logs.join(format!("{target}.log"))).map_err(|e| e.to_string())?;
+    let log =
+        std::fs::File::create(logs.join(format!("{target}.log"))).map_err(|e| e.to_string())?;
     let corpus = fuzz.join("corpus").join(target);
     let artifacts = fuzz.join("artifacts").join(target);
     std::fs::create_dir_all(&artifacts).map_err(|e| e.to_string())?;
@@ -232,7 +236,9 @@ fn read_outcome(fuzz: &Path, logs: &Path, target: &str) -> Outcome {
                 .filter(|p| {
                     p.file_name().is_some_and(|n| {
                         let n = n.to_string_lossy();
-                        n.starts_with("crash-") || n.starts_with("oom-") || n.starts_with("timeout-")
+                        n.starts_with("crash-")
+                            || n.starts_with("oom-")
+                            || n.starts_with("timeout-")
                     })
                 })
                 .collect()

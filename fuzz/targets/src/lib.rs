@@ -70,7 +70,10 @@ fn chunked(data: &[u8]) -> (Vec<&[u8]>, &[u8]) {
 /// A gateway error for client input must be a 4xx with an OpenAI-shaped JSON body.
 fn check_client_error(e: &GatewayError) {
     let status = e.status();
-    assert!((400..500).contains(&status), "client input gave status {status}: {e:?}");
+    assert!(
+        (400..500).contains(&status),
+        "client input gave status {status}: {e:?}"
+    );
     check_openai_error_body(&e.body());
 }
 
@@ -84,8 +87,12 @@ fn check_openai_error_body(body: &[u8]) {
 }
 
 fn check_json(out: &[u8], what: &str) -> Value {
-    serde_json::from_slice(out)
-        .unwrap_or_else(|e| panic!("{what} produced invalid JSON ({e}): {}", String::from_utf8_lossy(out)))
+    serde_json::from_slice(out).unwrap_or_else(|e| {
+        panic!(
+            "{what} produced invalid JSON ({e}): {}",
+            String::from_utf8_lossy(out)
+        )
+    })
 }
 
 fn parse_all(pieces: &[&[u8]]) -> Vec<SseEvent> {
@@ -264,15 +271,23 @@ pub fn gemini_request(data: &[u8]) {
     for stream in [false, true] {
         match gemini::model_path(&model, stream) {
             Ok(path) => {
-                let rest = path.strip_prefix("/v1beta/").unwrap_or_else(|| panic!("{path}"));
+                let rest = path
+                    .strip_prefix("/v1beta/")
+                    .unwrap_or_else(|| panic!("{path}"));
                 let (resource, method) = rest.split_once(':').unwrap_or_else(|| panic!("{path}"));
                 assert!(
-                    resource.bytes().all(|c| c.is_ascii_alphanumeric() || b"-._/".contains(&c)),
+                    resource
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || b"-._/".contains(&c)),
                     "{path}"
                 );
                 assert!(!resource.contains(".."), "{path}");
                 assert!(resource.matches('/').count() == 1, "{path}");
-                assert!(method.starts_with("generateContent") || method.starts_with("streamGenerateContent"), "{path}");
+                assert!(
+                    method.starts_with("generateContent")
+                        || method.starts_with("streamGenerateContent"),
+                    "{path}"
+                );
             }
             Err(e) => check_client_error(&e),
         }
@@ -365,7 +380,11 @@ pub fn model_mapping(data: &[u8]) {
 /// RESP replies (Higress Redis host calls).
 pub fn resp_reply(data: &[u8]) {
     if let Some((_, used)) = resp::decode(data) {
-        assert!(used > 0 && used <= data.len(), "consumed {used} of {}", data.len());
+        assert!(
+            used > 0 && used <= data.len(),
+            "consumed {used} of {}",
+            data.len()
+        );
     }
     let _ = resp::decode_mget(data);
 }
@@ -396,26 +415,99 @@ pub struct Seed {
 /// Which fixtures of `crates/protocol/testdata` seed which targets, and the prefix bytes
 /// (flags, chunking seed) the target reads before the payload.
 const FIXTURE_SEEDS: &[(&str, &str, &[(&str, &[u8])])] = &[
-    ("gemini/request", ".in.json", &[("gemini_request", &[3]), ("openai_edit", &[15]), ("claude_request", &[0]), ("json_field", &[])]),
-    ("anthropic/openai_to_anthropic/request", ".in.json", &[("claude_request", &[1]), ("openai_edit", &[7]), ("gemini_request", &[0])]),
-    ("anthropic/openai_to_anthropic/response", ".in.json", &[("claude_response", &[])]),
-    ("anthropic/openai_to_anthropic/error", ".json", &[("claude_response", &[])]),
-    ("anthropic/openai_to_anthropic/stream", ".in.sse", &[("claude_stream", &[0, 7]), ("claude_stream", &[1, 0]), ("sse", &[0, 3])]),
-    ("anthropic/anthropic_to_openai/request", ".in.json", &[("anthropic_client_request", &[]), ("json_field", &[])]),
-    ("anthropic/anthropic_to_openai/response", ".in.json", &[("anthropic_client_response", &[])]),
-    ("anthropic/anthropic_to_openai/error", ".json", &[("anthropic_client_response", &[])]),
-    ("anthropic/anthropic_to_openai/stream", ".in.sse", &[("anthropic_client_stream", &[0, 5]), ("openai_stream", &[1, 9]), ("sse", &[1, 1])]),
+    (
+        "gemini/request",
+        ".in.json",
+        &[
+            ("gemini_request", &[3]),
+            ("openai_edit", &[15]),
+            ("claude_request", &[0]),
+            ("json_field", &[]),
+        ],
+    ),
+    (
+        "anthropic/openai_to_anthropic/request",
+        ".in.json",
+        &[
+            ("claude_request", &[1]),
+            ("openai_edit", &[7]),
+            ("gemini_request", &[0]),
+        ],
+    ),
+    (
+        "anthropic/openai_to_anthropic/response",
+        ".in.json",
+        &[("claude_response", &[])],
+    ),
+    (
+        "anthropic/openai_to_anthropic/error",
+        ".json",
+        &[("claude_response", &[])],
+    ),
+    (
+        "anthropic/openai_to_anthropic/stream",
+        ".in.sse",
+        &[
+            ("claude_stream", &[0, 7]),
+            ("claude_stream", &[1, 0]),
+            ("sse", &[0, 3]),
+        ],
+    ),
+    (
+        "anthropic/anthropic_to_openai/request",
+        ".in.json",
+        &[("anthropic_client_request", &[]), ("json_field", &[])],
+    ),
+    (
+        "anthropic/anthropic_to_openai/response",
+        ".in.json",
+        &[("anthropic_client_response", &[])],
+    ),
+    (
+        "anthropic/anthropic_to_openai/error",
+        ".json",
+        &[("anthropic_client_response", &[])],
+    ),
+    (
+        "anthropic/anthropic_to_openai/stream",
+        ".in.sse",
+        &[
+            ("anthropic_client_stream", &[0, 5]),
+            ("openai_stream", &[1, 9]),
+            ("sse", &[1, 1]),
+        ],
+    ),
     ("gemini/response", ".in.json", &[("gemini_response", &[])]),
     ("gemini/errors", ".json", &[("gemini_response", &[])]),
-    ("gemini/embeddings", ".upstream.json", &[("gemini_response", &[])]),
-    ("gemini/embeddings", ".client.json", &[("gemini_request", &[0])]),
-    ("gemini/stream", ".in.sse", &[("gemini_stream", &[0, 11]), ("gemini_stream", &[1, 1]), ("sse", &[2, 63])]),
+    (
+        "gemini/embeddings",
+        ".upstream.json",
+        &[("gemini_response", &[])],
+    ),
+    (
+        "gemini/embeddings",
+        ".client.json",
+        &[("gemini_request", &[0])],
+    ),
+    (
+        "gemini/stream",
+        ".in.sse",
+        &[
+            ("gemini_stream", &[0, 11]),
+            ("gemini_stream", &[1, 1]),
+            ("sse", &[2, 63]),
+        ],
+    ),
 ];
 
 /// Error fixtures wrap the vendor body: `{"status", "body": "...", "expected"}` (or a list
 /// of them); the body is the interesting input.
 fn fixture_payloads(bytes: Vec<u8>) -> Vec<Vec<u8>> {
-    let body_of = |v: &Value| v.get("body").and_then(Value::as_str).map(|s| s.as_bytes().to_vec());
+    let body_of = |v: &Value| {
+        v.get("body")
+            .and_then(Value::as_str)
+            .map(|s| s.as_bytes().to_vec())
+    };
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Array(items)) if items.iter().all(|i| i.get("body").is_some()) => {
             items.iter().filter_map(body_of).collect()
@@ -440,8 +532,14 @@ pub fn seed_corpus(repo_root: &std::path::Path) -> std::io::Result<Vec<Seed>> {
             .collect();
         files.sort();
         for path in files {
-            let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            for (i, payload) in fixture_payloads(std::fs::read(&path)?).into_iter().enumerate() {
+            let file = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            for (i, payload) in fixture_payloads(std::fs::read(&path)?)
+                .into_iter()
+                .enumerate()
+            {
                 for (target, prefix) in *uses {
                     let mut data = prefix.to_vec();
                     data.extend_from_slice(&payload);
@@ -457,13 +555,20 @@ pub fn seed_corpus(repo_root: &std::path::Path) -> std::io::Result<Vec<Seed>> {
     for sub in ["fuzz/seeds", "fuzz/regressions"] {
         for (target, _) in TARGETS {
             let dir = repo_root.join(sub).join(target);
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             let mut files: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
             files.sort();
             for path in files {
                 seeds.push(Seed {
                     target,
-                    name: format!("{sub}/{target}/{}", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
+                    name: format!(
+                        "{sub}/{target}/{}",
+                        path.file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    ),
                     data: std::fs::read(&path)?,
                 });
             }

@@ -32,13 +32,23 @@ fn every_seed_cut_short_and_prefixed_survives() {
         let len = s.data.len();
         for cut in [len / 3, len / 2, len.saturating_sub(1)] {
             let run = std::panic::catch_unwind(|| f(&s.data[..cut]));
-            assert!(run.is_ok(), "target {} failed on seed {} cut at {cut}", s.target, s.name);
+            assert!(
+                run.is_ok(),
+                "target {} failed on seed {} cut at {cut}",
+                s.target,
+                s.name
+            );
         }
         let mut flipped = s.data.clone();
         if let Some(b) = flipped.get_mut(len / 2) {
             *b ^= 0x22;
         }
         let run = std::panic::catch_unwind(|| f(&flipped));
-        assert!(run.is_ok(), "target {} failed on seed {} with a flipped byte", s.target, s.name);
+        assert!(
+            run.is_ok(),
+            "target {} failed on seed {} with a flipped byte",
+            s.target,
+            s.name
+        );
     }
 }

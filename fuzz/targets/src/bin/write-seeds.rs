@@ -22,9 +22,17 @@ fn main() -> ExitCode {
         let name: String = s
             .name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
-        if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join(name), &s.data)) {
+        if let Err(e) =
+            std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join(name), &s.data))
+        {
             eprintln!("writing {}: {e}", dir.display());
             return ExitCode::FAILURE;
         }
