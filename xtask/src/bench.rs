@@ -1,5 +1,5 @@
 //! `cargo xtask bench [--micro|--e2e] [--duration S] [--latency-duration S] [--reps N]
-//! [--connections N] [--quick]`: what the plugins cost, measured against bare Envoy and an
+//! [--connections N] [--quick] [--wasm-dir DIR] [--only S1,...]`: what the plugins cost, measured against bare Envoy and an
 //! empty Rust Wasm filter (issue #10). Not part of `cargo xtask test`.
 //!
 //! End to end (`--e2e`), all on loopback: one Envoy per scenario (`--concurrency 1`, pinned to
@@ -52,6 +52,11 @@ struct Opts {
     connections: u32,
     /// Shorter criterion runs.
     quick: bool,
+    /// Use the `.wasm` files in this directory instead of building the plugins (to compare
+    /// builds of other commits).
+    wasm_dir: Option<PathBuf>,
+    /// Run only these scenarios (S0 and S0w always run: the others are compared to them).
+    only: Option<Vec<String>>,
 }
 
 impl Opts {
@@ -65,6 +70,8 @@ impl Opts {
             reps: 3,
             connections: 32,
             quick: false,
+            wasm_dir: None,
+            only: None,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -84,6 +91,13 @@ impl Opts {
                 "--connections" => {
                     o.connections = u32::try_from(num(a)?).map_err(|e| e.to_string())?
                 }
+                "--wasm-dir" => {
+                    o.wasm_dir = Some(PathBuf::from(it.next().ok_or("--wasm-dir needs a path")?))
+                }
+                "--only" => {
+                    let list = it.next().ok_or("--only needs a list like S1,S2")?;
+                    o.only = Some(list.split(',').map(|k| k.trim().to_string()).collect());
+                }
                 "--quick" => {
                     o.quick = true;
                     o.duration = 1;
@@ -95,7 +109,7 @@ impl Opts {
                     return Err(format!(
                         "unknown argument {other:?}; usage: cargo xtask bench [--micro|--e2e] \
                          [--duration S] [--latency-duration S] [--warmup S] [--reps N] \
-                         [--connections N] [--quick]"
+                         [--connections N] [--quick] [--wasm-dir DIR] [--only S1,S2,...]"
                     ))
                 }
             }
@@ -308,7 +322,7 @@ fn ensure_tools() -> Result {
 }
 
 /// Build the plugins, the empty filter and the release mock provider.
-fn build_all() -> Result<PathBuf> {
+fn build_all(prebuilt: bool) -> Result<PathBuf> {
     let root = crate::root();
     let installed = crate::output(Command::new("rustup").args(["target", "list", "--installed"]))
         .unwrap_or_default();
@@ -317,21 +331,23 @@ fn build_all() -> Result<PathBuf> {
     {
         crate::setup()?;
     }
-    crate::build()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    crate::run(Command::new(&cargo).current_dir(&root).args([
-        "build",
-        "--release",
-        "--target",
-        crate::WASM_TARGET,
-        "-p",
-        "noop-filter",
-    ]))?;
-    let from = crate::target_dir()
-        .join(crate::WASM_TARGET)
-        .join("release/noop_filter.wasm");
-    std::fs::copy(&from, crate::wasm_dir().join("noop_filter.wasm"))
-        .map_err(|e| format!("copy {}: {e}", from.display()))?;
+    if !prebuilt {
+        crate::build()?;
+        crate::run(Command::new(&cargo).current_dir(&root).args([
+            "build",
+            "--release",
+            "--target",
+            crate::WASM_TARGET,
+            "-p",
+            "noop-filter",
+        ]))?;
+        let from = crate::target_dir()
+            .join(crate::WASM_TARGET)
+            .join("release/noop_filter.wasm");
+        std::fs::copy(&from, crate::wasm_dir().join("noop_filter.wasm"))
+            .map_err(|e| format!("copy {}: {e}", from.display()))?;
+    }
     // The mock only has to outrun one Envoy worker by far (it serves ~40k req/s on one core);
     // skipping LTO keeps a fresh clone's build short.
     crate::run(
@@ -404,10 +420,10 @@ fn chat_body(model: &str, stream: bool) -> String {
     build(BODY_BYTES.saturating_sub(base))
 }
 
-fn wasm_filter(name: &str, file: &str, config: Value) -> WasmFilter {
+fn wasm_filter(dir: &Path, name: &str, file: &str, config: Value) -> WasmFilter {
     WasmFilter {
         name: name.into(),
-        wasm_path: crate::wasm_dir().join(file),
+        wasm_path: dir.join(file),
         config,
     }
 }
@@ -467,13 +483,19 @@ fn stream_script() -> Value {
     json!({ "events": STREAM_EVENTS, "reply_text": words.join(" ") })
 }
 
-fn scenarios(mock: &Mock, envoy_bin: &Path, cpu: Option<u32>) -> Result<Vec<Scenario>> {
+fn scenarios(
+    mock: &Mock,
+    envoy_bin: &Path,
+    cpu: Option<u32>,
+    wasm: &Path,
+    only: Option<&[String]>,
+) -> Result<Vec<Scenario>> {
     let [plain, second, streaming] = [0, 1, 2].map(|i| mock.addrs.get(i).copied());
     let (Some(plain), Some(second), Some(streaming)) = (plain, second, streaming) else {
         return Err("mock-provider listeners missing".into());
     };
-    let noop = || wasm_filter("noop", "noop_filter.wasm", json!({}));
-    let proxy = |config: Value| wasm_filter("ai-proxy", "ai_proxy.wasm", config);
+    let noop = || wasm_filter(wasm, "noop", "noop_filter.wasm", json!({}));
+    let proxy = |config: Value| wasm_filter(wasm, "ai-proxy", "ai_proxy.wasm", config);
     let claude = json!({"provider": {
         "type": "claude", "apiTokens": ["sk-ant-bench"],
         "modelMapping": {"gpt-4o": "claude-sonnet-4-5"}
@@ -497,6 +519,7 @@ fn scenarios(mock: &Mock, envoy_bin: &Path, cpu: Option<u32>) -> Result<Vec<Scen
     let any: SocketAddr = "127.0.0.1:0".parse().map_err(|_| "addr")?;
     let mut s4 = BootstrapSpec::new(any, any);
     s4.filters.push(wasm_filter(
+        wasm,
         "ai-load-balancer",
         "ai_load_balancer.wasm",
         json!({
@@ -569,6 +592,10 @@ fn scenarios(mock: &Mock, envoy_bin: &Path, cpu: Option<u32>) -> Result<Vec<Scen
     let workdir = crate::target_dir().join("bench/envoy");
     let mut out = Vec::new();
     for (key, title, spec, body, check) in table {
+        let wanted = only.is_none_or(|o| o.iter().any(|k| k == key));
+        if !(wanted || key == "S0" || key == "S0w") {
+            continue;
+        }
         let envoy = EnvoyProcess::start(envoy_bin, &spec, &workdir.join(key), 1)
             .map_err(|e| format!("{key}: {e}"))?;
         if let Some(c) = cpu {
@@ -756,7 +783,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn e2e(opts: &Opts) -> Result<Value> {
     ensure_tools()?;
-    let mock_bin = build_all()?;
+    let mock_bin = build_all(opts.wasm_dir.is_some())?;
+    let wasm = opts.wasm_dir.clone().unwrap_or_else(crate::wasm_dir);
+    for f in ["noop_filter.wasm", "ai_proxy.wasm", "ai_load_balancer.wasm"] {
+        if !wasm.join(f).is_file() {
+            return Err(format!("{} missing", wasm.join(f).display()));
+        }
+    }
     let root = crate::root();
     let envoy_bin = switchyard::run::find_envoy(&root).ok_or("envoy not found after setup")?;
     let cpu = cpus();
@@ -787,7 +820,7 @@ fn e2e(opts: &Opts) -> Result<Value> {
         ));
     }
     println!("bench: starting Envoy for each scenario");
-    let mut scs = scenarios(&mock, &envoy_bin, envoy_cpu)?;
+    let mut scs = scenarios(&mock, &envoy_bin, envoy_cpu, &wasm, opts.only.as_deref())?;
 
     // Every scenario answers correctly before it is measured.
     let mut stream_info = json!({});
@@ -873,33 +906,44 @@ fn e2e(opts: &Opts) -> Result<Value> {
             "runs": sc.runs,
         }));
     }
-    let base = |key: &str, field: &str| {
-        rows.iter()
-            .find(|r| r["key"] == key)
-            .and_then(|r| r[field].as_f64())
-            .unwrap_or(f64::NAN)
+    // Comparisons pair the measurements of one round (taken seconds apart, so a change in
+    // the machine's background load hits both sides), then take the median over rounds.
+    let series = |key: &str, run: &str, field: &str| -> Vec<f64> {
+        scs.iter()
+            .find(|sc| sc.key == key)
+            .map(|sc| {
+                sc.runs
+                    .iter()
+                    .map(|r| r[run][field].as_f64().unwrap_or(f64::NAN))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
-    let (s0_rps, s0w_rps) = (base("S0", "rps"), base("S0w", "rps"));
-    let (s0w_cpu, s0w_p50, s0w_p99, s0w_rss) = (
-        base("S0w", "cpu_us_per_req"),
-        base("S0w", "p50_us"),
-        base("S0w", "p99_us"),
-        base("S0w", "rss_mib"),
-    );
+    let paired = |a: &[f64], b: &[f64], op: fn(f64, f64) -> f64| -> f64 {
+        median(a.iter().zip(b).map(|(x, y)| op(*x, *y)).collect())
+    };
+    let ratio = |x: f64, y: f64| x / y;
+    let diff = |x: f64, y: f64| x - y;
+    let s0_rps = series("S0", "saturated", "rps");
+    let s0w_rps = series("S0w", "saturated", "rps");
+    let s0w_cpu = series("S0w", "saturated", "cpu_us_per_req");
+    let s0w_p50 = series("S0w", "c1", "p50_us");
+    let s0w_p99 = series("S0w", "c1", "p99_us");
+    let s0w_rss = rows
+        .iter()
+        .find(|r| r["key"] == "S0w")
+        .and_then(|r| r["rss_mib"].as_f64())
+        .unwrap_or(f64::NAN);
     for r in &mut rows {
-        let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
-        let (rps, cpu, p50, p99, rss) = (
-            f("rps"),
-            f("cpu_us_per_req"),
-            f("p50_us"),
-            f("p99_us"),
-            f("rss_mib"),
-        );
-        r["vs_s0"] = json!(rps / s0_rps);
-        r["vs_s0w"] = json!(rps / s0w_rps);
-        r["cpu_added_us"] = json!(cpu - s0w_cpu);
-        r["p50_added_us"] = json!(p50 - s0w_p50);
-        r["p99_added_us"] = json!(p99 - s0w_p99);
+        let key = r["key"].as_str().unwrap_or_default().to_string();
+        let rps = series(&key, "saturated", "rps");
+        let cpu = series(&key, "saturated", "cpu_us_per_req");
+        r["vs_s0"] = json!(paired(&rps, &s0_rps, ratio));
+        r["vs_s0w"] = json!(paired(&rps, &s0w_rps, ratio));
+        r["cpu_added_us"] = json!(paired(&cpu, &s0w_cpu, diff));
+        r["p50_added_us"] = json!(paired(&series(&key, "c1", "p50_us"), &s0w_p50, diff));
+        r["p99_added_us"] = json!(paired(&series(&key, "c1", "p99_us"), &s0w_p99, diff));
+        let rss = r["rss_mib"].as_f64().unwrap_or(f64::NAN);
         r["rss_added_mib"] = json!(rss - s0w_rss);
     }
     if let Some(s3) = rows.iter().find(|r| r["key"] == "S3") {
@@ -908,7 +952,8 @@ fn e2e(opts: &Opts) -> Result<Value> {
         let cpu = s3["cpu_us_per_req"].as_f64().unwrap_or(f64::NAN);
         stream_info["events_per_s"] = json!(rps * events);
         stream_info["cpu_us_per_event"] = json!(cpu / events);
-        stream_info["cpu_added_us_per_event"] = json!((cpu - s0w_cpu) / events);
+        let added = s3["cpu_added_us"].as_f64().unwrap_or(f64::NAN);
+        stream_info["cpu_added_us_per_event"] = json!(added / events);
     }
     let wasm: Vec<Value> = [
         "noop_filter.wasm",
@@ -918,7 +963,7 @@ fn e2e(opts: &Opts) -> Result<Value> {
     ]
     .iter()
     .map(|f| {
-        let bytes = std::fs::metadata(crate::wasm_dir().join(f))
+        let bytes = std::fs::metadata(wasm.join(f))
             .map(|m| m.len())
             .unwrap_or(0);
         json!({ "file": f, "bytes": bytes })
@@ -1099,7 +1144,8 @@ fn markdown(r: &Value) -> String {
         s.push_str(&format!(
             "Envoy {} with `--concurrency 1`{}; load generator {}; keep-alive, {}-byte chat \
              bodies; warm-up {}s; {} rounds, medians; saturated runs {}s at c={}, latency \
-             runs {}s at c=1. Envoy CPU from /proc (Envoy process only).\n\n",
+             runs {}s at c=1. Envoy CPU from /proc (Envoy process only). Comparisons with S0/S0w \
+             are medians of per-round ratios and differences.\n\n",
             e["envoy"]
                 .as_str()
                 .and_then(|v| v.split_whitespace().nth(2))
