@@ -266,7 +266,7 @@ fn one(addr: SocketAddr, kind: Kind, n: u64) -> String {
             Kind::AnthropicClient => (
                 "/v1/messages",
                 vec![("anthropic-version", "2023-06-01")],
-                json!({"model": "auto", "max_tokens": 64, "stream": n % 2 == 0,
+                json!({"model": "auto", "max_tokens": 64, "stream": n.is_multiple_of(2),
                     "messages": [{"role": "user", "content": words}]})
                 .to_string(),
                 None,
@@ -274,7 +274,7 @@ fn one(addr: SocketAddr, kind: Kind, n: u64) -> String {
             Kind::VendorError => (
                 "/v1/chat/completions",
                 vec![("x-selected-provider", "oa")],
-                chat(n % 2 == 0, false),
+                chat(n.is_multiple_of(2), false),
                 None,
             ),
             Kind::Disconnect => (
@@ -496,7 +496,7 @@ pub fn run(args: &[String]) -> crate::Result {
             "{vm_restarts} VM restarts, {vm_failures} VM failures"
         ));
     }
-    if !(growth < 5.0) {
+    if growth.is_nan() || growth >= 5.0 {
         problems.push(format!("RSS grew {growth:.2}%"));
     }
     if problems.is_empty() {

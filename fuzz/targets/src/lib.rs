@@ -17,8 +17,11 @@ use switchyard_protocol::gemini::{self, GeminiOptions};
 use switchyard_protocol::sse::{SseEvent, SseParser};
 use switchyard_protocol::{json_field, openai_edit, GatewayError, StreamConverter};
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, in the order `cargo xtask fuzz` runs them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("sse", sse),
     ("openai_edit", openai_edit),
     ("openai_stream", openai_stream),
@@ -40,7 +43,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 ];
 
 /// The target called `name`.
-pub fn target(name: &str) -> Option<fn(&[u8])> {
+pub fn target(name: &str) -> Option<Target> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
@@ -414,7 +417,8 @@ pub struct Seed {
 
 /// Which fixtures of `crates/protocol/testdata` seed which targets, and the prefix bytes
 /// (flags, chunking seed) the target reads before the payload.
-const FIXTURE_SEEDS: &[(&str, &str, &[(&str, &[u8])])] = &[
+type SeedUses = &'static [(&'static str, &'static [u8])];
+const FIXTURE_SEEDS: &[(&str, &str, SeedUses)] = &[
     (
         "gemini/request",
         ".in.json",
