@@ -78,6 +78,28 @@ pub fn add_provider(spec: &mut BootstrapSpec, name: &str, addr: SocketAddr) {
     spec.clusters.push(Cluster::plain(&cluster, addr));
 }
 
+/// A spec with ai-proxy (`config`) in front of one mock, reached through the catch-all route
+/// (cluster `provider-upstream`).
+pub fn proxy_spec(config: Value) -> (BootstrapSpec, MockServer) {
+    let m = mock();
+    let mut s = spec();
+    s.filters.push(proxy_filter(config));
+    add_provider(&mut s, "upstream", m.addr());
+    s.default_cluster = Some("provider-upstream".into());
+    (s, m)
+}
+
+/// Envoy (one worker) with ai-proxy (`config`) in front of one mock.
+pub fn proxy_gateway(config: Value) -> (Gateway, MockServer) {
+    let (s, m) = proxy_spec(config);
+    (Gateway::start(&s), m)
+}
+
+/// [`proxy_gateway`] for a single `{"provider": provider}`.
+pub fn provider_gateway(provider: Value) -> (Gateway, MockServer) {
+    proxy_gateway(json!({ "provider": provider }))
+}
+
 pub fn mock() -> MockServer {
     MockServer::start("127.0.0.1:0".parse().expect("addr")).expect("mock provider starts")
 }
@@ -206,6 +228,21 @@ impl Response {
                     .or_else(|| l.strip_prefix("data:"))
                     .map(str::to_string)
             })
+            .collect()
+    }
+
+    /// The JSON chunks of a complete OpenAI stream: it must end with `data: [DONE]`.
+    pub fn chunks(&self) -> Vec<Value> {
+        let data = self.sse_data();
+        assert_eq!(
+            data.last().map(String::as_str),
+            Some("[DONE]"),
+            "{}",
+            self.text()
+        );
+        data[..data.len() - 1]
+            .iter()
+            .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
             .collect()
     }
 }

@@ -23,12 +23,7 @@ fn chat(model: &str, stream: bool) -> String {
 
 /// ai-proxy in front of one mock with `provider`, and an access log.
 fn gateway(provider: Value) -> (Gateway, MockServer, std::path::PathBuf) {
-    let m = mock();
-    let mut s = spec();
-    s.filters
-        .push(proxy_filter(json!({ "provider": provider })));
-    add_provider(&mut s, "upstream", m.addr());
-    s.default_cluster = Some("provider-upstream".into());
+    let (mut s, m) = proxy_spec(json!({ "provider": provider }));
     let log = root().join(format!(
         "target/e2e/access-{}-{}.log",
         std::process::id(),

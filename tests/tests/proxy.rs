@@ -9,15 +9,6 @@ use switchyard_e2e::*;
 const CHAT: &str = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hello there"}]}"#;
 
 /// Envoy with only ai-proxy in front of one mock, reached through the catch-all route.
-fn proxy_gateway(config: serde_json::Value) -> (Gateway, MockServer) {
-    let m = mock();
-    let mut s = spec();
-    s.filters.push(proxy_filter(config));
-    add_provider(&mut s, "upstream", m.addr());
-    s.default_cluster = Some("provider-upstream".into());
-    (Gateway::start(&s), m)
-}
-
 #[test]
 fn deepseek_path_host_auth_and_model_mapping() {
     let (gw, m) = proxy_gateway(json!({

@@ -11,33 +11,8 @@ use switchyard_e2e::*;
 
 const CHAT: &str = r#"{"model":"claude-sonnet-4-5","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hello there"}]}"#;
 
-/// Envoy with only ai-proxy in front of one mock, reached through the catch-all route.
-fn proxy_gateway(provider: Value) -> (Gateway, MockServer) {
-    let m = mock();
-    let mut s = spec();
-    s.filters
-        .push(proxy_filter(json!({ "provider": provider })));
-    add_provider(&mut s, "upstream", m.addr());
-    s.default_cluster = Some("provider-upstream".into());
-    (Gateway::start(&s), m)
-}
-
 fn claude_gateway() -> (Gateway, MockServer) {
-    proxy_gateway(json!({"type": "claude", "apiTokens": ["sk-ant-1"]}))
-}
-
-fn chunks(r: &Response) -> Vec<Value> {
-    let data = r.sse_data();
-    assert_eq!(
-        data.last().map(String::as_str),
-        Some("[DONE]"),
-        "{}",
-        r.text()
-    );
-    data[..data.len() - 1]
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
-        .collect()
+    provider_gateway(json!({"type": "claude", "apiTokens": ["sk-ant-1"]}))
 }
 
 fn stream_text(chunks: &[Value]) -> String {
@@ -95,7 +70,7 @@ fn claude_plain_chat_is_translated_both_ways() {
 
 #[test]
 fn claude_version_and_model_mapping_from_config() {
-    let (gw, m) = proxy_gateway(json!({
+    let (gw, m) = provider_gateway(json!({
         "type": "claude", "apiTokens": ["sk-ant-1"], "claudeVersion": "2023-01-01",
         "modelMapping": {"gpt-4o": "claude-haiku-4-5"}
     }));
@@ -119,7 +94,7 @@ fn claude_stream_without_and_with_include_usage() {
     assert!(r
         .header("content-type")
         .is_some_and(|c| c.starts_with("text/event-stream")));
-    let plain = chunks(&r);
+    let plain = r.chunks();
     assert!(plain.len() >= 3, "{}", r.text());
     let id = plain[0]["id"].as_str().unwrap().to_string();
     assert!(plain.iter().all(|c| c["id"] == id.as_str()), "one id");
@@ -145,7 +120,7 @@ fn claude_stream_without_and_with_include_usage() {
     let body = r#"{"model":"claude-sonnet-4-5","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hello there"}]}"#;
     let r = gw.post("/v1/chat/completions", body);
     assert_eq!(r.status, 200, "{}", r.text());
-    let with = chunks(&r);
+    let with = r.chunks();
     let usage: Vec<&Value> = with
         .iter()
         .filter(|c| c.get("usage").is_some_and(|u| !u.is_null()))
@@ -184,7 +159,7 @@ fn claude_streaming_tool_calls_are_openai_deltas() {
     let up = m.requests()[0].json().unwrap();
     assert_eq!(up["tools"][0]["name"], "get_weather", "{up}");
     assert!(up["tools"][0]["input_schema"].is_object());
-    let all = chunks(&r);
+    let all = r.chunks();
     let calls: Vec<&Value> = all
         .iter()
         .filter_map(|c| c.pointer("/choices/0/delta/tool_calls/0"))
@@ -253,7 +228,7 @@ fn event_names(r: &Response) -> Vec<String> {
 
 #[test]
 fn anthropic_client_against_deepseek_plain_and_streaming() {
-    let (gw, m) = proxy_gateway(json!({
+    let (gw, m) = provider_gateway(json!({
         "type": "deepseek", "apiTokens": ["sk-ds"], "modelMapping": {"claude-*": "deepseek-chat"}
     }));
     let r = gw.request(
@@ -330,7 +305,7 @@ fn anthropic_client_against_deepseek_plain_and_streaming() {
 
 #[test]
 fn anthropic_client_errors_come_back_in_anthropic_shape() {
-    let (gw, m) = proxy_gateway(json!({"type": "deepseek", "apiTokens": ["sk-ds"]}));
+    let (gw, m) = provider_gateway(json!({"type": "deepseek", "apiTokens": ["sk-ds"]}));
     m.push_script(Script::error(429, "too many"));
     let r = gw.post("/v1/messages", MESSAGES);
     assert_eq!(r.status, 429, "{}", r.text());
@@ -384,7 +359,7 @@ fn anthropic_client_against_claude_is_native() {
 #[test]
 fn official_python_sdks_against_claude_and_deepseek() {
     let (claude, cm) = claude_gateway();
-    let (deepseek, _dm) = proxy_gateway(json!({"type": "deepseek", "apiTokens": ["sk-ds"]}));
+    let (deepseek, _dm) = provider_gateway(json!({"type": "deepseek", "apiTokens": ["sk-ds"]}));
     for _ in 0..2 {
         cm.push_script(Script {
             tool_calls: vec![ScriptToolCall::new("get_weather", r#"{"city":"Paris"}"#)],
@@ -462,7 +437,7 @@ fn claude_without_body_metadata_reads_the_body() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(m.requests()[0].path, "/v1/messages");
-    let all = chunks(&r);
+    let all = r.chunks();
     assert!(stream_text(&all).starts_with("Mock answer"));
     assert_eq!(all.last().unwrap()["choices"], json!([]));
     assert!(

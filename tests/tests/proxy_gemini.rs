@@ -10,32 +10,13 @@ use serde_json::Value;
 use switchyard_e2e::*;
 
 fn gemini_gateway(extra: Value, body_metadata: bool) -> (Gateway, MockServer) {
-    let m = mock();
     let mut provider = json!({"type": "gemini", "apiTokens": ["g-key-1"]});
     if let (Some(p), Some(e)) = (provider.as_object_mut(), extra.as_object()) {
         p.extend(e.clone());
     }
-    let mut s = spec();
+    let (mut s, m) = proxy_spec(json!({ "provider": provider }));
     s.body_metadata = body_metadata;
-    s.filters
-        .push(proxy_filter(json!({ "provider": provider })));
-    add_provider(&mut s, "upstream", m.addr());
-    s.default_cluster = Some("provider-upstream".into());
     (Gateway::start(&s), m)
-}
-
-fn chunks(r: &Response) -> Vec<Value> {
-    let data = r.sse_data();
-    assert_eq!(
-        data.last().map(String::as_str),
-        Some("[DONE]"),
-        "{}",
-        r.text()
-    );
-    data[..data.len() - 1]
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
-        .collect()
 }
 
 const CHAT: &str = r#"{"model":"gemini-2.5-flash","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hello there"}]}"#;
@@ -104,7 +85,7 @@ fn gemini_streaming_with_and_without_usage() {
         m.requests()[0].path,
         "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
     );
-    let plain = chunks(&r);
+    let plain = r.chunks();
     let id = plain[0]["id"].as_str().unwrap().to_string();
     assert!(plain.iter().all(|c| c["id"] == id.as_str()));
     assert_eq!(plain[0]["choices"][0]["delta"]["role"], "assistant");
@@ -123,7 +104,7 @@ fn gemini_streaming_with_and_without_usage() {
 
     let body = r#"{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hello there my friend"}]}"#;
     let r = gw.post("/v1/chat/completions", body);
-    let with = chunks(&r);
+    let with = r.chunks();
     let usage: Vec<&Value> = with
         .iter()
         .filter(|c| c.get("usage").is_some_and(|u| !u.is_null()))
@@ -150,7 +131,7 @@ fn gemini_streaming_tool_calls() {
         up["tools"][0]["functionDeclarations"][0]["name"], "get_weather",
         "{up}"
     );
-    let all = chunks(&r);
+    let all = r.chunks();
     let calls: Vec<&Value> = all
         .iter()
         .filter_map(|c| c.pointer("/choices/0/delta/tool_calls/0"))
