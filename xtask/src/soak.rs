@@ -115,7 +115,7 @@ fn start_mocks() -> crate::Result<Vendors> {
     };
     v.claude.set_default_script(tools("cl-tools"));
     v.gemini.set_default_script(tools("ge-tools"));
-    // Half of the OpenAI-compatible vendor's tokens get a scripted 503.
+    // One of the OpenAI-compatible vendor's four tokens gets a scripted 503.
     v.openai.set_default_script(Script {
         only_for_token: Some("oa-err".into()),
         ..Script::error(503, "scripted overload")
@@ -144,7 +144,7 @@ fn spec(v: &Vendors, wasm: &std::path::Path) -> crate::Result<BootstrapSpec> {
         wasm_path: wasm.join("ai_proxy.wasm"),
         config: json!({
             "providers": [
-                {"id": "oa", "type": "deepseek", "apiTokens": ["oa-plain", "oa-err"]},
+                {"id": "oa", "type": "deepseek", "apiTokens": ["oa-1", "oa-2", "oa-3", "oa-err"]},
                 {"id": "cl", "type": "claude", "apiTokens": ["cl-plain", "cl-tools"]},
                 {"id": "ge", "type": "gemini", "apiTokens": ["ge-plain", "ge-tools"]}
             ],
@@ -301,7 +301,7 @@ fn one(addr: SocketAddr, kind: Kind, n: u64) -> String {
     match (kind, answer.status) {
         // Any request that reached the OpenAI-compatible vendor with its `oa-err` token.
         (_, 503) if text.contains("scripted overload") => "scripted_vendor_error".to_string(),
-        (Kind::VendorError, 200) => format!("{label} (token oa-plain) ok"),
+        (Kind::VendorError, 200) => "vendor_error_probe (good token) ok".to_string(),
         (Kind::Disconnect, 200) => label.to_string(),
         (_, 200) => {
             let complete = if matches!(kind, Kind::Stream | Kind::StreamTools) {
