@@ -685,6 +685,8 @@ impl ProviderEntry {
         v.insert("id".into(), json!(self.name.value));
         v.insert("type".into(), json!(self.vendor.value));
         v.insert("apiTokens".into(), json!(tokens));
+        // The provider's own model keeps its name in metric labels (others become `other`).
+        v.insert("models".into(), json!([self.model.value]));
         if !self.models.is_empty() {
             v.insert("modelMapping".into(), json!(self.models));
         }
