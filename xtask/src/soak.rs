@@ -331,14 +331,18 @@ fn vm_stats(envoy: &EnvoyProcess) -> (u64, u64, String) {
     let mut created = 0;
     let mut failed = 0;
     for line in body.lines() {
-        let Some((k, v)) = line.split_once(": ") else {
+        // Envoy's own Wasm counters (`wasm.*`), not the plugins' metrics (`wasmcustom.*`).
+        let Some((k, v)) = line
+            .split_once(": ")
+            .filter(|(k, _)| k.starts_with("wasm."))
+        else {
             continue;
         };
         let v: u64 = v.trim().parse().unwrap_or(0);
         if k.ends_with(".created") {
             created += v;
         }
-        if k.contains("fail") || k.contains("restart") || k.contains("crash") {
+        if k.ends_with("vm_reload") || k.ends_with("vm_reload_failure") {
             failed += v;
         }
     }
