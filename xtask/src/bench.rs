@@ -1309,3 +1309,66 @@ fn commit() -> String {
         head
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_one_kib_of_valid_chat_json() {
+        for (model, stream) in [("gpt-4o", false), ("gpt-4o", true), ("auto", false)] {
+            let b = chat_body(model, stream);
+            assert_eq!(b.len(), BODY_BYTES);
+            let v: Value = serde_json::from_str(&b).unwrap();
+            assert_eq!(v["model"], model);
+            assert_eq!(v["stream"], stream);
+            assert_eq!(v["messages"].as_array().map(Vec::len), Some(4));
+        }
+    }
+
+    #[test]
+    fn median_of_odd_even_and_nan() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(vec![f64::NAN, 5.0]), 5.0);
+        assert!(median(Vec::new()).is_nan());
+    }
+
+    #[test]
+    fn dechunks_bodies() {
+        assert_eq!(
+            dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+            "hello world"
+        );
+        assert_eq!(dechunk("zz\r\n"), "");
+    }
+
+    #[test]
+    fn targets_compare_in_the_right_direction() {
+        let report = json!({
+            "e2e": {
+                "scenarios": [
+                    {"key": "S1", "vs_s0w": 0.95, "cpu_added_us": 20.0},
+                    {"key": "S2", "vs_s0w": 0.5, "cpu_added_us": 10.0},
+                ],
+                "wasm": [{"file": "ai_proxy.wasm", "bytes": 2_000_000}, {"file": "ai_load_balancer.wasm", "bytes": null}],
+            },
+            "micro": [{"group": "stream_event", "name": "claude_to_openai", "us_per_unit": 2.0}],
+        });
+        let t = targets(&report);
+        let met = |name: &str| {
+            t.as_array()
+                .and_then(|a| a.iter().find(|x| x["target"] == name))
+                .map(|x| x["met"].clone())
+        };
+        assert_eq!(met("S1 throughput / S0w"), Some(json!(true)));
+        assert_eq!(met("S2 throughput / S0w"), Some(json!(false)));
+        assert_eq!(met("S1 Envoy CPU added over S0w"), Some(json!(false)));
+        assert_eq!(met("S2 Envoy CPU added over S0w"), Some(json!(true)));
+        assert_eq!(met("Claude stream translation (native)"), Some(json!(true)));
+        assert_eq!(met("ai_proxy.wasm size"), Some(json!(false)));
+        // Missing measurements are left out, not counted as met.
+        assert_eq!(met("ai_load_balancer.wasm size"), None);
+        assert_eq!(met("S4 throughput / S0w"), None);
+    }
+}
