@@ -57,6 +57,8 @@ struct Opts {
     wasm_dir: Option<PathBuf>,
     /// Run only these scenarios (S0 and S0w always run: the others are compared to them).
     only: Option<Vec<String>>,
+    /// Only print the herding simulation.
+    herding_only: bool,
 }
 
 impl Opts {
@@ -72,6 +74,7 @@ impl Opts {
             quick: false,
             wasm_dir: None,
             only: None,
+            herding_only: false,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -83,6 +86,8 @@ impl Opts {
             };
             match a.as_str() {
                 "--micro" => o.micro = true,
+                // Only the (instant) herding simulation, no measurements.
+                "--herding" => o.herding_only = true,
                 "--e2e" => o.e2e = true,
                 "--duration" => o.duration = num(a)?,
                 "--latency-duration" => o.latency_duration = num(a)?,
@@ -107,14 +112,14 @@ impl Opts {
                 }
                 other => {
                     return Err(format!(
-                        "unknown argument {other:?}; usage: cargo xtask bench [--micro|--e2e] \
+                        "unknown argument {other:?}; usage: cargo xtask bench [--micro|--e2e|--herding] \
                          [--duration S] [--latency-duration S] [--warmup S] [--reps N] \
                          [--connections N] [--quick] [--wasm-dir DIR] [--only S1,S2,...]"
                     ))
                 }
             }
         }
-        if !o.micro && !o.e2e {
+        if !o.micro && !o.e2e && !o.herding_only {
             o.micro = true;
             o.e2e = true;
         }
@@ -145,6 +150,7 @@ pub fn run(args: &[String]) -> Result {
     if opts.e2e {
         report["e2e"] = e2e(&opts)?;
     }
+    report["herding"] = herding();
     report["targets"] = targets(&report);
     report["elapsed_s"] = json!(started.elapsed().as_secs());
     let md = markdown(&report);
@@ -1121,6 +1127,24 @@ fn pct(v: &Value) -> String {
     }
 }
 
+/// The balancer's herding simulation (`switchyard_policy::herding`): how unevenly each
+/// strategy loads providers when metrics are stale (busiest provider / mean; 1.0 is even).
+fn herding() -> Value {
+    use switchyard_policy::herding::{simulate, STANDARD};
+    use switchyard_policy::select::Strategy;
+    let s = STANDARD;
+    let spread = |st| simulate(st, s).peak_to_mean;
+    json!({
+        "scenario": format!(
+            "{} replicas, {} providers, metrics refreshed every {} ticks, requests last {}",
+            s.replicas, s.providers, s.refresh_ticks, s.service_ticks
+        ),
+        "least": spread(Strategy::Least),
+        "p2c": spread(Strategy::P2c),
+        "weighted": spread(Strategy::Weighted),
+    })
+}
+
 fn markdown(r: &Value) -> String {
     let mut s = String::new();
     let m = &r["machine"];
@@ -1258,6 +1282,17 @@ fn markdown(r: &Value) -> String {
                 }
             ));
         }
+    }
+    let h = &r["herding"];
+    if h.is_object() {
+        let f = |k: &str| h[k].as_f64().map_or("?".into(), |v| format!("{v:.2}"));
+        s.push_str(&format!(
+            "\nBalancer herding (simulation; {}): busiest provider / mean load: least {}, p2c {}, weighted {}.\n",
+            h["scenario"].as_str().unwrap_or("?"),
+            f("least"),
+            f("p2c"),
+            f("weighted")
+        ));
     }
     s
 }

@@ -24,6 +24,18 @@ pub struct Scenario {
     pub seed: u64,
 }
 
+/// The scenario the unit test bounds and `cargo xtask bench` reports: 8 replicas, 4 providers,
+/// metrics refreshed every 5 ticks while requests last 10.
+pub const STANDARD: Scenario = Scenario {
+    replicas: 8,
+    providers: 4,
+    requests_per_tick: 2,
+    service_ticks: 10,
+    refresh_ticks: 5,
+    ticks: 2000,
+    seed: 42,
+};
+
 /// How evenly load spread.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Spread {
@@ -94,15 +106,7 @@ pub fn simulate(strategy: Strategy, s: Scenario) -> Spread {
 mod tests {
     use super::*;
 
-    const SCENARIO: Scenario = Scenario {
-        replicas: 8,
-        providers: 4,
-        requests_per_tick: 2,
-        service_ticks: 10,
-        refresh_ticks: 5,
-        ticks: 2000,
-        seed: 42,
-    };
+    const SCENARIO: Scenario = STANDARD;
 
     #[test]
     fn stale_metrics_herd_least_but_not_p2c_or_weighted() {
