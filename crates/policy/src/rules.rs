@@ -105,6 +105,11 @@ impl<T> RuleSet<T> {
             .or(self.global.as_ref())
     }
 
+    /// Whether any `_rules_` entry exists (without one, request keys need not be read).
+    pub fn has_rules(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
     pub fn global(&self) -> Option<&T> {
         self.global.as_ref()
     }

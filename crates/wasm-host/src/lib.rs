@@ -38,14 +38,29 @@ fn metadata_path(key: &str) -> [&str; 4] {
     ["metadata", "filter_metadata", METADATA_NAMESPACE, key]
 }
 
-/// Read the body facts from dynamic metadata.
+/// Read the body facts from dynamic metadata. Host calls cost on every request, so only the
+/// facts that can be set are read: with a `model` the body parsed (no `invalid_json` /
+/// `model_missing`), and `include_usage` only matters for streams.
 pub fn body_facts() -> BodyFacts {
+    let model = property_string(&metadata_path("model"));
+    let stream = property_bool(&metadata_path("stream"));
+    let include_usage = match stream {
+        Some(true) => property_bool(&metadata_path("include_usage")),
+        _ => None,
+    };
+    let (invalid_json, model_missing) = match model {
+        Some(_) => (false, false),
+        None => (
+            property_bool(&metadata_path("invalid_json")).unwrap_or(false),
+            property_bool(&metadata_path("model_missing")).unwrap_or(false),
+        ),
+    };
     BodyFacts {
-        model: property_string(&metadata_path("model")),
-        stream: property_bool(&metadata_path("stream")),
-        include_usage: property_bool(&metadata_path("include_usage")),
-        invalid_json: property_bool(&metadata_path("invalid_json")).unwrap_or(false),
-        model_missing: property_bool(&metadata_path("model_missing")).unwrap_or(false),
+        model,
+        stream,
+        include_usage,
+        invalid_json,
+        model_missing,
     }
 }
 
@@ -77,6 +92,16 @@ pub struct RequestKeysOwned {
     pub route: Option<String>,
     pub host: Option<String>,
     pub cluster: Option<String>,
+}
+
+/// The config for this request: the first `_rules_` entry matching its route, domain or
+/// service, else the global one. Request keys are read only when rules exist.
+pub fn select_config<T>(rules: &switchyard_policy::rules::RuleSet<T>) -> Option<&T> {
+    if !rules.has_rules() {
+        return rules.global();
+    }
+    let keys = RequestKeysOwned::read();
+    rules.select(keys.keys())
 }
 
 impl RequestKeysOwned {

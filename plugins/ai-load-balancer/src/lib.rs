@@ -440,8 +440,7 @@ impl HttpContext for BalancerRequest {
         let Some(rules) = self.rules.clone() else {
             return Action::Continue;
         };
-        let keys = host::RequestKeysOwned::read();
-        let Some(cfg) = rules.select(keys.keys()) else {
+        let Some(cfg) = host::select_config(&rules) else {
             return Action::Continue;
         };
         let header = cfg.target_header.as_str();

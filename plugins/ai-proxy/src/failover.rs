@@ -262,6 +262,13 @@ pub fn on_response_headers(req: &mut ProxyRequest) -> Option<Action> {
     if req.failover.replied {
         return Some(Action::Continue);
     }
+    // Providers without failover or retries: no host calls here.
+    if !req.plan.as_ref().is_some_and(|p| {
+        let c = &p.provider.config;
+        (c.failover.enabled || c.retry_on_failure.enabled) && !c.api_tokens.is_empty()
+    }) {
+        return None;
+    }
     let status = hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
         .ok()
         .flatten()

@@ -102,6 +102,7 @@ impl RootContext for ProxyRoot {
             context_text: None,
             context_pending: false,
             obs: None,
+            client_path: String::new(),
         }))
     }
 
@@ -156,6 +157,8 @@ struct ProxyRequest {
     context_pending: bool,
     /// Provider, models, status, usage and timings of this request, for metrics and logs.
     obs: Option<observe::Observation>,
+    /// The client's `:path` (read once).
+    client_path: String,
 }
 
 impl ProxyRequest {
@@ -180,8 +183,7 @@ impl ProxyRequest {
         let Some(rules) = self.rules.clone() else {
             return Ok(None);
         };
-        let keys = host::RequestKeysOwned::read();
-        let Some(cfg) = rules.select(keys.keys()) else {
+        let Some(cfg) = host::select_config(&rules) else {
             return Ok(None);
         };
         let header_choice = cfg
@@ -198,7 +200,7 @@ impl ProxyRequest {
                     "no provider is configured for this request",
                 )
             })?;
-        let path = self.get_http_request_header(":path").unwrap_or_default();
+        let path = self.client_path.clone();
         let (id, created) = self.fresh_id();
         if provider.config.protocol == Protocol::Original {
             // Original protocol: only credentials and host change.
@@ -299,7 +301,7 @@ impl ProxyRequest {
 
     fn rewrite_headers(&mut self, plan: &Plan) -> Result<(), GatewayError> {
         let provider = &plan.provider;
-        let client_path = self.get_http_request_header(":path").unwrap_or_default();
+        let client_path = self.client_path.clone();
         if translate::translated(provider) {
             let path = plan.translation.upstream_path(
                 provider,
@@ -457,10 +459,8 @@ impl Context for ProxyRequest {
 
 impl HttpContext for ProxyRequest {
     fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
-        self.anthropic_client = self
-            .get_http_request_header(":path")
-            .and_then(|p| Api::from_path(&p))
-            == Some(Api::Messages);
+        self.client_path = self.get_http_request_header(":path").unwrap_or_default();
+        self.anthropic_client = Api::from_path(&self.client_path) == Some(Api::Messages);
         let plan = match self.plan_request() {
             Ok(Some(plan)) => plan,
             Ok(None) => return Action::Continue,
@@ -760,10 +760,16 @@ impl HttpContext for ProxyRequest {
         let Some(obs) = &mut self.obs else {
             return;
         };
-        let status = host::property(&["response", "code"])
-            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-            .map(u64::from_le_bytes)
-            .and_then(|c| u16::try_from(c).ok());
+        // Host calls cost: the final status is only read when the answer did not complete
+        // through this filter (local replies, resets, timeouts).
+        let status = if obs.completed() {
+            obs.status
+        } else {
+            host::property(&["response", "code"])
+                .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                .map(u64::from_le_bytes)
+                .and_then(|c| u16::try_from(c).ok())
+        };
         let details = host::property_string(&["response", "code_details"]);
         obs.emit(status, details.as_deref());
     }

@@ -97,6 +97,12 @@ impl Observation {
         self.response_label_owned = model_label(upstream.or(client), known).to_string();
     }
 
+    /// Whether the answer went through the body phase to its end (its status is then the one
+    /// recorded from the response headers).
+    pub fn completed(&self) -> bool {
+        self.published && self.status.is_some()
+    }
+
     pub fn first_byte(&mut self) {
         if self.first_byte_ms.is_none() {
             self.first_byte_ms = Some(host::now_ms());
