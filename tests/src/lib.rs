@@ -391,3 +391,90 @@ pub fn run_python(script: &str, args: &[String]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Envoy whose listeners and clusters come from watched LDS/CDS files, so a test can change
+/// the plugins' configs while Envoy runs (as `switchyard up` does).
+pub struct DynamicGateway {
+    pub envoy: EnvoyProcess,
+    pub listen: SocketAddr,
+    dir: PathBuf,
+    version: u64,
+}
+
+impl DynamicGateway {
+    /// Start with `spec`; its listener port must be fixed (not 0) so updates keep it.
+    pub fn start(spec: &BootstrapSpec, concurrency: u32) -> DynamicGateway {
+        use switchyard::envoy::{render_dynamic, CDS_FILE, LDS_FILE};
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let workdir = root().join(format!("target/e2e/{}-dyn-{n}", std::process::id()));
+        let dir = workdir.join("xds");
+        for f in [CDS_FILE, LDS_FILE] {
+            if let Some(d) = dir.join(f).parent() {
+                std::fs::create_dir_all(d).expect("xds dir");
+            }
+        }
+        write_resources(&dir, spec, 1);
+        let envoy = EnvoyProcess::start_bootstrap(
+            &envoy_bin(),
+            &render_dynamic("127.0.0.1:0".parse().expect("addr"), &dir),
+            &workdir,
+            concurrency,
+            spec.listen,
+            spec.admin,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        DynamicGateway {
+            envoy,
+            listen: spec.listen,
+            dir,
+            version: 1,
+        }
+    }
+
+    /// Replace listeners and clusters with those of `spec` (atomically, by rename).
+    pub fn apply(&mut self, spec: &BootstrapSpec) {
+        self.version += 1;
+        write_resources(&self.dir, spec, self.version);
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> Response {
+        request(self.listen, "POST", path, &[], &[body.as_bytes()])
+    }
+}
+
+impl Drop for DynamicGateway {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.envoy.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("---- envoy log (last 60 lines) ----");
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+        self.envoy.stop();
+    }
+}
+
+fn write_resources(dir: &std::path::Path, spec: &BootstrapSpec, version: u64) {
+    use switchyard::envoy::{
+        clusters, discovery_response, listeners, CDS_FILE, CLUSTER_TYPE, LDS_FILE, LISTENER_TYPE,
+    };
+    use switchyard::run::write_atomic;
+    let cds = discovery_response(version, CLUSTER_TYPE, clusters(spec));
+    let lds = discovery_response(version, LISTENER_TYPE, listeners(spec));
+    write_atomic(&dir.join(CDS_FILE), cds.to_string().as_bytes()).expect("cds");
+    write_atomic(&dir.join(LDS_FILE), lds.to_string().as_bytes()).expect("lds");
+}
+
+/// A spec on a fixed free loopback port (for [`DynamicGateway`]).
+pub fn fixed_port_spec() -> BootstrapSpec {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    BootstrapSpec::new(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+}

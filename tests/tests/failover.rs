@@ -379,3 +379,61 @@ fn retries_stop_after_max_retries_with_the_last_answer() {
     assert!(uses(&rec[0], GOOD) != uses(&rec[1], GOOD));
     assert!(!gw.wasm_failed());
 }
+
+#[test]
+fn token_state_survives_a_config_reload_with_the_same_tokens() {
+    let m = mock();
+    let provider = |timeout: u64, tokens: &[&str]| {
+        json!({"provider": {
+            "type": "deepseek", "apiTokens": tokens, "timeout": timeout,
+            "failover": {"enabled": true, "failureThreshold": 2,
+                         "healthCheckModel": "gpt-4o-mini", "healthCheckInterval": 600000}
+        }})
+    };
+    let mut s = fixed_port_spec();
+    s.filters.push(proxy_filter(provider(30000, &[GOOD, BAD])));
+    add_provider(&mut s, "upstream", m.addr());
+    s.default_cluster = Some("provider-upstream".into());
+    let mut gw = DynamicGateway::start(&s, 2);
+    fail_token(&m, BAD, 500, &[]);
+    for _ in 0..300 {
+        if client_hits(&m, BAD) >= 2 {
+            break;
+        }
+        gw.post("/v1/chat/completions", CHAT);
+    }
+    assert_eq!(client_hits(&m, BAD), 2, "taken out after the threshold");
+
+    // Reload with another timeout and the same tokens: new plugin instances, same pool.
+    s.filters[0] = proxy_filter(provider(29000, &[GOOD, BAD]));
+    gw.apply(&s);
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            gw.envoy
+                .admin_get("/stats?filter=listener_manager.listener_modified")
+                .is_ok_and(|(_, b)| b.contains("listener_modified: 1"))
+        }),
+        "the listener was updated"
+    );
+    for _ in 0..20 {
+        let r = gw.post("/v1/chat/completions", CHAT);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(
+        client_hits(&m, BAD),
+        2,
+        "still out of rotation after the reload"
+    );
+
+    // A different token list is a new pool: the token is tried again.
+    const OTHER: &str = "sk-other-3333";
+    s.filters[0] = proxy_filter(provider(29000, &[OTHER, BAD]));
+    gw.apply(&s);
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            gw.post("/v1/chat/completions", CHAT);
+            client_hits(&m, BAD) > 2
+        }),
+        "a changed token list starts from a fresh state"
+    );
+}
