@@ -9,19 +9,39 @@ use serde_json::{json, Value};
 pub const DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// Writes one completion's chunks: shared `id`/`model`/`created`, `role` on the first delta.
+///
+/// Chunks are written straight into the output buffer (the shared head is serialised once),
+/// not built as a JSON tree per chunk: this runs for every streamed event.
 #[derive(Debug, Clone)]
 pub struct ChunkWriter {
     id: String,
     model: String,
     created: u64,
     role_sent: bool,
+    /// `{"id":..,"object":"chat.completion.chunk","created":..,"model":..,`
+    head: String,
+}
+
+/// A JSON string literal (quoted and escaped).
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+fn chunk_head(id: &str, model: &str, created: u64) -> String {
+    format!(
+        "{{\"id\":{},\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":{},",
+        json_string(id),
+        json_string(model)
+    )
 }
 
 impl ChunkWriter {
     pub fn new(id: impl Into<String>, model: impl Into<String>, created: u64) -> Self {
+        let (id, model) = (id.into(), model.into());
         ChunkWriter {
-            id: id.into(),
-            model: model.into(),
+            head: chunk_head(&id, &model, created),
+            id,
+            model,
             created,
             role_sent: false,
         }
@@ -33,6 +53,7 @@ impl ChunkWriter {
 
     pub fn set_model(&mut self, model: impl Into<String>) {
         self.model = model.into();
+        self.head = chunk_head(&self.id, &self.model, self.created);
     }
 
     /// Whether any chunk has been written yet.
@@ -49,14 +70,20 @@ impl ChunkWriter {
             }
             self.role_sent = true;
         }
-        let chunk = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason }],
-        });
-        write_event(out, None, &chunk.to_string());
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(self.head.as_bytes());
+        out.extend_from_slice(br#""choices":[{"index":0,"delta":"#);
+        // Serialising a `Value` into a Vec cannot fail; an empty object keeps the JSON valid
+        // if it ever did.
+        if serde_json::to_writer(&mut *out, &delta).is_err() {
+            out.extend_from_slice(b"{}");
+        }
+        out.extend_from_slice(br#","logprobs":null,"finish_reason":"#);
+        match finish_reason {
+            Some(f) => out.extend_from_slice(json_string(f).as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b"}]}\n\n");
     }
 
     /// The usage-only last chunk (`choices: []`) sent when the client asked for
@@ -164,13 +191,18 @@ mod tests {
             "user": "u", "seed": 3, "response_format": {"type": "json_object"},
             "tool_choice": {"type": "function", "function": {"name": "f"}}});
         assert!(check(ok).is_ok());
-        assert!(check(json!({"tool_choice": "auto", "stream": null, "response_format": null})).is_ok());
+        assert!(
+            check(json!({"tool_choice": "auto", "stream": null, "response_format": null})).is_ok()
+        );
         assert!(check(json!({"tool_choice": {"name": "f"}})).is_ok());
         for (bad, param) in [
             (json!({"model": 5}), "model"),
             (json!({"stream": "yes"}), "stream"),
             (json!({"stream_options": "usage"}), "stream_options"),
-            (json!({"stream_options": {"include_usage": "yes"}}), "stream_options"),
+            (
+                json!({"stream_options": {"include_usage": "yes"}}),
+                "stream_options",
+            ),
             (json!({"user": 5}), "user"),
             (json!({"seed": "x"}), "seed"),
             (json!({"seed": 1.5}), "seed"),
