@@ -301,7 +301,10 @@ mod tests {
             let mut out = c.push(garbage.as_bytes());
             out.extend(c.finish());
             let text = String::from_utf8(out).unwrap();
-            assert!(text.contains("invalid_upstream_response"), "{garbage:?}: {text}");
+            assert!(
+                text.contains("invalid_upstream_response"),
+                "{garbage:?}: {text}"
+            );
             assert!(!text.contains("[DONE]"), "{garbage:?}: {text}");
         }
         // Junk between readable events is still skipped, and so is an unknown event type.
