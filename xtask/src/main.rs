@@ -162,18 +162,20 @@ fn build() -> Result {
     ]))?;
     // The Higress build imports Higress-only host calls: a separate target dir keeps the two
     // artefacts of the same crate apart.
-    run(Command::new(&cargo).current_dir(&root).args([
-        "build",
-        "--release",
-        "--target",
-        WASM_TARGET,
-        "-p",
-        "ai-load-balancer",
-        "--features",
-        "higress",
-        "--target-dir",
-    ])
-    .arg(target_dir().join("higress")))?;
+    run(Command::new(&cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            WASM_TARGET,
+            "-p",
+            "ai-load-balancer",
+            "--features",
+            "higress",
+            "--target-dir",
+        ])
+        .arg(target_dir().join("higress")))?;
     let out = wasm_dir();
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let target = target_dir();
@@ -182,10 +184,12 @@ fn build() -> Result {
     for (from, to) in [
         (rel.join("ai_load_balancer.wasm"), "ai_load_balancer.wasm"),
         (rel.join("ai_proxy.wasm"), "ai_proxy.wasm"),
-        (higress.join("ai_load_balancer.wasm"), "ai_load_balancer_higress.wasm"),
+        (
+            higress.join("ai_load_balancer.wasm"),
+            "ai_load_balancer_higress.wasm",
+        ),
     ] {
-        std::fs::copy(&from, out.join(to))
-            .map_err(|e| format!("copy {}: {e}", from.display()))?;
+        std::fs::copy(&from, out.join(to)).map_err(|e| format!("copy {}: {e}", from.display()))?;
     }
     for f in [
         "ai_load_balancer.wasm",
@@ -240,7 +244,6 @@ fn up(args: &[String]) -> Result {
     let envoy = switchyard::run::find_envoy(&root).ok_or("envoy not found after setup")?;
     // `switchyard up`: Envoy with dynamic resources, mocks for providers without keys, and
     // edits to the config applied live. Ctrl-C or SIGTERM stops Envoy and the mocks.
-    let opts =
-        switchyard::up::UpOptions::new(config, envoy, wasm_dir(), target_dir().join("up"));
+    let opts = switchyard::up::UpOptions::new(config, envoy, wasm_dir(), target_dir().join("up"));
     switchyard::up::run_foreground(opts, switchyard::up::stop_on_signals())
 }
