@@ -634,36 +634,7 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Result<(u16, 
     .map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&raw);
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(rest)
-    } else {
-        rest.to_string()
-    };
-    Ok((status, body))
-}
-
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || tail.len() < n {
-            break;
-        }
-        out.push_str(tail.get(..n).unwrap_or_default());
-        rest = tail.get(n..).unwrap_or_default();
-        rest = rest.strip_prefix("\r\n").unwrap_or(rest);
-    }
-    out
+    Ok(switchyard::run::parse_http_response(&raw))
 }
 
 /// `wrk`'s Lua script: POST the body with keep-alive, print the summary as one JSON line.
@@ -1373,10 +1344,10 @@ mod tests {
     #[test]
     fn dechunks_bodies() {
         assert_eq!(
-            dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+            switchyard::run::dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
             "hello world"
         );
-        assert_eq!(dechunk("zz\r\n"), "");
+        assert_eq!(switchyard::run::dechunk("zz\r\n"), "");
     }
 
     #[test]

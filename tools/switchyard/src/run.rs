@@ -242,7 +242,13 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> 
             }
         }
     }
-    let text = String::from_utf8_lossy(&buf);
+    Ok(parse_http_response(&buf))
+}
+
+/// Status and body (de-chunked) of a whole HTTP/1.1 response read off the wire; status 0
+/// when there is none.
+pub fn parse_http_response(raw: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(raw);
     let status = text
         .split(' ')
         .nth(1)
@@ -257,10 +263,11 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> 
     } else {
         body.to_string()
     };
-    Ok((status, body))
+    (status, body)
 }
 
-fn dechunk(mut rest: &str) -> String {
+/// The payload of a chunked body (stops at the last chunk or at anything malformed).
+pub fn dechunk(mut rest: &str) -> String {
     let mut out = String::new();
     while let Some((size, tail)) = rest.split_once("\r\n") {
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
