@@ -227,9 +227,8 @@ impl ProxyRequest {
                 "this path is not an API the gateway serves",
             )
         })?;
-        let mut obs = observe::Observation::new(&provider, api, host::now_ms());
-        obs.set_models(&provider, None, None);
-        self.obs = Some(obs);
+        // Labels stay empty (emitted as `unknown`) until the body's model is known.
+        self.obs = Some(observe::Observation::new(&provider, api, host::now_ms()));
         if !provider.supports(api) {
             return Err(provider.unsupported(api));
         }
