@@ -7,6 +7,7 @@ use crate::vendor::{self, split_url, Api, Auth, Family, VendorSpec};
 use crate::ConfigError;
 use serde::Deserialize;
 use serde_json::Value;
+use std::sync::Arc;
 use switchyard_protocol::{ErrorKind, GatewayError};
 
 /// Default upstream timeout (Higress's default), milliseconds.
@@ -475,7 +476,8 @@ impl Default for RetryConfig {
 /// The whole ai-proxy config of one scope (global or one `_rules_` entry).
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
-    pub providers: Vec<Provider>,
+    /// Shared, so a request holds its provider without copying the config.
+    pub providers: Vec<Arc<Provider>>,
     /// Index into `providers` of the default provider.
     pub active: Option<usize>,
     /// Request header naming the provider id to use (the balancer's routing header).
@@ -505,17 +507,19 @@ impl ProxyConfig {
         let raw: RawProxyConfig = from_value(v)?;
         let mut providers = Vec::new();
         if let Some(p) = &raw.provider {
-            providers.push(parse_provider(p).map_err(|e| e.within("provider"))?);
+            providers.push(Arc::new(
+                parse_provider(p).map_err(|e| e.within("provider"))?,
+            ));
         }
         for (i, p) in raw.providers.iter().flatten().enumerate() {
             let provider = parse_provider(p).map_err(|e| e.within(&format!("providers[{i}]")))?;
-            if providers.iter().any(|q: &Provider| q.id() == provider.id()) {
+            if providers.iter().any(|q| q.id() == provider.id()) {
                 return Err(ConfigError::new(
                     format!("providers[{i}].id"),
                     format!("duplicate provider id `{}`", provider.id()),
                 ));
             }
-            providers.push(provider);
+            providers.push(Arc::new(provider));
         }
         if providers.is_empty() {
             return Err(ConfigError::new(
@@ -552,7 +556,7 @@ impl ProxyConfig {
 
     /// The provider for a request: the one whose id equals the routing header's value, else
     /// the active one.
-    pub fn provider_for(&self, header_value: Option<&str>) -> Option<&Provider> {
+    pub fn provider_for(&self, header_value: Option<&str>) -> Option<&Arc<Provider>> {
         if let Some(v) = header_value {
             if let Some(p) = self.providers.iter().find(|p| p.id() == v) {
                 return Some(p);

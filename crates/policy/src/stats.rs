@@ -61,17 +61,28 @@ pub const MAX_VALUE_LEN: usize = 64;
 /// The host metric name for `metric` with `labels`.
 pub fn stat_name(metric: &str, labels: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(metric.len() + 24 * labels.len());
+    write_stat_name(&mut out, metric, labels);
+    out
+}
+
+/// [`stat_name`] into a reused buffer (cleared first): the per-request path allocates nothing.
+pub fn write_stat_name(out: &mut String, metric: &str, labels: &[(&str, &str)]) {
+    out.clear();
     out.push_str(metric);
     for (k, v) in labels {
         out.push(';');
         out.push_str(k);
         out.push('=');
-        push_sanitised(&mut out, v);
+        push_sanitised(out, v);
     }
-    out
 }
 
 fn push_sanitised(out: &mut String, value: &str) {
+    let plain = |b: &u8| *b != b';' && *b != b'=' && !b.is_ascii_control() && *b < 0x80;
+    if !value.is_empty() && value.len() <= MAX_VALUE_LEN && value.bytes().all(|b| plain(&b)) {
+        out.push_str(value);
+        return;
+    }
     let mut len = 0;
     for c in value.chars() {
         if len + c.len_utf8() > MAX_VALUE_LEN {

@@ -1,47 +1,53 @@
 //! Byte-level access to top-level fields of a JSON object, so a plugin can change one field
 //! (e.g. `model`) and leave every other byte of the body as the client sent it.
 //!
-//! The scanner is iterative (no recursion, so deep nesting cannot overflow the stack) and
-//! never panics; anything that is not a well-formed JSON object yields `None`.
+//! Nested values are skipped iteratively (deep nesting cannot overflow the stack) and nothing
+//! here panics; anything that is not a well-formed JSON object yields `None`.
 
+use serde::de::{Deserializer as _, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::ops::Range;
 
 /// Byte ranges of the values of every top-level `key` in `body` (usually one; JSON allows
 /// duplicates, and a rewrite must cover all of them so no upstream parser sees the old value).
 /// `None` when `body` is not a well-formed JSON object.
+///
+/// One pass of serde_json's parser: each top-level value is captured as a borrowed
+/// [`RawValue`], whose position inside `body` is its span. The parser validates grammar and
+/// UTF-8 and skips nested values iteratively (deep nesting cannot overflow the stack).
 pub fn top_level_value_spans(body: &[u8], key: &str) -> Option<Vec<Range<usize>>> {
-    // One full validation (grammar, UTF-8, serde's nesting limit) up front; the scanner below
-    // then only needs to find extents.
-    std::str::from_utf8(body).ok()?;
-    serde_json::from_slice::<serde::de::IgnoredAny>(body).ok()?;
-    let mut s = Scanner { b: body, i: 0 };
-    s.ws();
-    s.eat(b'{')?;
-    let mut spans = Vec::new();
-    s.ws();
-    if s.peek() == Some(b'}') {
-        s.i += 1;
-        return s.only_ws_left().then_some(spans);
+    let base = body.as_ptr() as usize;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let spans = de.deserialize_map(SpanVisitor { key, base }).ok()?;
+    de.end().ok()?;
+    Some(spans)
+}
+
+struct SpanVisitor<'k> {
+    key: &'k str,
+    base: usize,
+}
+
+impl<'de> Visitor<'de> for SpanVisitor<'_> {
+    type Value = Vec<Range<usize>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
     }
-    loop {
-        s.ws();
-        let key_span = s.string()?;
-        let matches = string_equals(&body[key_span.start + 1..key_span.end - 1], key);
-        s.ws();
-        s.eat(b':')?;
-        s.ws();
-        let value = s.value()?;
-        if matches {
-            spans.push(value);
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut spans = Vec::new();
+        while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+            let value: &'de RawValue = map.next_value()?;
+            if k == self.key {
+                let raw = value.get();
+                let start = (raw.as_ptr() as usize).wrapping_sub(self.base);
+                spans.push(start..start + raw.len());
+            }
         }
-        s.ws();
-        match s.next()? {
-            b',' => continue,
-            b'}' => break,
-            _ => return None,
-        }
+        Ok(spans)
     }
-    s.only_ws_left().then_some(spans)
 }
 
 /// The decoded string value of the top-level `key`, if the body is a JSON object whose `key`
@@ -73,107 +79,6 @@ pub fn replace_top_level_string(body: &[u8], key: &str, new_value: &str) -> Opti
     }
     out.extend_from_slice(body.get(at..)?);
     Some(out)
-}
-
-/// Whether the raw (still escaped) JSON string content equals `want`.
-fn string_equals(raw: &[u8], want: &str) -> bool {
-    if !raw.contains(&b'\\') {
-        return raw == want.as_bytes();
-    }
-    let mut quoted = Vec::with_capacity(raw.len() + 2);
-    quoted.push(b'"');
-    quoted.extend_from_slice(raw);
-    quoted.push(b'"');
-    serde_json::from_slice::<String>(&quoted).is_ok_and(|s| s == want)
-}
-
-struct Scanner<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl Scanner<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-
-    fn next(&mut self) -> Option<u8> {
-        let c = self.peek()?;
-        self.i += 1;
-        Some(c)
-    }
-
-    fn eat(&mut self, c: u8) -> Option<()> {
-        (self.next()? == c).then_some(())
-    }
-
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.i += 1;
-        }
-    }
-
-    fn only_ws_left(&mut self) -> bool {
-        self.ws();
-        self.i == self.b.len()
-    }
-
-    /// A string starting at the cursor; returns its span including quotes.
-    fn string(&mut self) -> Option<Range<usize>> {
-        let start = self.i;
-        self.eat(b'"')?;
-        loop {
-            match self.next()? {
-                b'"' => return Some(start..self.i),
-                b'\\' => {
-                    self.next()?;
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// Any JSON value starting at the cursor; returns its span. Nested containers are skipped
-    /// with an explicit depth counter; strings inside them are skipped whole.
-    fn value(&mut self) -> Option<Range<usize>> {
-        let start = self.i;
-        match self.peek()? {
-            b'"' => {
-                self.string()?;
-            }
-            b'{' | b'[' => {
-                let mut stack: Vec<u8> = Vec::new();
-                loop {
-                    match self.next()? {
-                        b'"' => {
-                            self.i -= 1;
-                            self.string()?;
-                        }
-                        c @ (b'{' | b'[') => stack.push(c),
-                        c @ (b'}' | b']') => {
-                            let open = if c == b'}' { b'{' } else { b'[' };
-                            if stack.pop()? != open {
-                                return None;
-                            }
-                        }
-                        _ => {}
-                    }
-                    if stack.is_empty() {
-                        break;
-                    }
-                }
-            }
-            _ => {
-                while let Some(c) = self.peek() {
-                    if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
-                        break;
-                    }
-                    self.i += 1;
-                }
-            }
-        }
-        Some(start..self.i)
-    }
 }
 
 #[cfg(test)]

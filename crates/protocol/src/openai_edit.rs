@@ -6,7 +6,10 @@ use crate::error::GatewayError;
 use crate::json_field::{replace_top_level_string, top_level_value_spans};
 use crate::sse::{write_event, SseEvent, SseParser};
 use crate::stream::{StreamConverter, Usage};
+use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use std::borrow::Cow;
 
 /// What to change in an OpenAI request body.
 #[derive(Debug, Default, Clone)]
@@ -34,7 +37,12 @@ pub fn validate(body: &[u8], needs_model: bool) -> Result<Option<String>, Gatewa
             "request body must be a JSON object",
         ));
     };
-    match obj.get("model") {
+    check_model(obj.get("model"), needs_model)
+}
+
+/// The `model` field's rules: a non-empty string, required when `needs_model`.
+fn check_model(model: Option<&Value>, needs_model: bool) -> Result<Option<String>, GatewayError> {
+    match model {
         Some(Value::String(m)) if !m.is_empty() => Ok(Some(m.clone())),
         Some(Value::String(_)) | None if needs_model => Err(GatewayError::invalid(
             "missing_model",
@@ -45,6 +53,84 @@ pub fn validate(body: &[u8], needs_model: bool) -> Result<Option<String>, Gatewa
         Some(_) => Err(
             GatewayError::invalid("invalid_type", "`model` must be a string").with_param("model"),
         ),
+    }
+}
+
+/// What the body phase needs to know of an OpenAI request when no metadata filter told the
+/// header phase: its model (checked as [`validate`] checks it), `stream` and
+/// `stream_options.include_usage`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFacts {
+    pub model: Option<String>,
+    pub stream: bool,
+    pub include_usage: bool,
+}
+
+/// [`validate`] plus the stream flags, in one pass that builds only those three fields (the
+/// messages are skipped, not materialised). With duplicate keys the last one counts, as with
+/// [`validate`].
+pub fn request_facts(body: &[u8], needs_model: bool) -> Result<RequestFacts, GatewayError> {
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        // Not an object: the full check words the error.
+        validate(body, needs_model)?;
+        return Err(GatewayError::invalid(
+            "invalid_body",
+            "request body must be a JSON object",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let raw = serde::Deserializer::deserialize_map(&mut de, FactsVisitor)
+        .and_then(|raw| de.end().map(|()| raw))
+        .map_err(|e| {
+            GatewayError::invalid(
+                "invalid_json",
+                format!("request body is not valid JSON: {e}"),
+            )
+        })?;
+    let parse = |r: Option<&RawValue>| r.and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
+    let model = check_model(parse(raw.model).as_ref(), needs_model)?;
+    let stream = parse(raw.stream) == Some(Value::Bool(true));
+    let include_usage = parse(raw.stream_options)
+        .and_then(|o| o.get("include_usage").and_then(Value::as_bool))
+        .unwrap_or(false);
+    Ok(RequestFacts {
+        model,
+        stream,
+        include_usage,
+    })
+}
+
+#[derive(Default)]
+struct RawFacts<'a> {
+    model: Option<&'a RawValue>,
+    stream: Option<&'a RawValue>,
+    stream_options: Option<&'a RawValue>,
+}
+
+struct FactsVisitor;
+
+impl<'de> Visitor<'de> for FactsVisitor {
+    type Value = RawFacts<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut facts = RawFacts::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let slot = match key.as_ref() {
+                "model" => &mut facts.model,
+                "stream" => &mut facts.stream,
+                "stream_options" => &mut facts.stream_options,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = Some(map.next_value()?);
+        }
+        Ok(facts)
     }
 }
 
@@ -201,6 +287,47 @@ impl StreamConverter for UsageFilter {
 
 #[cfg(test)]
 mod tests {
+    use crate::openai::wants_usage;
+
+    /// `request_facts` agrees with a full parse (`validate` and the stream fields of a `Value`).
+    #[test]
+    fn request_facts_match_a_full_parse() {
+        let bodies = [
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"{\"model\":\"x\"}"}]}"#,
+            r#"{"model":"a","stream":true,"stream_options":{"include_usage":true}}"#,
+            r#"{"stream":"yes","model":"m","stream_options":{"include_usage":1}}"#,
+            r#"{"model":"first","model":"second","stream":false,"stream":true}"#,
+            r#"{"model":""}"#,
+            r#"{"model":5}"#,
+            r#"{"messages":[]}"#,
+            r#" {"model":"m","extra":{"deep":[[[{"a":null}]]]}} "#,
+            r#"{"model":"m"} trailing"#,
+            r#"{"model":"m""#,
+            r#"[{"model":"m"}]"#,
+            r#""model""#,
+            "",
+        ];
+        let bad_utf8 = request_facts(b"{\"model\":\"a\xff\"}", true).unwrap_err();
+        assert_eq!(bad_utf8.code, "invalid_json");
+        for body in bodies {
+            for needs_model in [true, false] {
+                let full = validate(body.as_bytes(), needs_model).map(|model| {
+                    let v: Value = serde_json::from_str(body).unwrap_or_default();
+                    RequestFacts {
+                        model,
+                        stream: v.get("stream") == Some(&Value::Bool(true)),
+                        include_usage: wants_usage(&v),
+                    }
+                });
+                let fast = request_facts(body.as_bytes(), needs_model);
+                match (&full, &fast) {
+                    (Ok(a), Ok(b)) => assert_eq!(a, b, "{body}"),
+                    (Err(a), Err(b)) => assert_eq!(a.code, b.code, "{body}"),
+                    _ => panic!("{body}: {full:?} vs {fast:?}"),
+                }
+            }
+        }
+    }
     use super::*;
 
     #[test]

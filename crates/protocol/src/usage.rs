@@ -5,6 +5,7 @@
 use crate::anthropic::types::AnthropicUsage;
 use crate::sse::{SseEvent, SseParser};
 use crate::stream::Usage;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Usage in a `usage` object of either shape: OpenAI (`prompt_tokens`, `completion_tokens`,
@@ -19,10 +20,21 @@ pub fn usage_from_object(usage: &Value) -> Option<Usage> {
     Usage::from_openai_json(usage)
 }
 
-/// Usage of a whole JSON answer (`None` when it has none or is not JSON).
+/// Usage of a whole JSON answer (`None` when it has none or is not JSON). Only the `usage`
+/// object is built; the rest of the answer is skipped without allocating.
 pub fn usage_from_body(body: &[u8]) -> Option<Usage> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    usage_from_object(v.get("usage")?)
+    #[derive(serde::Deserialize)]
+    struct UsageOnly<'a> {
+        #[serde(borrow)]
+        usage: Option<&'a RawValue>,
+    }
+    // A derived struct also reads from an array; answers are objects.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
+    let whole: UsageOnly<'_> = serde_json::from_slice(body).ok()?;
+    let usage: Value = serde_json::from_str(whole.usage?.get()).ok()?;
+    usage_from_object(&usage)
 }
 
 /// Usage from the last bytes of a JSON answer too large to keep whole: the object after the
@@ -129,6 +141,29 @@ impl MessagesUsageTap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn body_usage_only_from_an_object_with_a_usage_object() {
+        let usage = r#"{"prompt_tokens":3,"completion_tokens":2}"#;
+        for body in [
+            format!("[{usage}]"),
+            r#"{"usage":null}"#.to_string(),
+            r#"{"usage":7}"#.to_string(),
+            format!(r#"{{"usage":{usage}"#),
+            format!(r#"{{"usage":{usage}}} trailing"#),
+            r#"{"choices":[{"message":{"usage":{"prompt_tokens":1}}}]}"#.to_string(),
+        ] {
+            assert_eq!(usage_from_body(body.as_bytes()), None, "{body}");
+        }
+        let nested_first = format!(
+            r#"{{"choices":[{{"message":{{"content":"\"usage\": 1","usage":{{}}}}}}],"usage":{usage}}}"#
+        );
+        let u = usage_from_body(nested_first.as_bytes()).unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (3, 2, 5)
+        );
+    }
 
     #[test]
     fn both_shapes_and_cache_tokens() {

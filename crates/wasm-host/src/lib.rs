@@ -34,34 +34,69 @@ impl BodyFacts {
     }
 }
 
-fn metadata_path(key: &str) -> [&str; 4] {
-    ["metadata", "filter_metadata", METADATA_NAMESPACE, key]
+/// Read the body facts from dynamic metadata: one host call for the whole namespace (each call
+/// that returns data costs a trip back into the VM for the allocation, so one read beats one
+/// per key).
+pub fn body_facts() -> BodyFacts {
+    property(&["metadata", "filter_metadata", METADATA_NAMESPACE])
+        .map(|b| BodyFacts::from_pairs(&b))
+        .unwrap_or_default()
 }
 
-/// Read the body facts from dynamic metadata. Host calls cost on every request, so only the
-/// facts that can be set are read: with a `model` the body parsed (no `invalid_json` /
-/// `model_missing`), and `include_usage` only matters for streams.
-pub fn body_facts() -> BodyFacts {
-    let model = property_string(&metadata_path("model"));
-    let stream = property_bool(&metadata_path("stream"));
-    let include_usage = match stream {
-        Some(true) => property_bool(&metadata_path("include_usage")),
-        _ => None,
-    };
-    let (invalid_json, model_missing) = match model {
-        Some(_) => (false, false),
-        None => (
-            property_bool(&metadata_path("invalid_json")).unwrap_or(false),
-            property_bool(&metadata_path("model_missing")).unwrap_or(false),
-        ),
-    };
-    BodyFacts {
-        model,
-        stream,
-        include_usage,
-        invalid_json,
-        model_missing,
+impl BodyFacts {
+    /// The facts from Envoy's serialisation of the namespace's `Struct`: Proxy-Wasm pairs
+    /// (`u32` count, `u32` key and value sizes, then each key and value NUL-terminated), where
+    /// a string is its bytes and a bool one byte. A `Value` given as a literal in the filter's
+    /// config (`on_missing`/`on_error`) arrives as nested pairs, e.g. `bool_value` -> 1.
+    pub fn from_pairs(bytes: &[u8]) -> BodyFacts {
+        let mut facts = BodyFacts::default();
+        for (key, value) in pairs(bytes) {
+            match key {
+                b"model" => facts.model = String::from_utf8(value.to_vec()).ok(),
+                b"stream" => facts.stream = bool_value(value),
+                b"include_usage" => facts.include_usage = bool_value(value),
+                b"invalid_json" => facts.invalid_json = bool_value(value) == Some(true),
+                b"model_missing" => facts.model_missing = bool_value(value) == Some(true),
+                _ => {}
+            }
+        }
+        facts
     }
+}
+
+/// A bool as Envoy serialises it (one byte), as a string, or as a nested `bool_value` pair.
+fn bool_value(value: &[u8]) -> Option<bool> {
+    match value {
+        [0] | b"false" => Some(false),
+        [1] | b"true" => Some(true),
+        _ => pairs(value)
+            .find(|(k, _)| *k == b"bool_value")
+            .and_then(|(_, v)| match v {
+                [0] => Some(false),
+                [1] => Some(true),
+                _ => None,
+            }),
+    }
+}
+
+/// Iterate a Proxy-Wasm pairs buffer; stops at the first malformed entry.
+fn pairs(bytes: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let u32_at = |at: usize| -> Option<usize> {
+        let b = bytes.get(at..at.checked_add(4)?)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let count = u32_at(0).unwrap_or(0);
+    let mut data = 4usize.saturating_add(count.saturating_mul(8));
+    (0..count).map_while(move |i| {
+        let entry = i.checked_mul(8)?.checked_add(4)?;
+        let key_len = u32_at(entry)?;
+        let value_len = u32_at(entry.checked_add(4)?)?;
+        let key = bytes.get(data..data.checked_add(key_len)?)?;
+        let value_at = data.checked_add(key_len)?.checked_add(1)?;
+        let value = bytes.get(value_at..value_at.checked_add(value_len)?)?;
+        data = value_at.checked_add(value_len)?.checked_add(1)?;
+        Some((key, value))
+    })
 }
 
 /// A property as raw bytes.
@@ -249,10 +284,40 @@ pub mod metrics {
     use proxy_wasm::types::MetricType;
     use std::cell::RefCell;
     use std::collections::HashMap;
-    use switchyard_policy::stats::stat_name;
+    use std::hash::{BuildHasherDefault, Hasher};
+    use switchyard_policy::stats::write_stat_name;
+
+    /// FNV-1a: metric names are short, trusted (labels are bounded by config) and looked up
+    /// several times per request, where SipHash's flood resistance buys nothing.
+    #[derive(Default)]
+    struct Fnv(u64);
+
+    impl Hasher for Fnv {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+
+        fn write(&mut self, bytes: &[u8]) {
+            let mut h = if self.0 == 0 {
+                0xcbf2_9ce4_8422_2325
+            } else {
+                self.0
+            };
+            for b in bytes {
+                h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            self.0 = h;
+        }
+    }
+
+    struct Ids {
+        ids: HashMap<String, u32, BuildHasherDefault<Fnv>>,
+        /// The name being looked up, built in place (no allocation once warm).
+        name: String,
+    }
 
     thread_local! {
-        static IDS: RefCell<HashMap<String, u32>> = RefCell::new(HashMap::new());
+        static IDS: RefCell<Ids> = RefCell::new(Ids { ids: HashMap::default(), name: String::new() });
     }
 
     /// Bound on distinct metric names per VM: labels are bounded by config, this guards
@@ -260,18 +325,19 @@ pub mod metrics {
     const MAX_METRICS: usize = 4096;
 
     fn id(kind: MetricType, metric: &str, labels: &[(&str, &str)]) -> Option<u32> {
-        let name = stat_name(metric, labels);
         IDS.with(|ids| {
             let mut ids = ids.borrow_mut();
-            if let Some(id) = ids.get(&name) {
+            let Ids { ids, name } = &mut *ids;
+            write_stat_name(name, metric, labels);
+            if let Some(id) = ids.get(name.as_str()) {
                 return Some(*id);
             }
             if ids.len() >= MAX_METRICS {
                 return None;
             }
-            match hostcalls::define_metric(kind, &name) {
+            match hostcalls::define_metric(kind, name) {
                 Ok(id) => {
-                    ids.insert(name, id);
+                    ids.insert(name.clone(), id);
                     Some(id)
                 }
                 Err(e) => {
@@ -419,5 +485,63 @@ pub mod redis {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
+        let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
+        for (k, v) in pairs {
+            out.extend((k.len() as u32).to_le_bytes());
+            out.extend((v.len() as u32).to_le_bytes());
+        }
+        for (k, v) in pairs {
+            out.extend_from_slice(k);
+            out.push(0);
+            out.extend_from_slice(v);
+            out.push(0);
+        }
+        out
+    }
+
+    #[test]
+    fn body_facts_from_envoy_pairs() {
+        // As Envoy 1.40 serialised `metadata.filter_metadata.switchyard` for a streaming body.
+        let seen = b"\x03\x00\x00\x00\x06\x00\x00\x00\x01\x00\x00\x00\r\x00\x00\x00\x01\x00\x00\x00\x05\x00\x00\x00\x06\x00\x00\x00stream\x00\x01\x00include_usage\x00\x01\x00model\x00gpt-4o\x00";
+        let facts = BodyFacts::from_pairs(seen);
+        assert_eq!(facts.model.as_deref(), Some("gpt-4o"));
+        assert_eq!(
+            (facts.stream, facts.include_usage),
+            (Some(true), Some(true))
+        );
+        assert!(facts.known() && !facts.invalid_json && !facts.model_missing);
+
+        // A configured `Value` literal arrives as nested pairs.
+        let missing = b"\x01\x00\x00\x00\r\x00\x00\x00\x19\x00\x00\x00model_missing\x00\x01\x00\x00\x00\n\x00\x00\x00\x01\x00\x00\x00bool_value\x00\x01\x00\x00";
+        let facts = BodyFacts::from_pairs(missing);
+        assert!(facts.model_missing && facts.known() && facts.model.is_none());
+
+        let facts =
+            BodyFacts::from_pairs(&encode(&[(b"stream", b"\x00"), (b"invalid_json", b"true")]));
+        assert_eq!(facts.stream, Some(false));
+        assert!(facts.invalid_json);
+    }
+
+    #[test]
+    fn malformed_pairs_never_panic() {
+        let good = encode(&[(b"model", b"m"), (b"stream", b"\x01")]);
+        for cut in 0..good.len() {
+            let _ = BodyFacts::from_pairs(&good[..cut]);
+        }
+        for bytes in [
+            &b"\xff\xff\xff\xff"[..],
+            b"\x02\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff",
+            b"",
+        ] {
+            assert_eq!(BodyFacts::from_pairs(bytes), BodyFacts::default());
+        }
     }
 }

@@ -510,7 +510,7 @@ fn remember_cluster(pool: &Pool<'_>) {
 
 /// A health check in flight.
 struct Check {
-    provider: Provider,
+    provider: std::sync::Arc<Provider>,
     key: String,
     index: usize,
 }

@@ -13,6 +13,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 use switchyard_policy::config_error::parse_json;
 use switchyard_policy::proxy::{Protocol, Provider, ProxyConfig};
@@ -119,7 +120,7 @@ impl RootContext for ProxyRoot {
 
 /// What the header phase decided for this request.
 struct Plan {
-    provider: Provider,
+    provider: Arc<Provider>,
     api: Api,
     translation: Translation,
     /// Completion id and timestamp for translated answers that carry none.
@@ -173,10 +174,10 @@ impl ProxyRequest {
         Action::Pause
     }
 
-    /// A completion id and timestamp (Unix seconds) from the host clock and the VM's rng.
-    fn fresh_id(&self) -> (String, u64) {
+    /// A completion id from the VM's rng.
+    fn fresh_id(&self) -> String {
         let n = self.rng.borrow_mut().next_u64();
-        (format!("chatcmpl-{n:016x}"), host::now_ms() / 1000)
+        format!("chatcmpl-{n:016x}")
     }
 
     fn plan_request(&mut self) -> Result<Option<Plan>, GatewayError> {
@@ -201,7 +202,10 @@ impl ProxyRequest {
                 )
             })?;
         let path = self.client_path.clone();
-        let (id, created) = self.fresh_id();
+        let id = self.fresh_id();
+        // One clock read serves the answer's `created` and the request's duration.
+        let now_ms = host::now_ms();
+        let created = now_ms / 1000;
         if provider.config.protocol == Protocol::Original {
             // Original protocol: only credentials and host change.
             return Ok(Some(Plan {
@@ -228,19 +232,13 @@ impl ProxyRequest {
             )
         })?;
         // Labels stay empty (emitted as `unknown`) until the body's model is known.
-        self.obs = Some(observe::Observation::new(&provider, api, host::now_ms()));
+        self.obs = Some(observe::Observation::new(&provider, api, now_ms));
         if !provider.supports(api) {
             return Err(provider.unsupported(api));
         }
         let translation = Translation::choose(&provider, api)?;
-        if let Some(len) = self
-            .get_http_request_header("content-length")
-            .and_then(|l| l.parse::<u64>().ok())
-        {
-            if len > cfg.max_request_body_bytes {
-                return Err(too_large(cfg.max_request_body_bytes));
-            }
-        }
+        // The body's size is checked in the body phase (json_to_metadata, when present, has
+        // buffered it already): no `content-length` read here.
         let facts = host::body_facts();
         let has_body = api != Api::Models;
         if has_body && facts.invalid_json {
@@ -377,23 +375,12 @@ impl ProxyRequest {
     /// The answer passes through untranslated: read its usage on the way (a whole JSON body,
     /// or an Anthropic stream for Messages clients of Claude).
     fn tap_passthrough(&mut self, status: u16) {
-        if status >= 400 || self.obs.is_none() {
+        if status >= 400 {
             return;
         }
-        let is_sse = self
-            .get_http_response_header("content-type")
-            .is_some_and(|c| c.starts_with("text/event-stream"));
-        let Some(obs) = &mut self.obs else {
-            return;
-        };
-        obs.tap = if is_sse {
-            observe::Tap::Messages(switchyard_protocol::usage::MessagesUsageTap::new())
-        } else {
-            observe::Tap::Body(switchyard_protocol::usage::BodyTail::new(
-                observe::KEEP_WHOLE,
-                observe::KEEP_TAIL,
-            ))
-        };
+        if let Some(obs) = &mut self.obs {
+            obs.tap = observe::Tap::Sniff;
+        }
     }
 
     /// The response is complete: settle usage and publish the request's facts.
@@ -516,17 +503,20 @@ impl HttpContext for ProxyRequest {
         let mut upstream_model = plan.upstream_model.clone();
         let mut streaming = plan.streaming;
         let mut wants_usage = plan.client_wants_usage;
+        // Without body metadata, one pass reads the model and stream flags.
+        let mut body_model = None;
         if plan.validate_body {
-            let model = match openai_edit::validate(&body, needs_model) {
-                Ok(m) => m,
+            let facts = match openai_edit::request_facts(&body, needs_model) {
+                Ok(f) => f,
                 Err(e) => return self.fail(e),
             };
-            upstream_model = model
+            upstream_model = facts
+                .model
                 .as_deref()
                 .map(|m| plan.provider.config.model_mapping.map(m));
-            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-            streaming = v.get("stream").and_then(|s| s.as_bool()) == Some(true);
-            wants_usage = switchyard_protocol::openai::wants_usage(&v);
+            streaming = facts.stream;
+            wants_usage = facts.include_usage;
+            body_model = facts.model;
         }
         let client_model = if plan.validate_body {
             None
@@ -567,10 +557,9 @@ impl HttpContext for ProxyRequest {
             }
             if let Some(obs) = &mut self.obs {
                 if plan.validate_body {
-                    let client = openai_edit::validate(&body, false).ok().flatten();
                     obs.set_models(
                         &plan.provider,
-                        client.as_deref(),
+                        body_model.as_deref(),
                         plan.upstream_model.as_deref(),
                     );
                 }
@@ -614,17 +603,18 @@ impl HttpContext for ProxyRequest {
             }
             return Action::Continue;
         }
-        let is_sse = self
-            .get_http_response_header("content-type")
-            .is_some_and(|c| c.starts_with("text/event-stream"));
-        // Gemini may frame a stream as a JSON array; its converter reads both framings.
-        let stream_framed = is_sse
-            || matches!(
+        // Gemini may frame a stream as a JSON array; its converter reads both framings. The
+        // content type is only read for requests that asked for a stream.
+        let streamed_api = matches!(plan.api, Api::ChatCompletions | Api::Messages);
+        let stream_framed = plan.streaming
+            && streamed_api
+            && (matches!(
                 translation,
                 Translation::ChatToGemini | Translation::MessagesToGemini
-            );
-        let streamed_api = matches!(plan.api, Api::ChatCompletions | Api::Messages);
-        if plan.streaming && stream_framed && streamed_api {
+            ) || self
+                .get_http_response_header("content-type")
+                .is_some_and(|c| c.starts_with("text/event-stream")));
+        if stream_framed {
             let model = plan.upstream_model.clone().unwrap_or_default();
             let ids = Ids {
                 model: &model,
@@ -690,35 +680,38 @@ impl HttpContext for ProxyRequest {
                 id: &plan.id,
                 created: plan.created,
             };
-            let out = match plan
-                .translation
-                .response_body(&body, &ids, plan.want_base64)
-            {
-                Ok(out) => out,
-                // The status already went out (holding the response headers until the body
-                // is read hung Envoy after an upstream reset; see the README's limits): the
-                // body says what failed, in the client's shape.
-                Err(e) => {
-                    log::warn!(
-                        "ai-proxy: the vendor's answer could not be converted: {}",
-                        e.message
-                    );
-                    match plan.translation.anthropic_client() {
-                        true => openai_error_to_anthropic(e.status(), &e.body()),
-                        false => e.body(),
+            let (out, usage) =
+                match plan
+                    .translation
+                    .response_body_usage(&body, &ids, plan.want_base64)
+                {
+                    Ok(done) => done,
+                    // The status already went out (holding the response headers until the body
+                    // is read hung Envoy after an upstream reset; see the README's limits): the
+                    // body says what failed, in the client's shape.
+                    Err(e) => {
+                        log::warn!(
+                            "ai-proxy: the vendor's answer could not be converted: {}",
+                            e.message
+                        );
+                        let body = match plan.translation.anthropic_client() {
+                            true => openai_error_to_anthropic(e.status(), &e.body()),
+                            false => e.body(),
+                        };
+                        (body, None)
                     }
-                }
-            };
+                };
             self.set_http_response_body(0, body_size, &out);
             if let Some(obs) = &mut self.obs {
                 obs.first_byte();
-                obs.usage = switchyard_protocol::usage::usage_from_body(&out);
+                obs.usage = usage.or_else(|| switchyard_protocol::usage::usage_from_body(&out));
             }
             self.complete(None);
             return Action::Continue;
         }
         if self.stream.is_none() {
-            if body_size > 0 && self.obs.is_some() {
+            let tapped = self.obs.as_ref().is_some_and(|o| o.tapping());
+            if body_size > 0 && tapped {
                 let chunk = self.get_http_response_body(0, body_size);
                 if let Some(obs) = &mut self.obs {
                     obs.first_byte();
@@ -761,15 +754,17 @@ impl HttpContext for ProxyRequest {
         };
         // Host calls cost: the final status is only read when the answer did not complete
         // through this filter (local replies, resets, timeouts).
-        let status = if obs.completed() {
-            obs.status
+        // An answer that completed through this filter has its status, and neither timed out
+        // nor was reset: only other endings read what Envoy recorded.
+        let (status, details) = if obs.completed() {
+            (obs.status, None)
         } else {
-            host::property(&["response", "code"])
+            let code = host::property(&["response", "code"])
                 .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
                 .map(u64::from_le_bytes)
-                .and_then(|c| u16::try_from(c).ok())
+                .and_then(|c| u16::try_from(c).ok());
+            (code, host::property_string(&["response", "code_details"]))
         };
-        let details = host::property_string(&["response", "code_details"]);
         obs.emit(status, details.as_deref());
     }
 }

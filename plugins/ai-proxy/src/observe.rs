@@ -22,6 +22,9 @@ pub const KEEP_TAIL: usize = 8 * 1024;
 /// How token usage of a passed-through answer is read.
 pub enum Tap {
     None,
+    /// Chosen from the first bytes of the body (a JSON object, or an SSE stream), which saves
+    /// reading `content-type` on every request.
+    Sniff,
     Body(BodyTail),
     Messages(MessagesUsageTap),
 }
@@ -103,15 +106,28 @@ impl Observation {
         self.published && self.status.is_some()
     }
 
+    /// Whether a passed-through body is read for its usage (or time to first byte).
+    pub fn tapping(&self) -> bool {
+        self.streaming || !matches!(self.tap, Tap::None)
+    }
+
+    /// Time to first byte; only streams report it, so only they read the clock.
     pub fn first_byte(&mut self) {
-        if self.first_byte_ms.is_none() {
+        if self.streaming && self.first_byte_ms.is_none() {
             self.first_byte_ms = Some(host::now_ms());
         }
     }
 
     pub fn feed(&mut self, chunk: &[u8]) {
+        if matches!(self.tap, Tap::Sniff) {
+            match chunk.trim_ascii_start().first() {
+                None => return,
+                Some(b'{') => self.tap = Tap::Body(BodyTail::new(KEEP_WHOLE, KEEP_TAIL)),
+                Some(_) => self.tap = Tap::Messages(MessagesUsageTap::new()),
+            }
+        }
         match &mut self.tap {
-            Tap::None => {}
+            Tap::None | Tap::Sniff => {}
             Tap::Body(t) => t.push(chunk),
             Tap::Messages(t) => t.push(chunk),
         }
@@ -122,7 +138,7 @@ impl Observation {
     pub fn complete(&mut self, converter_usage: Option<Usage>) {
         if self.usage.is_none() {
             self.usage = converter_usage.or_else(|| match &self.tap {
-                Tap::None => None,
+                Tap::None | Tap::Sniff => None,
                 Tap::Body(t) => t.usage(),
                 Tap::Messages(t) => t.usage(),
             });

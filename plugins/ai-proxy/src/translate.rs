@@ -7,7 +7,7 @@ use switchyard_protocol::anthropic::{self, ClaudeOptions};
 use switchyard_protocol::error::vendor_error_body;
 use switchyard_protocol::gemini::{self, GeminiOptions};
 use switchyard_protocol::openai_edit::{self, RequestEdits, UsageFilter};
-use switchyard_protocol::{ErrorKind, GatewayError, StreamConverter};
+use switchyard_protocol::{ErrorKind, GatewayError, StreamConverter, Usage};
 
 /// `anthropic-version` sent to Claude when the config names none.
 pub const DEFAULT_CLAUDE_VERSION: &str = "2023-06-01";
@@ -139,6 +139,11 @@ impl Translation {
                     context: None,
                 },
             ),
+            Translation::ChatToClaude if edits.context.is_none() => {
+                // The translator writes the mapped model itself: no splice pass first.
+                let opts = ClaudeOptions::default();
+                anthropic::chat_request_to_messages_as(body, &opts, edits.model).map(Some)
+            }
             Translation::ChatToClaude => {
                 let chat = edited(body, &no_usage(edits))?;
                 anthropic::chat_request_to_messages(&chat, &ClaudeOptions::default()).map(Some)
@@ -216,7 +221,22 @@ impl Translation {
         ids: &Ids<'_>,
         want_base64: bool,
     ) -> Result<Vec<u8>, GatewayError> {
-        match self {
+        self.response_body_usage(body, ids, want_base64)
+            .map(|(out, _)| out)
+    }
+
+    /// [`Self::response_body`] and, where the converter knows it, the answer's usage.
+    pub fn response_body_usage(
+        self,
+        body: &[u8],
+        ids: &Ids<'_>,
+        want_base64: bool,
+    ) -> Result<(Vec<u8>, Option<Usage>), GatewayError> {
+        if self == Translation::ChatToClaude {
+            return anthropic::messages_response_to_chat_with_usage(body, ids.id, ids.created)
+                .map(|(out, usage)| (out, Some(usage)));
+        }
+        let out = match self {
             Translation::ChatToClaude => {
                 anthropic::messages_response_to_chat(body, ids.id, ids.created)
             }
@@ -233,7 +253,8 @@ impl Translation {
             }
             Translation::ModelsFromClaude => anthropic::models_response_to_openai(body),
             Translation::Edit | Translation::MessagesNative => Ok(body.to_vec()),
-        }
+        }?;
+        Ok((out, None))
     }
 
     /// The client-shaped error body for a vendor error, or `None` to pass it through.

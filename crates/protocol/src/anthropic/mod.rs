@@ -24,8 +24,9 @@ pub use anthropic_to_openai::{
     ChatStreamToMessages,
 };
 pub use openai_to_anthropic::{
-    chat_request_to_messages, error_to_openai, messages_response_to_chat,
-    models_response_to_openai, ClaudeOptions, MessagesStreamToChat,
+    chat_request_to_messages, chat_request_to_messages_as, error_to_openai,
+    messages_response_to_chat, messages_response_to_chat_with_usage, models_response_to_openai,
+    ClaudeOptions, MessagesStreamToChat,
 };
 
 #[cfg(test)]

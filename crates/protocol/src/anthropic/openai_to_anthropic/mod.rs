@@ -7,6 +7,8 @@ mod response;
 mod stream;
 
 pub use models::{models_response_to_openai, rfc3339_to_unix};
-pub use request::{chat_request_to_messages, ClaudeOptions};
-pub use response::{error_to_openai, messages_response_to_chat};
+pub use request::{chat_request_to_messages, chat_request_to_messages_as, ClaudeOptions};
+pub use response::{
+    error_to_openai, messages_response_to_chat, messages_response_to_chat_with_usage,
+};
 pub use stream::MessagesStreamToChat;

@@ -59,9 +59,20 @@ pub fn chat_request_to_messages(
     body: &[u8],
     opts: &ClaudeOptions,
 ) -> Result<Vec<u8>, GatewayError> {
+    chat_request_to_messages_as(body, opts, None)
+}
+
+/// [`chat_request_to_messages`] sending `model` instead of the body's (which must still be
+/// there): a mapped model costs no extra pass over the body.
+pub fn chat_request_to_messages_as(
+    body: &[u8],
+    opts: &ClaudeOptions,
+    model: Option<&str>,
+) -> Result<Vec<u8>, GatewayError> {
     let req = input::parse_object(body)?;
     crate::openai::check_request_fields(&req)?;
-    let model = input::required_str(&req, "model")?.to_owned();
+    let body_model = input::required_str(&req, "model")?;
+    let model = model.unwrap_or(body_model).to_owned();
 
     if let Some(n) = input::opt_u64(&req, "n")? {
         if n != 1 {

@@ -2,6 +2,8 @@
 
 use super::super::types::{error_message, MessagesResponse, ResponseBlock};
 use crate::error::{vendor_error_body, ErrorKind, GatewayError};
+use crate::stream::Usage;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 /// OpenAI's `finish_reason` for Anthropic's `stop_reason`.
@@ -32,6 +34,15 @@ pub fn messages_response_to_chat(
     id_fallback: &str,
     created: u64,
 ) -> Result<Vec<u8>, GatewayError> {
+    messages_response_to_chat_with_usage(body, id_fallback, created).map(|(out, _)| out)
+}
+
+/// [`messages_response_to_chat`], also returning the usage it wrote (so nobody re-reads it).
+pub fn messages_response_to_chat_with_usage(
+    body: &[u8],
+    id_fallback: &str,
+    created: u64,
+) -> Result<(Vec<u8>, Usage), GatewayError> {
     let resp: MessagesResponse = serde_json::from_slice(body).map_err(|e| {
         GatewayError::new(
             ErrorKind::BadGateway,
@@ -70,28 +81,67 @@ pub fn messages_response_to_chat(
     }
 
     let finish = finish_reason(resp.stop_reason.as_deref(), !tool_calls.is_empty());
-    let content = match text {
-        Some(t) => Value::String(t),
-        None if tool_calls.is_empty() => Value::String(String::new()),
-        None => Value::Null,
+    let content = match &text {
+        Some(t) => Some(t.as_str()),
+        None if tool_calls.is_empty() => Some(""),
+        None => None,
     };
-    let mut message = json!({ "role": "assistant", "content": content });
-    if let Some(r) = reasoning {
-        message["reasoning_content"] = Value::String(r);
-    }
-    if !tool_calls.is_empty() {
-        message["tool_calls"] = Value::Array(tool_calls);
-    }
     let usage = resp.usage.unwrap_or_default().to_usage();
-    let out = json!({
-        "id": resp.id.as_deref().unwrap_or(id_fallback),
-        "object": "chat.completion",
-        "created": created,
-        "model": resp.model.unwrap_or_default(),
-        "choices": [{ "index": 0, "message": message, "logprobs": null, "finish_reason": finish }],
-        "usage": usage.to_openai_json(),
-    });
-    Ok(out.to_string().into_bytes())
+    // Serialised straight from borrowed parts: no intermediate `Value` tree.
+    let out = Completion {
+        id: resp.id.as_deref().unwrap_or(id_fallback),
+        object: "chat.completion",
+        created,
+        model: resp.model.as_deref().unwrap_or_default(),
+        choices: [Choice {
+            index: 0,
+            message: AssistantMessage {
+                role: "assistant",
+                content,
+                reasoning_content: reasoning.as_deref(),
+                tool_calls,
+            },
+            logprobs: (),
+            finish_reason: finish,
+        }],
+        usage: usage.to_openai_json(),
+    };
+    let bytes = serde_json::to_vec(&out).map_err(|e| {
+        GatewayError::new(
+            ErrorKind::Internal,
+            "encoding_failed",
+            format!("could not encode the chat completion: {e}"),
+        )
+    })?;
+    Ok((bytes, usage))
+}
+
+#[derive(Serialize)]
+struct Completion<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [Choice<'a>; 1],
+    usage: Value,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    index: u32,
+    message: AssistantMessage<'a>,
+    logprobs: (),
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct AssistantMessage<'a> {
+    role: &'static str,
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<Value>,
 }
 
 /// A tool input as OpenAI's `arguments` string; a missing input is `{}`.
