@@ -1,7 +1,7 @@
 //! `metrics.source: local`: what the gateway itself observes per provider, kept in shared data
-//! so every worker VM sees it. Requests in flight are counted separately (taken at pick,
-//! released when the stream ends); this module keeps the smoothed latency and error rate of
-//! finished requests and turns them into the metric the strategies compare.
+//! so every worker VM sees it: requests in flight (taken at pick, released when the stream
+//! ends) and the smoothed latency and error rate of finished requests, turned into the metric
+//! the strategies compare.
 
 use serde::Deserialize;
 
@@ -88,6 +88,97 @@ impl LocalStats {
     }
 }
 
+/// Every provider's local state in one shared-data entry: requests in flight and the moving
+/// averages. One entry (not one per provider) because each shared-data read that returns data
+/// costs a trip back into the VM: a pick reads all providers at once, and a request's start and
+/// end are one compare-and-swap write each.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LocalBoard {
+    entries: Vec<(String, u64, LocalStats)>,
+}
+
+/// Bound on the providers one board keeps (config bounds them; garbage cannot grow it).
+const MAX_BOARD_ENTRIES: usize = 1024;
+
+impl LocalBoard {
+    /// Lines of `in_flight<TAB>stats<TAB>name`; garbage lines are skipped (a board that cannot
+    /// be read is an empty one: every provider unknown).
+    pub fn decode(bytes: &[u8]) -> LocalBoard {
+        let text = std::str::from_utf8(bytes).unwrap_or_default();
+        let entries = text
+            .split('\n')
+            .filter_map(|line| {
+                let mut parts = line.splitn(3, '\t');
+                let n = parts.next()?.parse::<u64>().ok()?;
+                let stats = LocalStats::decode(parts.next()?.as_bytes());
+                let name = parts.next()?;
+                Some((name.to_string(), n, stats))
+            })
+            .take(MAX_BOARD_ENTRIES)
+            .collect();
+        LocalBoard { entries }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.entries.len() * 32);
+        for (name, n, stats) in &self.entries {
+            if !out.is_empty() {
+                out.push(b'\n');
+            }
+            out.extend_from_slice(n.to_string().as_bytes());
+            out.push(b'\t');
+            out.extend_from_slice(&stats.encode());
+            out.push(b'\t');
+            out.extend_from_slice(name.as_bytes());
+        }
+        out
+    }
+
+    /// Requests in flight at `provider` and its averages (zero and unknown when absent).
+    pub fn get(&self, provider: &str) -> (u64, LocalStats) {
+        self.entries
+            .iter()
+            .find(|(name, _, _)| name == provider)
+            .map_or((0, LocalStats::default()), |(_, n, s)| (*n, *s))
+    }
+
+    fn entry(&mut self, provider: &str) -> Option<&mut (String, u64, LocalStats)> {
+        // Names with the separators would corrupt the encoding: such a provider is not kept.
+        if provider.contains(['\n', '\t']) {
+            return None;
+        }
+        let at = match self
+            .entries
+            .iter()
+            .position(|(name, _, _)| name == provider)
+        {
+            Some(at) => at,
+            None if self.entries.len() < MAX_BOARD_ENTRIES => {
+                self.entries
+                    .push((provider.to_string(), 0, LocalStats::default()));
+                self.entries.len() - 1
+            }
+            None => return None,
+        };
+        self.entries.get_mut(at)
+    }
+
+    /// A request to `provider` started.
+    pub fn start(&mut self, provider: &str) {
+        if let Some(e) = self.entry(provider) {
+            e.1 = e.1.saturating_add(1);
+        }
+    }
+
+    /// A request to `provider` ended after `latency_ms`, failed or not.
+    pub fn finish(&mut self, provider: &str, latency_ms: f64, failed: bool) {
+        if let Some(e) = self.entry(provider) {
+            e.1 = e.1.saturating_sub(1);
+            e.2 = e.2.record(latency_ms, failed);
+        }
+    }
+}
+
 /// Whether a finished request counts as a failure of its provider: no answer, 429 or 5xx.
 pub fn is_failure(status: u16) -> bool {
     status == 0 || status == 429 || status >= 500
@@ -96,6 +187,43 @@ pub fn is_failure(status: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn board_round_trips_and_counts() {
+        let mut board = LocalBoard::decode(b"");
+        board.start("alpha");
+        board.start("alpha");
+        board.start("beta one");
+        board.finish("alpha", 100.0, false);
+        let again = LocalBoard::decode(&board.encode());
+        assert_eq!(again, board);
+        let (n, stats) = again.get("alpha");
+        assert_eq!((n, stats.latency_ms), (1, Some(100.0)));
+        assert_eq!(again.get("beta one").0, 1);
+        assert_eq!(again.get("gamma"), (0, LocalStats::default()));
+        // Never below zero; names that would break the encoding are not kept.
+        let mut b = LocalBoard::default();
+        b.finish("x", 5.0, true);
+        assert_eq!(b.get("x").0, 0);
+        b.start("bad\tname");
+        assert_eq!(b.get("bad\tname").0, 0);
+    }
+
+    #[test]
+    fn board_garbage_is_empty_not_a_panic() {
+        for bytes in [
+            &b"\xff\xfe"[..],
+            b"x\ty\tz",
+            b"\t\t",
+            b"-1\t-,0\tname",
+            b"\n\n",
+        ] {
+            let b = LocalBoard::decode(bytes);
+            assert_eq!(b.get("name").0, 0, "{bytes:?}");
+        }
+        let b = LocalBoard::decode(b"3\tgarbage\tname");
+        assert_eq!(b.get("name"), (3, LocalStats::default()));
+    }
 
     #[test]
     fn averages_move_towards_samples_and_round_trip() {

@@ -21,7 +21,7 @@ use std::time::Duration;
 use switchyard_policy::balancer::{BalancerConfig, MetricSource};
 use switchyard_policy::config_error::parse_json;
 use switchyard_policy::failover::Lease;
-use switchyard_policy::local::{is_failure, LocalSignal, LocalStats};
+use switchyard_policy::local::{is_failure, LocalBoard};
 use switchyard_policy::metrics::{
     cache_key, decode_entry, fetch_plan, newer_entry, MetricCache, ReplyParser,
 };
@@ -45,15 +45,9 @@ fn metric_key(cache_key: &str) -> String {
     format!("switchyard.ai-load-balancer.metric.{cache_key}")
 }
 
-/// Shared-data key of a provider's in-flight request count (`source: local`).
-fn inflight_key(provider: &str) -> String {
-    format!("switchyard.ai-load-balancer.inflight.{provider}")
-}
-
-/// Shared-data key of a provider's latency and error averages (`source: local`).
-fn local_stats_key(provider: &str) -> String {
-    format!("switchyard.ai-load-balancer.local.{provider}")
-}
+/// Shared-data key of the local board (`metrics.source: local`): every provider's requests in
+/// flight and moving averages, in one entry.
+const LOCAL_BOARD_KEY: &str = "switchyard.ai-load-balancer.local";
 
 /// Shared-data key of the lease that lets one VM poll metric sources for all of them.
 const POLL_LEASE_KEY: &str = "switchyard.ai-load-balancer.poll-lease";
@@ -302,6 +296,7 @@ impl RootContext for BalancerRoot {
             state: self.state.clone(),
             rewrite_to: None,
             local: None,
+            seen_board: RefCell::new(None),
         }))
     }
 
@@ -319,6 +314,9 @@ struct BalancerRequest {
     /// The provider this request went to and when it was picked (`source: local`): its
     /// in-flight slot is released and its averages updated when the request ends.
     local: Option<(String, u64)>,
+    /// The local board as `pick` read it, with its CAS token: the pick's in-flight slot is
+    /// then taken with one write instead of another read.
+    seen_board: RefCell<Option<(LocalBoard, Option<u32>)>>,
 }
 
 impl Context for BalancerRequest {}
@@ -332,14 +330,12 @@ fn count_pick(provider: &str, reason: &str) {
     );
 }
 
-/// Add `delta` to a shared in-flight counter (never below zero).
-fn add_inflight(key: &str, delta: i64) {
-    host::shared::update(key, |current| {
-        let n = current
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0);
-        (n + delta).max(0).to_string().into_bytes()
+/// Change the local board with compare-and-swap (re-read on a concurrent write).
+fn update_board(change: impl Fn(&mut LocalBoard)) {
+    host::shared::update(LOCAL_BOARD_KEY, |current| {
+        let mut board = current.map(LocalBoard::decode).unwrap_or_default();
+        change(&mut board);
+        board.encode()
     });
 }
 
@@ -360,24 +356,20 @@ impl BalancerRequest {
                 .iter()
                 .map(|p| cfg.metrics.values.get(&p.key).copied())
                 .collect(),
-            MetricSource::Local => cfg
-                .providers
-                .iter()
-                .map(|p| {
-                    let n = host::shared::get(&inflight_key(&p.name))
-                        .and_then(|b| String::from_utf8(b).ok())
-                        .and_then(|s| s.parse::<f64>().ok())
-                        .unwrap_or(0.0);
-                    let signal = cfg.metrics.local_signal;
-                    let stats = match signal {
-                        LocalSignal::InFlight => LocalStats::default(),
-                        _ => host::shared::get(&local_stats_key(&p.name))
-                            .map(|b| LocalStats::decode(&b))
-                            .unwrap_or_default(),
-                    };
-                    Some(stats.metric(signal, n))
-                })
-                .collect(),
+            MetricSource::Local => {
+                let (bytes, cas) = host::shared::get_with_cas(LOCAL_BOARD_KEY);
+                let board = bytes.map(|b| LocalBoard::decode(&b)).unwrap_or_default();
+                let metrics = cfg
+                    .providers
+                    .iter()
+                    .map(|p| {
+                        let (n, stats) = board.get(&p.name);
+                        Some(stats.metric(cfg.metrics.local_signal, n as f64))
+                    })
+                    .collect();
+                *self.seen_board.borrow_mut() = Some((board, cas));
+                metrics
+            }
             // Cached by the root tick; stale or missing entries are unknown.
             MetricSource::Redis | MetricSource::Http => {
                 let now = host::now_ms();
@@ -489,7 +481,13 @@ impl HttpContext for BalancerRequest {
         match chosen {
             Some(p) => {
                 if cfg.source == MetricSource::Local && self.local.is_none() {
-                    add_inflight(&inflight_key(&p.name), 1);
+                    let written = self.seen_board.take().is_some_and(|(mut board, cas)| {
+                        board.start(&p.name);
+                        host::shared::set_with_cas(LOCAL_BOARD_KEY, &board.encode(), cas)
+                    });
+                    if !written {
+                        update_board(|b| b.start(&p.name));
+                    }
                     self.local = Some((p.name.clone(), host::now_ms()));
                 }
                 if client_choice.as_deref() != Some(p.name.as_str()) {
@@ -537,19 +535,12 @@ impl HttpContext for BalancerRequest {
         let Some((provider, started)) = self.local.take() else {
             return;
         };
-        add_inflight(&inflight_key(&provider), -1);
         let status = host::property(&["response", "code"])
             .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
             .map(u64::from_le_bytes)
             .and_then(|c| u16::try_from(c).ok())
             .unwrap_or(0);
         let took = host::now_ms().saturating_sub(started) as f64;
-        host::shared::update(&local_stats_key(&provider), |current| {
-            current
-                .map(LocalStats::decode)
-                .unwrap_or_default()
-                .record(took, is_failure(status))
-                .encode()
-        });
+        update_board(|b| b.finish(&provider, took, is_failure(status)));
     }
 }
