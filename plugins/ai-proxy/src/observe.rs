@@ -2,9 +2,9 @@
 //! usage, time to first byte and duration. Emitted as host metrics when the request ends
 //! (`switchyard_policy::stats` names them) and as filter state for access logs.
 //!
-//! Filter state keys (read in an access log with `%FILTER_STATE(wasm.<key>:PLAIN)%`):
-//! `switchyard_provider`, `switchyard_request_model`, `switchyard_response_model`,
-//! `switchyard_input_tokens`, `switchyard_output_tokens`, `switchyard_ttft_ms`.
+//! Filter state `wasm.switchyard` (read in an access log with
+//! `%FILTER_STATE(wasm.switchyard:PLAIN)%`) holds them as one logfmt line:
+//! `provider=… model=… upstream_model=… input_tokens=… output_tokens=… ttft_ms=…`.
 
 use proxy_wasm::hostcalls;
 use switchyard_policy::proxy::Provider;
@@ -13,6 +13,31 @@ use switchyard_policy::vendor::Api;
 use switchyard_protocol::usage::{BodyTail, MessagesUsageTap};
 use switchyard_protocol::Usage;
 use switchyard_wasm_host as host;
+
+/// Filter state key of the per-request facts (`%FILTER_STATE(wasm.switchyard:PLAIN)%`).
+pub const FILTER_STATE_KEY: &str = "switchyard";
+
+/// Longest value written into the access-log facts; longer ones are cut.
+const MAX_LOG_VALUE: usize = 128;
+
+/// A value for the logfmt facts: `-` when unknown or empty; anything that could break the
+/// line (whitespace, quotes, `=`, control characters) becomes `_`, so a client-chosen model
+/// name cannot forge log fields or lines.
+fn push_log_value(line: &mut String, value: Option<&str>) {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        line.push('-');
+        return;
+    };
+    let mut len = 0;
+    for c in value.chars() {
+        len += c.len_utf8();
+        if len > MAX_LOG_VALUE {
+            break;
+        }
+        let bad = c.is_whitespace() || c.is_control() || matches!(c, '"' | '=' | '\\');
+        line.push(if bad { '_' } else { c });
+    }
+}
 
 /// Passed-through bodies up to this size are kept whole to read their usage; beyond it only
 /// the tail is.
@@ -151,33 +176,35 @@ impl Observation {
             return;
         }
         self.published = true;
+        let line = self.log_facts();
+        if let Err(e) = hostcalls::set_property(vec![FILTER_STATE_KEY], Some(line.as_bytes())) {
+            log::debug!("ai-proxy: set_property({FILTER_STATE_KEY}): {e:?}");
+        }
+    }
+
+    /// The request's facts as one logfmt line (one host call, where a key per fact cost six).
+    pub fn log_facts(&self) -> String {
         let ttft = self
             .first_byte_ms
             .filter(|_| self.streaming)
-            .map(|t| t.saturating_sub(self.started_ms).to_string());
-        let input = self.usage.map(|u| u.prompt_tokens.to_string());
-        let output = self.usage.map(|u| u.completion_tokens.to_string());
-        let facts: [(&str, Option<&str>); 6] = [
-            ("switchyard_provider", Some(self.provider.as_str())),
-            (
-                "switchyard_request_model",
-                Some(self.request_model.as_str()),
-            ),
-            (
-                "switchyard_response_model",
-                Some(self.response_model.as_str()),
-            ),
-            ("switchyard_input_tokens", input.as_deref()),
-            ("switchyard_output_tokens", output.as_deref()),
-            ("switchyard_ttft_ms", ttft.as_deref()),
-        ];
-        for (key, value) in facts {
-            if let Some(v) = value.filter(|v| !v.is_empty()) {
-                if let Err(e) = hostcalls::set_property(vec![key], Some(v.as_bytes())) {
-                    log::debug!("ai-proxy: set_property({key}): {e:?}");
-                }
+            .map(|t| t.saturating_sub(self.started_ms));
+        let mut line = String::with_capacity(160);
+        let mut field = |key: &str, value: Option<&str>| {
+            if !line.is_empty() {
+                line.push(' ');
             }
-        }
+            line.push_str(key);
+            line.push('=');
+            push_log_value(&mut line, value);
+        };
+        let num = |n: Option<u64>| n.map(|n| n.to_string());
+        field("provider", Some(&self.provider));
+        field("model", Some(&self.request_model));
+        field("upstream_model", Some(&self.response_model));
+        field("input_tokens", num(self.usage.map(|u| u.prompt_tokens)).as_deref());
+        field("output_tokens", num(self.usage.map(|u| u.completion_tokens)).as_deref());
+        field("ttft_ms", num(ttft).as_deref());
+        line
     }
 
     /// The request is over (`on_log`): emit its metrics. `final_status` is what the client got.
@@ -279,6 +306,34 @@ pub fn error_type(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_facts_are_one_safe_line() {
+        let mut o = Observation {
+            provider: "qwen-main".into(),
+            operation: "chat",
+            request_model: "gpt 4o\ninjected=1".into(),
+            response_model: "qwen-max".into(),
+            started_ms: 1000,
+            streaming: true,
+            first_byte_ms: Some(1042),
+            status: Some(200),
+            usage: None,
+            tap: Tap::None,
+            published: false,
+            request_label_owned: String::new(),
+            response_label_owned: String::new(),
+        };
+        assert_eq!(
+            o.log_facts(),
+            "provider=qwen-main model=gpt_4o_injected_1 upstream_model=qwen-max \
+             input_tokens=- output_tokens=- ttft_ms=42"
+        );
+        o.streaming = false;
+        o.request_model = "m".repeat(500);
+        let line = o.log_facts();
+        assert!(line.ends_with("ttft_ms=-") && line.len() < 300, "{line}");
+    }
 
     #[test]
     fn error_kinds() {

@@ -313,7 +313,7 @@ fn connection_manager(spec: &BootstrapSpec) -> Value {
 
 /// The access-log line: Envoy's own fields plus what ai-proxy publishes as filter state
 /// (provider, models, tokens, time to first token; `-` when absent).
-pub const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %DURATION%ms provider=%FILTER_STATE(wasm.switchyard_provider:PLAIN)% model=%FILTER_STATE(wasm.switchyard_request_model:PLAIN)% upstream_model=%FILTER_STATE(wasm.switchyard_response_model:PLAIN)% input_tokens=%FILTER_STATE(wasm.switchyard_input_tokens:PLAIN)% output_tokens=%FILTER_STATE(wasm.switchyard_output_tokens:PLAIN)% ttft_ms=%FILTER_STATE(wasm.switchyard_ttft_ms:PLAIN)% upstream=%UPSTREAM_CLUSTER%\n";
+pub const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %DURATION%ms %FILTER_STATE(wasm.switchyard:PLAIN)% upstream=%UPSTREAM_CLUSTER%\n";
 
 fn access_log(spec: &BootstrapSpec) -> Value {
     let Some(path) = &spec.access_log else {
