@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--micro|--e2e] [--duration S] [--latency-duration S] [--reps N]
+//! `cargo xtask bench [--micro|--e2e|--host-calls] [--duration S] [--latency-duration S] [--reps N]
 //! [--connections N] [--quick] [--wasm-dir DIR] [--only S1,...]`: what the plugins cost, measured against bare Envoy and an
 //! empty Rust Wasm filter (issue #10). Not part of `cargo xtask test`.
 //!
@@ -12,11 +12,13 @@
 //! stime of the Envoy process only), RSS from `/proc/<pid>/status` after all runs.
 //!
 //! Scenarios: S0 Envoy alone; S0w Envoy + an empty Rust Wasm filter (`plugins/noop-filter`),
-//! the floor; S0j S0w + Envoy's native `json_to_metadata` filter, which the Switchyard chain
-//! always runs before the plugins (so the plugin's own share is S1 - S0j); S1 ai-proxy OpenAI
-//! -> OpenAI-compatible vendor (model mapping); S2 ai-proxy OpenAI -> Claude (translation both
-//! ways); S3 the same, streaming 50 text events per response; S4 ai-load-balancer (`metrics:
-//! local`) + ai-proxy chained. S1-S4 run the chain the CLI renders (json_to_metadata first).
+//! the floor; S0j S0w + Envoy's native `json_to_metadata` filter, which the balancer needs in
+//! front of it (it must know the body's model before the headers go upstream); S1 ai-proxy
+//! OpenAI -> OpenAI-compatible vendor (model mapping); S1j the same behind json_to_metadata,
+//! as the CLI's chain runs it; S2 ai-proxy OpenAI -> Claude (translation both ways); S3 the
+//! same, streaming 50 text events per response; S4 the chain the CLI renders: json_to_metadata,
+//! ai-load-balancer (`metrics: local`) and ai-proxy. S1-S3 run ai-proxy alone, as deployed for
+//! vendors whose upstream path does not name the model: it reads the body in the body phase.
 //!
 //! Micro (`--micro`): the criterion benchmarks in `crates/protocol/benches/translate.rs`.
 //!
@@ -59,6 +61,8 @@ struct Opts {
     only: Option<Vec<String>>,
     /// Only print the herding simulation.
     herding_only: bool,
+    /// Only measure what each host call costs (callgrind; see `hostcalls.rs`).
+    host_calls: bool,
 }
 
 impl Opts {
@@ -75,6 +79,7 @@ impl Opts {
             wasm_dir: None,
             only: None,
             herding_only: false,
+            host_calls: false,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -89,6 +94,7 @@ impl Opts {
                 // Only the (instant) herding simulation, no measurements.
                 "--herding" => o.herding_only = true,
                 "--e2e" => o.e2e = true,
+                "--host-calls" => o.host_calls = true,
                 "--duration" => o.duration = num(a)?,
                 "--latency-duration" => o.latency_duration = num(a)?,
                 "--warmup" => o.warmup = num(a)?,
@@ -112,14 +118,14 @@ impl Opts {
                 }
                 other => {
                     return Err(format!(
-                        "unknown argument {other:?}; usage: cargo xtask bench [--micro|--e2e|--herding] \
+                        "unknown argument {other:?}; usage: cargo xtask bench [--micro|--e2e|--herding|--host-calls] \
                          [--duration S] [--latency-duration S] [--warmup S] [--reps N] \
                          [--connections N] [--quick] [--wasm-dir DIR] [--only S1,S2,...]"
                     ))
                 }
             }
         }
-        if !o.micro && !o.e2e && !o.herding_only {
+        if !o.micro && !o.e2e && !o.herding_only && !o.host_calls {
             o.micro = true;
             o.e2e = true;
         }
@@ -129,6 +135,9 @@ impl Opts {
 
 pub fn run(args: &[String]) -> Result {
     let opts = Opts::parse(args)?;
+    if opts.host_calls {
+        return host_calls();
+    }
     let started = std::time::Instant::now();
     let mut report = json!({
         "timestamp": timestamp(),
@@ -174,6 +183,24 @@ pub fn run(args: &[String]) -> Result {
         "written to {} ({stamp}.md/.json, latest.md/.json)",
         dir.display()
     );
+    Ok(())
+}
+
+/// `--host-calls`: the probe under callgrind; written to `<target>/bench/host-calls.{md,json}`.
+fn host_calls() -> Result {
+    let mock_bin = build_all(false)?;
+    let mock = start_mock(&mock_bin, 1, None)?;
+    let upstream = *mock.addrs.first().ok_or("mock-provider listener missing")?;
+    let envoy = switchyard::run::find_envoy(&crate::root()).ok_or("envoy not found after setup")?;
+    let body = chat_body("gpt-4o", false);
+    let result = crate::hostcalls::run(&envoy, &crate::wasm_dir(), upstream, &body)?;
+    let md = crate::hostcalls::markdown(&result);
+    println!("\n{md}");
+    let dir = crate::target_dir().join("bench");
+    let pretty = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
+    for (name, text) in [("host-calls.md", &md), ("host-calls.json", &pretty)] {
+        std::fs::write(dir.join(name), text).map_err(|e| format!("{name}: {e}"))?;
+    }
     Ok(())
 }
 
@@ -514,14 +541,19 @@ fn scenarios(
     s0w.filters.push(noop());
     let mut s0j = base_spec(plain)?;
     s0j.filters.push(noop());
-    let mut s1 = base_spec(plain)?;
-    s1.filters.push(proxy(json!({"provider": {
+    let deepseek = json!({"provider": {
         "type": "deepseek", "apiTokens": ["sk-bench"],
         "modelMapping": {"gpt-4o": "deepseek-chat"}
-    }})));
+    }});
+    let mut s1j = base_spec(plain)?;
+    s1j.filters.push(proxy(deepseek.clone()));
+    let mut s1 = s1j.clone();
+    s1.body_metadata = false;
     let mut s2 = base_spec(plain)?;
+    s2.body_metadata = false;
     s2.filters.push(proxy(claude.clone()));
     let mut s3 = base_spec(streaming)?;
+    s3.body_metadata = false;
     s3.filters.push(proxy(claude));
     let any: SocketAddr = "127.0.0.1:0".parse().map_err(|_| "addr")?;
     let mut s4 = BootstrapSpec::new(any, any);
@@ -577,6 +609,13 @@ fn scenarios(
             "S1",
             "ai-proxy OpenAI -> OpenAI-compatible",
             s1,
+            plain_body.clone(),
+            check_s1,
+        ),
+        (
+            "S1j",
+            "S1 behind json_to_metadata",
+            s1j,
             plain_body.clone(),
             check_s1,
         ),

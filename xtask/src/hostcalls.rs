@@ -1,0 +1,271 @@
+//! `cargo xtask bench --host-calls`: what each kind of Proxy-Wasm host call costs inside Envoy,
+//! in instructions (callgrind counts them, so the numbers do not depend on machine load).
+//!
+//! One Envoy (`--concurrency 1`) runs under `valgrind --tool=callgrind` with Envoy's
+//! `json_to_metadata` filter and `plugins/hostcall-probe`, which repeats the host call named by
+//! the request header `x-op` `x-n` times. For each call: 20 warm-up requests, counters zeroed,
+//! [`REQUESTS`] requests, counters dumped; the call's cost is the extra instructions per
+//! request over the `none` baseline, divided by the repetitions. Needs valgrind (installed
+//! with apt-get when missing and running as root). Takes a few minutes: Envoy compiles the
+//! Wasm module under valgrind first.
+
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::Result;
+
+/// Calls per request for every operation but the baseline.
+const REPEAT: usize = 10;
+/// Measured requests per operation.
+const REQUESTS: usize = 100;
+
+/// The operations the probe knows, with what one repetition does.
+pub const OPS: &[(&str, &str)] = &[
+    (
+        "get_header",
+        "read a request header that is present (`:path`)",
+    ),
+    ("get_header_missing", "read a request header that is absent"),
+    (
+        "get_headers",
+        "read the whole request header map (~12 headers)",
+    ),
+    ("add_header", "add a request header"),
+    ("replace_header", "replace a request header"),
+    ("remove_header", "remove an absent request header"),
+    (
+        "get_property",
+        "read a string property (`metadata...switchyard.model`)",
+    ),
+    ("get_property_missing", "read an absent property"),
+    (
+        "get_property_map",
+        "read a metadata namespace (a map, as pairs)",
+    ),
+    ("set_property", "set a filter-state property"),
+    ("time", "read the clock"),
+    ("counter", "increment a counter"),
+    ("histogram", "record a histogram sample"),
+    (
+        "clear_route_cache",
+        "call the `clear_route_cache` foreign function",
+    ),
+    ("get_body", "read the 1 KiB request body"),
+    ("set_body", "replace the 1 KiB request body"),
+];
+
+/// Envoy under callgrind (killed on drop).
+struct Profiled {
+    child: Child,
+    out: PathBuf,
+}
+
+impl Drop for Profiled {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ensure_valgrind() -> Result {
+    if crate::on_path("valgrind") && crate::on_path("callgrind_control") {
+        return Ok(());
+    }
+    if !crate::is_root() {
+        return Err(
+            "valgrind is missing: install it (Debian: sudo apt-get install valgrind)".into(),
+        );
+    }
+    crate::run(Command::new("apt-get").args(["update", "-qq"]))?;
+    crate::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "valgrind"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+fn free_port() -> Result<SocketAddr> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    l.local_addr().map_err(|e| e.to_string())
+}
+
+/// One request on a fresh connection with the probe's headers; the status.
+fn request(addr: SocketAddr, op: &str, n: usize, body: &str) -> Result<u16> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| format!("{addr}: {e}"))?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+    write!(
+        s,
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\
+         content-type: application/json\r\nx-op: {op}\r\nx-n: {n}\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    Ok(switchyard::run::parse_http_response(&raw).0)
+}
+
+/// Instructions in callgrind's newest dump.
+fn last_dump_instructions(out: &Path) -> Result<u64> {
+    let dir = out.parent().ok_or("callgrind output has no directory")?;
+    let stem = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or("callgrind output name")?;
+    let newest = std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{stem}."))
+        })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .ok_or("callgrind wrote no dump")?;
+    let text = std::fs::read_to_string(newest.path()).map_err(|e| e.to_string())?;
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .ok_or_else(|| "callgrind dump without totals".into())
+}
+
+fn callgrind_control(flag: &str, pid: u32) -> Result {
+    let ok = Command::new("callgrind_control")
+        .args([flag, &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("callgrind_control: {e}"))?
+        .success();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("callgrind_control {flag} failed"))
+    }
+}
+
+/// Instructions per request of `op` repeated `n` times.
+fn measure(envoy: &Profiled, addr: SocketAddr, op: &str, n: usize, body: &str) -> Result<f64> {
+    for _ in 0..20 {
+        request(addr, op, n, body)?;
+    }
+    let pid = envoy.child.id();
+    callgrind_control("-z", pid)?;
+    for _ in 0..REQUESTS {
+        let status = request(addr, op, n, body)?;
+        if status != 200 {
+            return Err(format!("{op}: status {status}"));
+        }
+    }
+    callgrind_control("-d", pid)?;
+    // callgrind writes the dump asynchronously.
+    std::thread::sleep(Duration::from_millis(500));
+    Ok(last_dump_instructions(&envoy.out)? as f64 / REQUESTS as f64)
+}
+
+/// Run the measurement; rows of `{op, what, instructions}` plus the baseline.
+pub fn run(envoy_bin: &Path, wasm_dir: &Path, upstream: SocketAddr, body: &str) -> Result<Value> {
+    ensure_valgrind()?;
+    let root = crate::root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    crate::run(Command::new(&cargo).current_dir(&root).args([
+        "build",
+        "--release",
+        "--target",
+        crate::WASM_TARGET,
+        "-p",
+        "hostcall-probe",
+    ]))?;
+    let probe = wasm_dir.join("hostcall_probe.wasm");
+    let from = crate::target_dir()
+        .join(crate::WASM_TARGET)
+        .join("release/hostcall_probe.wasm");
+    std::fs::copy(&from, &probe).map_err(|e| format!("copy {}: {e}", from.display()))?;
+
+    let listen = free_port()?;
+    let mut spec = switchyard::envoy::BootstrapSpec::new(listen, free_port()?);
+    spec.clusters.push(switchyard::envoy::Cluster {
+        name: "provider-upstream".into(),
+        address: upstream.ip().to_string(),
+        port: upstream.port(),
+        tls: false,
+    });
+    spec.default_cluster = Some("provider-upstream".into());
+    spec.filters.push(switchyard::envoy::WasmFilter {
+        name: "hostcall-probe".into(),
+        wasm_path: probe,
+        config: json!({}),
+    });
+    let dir = crate::target_dir().join("bench/host-calls");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let bootstrap = dir.join("envoy.json");
+    std::fs::write(&bootstrap, switchyard::envoy::render(&spec).to_string())
+        .map_err(|e| e.to_string())?;
+    let out = dir.join("callgrind.out");
+    let log = std::fs::File::create(dir.join("valgrind.log")).map_err(|e| e.to_string())?;
+    let child = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(envoy_bin)
+        .arg("-c")
+        .arg(&bootstrap)
+        .args(["--concurrency", "1", "--disable-hot-restart", "-l", "error"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("valgrind: {e}"))?;
+    let envoy = Profiled { child, out };
+    eprintln!("host calls: starting Envoy under callgrind (compiling Wasm takes a while)...");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while request(listen, "none", 0, body).is_err() {
+        if Instant::now() > deadline {
+            return Err("Envoy under callgrind did not become ready in 10 minutes".into());
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let base = measure(&envoy, listen, "none", 0, body)?;
+    let mut rows = Vec::new();
+    for (op, what) in OPS {
+        let total = measure(&envoy, listen, op, REPEAT, body)?;
+        let per_call = (total - base) / REPEAT as f64;
+        eprintln!("host calls: {op}: {per_call:.0} instructions per call");
+        rows.push(json!({"op": op, "what": what, "instructions": per_call.round()}));
+    }
+    Ok(json!({
+        "baseline_instructions_per_request": base.round(),
+        "repeat": REPEAT,
+        "requests": REQUESTS,
+        "rows": rows,
+    }))
+}
+
+/// The markdown table of a `run` result.
+pub fn markdown(v: &Value) -> String {
+    let mut md = format!(
+        "Host-call costs (instructions per call inside Envoy, callgrind; {} requests x {} calls each; \
+         one request through Envoy + json_to_metadata + the probe without calls, on a fresh connection: {:.0} instructions):\n\n\
+         | call | instructions |\n| --- | --- |\n",
+        v["requests"],
+        v["repeat"],
+        v["baseline_instructions_per_request"].as_f64().unwrap_or_default()
+    );
+    for r in v["rows"].as_array().into_iter().flatten() {
+        md.push_str(&format!(
+            "| {} | {:.0} |\n",
+            r["what"].as_str().unwrap_or_default(),
+            r["instructions"].as_f64().unwrap_or_default()
+        ));
+    }
+    md
+}
