@@ -201,8 +201,14 @@ impl Observation {
         field("provider", Some(&self.provider));
         field("model", Some(&self.request_model));
         field("upstream_model", Some(&self.response_model));
-        field("input_tokens", num(self.usage.map(|u| u.prompt_tokens)).as_deref());
-        field("output_tokens", num(self.usage.map(|u| u.completion_tokens)).as_deref());
+        field(
+            "input_tokens",
+            num(self.usage.map(|u| u.prompt_tokens)).as_deref(),
+        );
+        field(
+            "output_tokens",
+            num(self.usage.map(|u| u.completion_tokens)).as_deref(),
+        );
         field("ttft_ms", num(ttft).as_deref());
         line
     }
