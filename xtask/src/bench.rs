@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--micro|--e2e|--host-calls] [--duration S] [--latency-duration S] [--reps N]
+//! `cargo xtask bench [--micro|--e2e|--host-calls|--instructions] [--duration S] [--latency-duration S] [--reps N]
 //! [--connections N] [--quick] [--wasm-dir DIR] [--only S1,...]`: what the plugins cost, measured against bare Envoy and an
 //! empty Rust Wasm filter (issue #10). Not part of `cargo xtask test`.
 //!
@@ -63,6 +63,8 @@ struct Opts {
     herding_only: bool,
     /// Only measure what each host call costs (callgrind; see `hostcalls.rs`).
     host_calls: bool,
+    /// Only count instructions per request of each scenario (callgrind).
+    instructions: bool,
 }
 
 impl Opts {
@@ -80,6 +82,7 @@ impl Opts {
             only: None,
             herding_only: false,
             host_calls: false,
+            instructions: false,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -95,6 +98,7 @@ impl Opts {
                 "--herding" => o.herding_only = true,
                 "--e2e" => o.e2e = true,
                 "--host-calls" => o.host_calls = true,
+                "--instructions" => o.instructions = true,
                 "--duration" => o.duration = num(a)?,
                 "--latency-duration" => o.latency_duration = num(a)?,
                 "--warmup" => o.warmup = num(a)?,
@@ -118,14 +122,14 @@ impl Opts {
                 }
                 other => {
                     return Err(format!(
-                        "unknown argument {other:?}; usage: cargo xtask bench [--micro|--e2e|--herding|--host-calls] \
+                        "unknown argument {other:?}; usage: cargo xtask bench [--micro|--e2e|--herding|--host-calls|--instructions] \
                          [--duration S] [--latency-duration S] [--warmup S] [--reps N] \
                          [--connections N] [--quick] [--wasm-dir DIR] [--only S1,S2,...]"
                     ))
                 }
             }
         }
-        if !o.micro && !o.e2e && !o.herding_only && !o.host_calls {
+        if !o.micro && !o.e2e && !o.herding_only && !o.host_calls && !o.instructions {
             o.micro = true;
             o.e2e = true;
         }
@@ -137,6 +141,9 @@ pub fn run(args: &[String]) -> Result {
     let opts = Opts::parse(args)?;
     if opts.host_calls {
         return host_calls();
+    }
+    if opts.instructions {
+        return instructions(&opts);
     }
     let started = std::time::Instant::now();
     let mut report = json!({
@@ -200,6 +207,52 @@ fn host_calls() -> Result {
     let pretty = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
     for (name, text) in [("host-calls.md", &md), ("host-calls.json", &pretty)] {
         std::fs::write(dir.join(name), text).map_err(|e| format!("{name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `--instructions`: every scenario under callgrind; written to
+/// `<target>/bench/instructions.{md,json}`.
+fn instructions(opts: &Opts) -> Result {
+    let mock_bin = build_all(opts.wasm_dir.is_some())?;
+    let wasm = opts.wasm_dir.clone().unwrap_or_else(crate::wasm_dir);
+    let mock = start_mock(&mock_bin, 3, None)?;
+    script_stream(&mock)?;
+    let envoy = switchyard::run::find_envoy(&crate::root()).ok_or("envoy not found after setup")?;
+    let list = scenario_specs(&mock, &wasm)?
+        .into_iter()
+        .filter(|(key, ..)| {
+            *key == "S0w"
+                || opts
+                    .only
+                    .as_ref()
+                    .is_none_or(|o| o.iter().any(|k| k == key))
+        })
+        .map(|(key, title, spec, body, _)| (key, title, spec, body))
+        .collect();
+    let result = crate::hostcalls::scenarios(&envoy, list)?;
+    let md = crate::hostcalls::scenarios_markdown(&result);
+    println!("\n{md}");
+    let dir = crate::target_dir().join("bench");
+    let pretty = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
+    for (name, text) in [("instructions.md", &md), ("instructions.json", &pretty)] {
+        std::fs::write(dir.join(name), text).map_err(|e| format!("{name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Make the mock's third listener answer every request with S3's stream.
+fn script_stream(mock: &Mock) -> Result {
+    let (status, _) = http(
+        mock.addrs.get(2).copied().ok_or("mock")?,
+        "POST",
+        "/__mock/default",
+        &stream_script().to_string(),
+    )?;
+    if status != 200 {
+        return Err(format!(
+            "mock-provider refused the stream script ({status})"
+        ));
     }
     Ok(())
 }
@@ -517,6 +570,15 @@ fn stream_script() -> Value {
     json!({ "events": STREAM_EVENTS, "reply_text": words.join(" ") })
 }
 
+/// One scenario's definition: key, title, Envoy spec, request body, answer check.
+type Row = (
+    &'static str,
+    &'static str,
+    BootstrapSpec,
+    String,
+    fn(&str) -> bool,
+);
+
 fn scenarios(
     mock: &Mock,
     envoy_bin: &Path,
@@ -524,6 +586,32 @@ fn scenarios(
     wasm: &Path,
     only: Option<&[String]>,
 ) -> Result<Vec<Scenario>> {
+    let workdir = crate::target_dir().join("bench/envoy");
+    let mut out = Vec::new();
+    for (key, title, spec, body, check) in scenario_specs(mock, wasm)? {
+        let wanted = only.is_none_or(|o| o.iter().any(|k| k == key));
+        if !(wanted || key == "S0" || key == "S0w") {
+            continue;
+        }
+        let envoy = EnvoyProcess::start(envoy_bin, &spec, &workdir.join(key), 1)
+            .map_err(|e| format!("{key}: {e}"))?;
+        if let Some(c) = cpu {
+            pin(envoy.pid(), c)?;
+        }
+        out.push(Scenario {
+            key,
+            title,
+            body,
+            check,
+            envoy,
+            runs: Vec::new(),
+        });
+    }
+    Ok(out)
+}
+
+/// The scenarios' Envoy specs, against `mock`'s three listeners (plain, second, streaming).
+fn scenario_specs(mock: &Mock, wasm: &Path) -> Result<Vec<Row>> {
     let [plain, second, streaming] = [0, 1, 2].map(|i| mock.addrs.get(i).copied());
     let (Some(plain), Some(second), Some(streaming)) = (plain, second, streaming) else {
         return Err("mock-provider listeners missing".into());
@@ -582,14 +670,7 @@ fn scenarios(
     s4.default_cluster = Some("provider-alpha".into());
 
     let plain_body = chat_body("gpt-4o", false);
-    type Row = (
-        &'static str,
-        &'static str,
-        BootstrapSpec,
-        String,
-        fn(&str) -> bool,
-    );
-    let table: Vec<Row> = vec![
+    Ok(vec![
         ("S0", "Envoy, no Wasm", s0, plain_body.clone(), check_plain),
         (
             "S0w",
@@ -634,29 +715,7 @@ fn scenarios(
             chat_body("auto", false),
             check_s4,
         ),
-    ];
-    let workdir = crate::target_dir().join("bench/envoy");
-    let mut out = Vec::new();
-    for (key, title, spec, body, check) in table {
-        let wanted = only.is_none_or(|o| o.iter().any(|k| k == key));
-        if !(wanted || key == "S0" || key == "S0w") {
-            continue;
-        }
-        let envoy = EnvoyProcess::start(envoy_bin, &spec, &workdir.join(key), 1)
-            .map_err(|e| format!("{key}: {e}"))?;
-        if let Some(c) = cpu {
-            pin(envoy.pid(), c)?;
-        }
-        out.push(Scenario {
-            key,
-            title,
-            body,
-            check,
-            envoy,
-            runs: Vec::new(),
-        });
-    }
-    Ok(out)
+    ])
 }
 
 /// One HTTP/1.1 request on a fresh connection; (status, decoded body).
@@ -825,17 +884,7 @@ fn e2e(opts: &Opts) -> Result<Value> {
         .and_then(|s| s.trim().parse::<f64>().ok())
         .unwrap_or(100.0);
     let mock = start_mock(&mock_bin, 3, load_cpu)?;
-    let (status, _) = http(
-        mock.addrs.get(2).copied().ok_or("mock")?,
-        "POST",
-        "/__mock/default",
-        &stream_script().to_string(),
-    )?;
-    if status != 200 {
-        return Err(format!(
-            "mock-provider refused the stream script ({status})"
-        ));
-    }
+    script_stream(&mock)?;
     println!("bench: starting Envoy for each scenario");
     let mut scs = scenarios(&mock, &envoy_bin, envoy_cpu, &wasm, opts.only.as_deref())?;
 

@@ -1,5 +1,6 @@
-//! `cargo xtask bench --host-calls`: what each kind of Proxy-Wasm host call costs inside Envoy,
-//! in instructions (callgrind counts them, so the numbers do not depend on machine load).
+//! Instruction counts inside Envoy under callgrind, which do not depend on machine load:
+//!
+//! `cargo xtask bench --host-calls`: what each kind of Proxy-Wasm host call costs.
 //!
 //! One Envoy (`--concurrency 1`) runs under `valgrind --tool=callgrind` with Envoy's
 //! `json_to_metadata` filter and `plugins/hostcall-probe`, which repeats the host call named by
@@ -8,6 +9,11 @@
 //! request over the `none` baseline, divided by the repetitions. Needs valgrind (installed
 //! with apt-get when missing and running as root). Takes a few minutes: Envoy compiles the
 //! Wasm module under valgrind first.
+//!
+//! `cargo xtask bench --instructions`: instructions per request of each benchmark scenario
+//! (same specs as the end-to-end runs), two Envoys at a time; the regression measure to
+//! compare commits with (`--wasm-dir`), since wall-clock CPU varies by tens of percent on a
+//! shared machine.
 
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -93,15 +99,15 @@ fn free_port() -> Result<SocketAddr> {
     l.local_addr().map_err(|e| e.to_string())
 }
 
-/// One request on a fresh connection with the probe's headers; the status.
-fn request(addr: SocketAddr, op: &str, n: usize, body: &str) -> Result<u16> {
+/// POST a chat body on a fresh connection with `extra` header lines; the status.
+fn post(addr: SocketAddr, extra: &str, body: &str) -> Result<u16> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .map_err(|e| format!("{addr}: {e}"))?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
     write!(
         s,
         "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\
-         content-type: application/json\r\nx-op: {op}\r\nx-n: {n}\r\ncontent-length: {}\r\n\r\n{body}",
+         content-type: application/json\r\n{extra}content-length: {}\r\n\r\n{body}",
         body.len()
     )
     .map_err(|e| e.to_string())?;
@@ -155,15 +161,21 @@ fn callgrind_control(flag: &str, pid: u32) -> Result {
 
 /// Instructions per request of `op` repeated `n` times.
 fn measure(envoy: &Profiled, addr: SocketAddr, op: &str, n: usize, body: &str) -> Result<f64> {
+    let extra = format!("x-op: {op}\r\nx-n: {n}\r\n");
+    measure_requests(envoy, addr, &extra, body).map_err(|e| format!("{op}: {e}"))
+}
+
+/// Instructions per request: 20 warm-up requests, then [`REQUESTS`] counted ones.
+fn measure_requests(envoy: &Profiled, addr: SocketAddr, extra: &str, body: &str) -> Result<f64> {
     for _ in 0..20 {
-        request(addr, op, n, body)?;
+        post(addr, extra, body)?;
     }
     let pid = envoy.child.id();
     callgrind_control("-z", pid)?;
     for _ in 0..REQUESTS {
-        let status = request(addr, op, n, body)?;
+        let status = post(addr, extra, body)?;
         if status != 200 {
-            return Err(format!("{op}: status {status}"));
+            return Err(format!("status {status}"));
         }
     }
     callgrind_control("-d", pid)?;
@@ -191,8 +203,7 @@ pub fn run(envoy_bin: &Path, wasm_dir: &Path, upstream: SocketAddr, body: &str) 
         .join("release/hostcall_probe.wasm");
     std::fs::copy(&from, &probe).map_err(|e| format!("copy {}: {e}", from.display()))?;
 
-    let listen = free_port()?;
-    let mut spec = switchyard::envoy::BootstrapSpec::new(listen, free_port()?);
+    let mut spec = switchyard::envoy::BootstrapSpec::new(free_port()?, free_port()?);
     spec.clusters.push(switchyard::envoy::Cluster {
         name: "provider-upstream".into(),
         address: upstream.ip().to_string(),
@@ -206,8 +217,37 @@ pub fn run(envoy_bin: &Path, wasm_dir: &Path, upstream: SocketAddr, body: &str) 
         config: json!({}),
     });
     let dir = crate::target_dir().join("bench/host-calls");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    eprintln!("host calls: starting Envoy under callgrind (compiling Wasm takes a while)...");
+    let (envoy, listen) = start_profiled(envoy_bin, spec, &dir, body)?;
+    let base = measure(&envoy, listen, "none", 0, body)?;
+    let mut rows = Vec::new();
+    for (op, what) in OPS {
+        let total = measure(&envoy, listen, op, REPEAT, body)?;
+        let per_call = (total - base) / REPEAT as f64;
+        eprintln!("host calls: {op}: {per_call:.0} instructions per call");
+        rows.push(json!({"op": op, "what": what, "instructions": per_call.round()}));
+    }
+    Ok(json!({
+        "baseline_instructions_per_request": base.round(),
+        "repeat": REPEAT,
+        "requests": REQUESTS,
+        "rows": rows,
+    }))
+}
+
+/// Start Envoy for `spec` (its ports replaced by free ones) under callgrind in `dir`; returns
+/// once it answers `body`.
+fn start_profiled(
+    envoy_bin: &Path,
+    mut spec: switchyard::envoy::BootstrapSpec,
+    dir: &Path,
+    body: &str,
+) -> Result<(Profiled, SocketAddr)> {
+    let listen = free_port()?;
+    spec.listen = listen;
+    spec.admin = free_port()?;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let bootstrap = dir.join("envoy.json");
     std::fs::write(&bootstrap, switchyard::envoy::render(&spec).to_string())
         .map_err(|e| e.to_string())?;
@@ -226,28 +266,96 @@ pub fn run(envoy_bin: &Path, wasm_dir: &Path, upstream: SocketAddr, body: &str) 
         .spawn()
         .map_err(|e| format!("valgrind: {e}"))?;
     let envoy = Profiled { child, out };
-    eprintln!("host calls: starting Envoy under callgrind (compiling Wasm takes a while)...");
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while request(listen, "none", 0, body).is_err() {
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while post(listen, "", body).is_err() {
         if Instant::now() > deadline {
-            return Err("Envoy under callgrind did not become ready in 10 minutes".into());
+            return Err(format!(
+                "Envoy under callgrind did not answer in 15 minutes (see {})",
+                dir.join("valgrind.log").display()
+            ));
         }
         std::thread::sleep(Duration::from_secs(2));
     }
-    let base = measure(&envoy, listen, "none", 0, body)?;
+    Ok((envoy, listen))
+}
+
+/// Instructions per request of each scenario `(key, title, spec, body)`, two at a time.
+pub fn scenarios(
+    envoy_bin: &Path,
+    list: Vec<(
+        &'static str,
+        &'static str,
+        switchyard::envoy::BootstrapSpec,
+        String,
+    )>,
+) -> Result<Value> {
+    ensure_valgrind()?;
+    let root = crate::target_dir().join("bench/instructions");
     let mut rows = Vec::new();
-    for (op, what) in OPS {
-        let total = measure(&envoy, listen, op, REPEAT, body)?;
-        let per_call = (total - base) / REPEAT as f64;
-        eprintln!("host calls: {op}: {per_call:.0} instructions per call");
-        rows.push(json!({"op": op, "what": what, "instructions": per_call.round()}));
+    let mut pending = list.into_iter();
+    loop {
+        let batch: Vec<_> = pending.by_ref().take(2).collect();
+        if batch.is_empty() {
+            break;
+        }
+        let results: Vec<Result<(String, String, f64)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .into_iter()
+                .map(|(key, title, spec, body)| {
+                    let dir = root.join(key);
+                    scope.spawn(move || {
+                        eprintln!("instructions: {key} starting under callgrind...");
+                        let (envoy, addr) = start_profiled(envoy_bin, spec, &dir, &body)?;
+                        let n = measure_requests(&envoy, addr, "", &body)
+                            .map_err(|e| format!("{key}: {e}"))?;
+                        eprintln!("instructions: {key}: {n:.0} per request");
+                        Ok((key.to_string(), title.to_string(), n))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("measuring thread panicked".into()))
+                })
+                .collect()
+        });
+        for r in results {
+            let (key, title, n) = r?;
+            rows.push(json!({"key": key, "title": title, "instructions": n.round()}));
+        }
     }
-    Ok(json!({
-        "baseline_instructions_per_request": base.round(),
-        "repeat": REPEAT,
-        "requests": REQUESTS,
-        "rows": rows,
-    }))
+    let base = rows
+        .iter()
+        .find(|r| r["key"] == "S0w")
+        .and_then(|r| r["instructions"].as_f64());
+    for r in &mut rows {
+        if let (Some(b), Some(n)) = (base, r["instructions"].as_f64()) {
+            r["vs_s0w"] = json!(n - b);
+        }
+    }
+    Ok(json!({"requests": REQUESTS, "rows": rows}))
+}
+
+/// The markdown table of a `scenarios` result.
+pub fn scenarios_markdown(v: &Value) -> String {
+    let mut md = format!(
+        "Instructions per request inside Envoy (callgrind; {} requests per scenario on fresh \
+         connections, after 20 warm-up requests):\n\n\
+         | scenario | instructions/request | over S0w |\n| --- | --- | --- |\n",
+        v["requests"]
+    );
+    for r in v["rows"].as_array().into_iter().flatten() {
+        md.push_str(&format!(
+            "| {} {} | {:.0} | {:+.0} |\n",
+            r["key"].as_str().unwrap_or_default(),
+            r["title"].as_str().unwrap_or_default(),
+            r["instructions"].as_f64().unwrap_or_default(),
+            r["vs_s0w"].as_f64().unwrap_or_default()
+        ));
+    }
+    md
 }
 
 /// The markdown table of a `run` result.

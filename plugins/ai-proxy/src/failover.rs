@@ -218,11 +218,11 @@ pub struct Attempts {
 }
 
 impl Attempts {
-    /// Remember the token the first attempt uses.
-    pub fn start(&mut self, token: Option<usize>) {
+    /// Remember the token the first attempt uses and when the request started.
+    pub fn start(&mut self, token: Option<usize>, now_ms: u64) {
         self.token = token;
         self.tried = token.into_iter().collect();
-        self.started_ms = host::now_ms();
+        self.started_ms = now_ms;
     }
 
     /// Whether the upstream body must be kept for retries.

@@ -332,7 +332,12 @@ impl ProxyRequest {
         }
         let rand = self.rng.borrow_mut().next_u64();
         let index = failover::choose_token(provider, rand);
-        self.failover.start(index);
+        // The request's start time is already known (no second clock read).
+        let started = self
+            .obs
+            .as_ref()
+            .map_or_else(host::now_ms, |o| o.started_ms);
+        self.failover.start(index, started);
         if let Some(token) = index.and_then(|i| provider.token(i)) {
             let (name, value) = provider.auth_header(token);
             self.set_http_request_header(name, Some(&value));
