@@ -109,19 +109,6 @@ pub fn property_string(path: &[&str]) -> Option<String> {
     property(path).and_then(|b| String::from_utf8(b).ok())
 }
 
-/// A boolean property. Envoy serialises a boolean as one byte; a `google.protobuf.Value`
-/// holding a bool arrives the same way, and a string "true"/"false" is accepted too.
-pub fn property_bool(path: &[&str]) -> Option<bool> {
-    let b = property(path)?;
-    match b.as_slice() {
-        [0] => Some(false),
-        [1] => Some(true),
-        b"true" => Some(true),
-        b"false" => Some(false),
-        _ => None,
-    }
-}
-
 /// The request's route name, authority and cluster, for `_rules_` matching.
 pub struct RequestKeysOwned {
     pub route: Option<String>,

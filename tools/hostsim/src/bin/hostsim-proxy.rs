@@ -1,0 +1,6 @@
+//! ai-proxy against the simulated host (see the `hostsim` library).
+extern crate ai_proxy;
+
+fn main() -> std::process::ExitCode {
+    hostsim::main()
+}
