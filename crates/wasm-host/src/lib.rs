@@ -83,7 +83,7 @@ fn bool_value(value: &[u8]) -> Option<bool> {
 fn pairs(bytes: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     let u32_at = |at: usize| -> Option<usize> {
         let b = bytes.get(at..at.checked_add(4)?)?;
-        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        Some(u32::from_le_bytes(<[u8; 4]>::try_from(b).ok()?) as usize)
     };
     let count = u32_at(0).unwrap_or(0);
     let mut data = 4usize.saturating_add(count.saturating_mul(8));

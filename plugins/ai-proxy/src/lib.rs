@@ -757,10 +757,9 @@ impl HttpContext for ProxyRequest {
         let Some(obs) = &mut self.obs else {
             return;
         };
-        // Host calls cost: the final status is only read when the answer did not complete
-        // through this filter (local replies, resets, timeouts).
-        // An answer that completed through this filter has its status, and neither timed out
-        // nor was reset: only other endings read what Envoy recorded.
+        // Host calls cost: an answer that completed through this filter has its status and
+        // neither timed out nor was reset; only other endings (local replies, resets,
+        // timeouts) read what Envoy recorded.
         let (status, details) = if obs.completed() {
             (obs.status, None)
         } else {

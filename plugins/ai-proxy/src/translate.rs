@@ -232,13 +232,11 @@ impl Translation {
         ids: &Ids<'_>,
         want_base64: bool,
     ) -> Result<(Vec<u8>, Option<Usage>), GatewayError> {
-        if self == Translation::ChatToClaude {
-            return anthropic::messages_response_to_chat_with_usage(body, ids.id, ids.created)
-                .map(|(out, usage)| (out, Some(usage)));
-        }
         let out = match self {
             Translation::ChatToClaude => {
-                anthropic::messages_response_to_chat(body, ids.id, ids.created)
+                let (out, usage) =
+                    anthropic::messages_response_to_chat_with_usage(body, ids.id, ids.created)?;
+                return Ok((out, Some(usage)));
             }
             Translation::ChatToGemini => {
                 gemini::gemini_response_to_chat(body, ids.model, ids.id, ids.created)
