@@ -227,6 +227,19 @@ pub unsafe extern "C" fn proxy_remove_header_map_value(map: u32, k: *const u8, k
     OK
 }
 
+/// Add a header, or replace every header of that name.
+unsafe fn put_header(map: u32, k: *const u8, kn: usize, v: *const u8, vn: usize, replace: bool) {
+    let (key, value) = (text(k, kn), text(v, vn));
+    with(|h| {
+        if let Some(m) = headers(h, map) {
+            if replace {
+                m.retain(|(a, _)| *a != key);
+            }
+            m.push((key, value));
+        }
+    });
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn proxy_replace_header_map_value(
     map: u32,
@@ -236,13 +249,7 @@ pub unsafe extern "C" fn proxy_replace_header_map_value(
     vn: usize,
 ) -> u32 {
     count("replace_header");
-    let (key, value) = (text(k, kn), text(v, vn));
-    with(|h| {
-        if let Some(m) = headers(h, map) {
-            m.retain(|(a, _)| *a != key);
-            m.push((key, value));
-        }
-    });
+    put_header(map, k, kn, v, vn, true);
     OK
 }
 
@@ -255,12 +262,7 @@ pub unsafe extern "C" fn proxy_add_header_map_value(
     vn: usize,
 ) -> u32 {
     count("add_header");
-    let (key, value) = (text(k, kn), text(v, vn));
-    with(|h| {
-        if let Some(m) = headers(h, map) {
-            m.push((key, value));
-        }
-    });
+    put_header(map, k, kn, v, vn, false);
     OK
 }
 
