@@ -515,7 +515,9 @@ fn wasm_filter(dir: &Path, name: &str, file: &str, config: Value) -> WasmFilter 
     }
 }
 
-fn add_provider(spec: &mut BootstrapSpec, name: &str, addr: SocketAddr) {
+/// A provider cluster and the route that the routing header `x-selected-provider: <name>`
+/// selects (the shape the CLI renders).
+pub(crate) fn add_provider(spec: &mut BootstrapSpec, name: &str, addr: SocketAddr) {
     let cluster = format!("provider-{name}");
     spec.header_routes.push(HeaderRoute {
         name: cluster.clone(),
@@ -526,7 +528,7 @@ fn add_provider(spec: &mut BootstrapSpec, name: &str, addr: SocketAddr) {
     spec.clusters.push(Cluster::plain(&cluster, addr));
 }
 
-fn base_spec(upstream: SocketAddr) -> Result<BootstrapSpec> {
+pub(crate) fn base_spec(upstream: SocketAddr) -> Result<BootstrapSpec> {
     let any: SocketAddr = "127.0.0.1:0".parse().map_err(|_| "addr")?;
     let mut s = BootstrapSpec::new(any, any);
     add_provider(&mut s, "upstream", upstream);

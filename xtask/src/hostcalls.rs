@@ -203,14 +203,8 @@ pub fn run(envoy_bin: &Path, wasm_dir: &Path, upstream: SocketAddr, body: &str) 
         .join("release/hostcall_probe.wasm");
     std::fs::copy(&from, &probe).map_err(|e| format!("copy {}: {e}", from.display()))?;
 
-    let mut spec = switchyard::envoy::BootstrapSpec::new(free_port()?, free_port()?);
-    spec.clusters.push(switchyard::envoy::Cluster {
-        name: "provider-upstream".into(),
-        address: upstream.ip().to_string(),
-        port: upstream.port(),
-        tls: false,
-    });
-    spec.default_cluster = Some("provider-upstream".into());
+    // The bench's plain spec (ports are replaced when Envoy starts).
+    let mut spec = crate::bench::base_spec(upstream)?;
     spec.filters.push(switchyard::envoy::WasmFilter {
         name: "hostcall-probe".into(),
         wasm_path: probe,

@@ -20,7 +20,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use switchyard::envoy::{BootstrapSpec, Cluster, HeaderRoute, WasmFilter};
+use switchyard::envoy::{BootstrapSpec, WasmFilter};
 use switchyard::run::EnvoyProcess;
 
 struct Options {
@@ -79,17 +79,6 @@ const ROTATION: &[Kind] = &[
     Kind::Disconnect,
     Kind::Stream,
 ];
-
-fn provider_route(spec: &mut BootstrapSpec, name: &str, addr: SocketAddr) {
-    let cluster = format!("provider-{name}");
-    spec.header_routes.push(HeaderRoute {
-        name: cluster.clone(),
-        header: "x-selected-provider".into(),
-        value: name.into(),
-        cluster: cluster.clone(),
-    });
-    spec.clusters.push(Cluster::plain(&cluster, addr));
-}
 
 struct Vendors {
     openai: MockServer,
@@ -152,9 +141,9 @@ fn spec(v: &Vendors, wasm: &std::path::Path) -> crate::Result<BootstrapSpec> {
             "activeProviderHeader": "x-selected-provider"
         }),
     });
-    provider_route(&mut s, "oa", v.openai.addr());
-    provider_route(&mut s, "cl", v.claude.addr());
-    provider_route(&mut s, "ge", v.gemini.addr());
+    crate::bench::add_provider(&mut s, "oa", v.openai.addr());
+    crate::bench::add_provider(&mut s, "cl", v.claude.addr());
+    crate::bench::add_provider(&mut s, "ge", v.gemini.addr());
     s.default_cluster = Some("provider-oa".into());
     Ok(s)
 }
