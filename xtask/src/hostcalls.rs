@@ -259,9 +259,15 @@ fn start_profiled(
         .stderr(log)
         .spawn()
         .map_err(|e| format!("valgrind: {e}"))?;
-    let envoy = Profiled { child, out };
+    let mut envoy = Profiled { child, out };
     let deadline = Instant::now() + Duration::from_secs(900);
     while post(listen, "", body).is_err() {
+        if let Ok(Some(status)) = envoy.child.try_wait() {
+            return Err(format!(
+                "Envoy under callgrind exited ({status}) before answering (see {})",
+                dir.join("valgrind.log").display()
+            ));
+        }
         if Instant::now() > deadline {
             return Err(format!(
                 "Envoy under callgrind did not answer in 15 minutes (see {})",

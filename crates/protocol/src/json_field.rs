@@ -4,9 +4,8 @@
 //! Nested values are skipped iteratively (deep nesting cannot overflow the stack) and nothing
 //! here panics; anything that is not a well-formed JSON object yields `None`.
 
-use serde::de::{Deserializer as _, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
-use std::borrow::Cow;
 use std::ops::Range;
 
 /// Byte ranges of the values of every top-level `key` in `body` (usually one; JSON allows
@@ -38,15 +37,40 @@ impl<'de> Visitor<'de> for SpanVisitor<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut spans = Vec::new();
-        while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(k) = map.next_key_seed(KeyIn(&[self.key]))? {
             let value: &'de RawValue = map.next_value()?;
-            if k == self.key {
+            if k.is_some() {
                 let raw = value.get();
                 let start = (raw.as_ptr() as usize).wrapping_sub(self.base);
                 spans.push(start..start + raw.len());
             }
         }
         Ok(spans)
+    }
+}
+
+/// A map key read as the index of the name in the list it equals (`None`: another key),
+/// compared where the parser holds it. Reading keys as `String` or `Cow<str>` (serde's `Cow`
+/// is always owned) would allocate one per key.
+pub(crate) struct KeyIn<'n>(pub &'n [&'n str]);
+
+impl<'de> DeserializeSeed<'de> for KeyIn<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIn<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|name| *name == key))
     }
 }
 
@@ -65,7 +89,13 @@ pub fn top_level_string(body: &[u8], key: &str) -> Option<String> {
 /// Replace the value of every top-level `key` with the JSON string `new_value`; every other
 /// byte stays as it was. `None` when the body is not a JSON object or has no such key.
 pub fn replace_top_level_string(body: &[u8], key: &str, new_value: &str) -> Option<Vec<u8>> {
-    let spans = top_level_value_spans(body, key)?;
+    splice_string(body, &top_level_value_spans(body, key)?, new_value)
+}
+
+/// Replace each of `spans` (ascending, non-overlapping byte ranges of `body`, as
+/// [`top_level_value_spans`] returns them) with the JSON string `new_value`. `None` when
+/// `spans` is empty or does not fit `body`.
+pub fn splice_string(body: &[u8], spans: &[Range<usize>], new_value: &str) -> Option<Vec<u8>> {
     if spans.is_empty() {
         return None;
     }

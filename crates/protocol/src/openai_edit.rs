@@ -3,19 +3,22 @@
 //! client's exact bytes; only context injection needs a full parse.
 
 use crate::error::GatewayError;
-use crate::json_field::{replace_top_level_string, top_level_value_spans};
+use crate::json_field::{replace_top_level_string, splice_string, top_level_value_spans, KeyIn};
 use crate::sse::{write_event, SseEvent, SseParser};
 use crate::stream::{StreamConverter, Usage};
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
-use std::borrow::Cow;
+use std::ops::Range;
 
 /// What to change in an OpenAI request body.
 #[derive(Debug, Default, Clone)]
 pub struct RequestEdits<'a> {
     /// Replace `model` with this.
     pub model: Option<&'a str>,
+    /// Where the body's top-level `model` values are, when a pass over this same body already
+    /// found them ([`RequestFacts::model_spans`]): the edit then splices without parsing again.
+    pub model_spans: Option<&'a [Range<usize>]>,
     /// Ask the vendor for the usage chunk (`stream_options.include_usage: true`).
     pub request_usage: bool,
     /// Insert this text as the first system message.
@@ -64,6 +67,9 @@ pub struct RequestFacts {
     pub model: Option<String>,
     pub stream: bool,
     pub include_usage: bool,
+    /// Byte ranges of every top-level `model` value (as [`top_level_value_spans`] finds them),
+    /// for [`RequestEdits::model_spans`].
+    pub model_spans: Vec<Range<usize>>,
 }
 
 /// [`validate`] plus the stream flags, in one pass that builds only those three fields (the
@@ -79,7 +85,10 @@ pub fn request_facts(body: &[u8], needs_model: bool) -> Result<RequestFacts, Gat
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(body);
-    let raw = serde::Deserializer::deserialize_map(&mut de, FactsVisitor)
+    let visitor = FactsVisitor {
+        base: body.as_ptr() as usize,
+    };
+    let raw = serde::Deserializer::deserialize_map(&mut de, visitor)
         .and_then(|raw| de.end().map(|()| raw))
         .map_err(|e| {
             GatewayError::invalid(
@@ -97,17 +106,22 @@ pub fn request_facts(body: &[u8], needs_model: bool) -> Result<RequestFacts, Gat
         model,
         stream,
         include_usage,
+        model_spans: raw.model_spans,
     })
 }
 
 #[derive(Default)]
 struct RawFacts<'a> {
     model: Option<&'a RawValue>,
+    model_spans: Vec<Range<usize>>,
     stream: Option<&'a RawValue>,
     stream_options: Option<&'a RawValue>,
 }
 
-struct FactsVisitor;
+struct FactsVisitor {
+    /// Address of the body's first byte: a borrowed value's offset is its address minus this.
+    base: usize,
+}
 
 impl<'de> Visitor<'de> for FactsVisitor {
     type Value = RawFacts<'de>;
@@ -118,11 +132,17 @@ impl<'de> Visitor<'de> for FactsVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut facts = RawFacts::default();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let slot = match key.as_ref() {
-                "model" => &mut facts.model,
-                "stream" => &mut facts.stream,
-                "stream_options" => &mut facts.stream_options,
+        while let Some(key) = map.next_key_seed(KeyIn(&["model", "stream", "stream_options"]))? {
+            let slot = match key {
+                Some(0) => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    let start = (raw.get().as_ptr() as usize).wrapping_sub(self.base);
+                    facts.model_spans.push(start..start + raw.get().len());
+                    facts.model = Some(raw);
+                    continue;
+                }
+                Some(1) => &mut facts.stream,
+                Some(2) => &mut facts.stream_options,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -138,7 +158,10 @@ impl<'de> Visitor<'de> for FactsVisitor {
 pub fn apply(body: &[u8], edits: &RequestEdits<'_>) -> Result<Option<Vec<u8>>, GatewayError> {
     let mut out: Option<Vec<u8>> = None;
     if let Some(model) = edits.model {
-        out = replace_top_level_string(body, "model", model);
+        out = match edits.model_spans {
+            Some(spans) => splice_string(body, spans, model),
+            None => replace_top_level_string(body, "model", model),
+        };
     }
     if edits.request_usage {
         let cur = out.as_deref().unwrap_or(body);
@@ -317,6 +340,8 @@ mod tests {
                         model,
                         stream: v.get("stream") == Some(&Value::Bool(true)),
                         include_usage: wants_usage(&v),
+                        model_spans: top_level_value_spans(body.as_bytes(), "model")
+                            .unwrap_or_default(),
                     }
                 });
                 let fast = request_facts(body.as_bytes(), needs_model);
@@ -347,6 +372,30 @@ mod tests {
     }
 
     #[test]
+    fn facts_find_the_model_spans_a_rewrite_needs() {
+        for body in [
+            &br#"{"model":"a","messages":[]}"#[..],
+            br#"{ "messages":[{"role":"user","content":"\"model\": \"x\""}], "model" :  "auto" }"#,
+            br#"{"model":"a","metadata":{"model":"n"},"model":"b"}"#,
+            br#"{"messages":[]}"#,
+        ] {
+            let facts = request_facts(body, false).unwrap();
+            let spans = top_level_value_spans(body, "model").unwrap();
+            assert_eq!(facts.model_spans, spans);
+            let with = RequestEdits {
+                model: Some("m\"x"),
+                model_spans: Some(&facts.model_spans),
+                ..Default::default()
+            };
+            let without = RequestEdits {
+                model_spans: None,
+                ..with.clone()
+            };
+            assert_eq!(apply(body, &with).unwrap(), apply(body, &without).unwrap());
+        }
+    }
+
+    #[test]
     fn usage_is_requested_by_splicing() {
         let body = br#"{"model":"a","stream":true}"#;
         let out = apply(
@@ -354,7 +403,7 @@ mod tests {
             &RequestEdits {
                 model: Some("b"),
                 request_usage: true,
-                context: None,
+                ..Default::default()
             },
         )
         .unwrap()

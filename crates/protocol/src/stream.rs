@@ -46,7 +46,7 @@ impl Usage {
             total_tokens: obj
                 .get("total_tokens")
                 .and_then(|x| x.as_u64())
-                .unwrap_or(prompt + completion),
+                .unwrap_or(prompt.saturating_add(completion)),
             cached_tokens: v
                 .pointer("/prompt_tokens_details/cached_tokens")
                 .and_then(|x| x.as_u64())

@@ -3,9 +3,10 @@
 //! Messages streams. Translated answers report usage through their converters.
 
 use crate::anthropic::types::AnthropicUsage;
+use crate::json_field::KeyIn;
 use crate::sse::{SseEvent, SseParser};
 use crate::stream::Usage;
-use serde_json::value::RawValue;
+use serde::de::{Deserialize, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// Usage in a `usage` object of either shape: OpenAI (`prompt_tokens`, `completion_tokens`,
@@ -20,21 +21,18 @@ pub fn usage_from_object(usage: &Value) -> Option<Usage> {
     Usage::from_openai_json(usage)
 }
 
-/// Usage of a whole JSON answer (`None` when it has none or is not JSON). Only the `usage`
-/// object is built; the rest of the answer is skipped without allocating.
+/// Usage of a whole JSON answer (`None` when it has none or is not JSON). One pass: the
+/// `usage` object's counts are read as they go by and the rest of the answer is skipped
+/// without allocating. Same answers as [`usage_from_object`] on the parsed `usage`.
 pub fn usage_from_body(body: &[u8]) -> Option<Usage> {
-    #[derive(serde::Deserialize)]
-    struct UsageOnly<'a> {
-        #[serde(borrow)]
-        usage: Option<&'a RawValue>,
-    }
-    // A derived struct also reads from an array; answers are objects.
+    // Answers are objects (a top-level array is not an answer).
     if body.trim_ascii_start().first() != Some(&b'{') {
         return None;
     }
-    let whole: UsageOnly<'_> = serde_json::from_slice(body).ok()?;
-    let usage: Value = serde_json::from_str(whole.usage?.get()).ok()?;
-    usage_from_object(&usage)
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let fields = de.deserialize_map(TopUsageVisitor).ok()?;
+    de.end().ok()?;
+    fields?.to_usage()
 }
 
 /// Usage from the last bytes of a JSON answer too large to keep whole: the object after the
@@ -48,11 +46,277 @@ pub fn usage_from_tail(tail: &[u8]) -> Option<Usage> {
         return None;
     }
     let value = rest.get(colon + 1..)?;
-    let v = serde_json::Deserializer::from_slice(value)
-        .into_iter::<Value>()
+    serde_json::Deserializer::from_slice(value)
+        .into_iter::<UsageFields>()
         .next()?
-        .ok()?;
-    usage_from_object(&v)
+        .ok()?
+        .to_usage()
+}
+
+/// A token count as [`Value::as_u64`] sees it, without building the value.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+enum Count {
+    #[default]
+    Absent,
+    Null,
+    Tokens(u64),
+    /// Anything else: a negative or fractional number, a string, an array, an object.
+    Other,
+}
+
+impl Count {
+    /// OpenAI's reading (`as_u64`, else nothing).
+    fn openai(self) -> Option<u64> {
+        match self {
+            Count::Tokens(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Anthropic's typed reading: absent or `null` is `None`, anything but a count fails.
+    fn anthropic(self) -> Result<Option<u64>, ()> {
+        match self {
+            Count::Absent | Count::Null => Ok(None),
+            Count::Tokens(n) => Ok(Some(n)),
+            Count::Other => Err(()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CountVisitor)
+    }
+}
+
+struct CountVisitor;
+
+impl<'de> Visitor<'de> for CountVisitor {
+    type Value = Count;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Count, E> {
+        Ok(Count::Tokens(n))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Count, E> {
+        Ok(u64::try_from(n).map_or(Count::Other, Count::Tokens))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Count, E> {
+        Ok(Count::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Count, E> {
+        Ok(Count::Null)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Count, E> {
+        Ok(Count::Other)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Count, E> {
+        Ok(Count::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Count, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Count::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Count, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Count::Other)
+    }
+}
+
+/// The counts of a `usage` value, in either vendor's names; `object` is false when the value
+/// is not an object (no usage then). With duplicate keys the last one counts.
+#[derive(Debug, Default)]
+struct UsageFields {
+    object: bool,
+    prompt: Count,
+    completion: Count,
+    total: Count,
+    /// `prompt_tokens_details.cached_tokens`.
+    cached: Count,
+    input: Count,
+    output: Count,
+    cache_read: Count,
+    cache_creation: Count,
+}
+
+impl UsageFields {
+    fn to_usage(&self) -> Option<Usage> {
+        if !self.object {
+            return None;
+        }
+        if self.input != Count::Absent || self.output != Count::Absent {
+            let a = AnthropicUsage {
+                input_tokens: self.input.anthropic().ok()?,
+                output_tokens: self.output.anthropic().ok()?,
+                cache_read_input_tokens: self.cache_read.anthropic().ok()?,
+                cache_creation_input_tokens: self.cache_creation.anthropic().ok()?,
+            };
+            return Some(a.to_usage());
+        }
+        let prompt = self.prompt.openai().unwrap_or(0);
+        let completion = self.completion.openai().unwrap_or(0);
+        Some(Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: self
+                .total
+                .openai()
+                .unwrap_or(prompt.saturating_add(completion)),
+            cached_tokens: self.cached.openai().unwrap_or(0),
+            cache_creation_tokens: 0,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for UsageFields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UsageVisitor)
+    }
+}
+
+struct UsageVisitor;
+
+impl<'de> Visitor<'de> for UsageVisitor {
+    type Value = UsageFields;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UsageFields, A::Error> {
+        let mut u = UsageFields {
+            object: true,
+            ..UsageFields::default()
+        };
+        const KEYS: [&str; 8] = [
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+            "prompt_tokens_details",
+        ];
+        while let Some(key) = map.next_key_seed(KeyIn(&KEYS))? {
+            let slot = match key {
+                Some(0) => &mut u.prompt,
+                Some(1) => &mut u.completion,
+                Some(2) => &mut u.total,
+                Some(3) => &mut u.input,
+                Some(4) => &mut u.output,
+                Some(5) => &mut u.cache_read,
+                Some(6) => &mut u.cache_creation,
+                Some(_) => {
+                    u.cached = map.next_value::<Details>()?.0;
+                    continue;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = map.next_value()?;
+        }
+        Ok(u)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UsageFields, E> {
+        Ok(UsageFields::default())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UsageFields, E> {
+        Ok(UsageFields::default())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UsageFields, E> {
+        Ok(UsageFields::default())
+    }
+    fn visit_unit<E>(self) -> Result<UsageFields, E> {
+        Ok(UsageFields::default())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<UsageFields, E> {
+        Ok(UsageFields::default())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UsageFields, E> {
+        Ok(UsageFields::default())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UsageFields, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(UsageFields::default())
+    }
+}
+
+/// `prompt_tokens_details.cached_tokens` (`Absent` unless the details are an object).
+struct Details(Count);
+
+impl<'de> Deserialize<'de> for Details {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Not an object: the count visitor skips it; only an object's `cached_tokens` counts.
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Details;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Details, A::Error> {
+                let mut cached = Count::Absent;
+                while let Some(key) = map.next_key_seed(KeyIn(&["cached_tokens"]))? {
+                    if key.is_some() {
+                        cached = map.next_value()?;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Details(cached))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Details, E> {
+                Ok(Details(Count::Absent))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Details, E> {
+                Ok(Details(Count::Absent))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Details, E> {
+                Ok(Details(Count::Absent))
+            }
+            fn visit_unit<E>(self) -> Result<Details, E> {
+                Ok(Details(Count::Absent))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Details, E> {
+                Ok(Details(Count::Absent))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Details, E> {
+                Ok(Details(Count::Absent))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Details, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Details(Count::Absent))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A whole answer's top level: its `usage` (`None` without one, or with two).
+struct TopUsageVisitor;
+
+impl<'de> Visitor<'de> for TopUsageVisitor {
+    type Value = Option<UsageFields>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut usage = None;
+        let mut seen = 0u32;
+        while let Some(key) = map.next_key_seed(KeyIn(&["usage"]))? {
+            if key.is_some() {
+                usage = Some(map.next_value::<UsageFields>()?);
+                seen += 1;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(usage.filter(|_| seen == 1))
+    }
 }
 
 /// Keeps what is needed to read usage from a passed-through body of any size: the whole body
@@ -163,6 +427,48 @@ mod tests {
             (u.prompt_tokens, u.completion_tokens, u.total_tokens),
             (3, 2, 5)
         );
+    }
+
+    #[test]
+    fn one_pass_reads_what_the_parsed_object_says() {
+        let shapes = [
+            r#"{"prompt_tokens":3,"completion_tokens":2}"#,
+            r#"{"prompt_tokens":3,"completion_tokens":2,"total_tokens":9}"#,
+            r#"{"prompt_tokens":"3","completion_tokens":-2,"total_tokens":1.5}"#,
+            r#"{"prompt_tokens":3,"prompt_tokens":4,"completion_tokens":null}"#,
+            r#"{"prompt_tokens":3,"prompt_tokens_details":{"cached_tokens":2,"audio_tokens":0}}"#,
+            r#"{"prompt_tokens":3,"prompt_tokens_details":null}"#,
+            r#"{"prompt_tokens":3,"prompt_tokens_details":[{"cached_tokens":2}]}"#,
+            r#"{"prompt_tokens":3,"prompt_tokens_details":{"cached_tokens":{"n":1}}}"#,
+            r#"{"input_tokens":10,"output_tokens":7,"cache_read_input_tokens":100}"#,
+            r#"{"input_tokens":null,"output_tokens":7}"#,
+            r#"{"output_tokens":7,"cache_creation_input_tokens":"x"}"#,
+            r#"{"input_tokens":1.0}"#,
+            r#"{"input_tokens":[1],"prompt_tokens":3}"#,
+            r#"{"prompt_tokens":18446744073709551615,"completion_tokens":1}"#,
+            r#"{"server_tool_use":{"web_search_requests":1},"output_tokens":3}"#,
+            r#"{}"#,
+            r#"[]"#,
+            r#"null"#,
+            r#""usage""#,
+        ];
+        for shape in shapes {
+            let body = format!(r#"{{"id":"x","usage":{shape},"model":"m"}}"#);
+            let parsed: Value = serde_json::from_str(shape).unwrap();
+            assert_eq!(
+                usage_from_body(body.as_bytes()),
+                usage_from_object(&parsed),
+                "{shape}"
+            );
+            let tail = format!(r#"..."usage": {shape}}}"#);
+            assert_eq!(
+                usage_from_tail(tail.as_bytes()),
+                usage_from_object(&parsed),
+                "tail {shape}"
+            );
+        }
+        let twice = br#"{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}}"#;
+        assert_eq!(usage_from_body(twice), None);
     }
 
     #[test]

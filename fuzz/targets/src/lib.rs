@@ -149,9 +149,20 @@ pub fn openai_edit(data: &[u8]) {
     }
     let edits = openai_edit::RequestEdits {
         model: (flags & 2 == 2).then_some("mapped-model"),
+        model_spans: None,
         request_usage: flags & 4 == 4,
         context: (flags & 8 == 8).then_some("context \"text\"\n"),
     };
+    // The model positions found by the facts pass splice exactly what a fresh parse would.
+    if let Ok(facts) = openai_edit::request_facts(body, false) {
+        let with_spans = openai_edit::RequestEdits {
+            model_spans: Some(&facts.model_spans),
+            ..edits.clone()
+        };
+        let a = openai_edit::apply(body, &with_spans).map_err(|e| e.code);
+        let b = openai_edit::apply(body, &edits).map_err(|e| e.code);
+        assert_eq!(a, b, "model spans from request_facts");
+    }
     match openai_edit::apply(body, &edits) {
         Ok(Some(out)) => {
             if serde_json::from_slice::<Value>(body).is_ok_and(|v| v.is_object()) {

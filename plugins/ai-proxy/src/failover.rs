@@ -671,11 +671,7 @@ fn send_check(
     })
     .to_string()
     .into_bytes();
-    let edits = RequestEdits {
-        model: None,
-        request_usage: false,
-        context: None,
-    };
+    let edits = RequestEdits::default();
     let body = translation
         .request_body(provider, &body, &edits, &model)
         .map_err(|e| e.to_string())?

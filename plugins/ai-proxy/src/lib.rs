@@ -510,6 +510,7 @@ impl HttpContext for ProxyRequest {
         let mut wants_usage = plan.client_wants_usage;
         // Without body metadata, one pass reads the model and stream flags.
         let mut body_model = None;
+        let mut model_spans = None;
         if plan.validate_body {
             let facts = match openai_edit::request_facts(&body, needs_model) {
                 Ok(f) => f,
@@ -522,6 +523,7 @@ impl HttpContext for ProxyRequest {
             streaming = facts.stream;
             wants_usage = facts.include_usage;
             body_model = facts.model;
+            model_spans = Some(facts.model_spans);
         }
         let client_model = if plan.validate_body {
             None
@@ -533,6 +535,7 @@ impl HttpContext for ProxyRequest {
             .filter(|m| plan.validate_body || client_model.as_deref() != Some(*m));
         let edits = RequestEdits {
             model: model_edit,
+            model_spans: model_spans.as_deref(),
             request_usage: streaming && plan.api == Api::ChatCompletions && !wants_usage,
             context: self
                 .context_text

@@ -135,8 +135,8 @@ impl Translation {
                 body,
                 &RequestEdits {
                     model: edits.model,
-                    request_usage: false,
-                    context: None,
+                    model_spans: edits.model_spans,
+                    ..RequestEdits::default()
                 },
             ),
             Translation::ChatToClaude if edits.context.is_none() => {
@@ -154,7 +154,7 @@ impl Translation {
             }
             Translation::MessagesToGemini => {
                 let chat = anthropic::messages_request_to_chat(body)?;
-                let chat = edited(&chat, &no_usage(edits))?;
+                let chat = edited(&chat, &converted(edits))?;
                 gemini::chat_request_to_gemini(&chat, &gemini_options(provider)).map(Some)
             }
             Translation::EmbeddingsToGemini => {
@@ -175,7 +175,7 @@ impl Translation {
             Translation::MessagesToChat => {
                 let chat = anthropic::messages_request_to_chat(body)?;
                 // The translator already asks for usage when streaming.
-                Ok(Some(edited(&chat, &no_usage(edits))?))
+                Ok(Some(edited(&chat, &converted(edits))?))
             }
         }
     }
@@ -334,9 +334,17 @@ impl<A: StreamConverter, B: StreamConverter> StreamConverter for Chain<A, B> {
 
 fn no_usage<'a>(edits: &RequestEdits<'a>) -> RequestEdits<'a> {
     RequestEdits {
-        model: edits.model,
         request_usage: false,
-        context: edits.context,
+        ..edits.clone()
+    }
+}
+
+/// [`no_usage`] for a body converted from the client's: the client body's `model` positions
+/// do not apply to it.
+fn converted<'a>(edits: &RequestEdits<'a>) -> RequestEdits<'a> {
+    RequestEdits {
+        model_spans: None,
+        ..no_usage(edits)
     }
 }
 
