@@ -863,6 +863,7 @@ fn e2e(opts: &Opts) -> Result<Value> {
     ensure_tools()?;
     let mock_bin = build_all(opts.wasm_dir.is_some())?;
     let wasm = opts.wasm_dir.clone().unwrap_or_else(crate::wasm_dir);
+    let wasm_dir = wasm.clone();
     for f in ["noop_filter.wasm", "ai_proxy.wasm", "ai_load_balancer.wasm"] {
         if !wasm.join(f).is_file() {
             return Err(format!("{} missing", wasm.join(f).display()));
@@ -1051,6 +1052,7 @@ fn e2e(opts: &Opts) -> Result<Value> {
         })
         .unwrap_or_default();
     drop(scs);
+    let idle = idle_memory(&mock, &envoy_bin, &wasm_dir, opts.only.as_deref())?;
     drop(mock);
     Ok(json!({
         "envoy": envoy_version,
@@ -1059,7 +1061,51 @@ fn e2e(opts: &Opts) -> Result<Value> {
         "scenarios": rows,
         "stream": stream_info,
         "wasm": wasm,
+        "idle_memory": idle,
     }))
+}
+
+/// Workers of the second start in [`idle_memory`].
+const IDLE_WORKERS: u32 = 4;
+
+/// RSS of each scenario's Envoy at rest, started with one worker and with [`IDLE_WORKERS`]
+/// (one request answered, then a second to settle): what loading the plugins costs once and
+/// what each further worker thread (with its own VM per plugin) adds.
+fn idle_memory(
+    mock: &Mock,
+    envoy_bin: &Path,
+    wasm: &Path,
+    only: Option<&[String]>,
+) -> Result<Value> {
+    let workdir = crate::target_dir().join("bench/idle");
+    let mut rows = Vec::new();
+    for (key, title, spec, body, _) in scenario_specs(mock, wasm)? {
+        let wanted = only.is_none_or(|o| o.iter().any(|k| k == key));
+        if !(wanted || key == "S0" || key == "S0w") || !matches!(key, "S0" | "S0w" | "S1" | "S4") {
+            continue;
+        }
+        let mut rss = Vec::new();
+        for workers in [1, IDLE_WORKERS] {
+            let envoy = EnvoyProcess::start(envoy_bin, &spec, &workdir.join(key), workers)
+                .map_err(|e| format!("{key}: {e}"))?;
+            let (status, _) = http(envoy.listen, "POST", "/v1/chat/completions", &body)?;
+            if status != 200 {
+                return Err(format!("{key} (idle memory): status {status}"));
+            }
+            std::thread::sleep(Duration::from_secs(1));
+            rss.push(rss_kib(envoy.pid()) / 1024.0);
+        }
+        let (one, many) = (rss.first().copied(), rss.get(1).copied());
+        let (one, many) = (one.unwrap_or(f64::NAN), many.unwrap_or(f64::NAN));
+        rows.push(json!({
+            "key": key,
+            "title": title,
+            "rss_mib_1_worker": one,
+            "rss_mib_n_workers": many,
+            "per_extra_worker_mib": (many - one) / f64::from(IDLE_WORKERS - 1),
+        }));
+    }
+    Ok(json!({ "workers": IDLE_WORKERS, "rows": rows }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1278,16 +1324,20 @@ fn markdown(r: &Value) -> String {
             ));
         }
         let st = &e["stream"];
-        s.push_str(&format!(
-            "\nS3 streaming: {} Claude events per response upstream ({} OpenAI chunks to the \
+        if st["events_per_s"].is_number() {
+            s.push_str(&format!(
+                "\nS3 streaming: {} Claude events per response upstream ({} OpenAI chunks to the \
              client), {} events/s, Envoy CPU {} µs per event ({} µs per event over S0w's \
              per-request cost).\n\n",
-            st["upstream_events_per_response"],
-            st["client_chunks_per_response"],
-            f(&st["events_per_s"], 0),
-            f(&st["cpu_us_per_event"], 2),
-            f(&st["cpu_added_us_per_event"], 2),
-        ));
+                st["upstream_events_per_response"],
+                st["client_chunks_per_response"],
+                f(&st["events_per_s"], 0),
+                f(&st["cpu_us_per_event"], 2),
+                f(&st["cpu_added_us_per_event"], 2),
+            ));
+        } else {
+            s.push('\n');
+        }
         s.push_str("| .wasm | KiB |\n| --- | --- |\n");
         for w in e["wasm"].as_array().into_iter().flatten() {
             s.push_str(&format!(
@@ -1300,6 +1350,27 @@ fn markdown(r: &Value) -> String {
             ));
         }
         s.push('\n');
+        let idle = &e["idle_memory"];
+        if let Some(rows) = idle["rows"].as_array() {
+            s.push_str(&format!(
+                "Idle memory (RSS after one request; Envoy started with 1 worker, then with {}; \
+                 each worker runs its own VM per plugin):\n\n\
+                 | scenario | RSS MiB, 1 worker | RSS MiB, {} workers | MiB per extra worker |\n\
+                 | --- | --- | --- | --- |\n",
+                idle["workers"], idle["workers"]
+            ));
+            for row in rows {
+                s.push_str(&format!(
+                    "| {} {} | {} | {} | {} |\n",
+                    row["key"].as_str().unwrap_or("?"),
+                    row["title"].as_str().unwrap_or(""),
+                    f(&row["rss_mib_1_worker"], 1),
+                    f(&row["rss_mib_n_workers"], 1),
+                    f(&row["per_extra_worker_mib"], 2),
+                ));
+            }
+            s.push('\n');
+        }
     }
     if let Some(rows) = r["micro"].as_array() {
         s.push_str("Native micro-benchmarks (criterion, median; `crates/protocol/benches/translate.rs`):\n\n");
