@@ -5,24 +5,27 @@
 //! Everything read from a vendor is lenient: missing fields default, unknown block, delta and
 //! event types land in an `Other` variant and are skipped by the translators.
 
+use crate::borrowed_json::{serialize_object, Json, Object};
 use crate::stream::Usage;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
+use std::borrow::Cow;
 
 // ---------------------------------------------------------------------------------------------
 // Anthropic requests (written by `openai_to_anthropic`)
 // ---------------------------------------------------------------------------------------------
 
-/// The body of `POST /v1/messages`, restricted to the fields the gateway sets.
+/// The body of `POST /v1/messages`, restricted to the fields the gateway sets. Strings borrow
+/// from the client's parsed request.
 #[derive(Debug, Serialize)]
-pub(crate) struct MessagesRequest {
-    pub model: String,
+pub(crate) struct MessagesRequest<'a> {
+    pub model: &'a str,
     pub max_tokens: u32,
-    pub messages: Vec<Message>,
+    pub messages: Vec<Message<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub system: Vec<RequestBlock>,
+    pub system: Vec<RequestBlock<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub stop_sequences: Vec<String>,
+    pub stop_sequences: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -30,13 +33,13 @@ pub(crate) struct MessagesRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_k: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    pub metadata: Option<Metadata<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tools: Vec<Tool>,
+    pub tools: Vec<Tool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_choice: Option<ToolChoice>,
+    pub tool_choice: Option<ToolChoice<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub thinking: Option<Value>,
+    pub thinking: Option<Thinking>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
 }
@@ -50,38 +53,40 @@ pub(crate) enum Role {
 
 /// One turn; consecutive turns of the same role are merged before sending.
 #[derive(Debug, Serialize)]
-pub(crate) struct Message {
+pub(crate) struct Message<'a> {
     pub role: Role,
-    pub content: Vec<RequestBlock>,
+    pub content: Vec<RequestBlock<'a>>,
 }
 
 /// A content block of a request.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub(crate) enum RequestBlock {
+pub(crate) enum RequestBlock<'a> {
     Text {
-        text: String,
+        text: &'a str,
+        /// The client's object, written as given (keys sorted, as everywhere JSON passes
+        /// through).
         #[serde(skip_serializing_if = "Option::is_none")]
-        cache_control: Option<Value>,
+        cache_control: Option<&'a Json<'a>>,
     },
     Image {
-        source: Source,
+        source: Source<'a>,
     },
     Document {
-        source: Source,
+        source: Source<'a>,
     },
     ToolUse {
-        id: String,
-        name: String,
-        input: Value,
+        id: Cow<'a, str>,
+        name: &'a str,
+        input: Json<'a>,
     },
     ToolResult {
-        tool_use_id: String,
-        content: ToolResultContent,
+        tool_use_id: Cow<'a, str>,
+        content: ToolResultContent<'a>,
     },
 }
 
-impl RequestBlock {
+impl RequestBlock<'_> {
     pub fn is_tool_result(&self) -> bool {
         matches!(self, RequestBlock::ToolResult { .. })
     }
@@ -90,30 +95,56 @@ impl RequestBlock {
 /// Where an image or document comes from.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub(crate) enum Source {
-    Base64 { media_type: String, data: String },
-    Url { url: String },
+pub(crate) enum Source<'a> {
+    Base64 { media_type: &'a str, data: &'a str },
+    Url { url: &'a str },
 }
 
 /// A tool result is either plain text or a list of text/image blocks.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
-pub(crate) enum ToolResultContent {
-    Text(String),
-    Blocks(Vec<RequestBlock>),
+pub(crate) enum ToolResultContent<'a> {
+    Text(&'a str),
+    Blocks(Vec<RequestBlock<'a>>),
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct Tool {
-    pub name: String,
+pub(crate) struct Tool<'a> {
+    pub name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    pub input_schema: Value,
+    pub description: Option<&'a str>,
+    pub input_schema: InputSchema<'a>,
+}
+
+/// A tool's JSON schema: the client's `parameters` object with `"type": "object"` added when
+/// it has no `type` (Anthropic requires one; `{}` is a common way to say "no arguments").
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InputSchema<'a>(pub &'a Object<'a>);
+
+/// The schema of a tool sent without `parameters`.
+static NO_PARAMETERS: [(Cow<'static, str>, Json<'static>); 2] = [
+    (Cow::Borrowed("properties"), Json::Object(Vec::new())),
+    (Cow::Borrowed("type"), Json::Str(Cow::Borrowed("object"))),
+];
+
+static OBJECT_TYPE: Json<'static> = Json::Str(Cow::Borrowed("object"));
+
+impl InputSchema<'_> {
+    /// `{"type": "object", "properties": {}}`.
+    pub fn no_parameters() -> InputSchema<'static> {
+        InputSchema(&NO_PARAMETERS)
+    }
+}
+
+impl Serialize for InputSchema<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_object(self.0, Some(("type", &OBJECT_TYPE)), serializer)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub(crate) enum ToolChoice {
+pub(crate) enum ToolChoice<'a> {
     Auto {
         #[serde(skip_serializing_if = "Option::is_none")]
         disable_parallel_tool_use: Option<bool>,
@@ -123,14 +154,14 @@ pub(crate) enum ToolChoice {
         disable_parallel_tool_use: Option<bool>,
     },
     Tool {
-        name: String,
+        name: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         disable_parallel_tool_use: Option<bool>,
     },
     None,
 }
 
-impl ToolChoice {
+impl ToolChoice<'_> {
     /// Whether the model is forced to call a tool (Anthropic refuses thinking with that).
     pub fn forces_tool_use(&self) -> bool {
         matches!(self, ToolChoice::Any { .. } | ToolChoice::Tool { .. })
@@ -138,8 +169,16 @@ impl ToolChoice {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct Metadata {
-    pub user_id: String,
+pub(crate) struct Metadata<'a> {
+    pub user_id: &'a str,
+}
+
+/// `{"type": "enabled", "budget_tokens": N}`, keys in the order a JSON map writes them.
+#[derive(Debug, Serialize)]
+pub(crate) struct Thinking {
+    pub budget_tokens: u32,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
 }
 
 // ---------------------------------------------------------------------------------------------
