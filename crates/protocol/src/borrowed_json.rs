@@ -9,15 +9,16 @@
 //! - parsing goes through serde_json's deserializer (same grammar, same error messages and
 //!   positions, same recursion limit: deep nesting is an error, not a stack overflow);
 //! - a duplicated key reads as its last value, as `Value`'s map keeps it;
-//! - [`Json`] serializes like the `Value` it stands for: object keys sorted (byte order)
-//!   and each key once with its last value, numbers and strings as `Value` writes them.
+//! - [`write_json`] writes it as serde_json writes the `Value` it stands for: object keys
+//!   sorted (byte order) and each key once with its last value, numbers and strings as
+//!   `Value` writes them.
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::ser::{SerializeMap, Serializer};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Number, Value};
 use std::borrow::Cow;
 use std::fmt;
+use std::io::Write as _;
 
 /// A JSON value whose strings borrow from the text it was parsed from, when they can.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,9 +135,10 @@ impl<'a> Json<'a> {
 
     /// The JSON text `Value::to_string` would give for [`Json::to_value`].
     pub fn to_json_string(&self) -> String {
-        // Writing to a `Vec` cannot fail, nor can any part of a `Json` (string keys, finite
-        // numbers).
-        serde_json::to_string(self).unwrap_or_default()
+        let mut out = Vec::new();
+        write_json(&mut out, self);
+        // Only whole strings and ASCII were written: always UTF-8.
+        String::from_utf8(out).unwrap_or_default()
     }
 
     /// The same value owning all its strings.
@@ -287,30 +289,108 @@ impl<'de> Visitor<'de> for StrSeed {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-impl Serialize for Json<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Json::Null => serializer.serialize_unit(),
-            Json::Bool(b) => serializer.serialize_bool(*b),
-            Json::Number(n) => n.serialize(serializer),
-            Json::Str(s) => serializer.serialize_str(s),
-            Json::Array(items) => serializer.collect_seq(items),
-            Json::Object(entries) => serialize_object(entries, None, serializer),
+/// Append `value` as JSON text, byte for byte as serde_json writes the `Value` it stands for.
+pub(crate) fn write_json(out: &mut Vec<u8>, value: &Json<'_>) {
+    match value {
+        Json::Null => out.extend_from_slice(b"null"),
+        Json::Bool(true) => out.extend_from_slice(b"true"),
+        Json::Bool(false) => out.extend_from_slice(b"false"),
+        Json::Number(n) => write_number(out, n),
+        Json::Str(s) => write_str(out, s),
+        Json::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(out, item);
+            }
+            out.push(b']');
         }
+        Json::Object(entries) => write_object(out, entries, None),
     }
+}
+
+/// A number as serde_json writes it (its `Display` is that text); writing to a `Vec` cannot
+/// fail.
+pub(crate) fn write_number(out: &mut Vec<u8>, n: &Number) {
+    let _ = write!(out, "{n}");
+}
+
+/// A JSON string literal, escaped as serde_json escapes it: `"`, `\\` and control characters
+/// only, with the short forms where JSON has them and lowercase `\u00XX` otherwise.
+///
+/// Long runs that need no escape are found eight bytes at a time and copied whole (serde_json
+/// looks at every byte through a table, which was most of the cost of writing a request).
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len().saturating_add(2));
+    out.push(b'"');
+    let mut rest = s.as_bytes();
+    loop {
+        let (run, tail) = rest
+            .split_at_checked(plain_prefix_len(rest))
+            .unwrap_or((rest, &[]));
+        out.extend_from_slice(run);
+        let Some((&byte, after)) = tail.split_first() else {
+            break;
+        };
+        match byte {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => {
+                let hex = |d: u8| if d < 10 { b'0' + d } else { b'a' + (d - 10) };
+                out.extend_from_slice(b"\\u00");
+                out.push(hex(byte >> 4));
+                out.push(hex(byte & 0xf));
+            }
+        }
+        rest = after;
+    }
+    out.push(b'"');
+}
+
+/// Whether a string byte must be escaped.
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
+}
+
+/// The length of the longest prefix of `bytes` that needs no escape.
+fn plain_prefix_len(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Non-zero when some byte of `word` is below `n` (n <= 0x80), zero otherwise.
+    let any_below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGH;
+    let any_equal = |word: u64, b: u8| any_below(word ^ (ONES * u64::from(b)), 1);
+    let mut len = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let Ok(word) = <[u8; 8]>::try_from(chunk).map(u64::from_le_bytes) else {
+            break;
+        };
+        if any_below(word, 0x20) | any_equal(word, b'"') | any_equal(word, b'\\') != 0 {
+            break;
+        }
+        len += 8;
+    }
+    let tail = bytes.get(len..).unwrap_or_default();
+    len + tail.iter().take_while(|&&b| !needs_escape(b)).count()
 }
 
 /// Objects up to this many entries are sorted without allocating.
 const INLINE_ENTRIES: usize = 16;
 
-/// Write `entries` as `Value`'s map would hold them: keys in byte order, each once with its
+/// Append `entries` as `Value`'s map would hold them: keys in byte order, each once with its
 /// last value. `default` is an entry added only when no entry has its key (as
 /// `Map::entry(key).or_insert(value)` does).
-pub(crate) fn serialize_object<S: Serializer>(
+pub(crate) fn write_object(
+    out: &mut Vec<u8>,
     entries: &Object<'_>,
     default: Option<(&str, &Json<'_>)>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
+) {
     // Keys with their positions, 0 for `default` and i + 1 for entry i: sorted, the last of
     // equal keys is the one a map keeps.
     let keys = default.map(|(k, _)| (k, 0)).into_iter().chain(
@@ -336,7 +416,8 @@ pub(crate) fn serialize_object<S: Serializer>(
     };
     heapsort(order);
 
-    let mut map = serializer.serialize_map(None)?;
+    out.push(b'{');
+    let mut first = true;
     let mut iter = order.iter().peekable();
     while let Some(&(key, pos)) = iter.next() {
         if iter.peek().is_some_and(|(next, _)| *next == key) {
@@ -347,10 +428,16 @@ pub(crate) fn serialize_object<S: Serializer>(
             Some(i) => entries.get(i).map(|(_, v)| v),
         };
         if let Some(value) = value {
-            map.serialize_entry(key, value)?;
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_str(out, key);
+            out.push(b':');
+            write_json(out, value);
         }
     }
-    map.end()
+    out.push(b'}');
 }
 
 /// Sort `items` in O(n log n) without allocating: a few lines instead of the standard
@@ -444,17 +531,33 @@ mod tests {
             let obj = json.as_object().unwrap();
             let default = Json::Str(Cow::Borrowed("object"));
             let mut out = Vec::new();
-            serialize_object(
-                obj,
-                Some(("type", &default)),
-                &mut serde_json::Serializer::new(&mut out),
-            )
-            .unwrap();
+            write_object(&mut out, obj, Some(("type", &default)));
             String::from_utf8(out).unwrap()
         };
         assert_eq!(write(r#"{"z":1}"#), r#"{"type":"object","z":1}"#);
         assert_eq!(write(r#"{"type":null}"#), r#"{"type":null}"#);
         assert_eq!(write("{}"), r#"{"type":"object"}"#);
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut all: String = (0..=0x7fu8).map(char::from).collect();
+        all.push_str("é😀\u{2028}\u{fffd}");
+        let mut cases = vec![all.clone(), String::new()];
+        // Every byte at every position of a word, so both the 8-byte and the byte scan see it.
+        for c in (0..=0x7fu8).map(char::from).chain(['é', '😀']) {
+            for pad in 0..18 {
+                cases.push(format!("{}{c}{}", "a".repeat(pad), "b".repeat(17 - pad)));
+            }
+        }
+        for s in cases {
+            let mut out = Vec::new();
+            write_str(&mut out, &s);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&s).unwrap()
+            );
+        }
     }
 
     #[test]

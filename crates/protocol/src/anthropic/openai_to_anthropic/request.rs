@@ -5,7 +5,7 @@ use super::super::types::{
     InputSchema, Message, MessagesRequest, Metadata, RequestBlock, Role, Source, Thinking, Tool,
     ToolChoice, ToolResultContent,
 };
-use crate::error::{ErrorKind, GatewayError};
+use crate::error::GatewayError;
 use std::borrow::Cow;
 
 /// How OpenAI-only request fields are mapped onto Claude.
@@ -151,7 +151,6 @@ pub fn chat_request_to_messages_as(
         top_k = None;
         Thinking {
             budget_tokens: budget,
-            kind: "enabled",
         }
     });
 
@@ -178,13 +177,7 @@ pub fn chat_request_to_messages_as(
             .saturating_add(body.len() / 8)
             .saturating_add(256),
     );
-    serde_json::to_writer(&mut buf, &out).map_err(|e| {
-        GatewayError::new(
-            ErrorKind::Internal,
-            "serialization_failed",
-            format!("could not encode the Anthropic request: {e}"),
-        )
-    })?;
+    out.write(&mut buf);
     Ok(buf)
 }
 
