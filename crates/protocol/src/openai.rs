@@ -123,12 +123,80 @@ pub fn wants_usage(request: &Value) -> bool {
 pub fn check_request_fields(
     obj: &serde_json::Map<String, Value>,
 ) -> Result<(), crate::error::GatewayError> {
+    check_fields(|key| obj.get(key).map(Field::Value))
+}
+
+/// [`check_request_fields`] over a request parsed into a borrowed tree.
+pub(crate) fn check_request_fields_of(
+    obj: &crate::borrowed_json::Object<'_>,
+) -> Result<(), crate::error::GatewayError> {
+    check_fields(|key| crate::borrowed_json::lookup(obj, key).map(Field::Json))
+}
+
+/// A value [`check_fields`] reads, from a `Value` or a borrowed tree (one copy of the checks
+/// for both, not one per type).
+#[derive(Clone, Copy)]
+enum Field<'v> {
+    Value(&'v Value),
+    Json(&'v crate::borrowed_json::Json<'v>),
+}
+
+impl<'v> Field<'v> {
+    fn member(self, key: &str) -> Option<Field<'v>> {
+        match self {
+            Field::Value(v) => v.get(key).map(Field::Value),
+            Field::Json(j) => j.get(key).map(Field::Json),
+        }
+    }
+    fn text(self) -> Option<&'v str> {
+        match self {
+            Field::Value(v) => v.as_str(),
+            Field::Json(j) => j.as_str(),
+        }
+    }
+    fn is_string(self) -> bool {
+        self.text().is_some()
+    }
+    fn is_null(self) -> bool {
+        match self {
+            Field::Value(v) => v.is_null(),
+            Field::Json(j) => j.is_null(),
+        }
+    }
+    fn is_boolean(self) -> bool {
+        match self {
+            Field::Value(v) => v.is_boolean(),
+            Field::Json(j) => j.is_boolean(),
+        }
+    }
+    fn is_integer(self) -> bool {
+        match self {
+            Field::Value(v) => v.is_i64() || v.is_u64(),
+            Field::Json(j) => j.is_integer(),
+        }
+    }
+    fn is_object(self) -> bool {
+        match self {
+            Field::Value(v) => v.is_object(),
+            Field::Json(j) => j.is_object(),
+        }
+    }
+}
+
+fn check_fields<'v>(
+    field: impl Fn(&str) -> Option<Field<'v>>,
+) -> Result<(), crate::error::GatewayError> {
+    check_present(&|key| field(key).filter(|v| !v.is_null()))
+}
+
+fn check_present<'v>(
+    present: &dyn Fn(&str) -> Option<Field<'v>>,
+) -> Result<(), crate::error::GatewayError> {
     use crate::error::GatewayError;
     let wrong = |param: &'static str, expected: &str| {
         GatewayError::invalid("invalid_type", format!("`{param}` must be {expected}"))
             .with_param(param)
     };
-    let present = |key: &str| obj.get(key).filter(|v| !v.is_null());
     if present("model").is_some_and(|v| !v.is_string()) {
         return Err(wrong("model", "a string"));
     }
@@ -136,10 +204,9 @@ pub fn check_request_fields(
         return Err(wrong("stream", "a boolean"));
     }
     if let Some(o) = present("stream_options") {
-        let ok = o.as_object().is_some_and(|o| {
-            o.get("include_usage")
-                .is_none_or(|u| u.is_boolean() || u.is_null())
-        });
+        let ok = o.is_object()
+            && o.member("include_usage")
+                .is_none_or(|u| u.is_boolean() || u.is_null());
         if !ok {
             return Err(wrong(
                 "stream_options",
@@ -150,24 +217,29 @@ pub fn check_request_fields(
     if present("user").is_some_and(|v| !v.is_string()) {
         return Err(wrong("user", "a string"));
     }
-    if present("seed").is_some_and(|v| !(v.is_i64() || v.is_u64())) {
+    if present("seed").is_some_and(|v| !v.is_integer()) {
         return Err(wrong("seed", "an integer"));
     }
     if let Some(f) = present("response_format") {
-        if !f.get("type").is_some_and(Value::is_string) {
+        if !f.member("type").is_some_and(Field::is_string) {
             return Err(wrong("response_format", "an object with a string `type`"));
         }
     }
     if let Some(c) = present("tool_choice") {
-        let ok = match c {
-            Value::String(_) => true,
-            Value::Object(o) => match o.get("type").and_then(Value::as_str) {
-                Some("function") => c.pointer("/function/name").is_some_and(Value::is_string),
+        let ok = if c.is_string() {
+            true
+        } else if c.is_object() {
+            match c.member("type").and_then(Field::text) {
+                Some("function") => c
+                    .member("function")
+                    .and_then(|f| f.member("name"))
+                    .is_some_and(Field::is_string),
                 Some(_) => true,
                 // Legacy `{"name": ...}`.
-                None => o.get("name").is_some_and(Value::is_string),
-            },
-            _ => false,
+                None => c.member("name").is_some_and(Field::is_string),
+            }
+        } else {
+            false
         };
         if !ok {
             return Err(wrong(

@@ -1,32 +1,69 @@
 //! Reading a client's JSON request with errors that name the field at fault.
 //!
-//! `null` counts as absent everywhere: several client libraries send `"temperature": null`
-//! for "not set".
+//! The body is parsed into a [`Json`] tree that borrows its strings from the body. `null`
+//! counts as absent everywhere: several client libraries send `"temperature": null` for
+//! "not set".
 
+use crate::borrowed_json::lookup;
+pub(crate) use crate::borrowed_json::{Json, Object};
 use crate::error::GatewayError;
-use serde_json::{Map, Value};
-
-pub(crate) type Object = Map<String, Value>;
+use std::borrow::Cow;
+use std::fmt;
 
 /// 400 `invalid_request_error` naming `param`; `message` says what is wrong and where.
 pub(crate) fn invalid(param: &'static str, code: &'static str, message: String) -> GatewayError {
     GatewayError::invalid(code, message).with_param(param)
 }
 
-pub(crate) fn wrong_type(param: &'static str, path: &str, expected: &str) -> GatewayError {
+pub(crate) fn wrong_type(
+    param: &'static str,
+    path: impl fmt::Display,
+    expected: &str,
+) -> GatewayError {
     invalid(param, "invalid_type", format!("{path} must be {expected}"))
 }
 
-/// The request body as a JSON object.
-pub(crate) fn parse_object(body: &[u8]) -> Result<Object, GatewayError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
+/// Where a value is in the request (`messages[2].content[0].text`), written out only when an
+/// error names it: building the text for every value read would cost an allocation each.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Path<'p> {
+    Root(&'static str),
+    Index(&'p Path<'p>, usize),
+    Field(&'p Path<'p>, &'p str),
+}
+
+impl<'p> Path<'p> {
+    /// Element `i` of the array here.
+    pub fn at(&'p self, i: usize) -> Path<'p> {
+        Path::Index(self, i)
+    }
+
+    /// Member `key` of the object here.
+    pub fn field(&'p self, key: &'p str) -> Path<'p> {
+        Path::Field(self, key)
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root(name) => f.write_str(name),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+            Path::Field(parent, key) => write!(f, "{parent}.{key}"),
+        }
+    }
+}
+
+/// The request body as a JSON object: its entries, in document order.
+pub(crate) fn parse_object(body: &[u8]) -> Result<Vec<(Cow<'_, str>, Json<'_>)>, GatewayError> {
+    let value = Json::from_slice(body).map_err(|e| {
         GatewayError::invalid(
             "invalid_json",
             format!("request body is not valid JSON: {e}"),
         )
     })?;
     match value {
-        Value::Object(obj) => Ok(obj),
+        Json::Object(obj) => Ok(obj),
         _ => Err(GatewayError::invalid(
             "invalid_type",
             "request body must be a JSON object",
@@ -35,25 +72,26 @@ pub(crate) fn parse_object(body: &[u8]) -> Result<Object, GatewayError> {
 }
 
 /// The value of `key`, with `null` treated as absent.
-pub(crate) fn get<'a>(obj: &'a Object, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
+#[inline(never)]
+pub(crate) fn get<'b, 'a>(obj: &'b Object<'a>, key: &str) -> Option<&'b Json<'a>> {
+    lookup(obj, key).filter(|v| !v.is_null())
 }
 
-pub(crate) fn opt_str<'a>(
-    obj: &'a Object,
+pub(crate) fn opt_str<'b>(
+    obj: &'b Object<'_>,
     key: &'static str,
-) -> Result<Option<&'a str>, GatewayError> {
+) -> Result<Option<&'b str>, GatewayError> {
     match get(obj, key) {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Json::Str(s)) => Ok(Some(s)),
         Some(_) => Err(wrong_type(key, key, "a string")),
     }
 }
 
-pub(crate) fn required_str<'a>(
-    obj: &'a Object,
+pub(crate) fn required_str<'b>(
+    obj: &'b Object<'_>,
     key: &'static str,
-) -> Result<&'a str, GatewayError> {
+) -> Result<&'b str, GatewayError> {
     opt_str(obj, key)?.ok_or_else(|| {
         invalid(
             key,
@@ -63,15 +101,15 @@ pub(crate) fn required_str<'a>(
     })
 }
 
-pub(crate) fn opt_bool(obj: &Object, key: &'static str) -> Result<Option<bool>, GatewayError> {
+pub(crate) fn opt_bool(obj: &Object<'_>, key: &'static str) -> Result<Option<bool>, GatewayError> {
     match get(obj, key) {
         None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Json::Bool(b)) => Ok(Some(*b)),
         Some(_) => Err(wrong_type(key, key, "a boolean")),
     }
 }
 
-pub(crate) fn opt_f64(obj: &Object, key: &'static str) -> Result<Option<f64>, GatewayError> {
+pub(crate) fn opt_f64(obj: &Object<'_>, key: &'static str) -> Result<Option<f64>, GatewayError> {
     match get(obj, key) {
         None => Ok(None),
         Some(v) => v
@@ -82,7 +120,7 @@ pub(crate) fn opt_f64(obj: &Object, key: &'static str) -> Result<Option<f64>, Ga
     }
 }
 
-pub(crate) fn opt_u32(obj: &Object, key: &'static str) -> Result<Option<u32>, GatewayError> {
+pub(crate) fn opt_u32(obj: &Object<'_>, key: &'static str) -> Result<Option<u32>, GatewayError> {
     match get(obj, key) {
         None => Ok(None),
         Some(v) => v
@@ -93,7 +131,7 @@ pub(crate) fn opt_u32(obj: &Object, key: &'static str) -> Result<Option<u32>, Ga
     }
 }
 
-pub(crate) fn opt_u64(obj: &Object, key: &'static str) -> Result<Option<u64>, GatewayError> {
+pub(crate) fn opt_u64(obj: &Object<'_>, key: &'static str) -> Result<Option<u64>, GatewayError> {
     match get(obj, key) {
         None => Ok(None),
         Some(v) => v
@@ -104,20 +142,19 @@ pub(crate) fn opt_u64(obj: &Object, key: &'static str) -> Result<Option<u64>, Ga
 }
 
 /// `stop` / `stop_sequences`: a string or an array of strings.
-pub(crate) fn string_or_strings(
-    obj: &Object,
+pub(crate) fn string_or_strings<'b>(
+    obj: &'b Object<'_>,
     key: &'static str,
-) -> Result<Vec<String>, GatewayError> {
+) -> Result<Vec<&'b str>, GatewayError> {
     match get(obj, key) {
         None => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Array(items)) => items
+        Some(Json::Str(s)) => Ok(vec![s.as_ref()]),
+        Some(Json::Array(items)) => items
             .iter()
             .enumerate()
             .map(|(i, v)| {
                 v.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| wrong_type(key, &format!("{key}[{i}]"), "a string"))
+                    .ok_or_else(|| wrong_type(key, format_args!("{key}[{i}]"), "a string"))
             })
             .collect(),
         Some(_) => Err(wrong_type(key, key, "a string or an array of strings")),
@@ -125,19 +162,19 @@ pub(crate) fn string_or_strings(
 }
 
 /// The non-empty `messages` array.
-pub(crate) fn messages(obj: &Object) -> Result<&Vec<Value>, GatewayError> {
+pub(crate) fn messages<'b, 'a>(obj: &'b Object<'a>) -> Result<&'b [Json<'a>], GatewayError> {
     match get(obj, "messages") {
         None => Err(invalid(
             "messages",
             "missing_required_parameter",
             "messages is required".into(),
         )),
-        Some(Value::Array(items)) if items.is_empty() => Err(invalid(
+        Some(Json::Array(items)) if items.is_empty() => Err(invalid(
             "messages",
             "invalid_value",
             "messages must not be empty".into(),
         )),
-        Some(Value::Array(items)) => Ok(items),
+        Some(Json::Array(items)) => Ok(items),
         Some(_) => Err(wrong_type("messages", "messages", "an array")),
     }
 }
@@ -163,6 +200,18 @@ mod tests {
         );
         assert_eq!(parse_data_url("data:image/png,raw"), None);
         assert_eq!(parse_data_url("https://x/y.png"), None);
+    }
+
+    #[test]
+    fn paths_are_written_as_before() {
+        let root = Path::Root("messages");
+        let msg = root.at(2);
+        let content = msg.field("content");
+        let part = content.at(0);
+        assert_eq!(
+            part.field("text").to_string(),
+            "messages[2].content[0].text"
+        );
     }
 
     #[test]

@@ -1,145 +1,400 @@
 //! Wire types the Anthropic translators read and write.
 //!
-//! Requests the gateway sends to Anthropic are typed and serialized from these structs, so no
+//! Requests the gateway sends to Anthropic are typed and written from these structs, so no
 //! field outside them can reach the vendor (Anthropic answers 400 to unknown top-level fields).
 //! Everything read from a vendor is lenient: missing fields default, unknown block, delta and
 //! event types land in an `Other` variant and are skipped by the translators.
 
+use crate::borrowed_json::{write_json, write_number, write_object, write_str, Json, Object};
 use crate::stream::Usage;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::{Number, Value};
+use std::borrow::Cow;
 
 // ---------------------------------------------------------------------------------------------
 // Anthropic requests (written by `openai_to_anthropic`)
 // ---------------------------------------------------------------------------------------------
 
-/// The body of `POST /v1/messages`, restricted to the fields the gateway sets.
-#[derive(Debug, Serialize)]
-pub(crate) struct MessagesRequest {
-    pub model: String,
+/// The body of `POST /v1/messages`, restricted to the fields the gateway sets. Strings borrow
+/// from the client's parsed request.
+///
+/// Written by hand ([`MessagesRequest::write`]) rather than through serde: this runs for every
+/// request, and most of its cost was serde_json escaping strings byte by byte. The text is the
+/// one `#[derive(Serialize)]` gave: fields in declaration order, `None` and empty lists left
+/// out, enums tagged with `type` first.
+#[derive(Debug)]
+pub(crate) struct MessagesRequest<'a> {
+    pub model: &'a str,
     pub max_tokens: u32,
-    pub messages: Vec<Message>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub system: Vec<RequestBlock>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub stop_sequences: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Vec<Message<'a>>,
+    /// Left out when empty.
+    pub system: Vec<RequestBlock<'a>>,
+    /// Left out when empty.
+    pub stop_sequences: Vec<&'a str>,
     pub temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub top_k: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tools: Vec<Tool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_choice: Option<ToolChoice>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub thinking: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata<'a>>,
+    /// Left out when empty.
+    pub tools: Vec<Tool<'a>>,
+    pub tool_choice: Option<ToolChoice<'a>>,
+    pub thinking: Option<Thinking>,
     pub stream: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
     User,
     Assistant,
 }
 
 /// One turn; consecutive turns of the same role are merged before sending.
-#[derive(Debug, Serialize)]
-pub(crate) struct Message {
+#[derive(Debug)]
+pub(crate) struct Message<'a> {
     pub role: Role,
-    pub content: Vec<RequestBlock>,
+    pub content: Vec<RequestBlock<'a>>,
 }
 
 /// A content block of a request.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub(crate) enum RequestBlock {
+#[derive(Debug)]
+pub(crate) enum RequestBlock<'a> {
     Text {
-        text: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        cache_control: Option<Value>,
+        text: &'a str,
+        /// The client's object, written as given (keys sorted, as everywhere JSON passes
+        /// through).
+        cache_control: Option<&'a Json<'a>>,
     },
     Image {
-        source: Source,
+        source: Source<'a>,
     },
     Document {
-        source: Source,
+        source: Source<'a>,
     },
     ToolUse {
-        id: String,
-        name: String,
-        input: Value,
+        id: Cow<'a, str>,
+        name: &'a str,
+        input: Json<'a>,
     },
     ToolResult {
-        tool_use_id: String,
-        content: ToolResultContent,
+        tool_use_id: Cow<'a, str>,
+        content: ToolResultContent<'a>,
     },
 }
 
-impl RequestBlock {
+impl RequestBlock<'_> {
     pub fn is_tool_result(&self) -> bool {
         matches!(self, RequestBlock::ToolResult { .. })
     }
 }
 
 /// Where an image or document comes from.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub(crate) enum Source {
-    Base64 { media_type: String, data: String },
-    Url { url: String },
+#[derive(Debug)]
+pub(crate) enum Source<'a> {
+    Base64 { media_type: &'a str, data: &'a str },
+    Url { url: &'a str },
 }
 
 /// A tool result is either plain text or a list of text/image blocks.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub(crate) enum ToolResultContent {
-    Text(String),
-    Blocks(Vec<RequestBlock>),
+#[derive(Debug)]
+pub(crate) enum ToolResultContent<'a> {
+    Text(&'a str),
+    Blocks(Vec<RequestBlock<'a>>),
 }
 
-#[derive(Debug, Serialize)]
-pub(crate) struct Tool {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    pub input_schema: Value,
+#[derive(Debug)]
+pub(crate) struct Tool<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub input_schema: InputSchema<'a>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub(crate) enum ToolChoice {
+/// A tool's JSON schema: the client's `parameters` object with `"type": "object"` added when
+/// it has no `type` (Anthropic requires one; `{}` is a common way to say "no arguments").
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InputSchema<'a>(pub &'a Object<'a>);
+
+/// The schema of a tool sent without `parameters`.
+static NO_PARAMETERS: [(Cow<'static, str>, Json<'static>); 2] = [
+    (Cow::Borrowed("properties"), Json::Object(Vec::new())),
+    (Cow::Borrowed("type"), Json::Str(Cow::Borrowed("object"))),
+];
+
+static OBJECT_TYPE: Json<'static> = Json::Str(Cow::Borrowed("object"));
+
+impl InputSchema<'_> {
+    /// `{"type": "object", "properties": {}}`.
+    pub fn no_parameters() -> InputSchema<'static> {
+        InputSchema(&NO_PARAMETERS)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ToolChoice<'a> {
     Auto {
-        #[serde(skip_serializing_if = "Option::is_none")]
         disable_parallel_tool_use: Option<bool>,
     },
     Any {
-        #[serde(skip_serializing_if = "Option::is_none")]
         disable_parallel_tool_use: Option<bool>,
     },
     Tool {
-        name: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        name: &'a str,
         disable_parallel_tool_use: Option<bool>,
     },
     None,
 }
 
-impl ToolChoice {
+impl ToolChoice<'_> {
     /// Whether the model is forced to call a tool (Anthropic refuses thinking with that).
     pub fn forces_tool_use(&self) -> bool {
         matches!(self, ToolChoice::Any { .. } | ToolChoice::Tool { .. })
     }
 }
 
-#[derive(Debug, Serialize)]
-pub(crate) struct Metadata {
-    pub user_id: String,
+#[derive(Debug)]
+pub(crate) struct Metadata<'a> {
+    pub user_id: &'a str,
+}
+
+/// `{"type": "enabled", "budget_tokens": N}`.
+#[derive(Debug)]
+pub(crate) struct Thinking {
+    pub budget_tokens: u32,
+}
+
+/// The members of one JSON object being written: commas and keys (plain ASCII names).
+struct Members<'o> {
+    out: &'o mut Vec<u8>,
+    first: bool,
+}
+
+impl<'o> Members<'o> {
+    fn open(out: &'o mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Members { out, first: true }
+    }
+
+    /// Start member `key`; its value is written to the returned buffer.
+    fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    fn str(&mut self, key: &str, value: &str) {
+        write_str(self.key(key), value);
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
+fn write_list<T>(out: &mut Vec<u8>, items: &[T], write: impl Fn(&T, &mut Vec<u8>)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(item, out);
+    }
+    out.push(b']');
+}
+
+fn write_bool(out: &mut Vec<u8>, b: bool) {
+    out.extend_from_slice(if b { b"true" } else { b"false" });
+}
+
+/// A float as serde_json writes an `f64` (`null` when not finite).
+fn write_f64(out: &mut Vec<u8>, f: f64) {
+    match Number::from_f64(f) {
+        Some(n) => write_number(out, &n),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+impl MessagesRequest<'_> {
+    /// Append the request body to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let mut m = Members::open(out);
+        m.str("model", self.model);
+        write_number(m.key("max_tokens"), &self.max_tokens.into());
+        write_list(m.key("messages"), &self.messages, Message::write);
+        if !self.system.is_empty() {
+            write_list(m.key("system"), &self.system, RequestBlock::write);
+        }
+        if !self.stop_sequences.is_empty() {
+            write_list(m.key("stop_sequences"), &self.stop_sequences, |s, out| {
+                write_str(out, s)
+            });
+        }
+        if let Some(t) = self.temperature {
+            write_f64(m.key("temperature"), t);
+        }
+        if let Some(p) = self.top_p {
+            write_f64(m.key("top_p"), p);
+        }
+        if let Some(k) = self.top_k {
+            write_number(m.key("top_k"), &k.into());
+        }
+        if let Some(metadata) = &self.metadata {
+            let mut o = Members::open(m.key("metadata"));
+            o.str("user_id", metadata.user_id);
+            o.close();
+        }
+        if !self.tools.is_empty() {
+            write_list(m.key("tools"), &self.tools, Tool::write);
+        }
+        if let Some(choice) = &self.tool_choice {
+            choice.write(m.key("tool_choice"));
+        }
+        if let Some(thinking) = &self.thinking {
+            // Keys in the order a JSON map writes them, as when this was a `Value`.
+            let mut o = Members::open(m.key("thinking"));
+            write_number(o.key("budget_tokens"), &thinking.budget_tokens.into());
+            o.str("type", "enabled");
+            o.close();
+        }
+        if let Some(stream) = self.stream {
+            write_bool(m.key("stream"), stream);
+        }
+        m.close();
+    }
+}
+
+impl Message<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        let mut m = Members::open(out);
+        m.str(
+            "role",
+            match self.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            },
+        );
+        write_list(m.key("content"), &self.content, RequestBlock::write);
+        m.close();
+    }
+}
+
+impl RequestBlock<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        let mut m = Members::open(out);
+        match self {
+            RequestBlock::Text {
+                text,
+                cache_control,
+            } => {
+                m.str("type", "text");
+                m.str("text", text);
+                if let Some(c) = cache_control {
+                    write_json(m.key("cache_control"), c);
+                }
+            }
+            RequestBlock::Image { source } => {
+                m.str("type", "image");
+                source.write(m.key("source"));
+            }
+            RequestBlock::Document { source } => {
+                m.str("type", "document");
+                source.write(m.key("source"));
+            }
+            RequestBlock::ToolUse { id, name, input } => {
+                m.str("type", "tool_use");
+                m.str("id", id);
+                m.str("name", name);
+                write_json(m.key("input"), input);
+            }
+            RequestBlock::ToolResult {
+                tool_use_id,
+                content,
+            } => {
+                m.str("type", "tool_result");
+                m.str("tool_use_id", tool_use_id);
+                match content {
+                    ToolResultContent::Text(text) => m.str("content", text),
+                    ToolResultContent::Blocks(blocks) => {
+                        write_list(m.key("content"), blocks, RequestBlock::write)
+                    }
+                }
+            }
+        }
+        m.close();
+    }
+}
+
+impl Source<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        let mut m = Members::open(out);
+        match self {
+            Source::Base64 { media_type, data } => {
+                m.str("type", "base64");
+                m.str("media_type", media_type);
+                m.str("data", data);
+            }
+            Source::Url { url } => {
+                m.str("type", "url");
+                m.str("url", url);
+            }
+        }
+        m.close();
+    }
+}
+
+impl Tool<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        let mut m = Members::open(out);
+        m.str("name", self.name);
+        if let Some(description) = self.description {
+            m.str("description", description);
+        }
+        write_object(
+            m.key("input_schema"),
+            self.input_schema.0,
+            Some(("type", &OBJECT_TYPE)),
+        );
+        m.close();
+    }
+}
+
+impl ToolChoice<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        let mut m = Members::open(out);
+        let disable_parallel_tool_use = match self {
+            ToolChoice::Auto {
+                disable_parallel_tool_use,
+            } => {
+                m.str("type", "auto");
+                disable_parallel_tool_use
+            }
+            ToolChoice::Any {
+                disable_parallel_tool_use,
+            } => {
+                m.str("type", "any");
+                disable_parallel_tool_use
+            }
+            ToolChoice::Tool {
+                name,
+                disable_parallel_tool_use,
+            } => {
+                m.str("type", "tool");
+                m.str("name", name);
+                disable_parallel_tool_use
+            }
+            ToolChoice::None => {
+                m.str("type", "none");
+                &None
+            }
+        };
+        if let Some(disable) = disable_parallel_tool_use {
+            write_bool(m.key("disable_parallel_tool_use"), *disable);
+        }
+        m.close();
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::schema::{function_parameters, to_gemini_schema};
 use super::types::{
@@ -18,6 +18,7 @@ use super::types::{
     ThinkingConfig, Tool, ToolConfig,
 };
 use super::GeminiOptions;
+use crate::borrowed_json::{lookup, Json, Object};
 use crate::error::{ErrorKind, GatewayError};
 
 /// Google's documented placeholder for a function call whose thought signature is unknown
@@ -31,7 +32,7 @@ pub(crate) const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
 /// [`super::model_path`]). `opts` carries the provider config: safety settings, and a
 /// default thinking budget used when the request has no `reasoning_effort`.
 pub fn chat_request_to_gemini(body: &[u8], opts: &GeminiOptions) -> Result<Vec<u8>, GatewayError> {
-    let req: Value = serde_json::from_slice(body).map_err(|e| {
+    let req = Json::from_slice(body).map_err(|e| {
         GatewayError::invalid(
             "invalid_json",
             format!("request body is not valid JSON: {e}"),
@@ -40,7 +41,7 @@ pub fn chat_request_to_gemini(body: &[u8], opts: &GeminiOptions) -> Result<Vec<u
     let obj = req.as_object().ok_or_else(|| {
         GatewayError::invalid("invalid_json", "request body must be a JSON object")
     })?;
-    crate::openai::check_request_fields(obj)?;
+    crate::openai::check_request_fields_of(obj)?;
 
     let (system_instruction, contents) = convert_messages(obj)?;
     let (tools, tool_config) = convert_tools(obj)?;
@@ -66,19 +67,16 @@ fn bad(param: &'static str, message: impl Into<String>) -> GatewayError {
     GatewayError::invalid("invalid_value", message).with_param(param)
 }
 
-fn is_absent(v: Option<&Value>) -> bool {
-    matches!(v, None | Some(Value::Null))
+fn is_absent(v: Option<&Json<'_>>) -> bool {
+    matches!(v, None | Some(Json::Null))
 }
 
 // ---------------------------------------------------------------------------------------------
 // messages
 
-fn convert_messages(
-    obj: &Map<String, Value>,
-) -> Result<(Option<Content>, Vec<Content>), GatewayError> {
-    let messages = obj
-        .get("messages")
-        .and_then(Value::as_array)
+fn convert_messages(obj: &Object<'_>) -> Result<(Option<Content>, Vec<Content>), GatewayError> {
+    let messages = lookup(obj, "messages")
+        .and_then(Json::as_array)
         .filter(|m| !m.is_empty())
         .ok_or_else(|| {
             GatewayError::invalid(
@@ -92,11 +90,13 @@ fn convert_messages(
     // call id, so collect id -> name from every assistant turn first.
     let mut call_names: HashMap<&str, &str> = HashMap::new();
     for m in messages {
-        if let Some(calls) = m.get("tool_calls").and_then(Value::as_array) {
+        if let Some(calls) = m.get("tool_calls").and_then(Json::as_array) {
             for c in calls {
                 if let (Some(id), Some(name)) = (
-                    c.get("id").and_then(Value::as_str),
-                    c.pointer("/function/name").and_then(Value::as_str),
+                    c.get("id").and_then(Json::as_str),
+                    c.get("function")
+                        .and_then(|f| f.get("name"))
+                        .and_then(Json::as_str),
                 ) {
                     call_names.insert(id, name);
                 }
@@ -109,7 +109,7 @@ fn convert_messages(
     for (i, m) in messages.iter().enumerate() {
         let role = m
             .get("role")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .ok_or_else(|| bad("messages", format!("messages[{i}].role must be a string")))?;
         match role {
             "system" | "developer" => system.extend(text_only(m.get("content"), i)?),
@@ -120,7 +120,7 @@ fn convert_messages(
                 push_turn(&mut contents, "user", vec![part]);
             }
             "function" => {
-                let name = m.get("name").and_then(Value::as_str).ok_or_else(|| {
+                let name = m.get("name").and_then(Json::as_str).ok_or_else(|| {
                     bad(
                         "messages",
                         format!("messages[{i}].name is required for role 'function'"),
@@ -193,14 +193,14 @@ fn push_turn(contents: &mut Vec<Content>, role: &str, parts: Vec<Part>) {
 }
 
 /// Text of a message content: a string, or an array of `text` (or `refusal`) parts.
-fn content_text(content: Option<&Value>, i: usize) -> Result<Vec<String>, GatewayError> {
+fn content_text(content: Option<&Json<'_>>, i: usize) -> Result<Vec<String>, GatewayError> {
     match content {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Array(parts)) => {
+        None | Some(Json::Null) => Ok(Vec::new()),
+        Some(Json::Str(s)) => Ok(vec![s.to_string()]),
+        Some(Json::Array(parts)) => {
             let mut out = Vec::new();
             for (k, p) in parts.iter().enumerate() {
-                let kind = p.get("type").and_then(Value::as_str).unwrap_or("text");
+                let kind = p.get("type").and_then(Json::as_str).unwrap_or("text");
                 let text = match kind {
                     "text" => p.get("text"),
                     "refusal" => p.get("refusal"),
@@ -213,7 +213,7 @@ fn content_text(content: Option<&Value>, i: usize) -> Result<Vec<String>, Gatewa
                         ))
                     }
                 };
-                let text = text.and_then(Value::as_str).ok_or_else(|| {
+                let text = text.and_then(Json::as_str).ok_or_else(|| {
                     bad(
                         "messages",
                         format!("messages[{i}].content[{k}].{kind} must be a string"),
@@ -230,7 +230,7 @@ fn content_text(content: Option<&Value>, i: usize) -> Result<Vec<String>, Gatewa
     }
 }
 
-fn text_only(content: Option<&Value>, i: usize) -> Result<Vec<Part>, GatewayError> {
+fn text_only(content: Option<&Json<'_>>, i: usize) -> Result<Vec<Part>, GatewayError> {
     Ok(content_text(content, i)?
         .into_iter()
         .filter(|t| !t.is_empty())
@@ -238,19 +238,19 @@ fn text_only(content: Option<&Value>, i: usize) -> Result<Vec<Part>, GatewayErro
         .collect())
 }
 
-fn user_parts(content: Option<&Value>, i: usize) -> Result<Vec<Part>, GatewayError> {
-    let Some(Value::Array(parts)) = content else {
+fn user_parts(content: Option<&Json<'_>>, i: usize) -> Result<Vec<Part>, GatewayError> {
+    let Some(Json::Array(parts)) = content else {
         return text_only(content, i);
     };
     let mut out = Vec::new();
     for (k, p) in parts.iter().enumerate() {
         let at = || format!("messages[{i}].content[{k}]");
-        let kind = p.get("type").and_then(Value::as_str).unwrap_or("text");
+        let kind = p.get("type").and_then(Json::as_str).unwrap_or("text");
         match kind {
             "text" => {
                 let t = p
                     .get("text")
-                    .and_then(Value::as_str)
+                    .and_then(Json::as_str)
                     .ok_or_else(|| bad("messages", format!("{}.text must be a string", at())))?;
                 if !t.is_empty() {
                     out.push(Part::text(t));
@@ -260,7 +260,7 @@ fn user_parts(content: Option<&Value>, i: usize) -> Result<Vec<Part>, GatewayErr
                 let url = p
                     .get("image_url")
                     .and_then(|u| u.get("url").or(Some(u)))
-                    .and_then(Value::as_str)
+                    .and_then(Json::as_str)
                     .ok_or_else(|| {
                         bad(
                             "messages",
@@ -271,8 +271,8 @@ fn user_parts(content: Option<&Value>, i: usize) -> Result<Vec<Part>, GatewayErr
             }
             "input_audio" => {
                 let audio = p.get("input_audio");
-                let data = audio.and_then(|a| a.get("data")).and_then(Value::as_str);
-                let format = audio.and_then(|a| a.get("format")).and_then(Value::as_str);
+                let data = audio.and_then(|a| a.get("data")).and_then(Json::as_str);
+                let format = audio.and_then(|a| a.get("format")).and_then(Json::as_str);
                 let (Some(data), Some(format)) = (data, format) else {
                     return Err(bad(
                         "messages",
@@ -351,9 +351,8 @@ fn parse_data_url(rest: &str) -> Option<(String, String)> {
     Some((mime.to_ascii_lowercase(), data.to_owned()))
 }
 
-fn file_part(file: Option<&Value>, at: &dyn Fn() -> String) -> Result<Part, GatewayError> {
-    let file = file.and_then(Value::as_object);
-    let get = |k: &str| file.and_then(|f| f.get(k)).and_then(Value::as_str);
+fn file_part(file: Option<&Json<'_>>, at: &dyn Fn() -> String) -> Result<Part, GatewayError> {
+    let get = |k: &str| file.and_then(|f| f.get(k)).and_then(Json::as_str);
     let guessed = get("filename")
         .and_then(mime_from_path)
         .unwrap_or("application/pdf");
@@ -417,11 +416,11 @@ fn mime_from_path(path: &str) -> Option<&'static str> {
     })
 }
 
-fn assistant_parts(m: &Value, i: usize) -> Result<Vec<Part>, GatewayError> {
+fn assistant_parts(m: &Json<'_>, i: usize) -> Result<Vec<Part>, GatewayError> {
     let mut parts = text_only(m.get("content"), i)?;
     match m.get("tool_calls") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(calls)) => {
+        None | Some(Json::Null) => {}
+        Some(Json::Array(calls)) => {
             for (j, c) in calls.iter().enumerate() {
                 parts.push(tool_call_part(c, i, j)?);
             }
@@ -435,7 +434,7 @@ fn assistant_parts(m: &Value, i: usize) -> Result<Vec<Part>, GatewayError> {
     }
     // Legacy `function_call` on an assistant message.
     if let Some(fc) = m.get("function_call").filter(|v| !v.is_null()) {
-        let name = fc.get("name").and_then(Value::as_str).ok_or_else(|| {
+        let name = fc.get("name").and_then(Json::as_str).ok_or_else(|| {
             bad(
                 "messages",
                 format!("messages[{i}].function_call.name must be a string"),
@@ -456,28 +455,31 @@ fn assistant_parts(m: &Value, i: usize) -> Result<Vec<Part>, GatewayError> {
     Ok(parts)
 }
 
-fn tool_call_part(c: &Value, i: usize, j: usize) -> Result<Part, GatewayError> {
+fn tool_call_part(c: &Json<'_>, i: usize, j: usize) -> Result<Part, GatewayError> {
     let at = format!("messages[{i}].tool_calls[{j}]");
-    let kind = c.get("type").and_then(Value::as_str).unwrap_or("function");
+    let kind = c.get("type").and_then(Json::as_str).unwrap_or("function");
     if kind != "function" {
         return Err(bad(
             "messages",
             format!("{at}.type '{kind}' is not supported by Gemini"),
         ));
     }
-    let name = c
-        .pointer("/function/name")
-        .and_then(Value::as_str)
+    let function = c.get("function");
+    let name = function
+        .and_then(|f| f.get("name"))
+        .and_then(Json::as_str)
         .filter(|n| !n.is_empty())
         .ok_or_else(|| bad("messages", format!("{at}.function.name must be a string")))?;
-    let args = call_arguments(c.pointer("/function/arguments"), || {
+    let args = call_arguments(function.and_then(|f| f.get("arguments")), || {
         format!("{at}.function.arguments")
     })?;
     // Where the response converter put Gemini's signature (Google's own OpenAI-compatible
     // API uses the same place).
     let signature = c
-        .pointer("/extra_content/google/thought_signature")
-        .and_then(Value::as_str)
+        .get("extra_content")
+        .and_then(|e| e.get("google"))
+        .and_then(|g| g.get("thought_signature"))
+        .and_then(Json::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
     Ok(Part {
@@ -492,13 +494,13 @@ fn tool_call_part(c: &Value, i: usize, j: usize) -> Result<Part, GatewayError> {
 }
 
 /// OpenAI's `arguments` is a JSON string; Gemini's `args` is an object.
-fn call_arguments(args: Option<&Value>, at: impl Fn() -> String) -> Result<Value, GatewayError> {
+fn call_arguments(args: Option<&Json<'_>>, at: impl Fn() -> String) -> Result<Value, GatewayError> {
     let parsed = match args {
-        None | Some(Value::Null) => return Ok(json!({})),
-        Some(Value::String(s)) if s.trim().is_empty() => return Ok(json!({})),
-        Some(Value::String(s)) => serde_json::from_str::<Value>(s)
+        None | Some(Json::Null) => return Ok(json!({})),
+        Some(Json::Str(s)) if s.trim().is_empty() => return Ok(json!({})),
+        Some(Json::Str(s)) => serde_json::from_str::<Value>(s)
             .map_err(|_| bad("messages", format!("{} is not valid JSON", at())))?,
-        Some(other) => other.clone(),
+        Some(other) => other.to_value(),
     };
     if parsed.is_object() {
         Ok(parsed)
@@ -508,14 +510,14 @@ fn call_arguments(args: Option<&Value>, at: impl Fn() -> String) -> Result<Value
 }
 
 fn tool_result(
-    m: &Value,
+    m: &Json<'_>,
     i: usize,
     call_names: &HashMap<&str, &str>,
 ) -> Result<Part, GatewayError> {
-    let id = m.get("tool_call_id").and_then(Value::as_str);
+    let id = m.get("tool_call_id").and_then(Json::as_str);
     let name = id
         .and_then(|id| call_names.get(id).copied())
-        .or_else(|| m.get("name").and_then(Value::as_str))
+        .or_else(|| m.get("name").and_then(Json::as_str))
         .ok_or_else(|| {
             bad(
                 "messages",
@@ -530,7 +532,11 @@ fn tool_result(
 
 /// A tool result: a JSON object is passed as is, anything else as `{"result": text}`
 /// (Gemini's `response` must be an object).
-fn function_response(name: &str, content: Option<&Value>, i: usize) -> Result<Part, GatewayError> {
+fn function_response(
+    name: &str,
+    content: Option<&Json<'_>>,
+    i: usize,
+) -> Result<Part, GatewayError> {
     let text = content_text(content, i)?.concat();
     let response = match serde_json::from_str::<Value>(&text) {
         Ok(v @ Value::Object(_)) => v,
@@ -548,24 +554,22 @@ fn function_response(name: &str, content: Option<&Value>, i: usize) -> Result<Pa
 // ---------------------------------------------------------------------------------------------
 // tools
 
-fn convert_tools(
-    obj: &Map<String, Value>,
-) -> Result<(Vec<Tool>, Option<ToolConfig>), GatewayError> {
+fn convert_tools(obj: &Object<'_>) -> Result<(Vec<Tool>, Option<ToolConfig>), GatewayError> {
     let mut decls: Vec<FunctionDeclaration> = Vec::new();
-    let legacy = is_absent(obj.get("tools"));
+    let legacy = is_absent(lookup(obj, "tools"));
     let (list, param) = if legacy {
-        (obj.get("functions"), "functions")
+        (lookup(obj, "functions"), "functions")
     } else {
-        (obj.get("tools"), "tools")
+        (lookup(obj, "tools"), "tools")
     };
     match list {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => {
+        None | Some(Json::Null) => {}
+        Some(Json::Array(items)) => {
             for (j, t) in items.iter().enumerate() {
                 let f = if legacy {
                     Some(t)
                 } else {
-                    let kind = t.get("type").and_then(Value::as_str).unwrap_or("function");
+                    let kind = t.get("type").and_then(Json::as_str).unwrap_or("function");
                     if kind != "function" {
                         return Err(bad(
                             param,
@@ -580,14 +584,14 @@ fn convert_tools(
         Some(_) => return Err(bad(param, format!("{param} must be an array"))),
     }
 
-    let (choice, choice_param) = if is_absent(obj.get("tool_choice")) {
-        (obj.get("function_call"), "function_call")
+    let (choice, choice_param) = if is_absent(lookup(obj, "tool_choice")) {
+        (lookup(obj, "function_call"), "function_call")
     } else {
-        (obj.get("tool_choice"), "tool_choice")
+        (lookup(obj, "tool_choice"), "tool_choice")
     };
     let config = match choice {
-        None | Some(Value::Null) => None,
-        Some(Value::String(mode)) => Some(match mode.as_str() {
+        None | Some(Json::Null) => None,
+        Some(Json::Str(mode)) => Some(match mode.as_ref() {
             "auto" => calling_config("AUTO", None),
             "none" => calling_config("NONE", None),
             "required" | "any" => calling_config("ANY", None),
@@ -598,7 +602,7 @@ fn convert_tools(
                 ))
             }
         }),
-        Some(Value::Object(c)) => Some(named_choice(c, choice_param, &mut decls)?),
+        Some(Json::Object(c)) => Some(named_choice(c, choice_param, &mut decls)?),
         Some(_) => {
             return Err(bad(
                 choice_param,
@@ -619,16 +623,16 @@ fn convert_tools(
 }
 
 fn declaration(
-    f: Option<&Value>,
+    f: Option<&Json<'_>>,
     param: &'static str,
     j: usize,
 ) -> Result<FunctionDeclaration, GatewayError> {
     let f = f
-        .and_then(Value::as_object)
+        .filter(|f| f.is_object())
         .ok_or_else(|| bad(param, format!("{param}[{j}] must have a function object")))?;
     let name = f
         .get("name")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .filter(|n| !n.is_empty())
         .ok_or_else(|| {
             bad(
@@ -638,12 +642,12 @@ fn declaration(
         })?;
     let description = f
         .get("description")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .filter(|d| !d.is_empty())
         .map(str::to_owned);
     let parameters = match f.get("parameters") {
-        None | Some(Value::Null) => None,
-        Some(p) => function_parameters(p).map_err(|_| {
+        None | Some(Json::Null) => None,
+        Some(p) => function_parameters(&p.to_value()).map_err(|_| {
             bad(
                 param,
                 format!("{param}[{j}].parameters is too large or too deeply nested"),
@@ -669,25 +673,29 @@ fn calling_config(mode: &'static str, names: Option<Vec<String>>) -> ToolConfig 
 /// `{"type":"function","function":{"name"}}` (or legacy `{"name"}`) forces one function;
 /// `{"type":"allowed_tools","allowed_tools":{"mode","tools"}}` restricts the set.
 fn named_choice(
-    c: &Map<String, Value>,
+    c: &Object<'_>,
     param: &'static str,
     decls: &mut Vec<FunctionDeclaration>,
 ) -> Result<ToolConfig, GatewayError> {
     let declared = |decls: &[FunctionDeclaration], n: &str| decls.iter().any(|d| d.name == n);
-    if c.get("type").and_then(Value::as_str) == Some("allowed_tools") {
-        let allowed = c.get("allowed_tools");
+    if lookup(c, "type").and_then(Json::as_str) == Some("allowed_tools") {
+        let allowed = lookup(c, "allowed_tools");
         let mode = allowed
             .and_then(|a| a.get("mode"))
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .unwrap_or("auto");
         let names: Vec<String> = allowed
             .and_then(|a| a.get("tools"))
-            .and_then(Value::as_array)
+            .and_then(Json::as_array)
             .map(|tools| {
                 tools
                     .iter()
-                    .filter_map(|t| t.pointer("/function/name").or_else(|| t.get("name")))
-                    .filter_map(Value::as_str)
+                    .filter_map(|t| {
+                        t.get("function")
+                            .and_then(|f| f.get("name"))
+                            .or_else(|| t.get("name"))
+                    })
+                    .filter_map(Json::as_str)
                     .map(str::to_owned)
                     .collect()
             })
@@ -711,11 +719,10 @@ fn named_choice(
             )),
         };
     }
-    let name = c
-        .get("function")
+    let name = lookup(c, "function")
         .and_then(|f| f.get("name"))
-        .or_else(|| c.get("name"))
-        .and_then(Value::as_str)
+        .or_else(|| lookup(c, "name"))
+        .and_then(Json::as_str)
         .ok_or_else(|| bad(param, format!("{param}.function.name must be a string")))?;
     if !declared(decls, name) {
         return Err(bad(
@@ -729,9 +736,9 @@ fn named_choice(
 // ---------------------------------------------------------------------------------------------
 // generation config
 
-fn opt_f64(obj: &Map<String, Value>, key: &'static str) -> Result<Option<f64>, GatewayError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
+fn opt_f64(obj: &Object<'_>, key: &'static str) -> Result<Option<f64>, GatewayError> {
+    match lookup(obj, key) {
+        None | Some(Json::Null) => Ok(None),
         Some(v) => v
             .as_f64()
             .map(Some)
@@ -739,9 +746,9 @@ fn opt_f64(obj: &Map<String, Value>, key: &'static str) -> Result<Option<f64>, G
     }
 }
 
-fn opt_u64(obj: &Map<String, Value>, key: &'static str) -> Result<Option<u64>, GatewayError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
+fn opt_u64(obj: &Object<'_>, key: &'static str) -> Result<Option<u64>, GatewayError> {
+    match lookup(obj, key) {
+        None | Some(Json::Null) => Ok(None),
         Some(v) => v
             .as_u64()
             .map(Some)
@@ -750,7 +757,7 @@ fn opt_u64(obj: &Map<String, Value>, key: &'static str) -> Result<Option<u64>, G
 }
 
 fn generation_config(
-    obj: &Map<String, Value>,
+    obj: &Object<'_>,
     opts: &GeminiOptions,
 ) -> Result<GenerationConfig, GatewayError> {
     let mut g = GenerationConfig {
@@ -767,16 +774,16 @@ fn generation_config(
         if n == 0 {
             return Err(bad("n", "n must be at least 1"));
         }
-        let stream = obj.get("stream").and_then(Value::as_bool) == Some(true);
+        let stream = lookup(obj, "stream").and_then(Json::as_bool) == Some(true);
         if n > 1 && stream {
             return Err(bad("n", "n > 1 is not supported with stream for Gemini"));
         }
         g.candidate_count = Some(n);
     }
-    g.stop_sequences = match obj.get("stop") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(vec![s.clone()]),
-        Some(Value::Array(a)) => Some(
+    g.stop_sequences = match lookup(obj, "stop") {
+        None | Some(Json::Null) => None,
+        Some(Json::Str(s)) => Some(vec![s.to_string()]),
+        Some(Json::Array(a)) => Some(
             a.iter()
                 .map(|s| s.as_str().map(str::to_owned))
                 .collect::<Option<Vec<_>>>()
@@ -785,8 +792,8 @@ fn generation_config(
         .filter(|v| !v.is_empty()),
         Some(_) => return Err(bad("stop", "stop must be a string or an array of strings")),
     };
-    g.seed = match obj.get("seed") {
-        None | Some(Value::Null) => None,
+    g.seed = match lookup(obj, "seed") {
+        None | Some(Json::Null) => None,
         Some(v) => Some(
             v.as_i64()
                 .ok_or_else(|| bad("seed", "seed must be an integer"))?,
@@ -797,18 +804,19 @@ fn generation_config(
     g.presence_penalty = opt_f64(obj, "presence_penalty")?.filter(|p| *p != 0.0);
     g.frequency_penalty = opt_f64(obj, "frequency_penalty")?.filter(|p| *p != 0.0);
 
-    if let Some(rf) = obj.get("response_format").filter(|v| !v.is_null()) {
+    if let Some(rf) = lookup(obj, "response_format").filter(|v| !v.is_null()) {
         let kind = rf
             .get("type")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .ok_or_else(|| bad("response_format", "response_format.type must be a string"))?;
         match kind {
             "text" => {}
             "json_object" => g.response_mime_type = Some("application/json"),
             "json_schema" => {
                 g.response_mime_type = Some("application/json");
-                if let Some(schema) = rf.pointer("/json_schema/schema").filter(|s| s.is_object()) {
-                    let converted = to_gemini_schema(schema).map_err(|_| {
+                let schema = rf.get("json_schema").and_then(|j| j.get("schema"));
+                if let Some(schema) = schema.filter(|s| s.is_object()) {
+                    let converted = to_gemini_schema(&schema.to_value()).map_err(|_| {
                         bad(
                             "response_format",
                             "response_format.json_schema.schema is too large or too deeply nested",
@@ -831,9 +839,9 @@ fn generation_config(
         }
     }
 
-    let budget = match obj.get("reasoning_effort") {
-        None | Some(Value::Null) => opts.thinking_budget,
-        Some(Value::String(effort)) => Some(effort_budget(effort)?),
+    let budget = match lookup(obj, "reasoning_effort") {
+        None | Some(Json::Null) => opts.thinking_budget,
+        Some(Json::Str(effort)) => Some(effort_budget(effort)?),
         Some(_) => return Err(bad("reasoning_effort", "reasoning_effort must be a string")),
     };
     if let Some(b) = budget {
@@ -947,6 +955,22 @@ mod tests {
         assert_eq!(
             v["generationConfig"]["thinkingConfig"],
             json!({"thinkingBudget": 0})
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_a_400_not_a_crash() {
+        let opts = GeminiOptions {
+            safety_settings: None,
+            thinking_budget: None,
+        };
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let body = format!(r#"{{"messages":[{{"role":"user","content":{deep}}}]}}"#);
+        let e = chat_request_to_gemini(body.as_bytes(), &opts).unwrap_err();
+        assert_eq!((e.status(), e.code), (400, "invalid_json"));
+        assert_eq!(
+            e.message,
+            "request body is not valid JSON: recursion limit exceeded at line 1 column 163"
         );
     }
 

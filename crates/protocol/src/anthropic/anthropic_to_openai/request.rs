@@ -1,6 +1,6 @@
 //! Anthropic Messages request -> OpenAI chat-completions request.
 
-use super::super::input::{self, get, invalid, wrong_type, Object};
+use super::super::input::{self, get, invalid, wrong_type, Json, Object};
 use crate::error::GatewayError;
 use serde_json::{json, Map, Value};
 
@@ -58,7 +58,7 @@ pub fn messages_request_to_chat(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
     }
     if let Some(user) = get(&req, "metadata")
         .and_then(|m| m.get("user_id"))
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
     {
         out.insert("user".into(), user.into());
     }
@@ -82,15 +82,15 @@ pub fn messages_request_to_chat(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
     Ok(Value::Object(out).to_string().into_bytes())
 }
 
-fn system_text(req: &Object) -> Result<Option<String>, GatewayError> {
+fn system_text(req: &Object<'_>) -> Result<Option<String>, GatewayError> {
     let text = match get(req, "system") {
         None => return Ok(None),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(blocks)) => {
+        Some(Json::Str(s)) => s.to_string(),
+        Some(Json::Array(blocks)) => {
             let mut texts = Vec::new();
             for (i, block) in blocks.iter().enumerate() {
                 let path = format!("system[{i}]");
-                if block.get("type").and_then(Value::as_str) != Some("text") {
+                if block.get("type").and_then(Json::as_str) != Some("text") {
                     return Err(invalid(
                         "system",
                         "invalid_value",
@@ -113,33 +113,39 @@ fn system_text(req: &Object) -> Result<Option<String>, GatewayError> {
 }
 
 fn block_str<'a>(
-    block: &'a Value,
+    block: &'a Json<'_>,
     key: &str,
     param: &'static str,
     path: &str,
 ) -> Result<&'a str, GatewayError> {
     block
         .get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| wrong_type(param, &format!("{path}.{key}"), "a string"))
+        .and_then(Json::as_str)
+        .ok_or_else(|| wrong_type(param, format_args!("{path}.{key}"), "a string"))
 }
 
 /// Append the OpenAI message(s) for Anthropic message `i` to `out`.
-fn convert_message(msg: &Value, i: usize, out: &mut Vec<Value>) -> Result<(), GatewayError> {
+fn convert_message(msg: &Json<'_>, i: usize, out: &mut Vec<Value>) -> Result<(), GatewayError> {
     let path = format!("messages[{i}]");
     let msg = msg
         .as_object()
         .ok_or_else(|| wrong_type("messages", &path, "an object"))?;
     let role = match get(msg, "role") {
-        Some(Value::String(r)) if r == "user" || r == "assistant" => r.as_str(),
-        Some(Value::String(r)) => {
+        Some(Json::Str(r)) if r == "user" || r == "assistant" => r.as_ref(),
+        Some(Json::Str(r)) => {
             return Err(invalid(
                 "messages",
                 "invalid_value",
                 format!("{path}.role must be user or assistant; got {r:?}"),
             ))
         }
-        Some(_) => return Err(wrong_type("messages", &format!("{path}.role"), "a string")),
+        Some(_) => {
+            return Err(wrong_type(
+                "messages",
+                format_args!("{path}.role"),
+                "a string",
+            ))
+        }
         None => {
             return Err(invalid(
                 "messages",
@@ -150,11 +156,11 @@ fn convert_message(msg: &Value, i: usize, out: &mut Vec<Value>) -> Result<(), Ga
     };
     let cpath = format!("{path}.content");
     let blocks = match get(msg, "content") {
-        Some(Value::String(s)) => {
-            out.push(json!({ "role": role, "content": s }));
+        Some(Json::Str(s)) => {
+            out.push(json!({ "role": role, "content": s.as_ref() }));
             return Ok(());
         }
-        Some(Value::Array(blocks)) => blocks,
+        Some(Json::Array(blocks)) => blocks,
         Some(_) => {
             return Err(wrong_type(
                 "messages",
@@ -195,15 +201,15 @@ fn convert_message(msg: &Value, i: usize, out: &mut Vec<Value>) -> Result<(), Ga
     Ok(())
 }
 
-fn block_type<'a>(block: &'a Value, path: &str) -> Result<&'a str, GatewayError> {
+fn block_type<'a>(block: &'a Json<'_>, path: &str) -> Result<&'a str, GatewayError> {
     block
         .get("type")
-        .and_then(Value::as_str)
-        .ok_or_else(|| wrong_type("messages", &format!("{path}.type"), "a string"))
+        .and_then(Json::as_str)
+        .ok_or_else(|| wrong_type("messages", format_args!("{path}.type"), "a string"))
 }
 
 /// One user content block as an OpenAI content part; `None` for skipped block types.
-fn user_part(block: &Value, path: &str) -> Result<Option<Value>, GatewayError> {
+fn user_part(block: &Json<'_>, path: &str) -> Result<Option<Value>, GatewayError> {
     let part = match block_type(block, path)? {
         "text" => json!({ "type": "text", "text": block_str(block, "text", "messages", path)? }),
         "image" => {
@@ -251,13 +257,13 @@ enum Source<'a> {
     Text(&'a str),
 }
 
-fn source<'a>(block: &'a Value, path: &str) -> Result<Source<'a>, GatewayError> {
+fn source<'a>(block: &'a Json<'_>, path: &str) -> Result<Source<'a>, GatewayError> {
     let spath = format!("{path}.source");
     let src = block
         .get("source")
         .filter(|s| s.is_object())
         .ok_or_else(|| wrong_type("messages", &spath, "an object"))?;
-    match src.get("type").and_then(Value::as_str) {
+    match src.get("type").and_then(Json::as_str) {
         Some("base64") => Ok(Source::Base64 {
             media_type: block_str(src, "media_type", "messages", &spath)?,
             data: block_str(src, "data", "messages", &spath)?,
@@ -272,8 +278,8 @@ fn source<'a>(block: &'a Value, path: &str) -> Result<Source<'a>, GatewayError> 
     }
 }
 
-fn document_filename(block: &Value, media_type: &str) -> String {
-    match block.get("title").and_then(Value::as_str) {
+fn document_filename(block: &Json<'_>, media_type: &str) -> String {
+    match block.get("title").and_then(Json::as_str) {
         Some(title) if !title.is_empty() => title.to_owned(),
         _ if media_type == "application/pdf" => "document.pdf".into(),
         _ => "document".into(),
@@ -282,14 +288,14 @@ fn document_filename(block: &Value, media_type: &str) -> String {
 
 /// A `tool_result`'s content as the `tool` message's string; its images go to `images`.
 fn tool_result_content(
-    block: &Value,
+    block: &Json<'_>,
     path: &str,
     images: &mut Vec<Value>,
 ) -> Result<String, GatewayError> {
     match block.get("content") {
-        None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(Value::Array(items)) => {
+        None | Some(Json::Null) => Ok(String::new()),
+        Some(Json::Str(s)) => Ok(s.to_string()),
+        Some(Json::Array(items)) => {
             let mut texts = Vec::new();
             for (k, item) in items.iter().enumerate() {
                 match user_part(item, &format!("{path}.content[{k}]"))? {
@@ -304,7 +310,7 @@ fn tool_result_content(
         }
         Some(_) => Err(wrong_type(
             "messages",
-            &format!("{path}.content"),
+            format_args!("{path}.content"),
             "a string or an array of content blocks",
         )),
     }
@@ -322,7 +328,7 @@ fn user_content(parts: Vec<Value>) -> Option<Value> {
     Some(Value::Array(parts))
 }
 
-fn assistant_message(blocks: &[Value], path: &str) -> Result<Option<Value>, GatewayError> {
+fn assistant_message(blocks: &[Json<'_>], path: &str) -> Result<Option<Value>, GatewayError> {
     let mut texts = Vec::new();
     let mut calls = Vec::new();
     for (j, block) in blocks.iter().enumerate() {
@@ -333,8 +339,8 @@ fn assistant_message(blocks: &[Value], path: &str) -> Result<Option<Value>, Gate
                 let id = block_str(block, "id", "messages", &bpath)?;
                 let name = block_str(block, "name", "messages", &bpath)?;
                 let arguments = match block.get("input") {
-                    None | Some(Value::Null) => "{}".to_owned(),
-                    Some(input) => input.to_string(),
+                    None | Some(Json::Null) => "{}".to_owned(),
+                    Some(input) => input.to_json_string(),
                 };
                 calls.push(json!({
                     "id": id,
@@ -358,10 +364,10 @@ fn assistant_message(blocks: &[Value], path: &str) -> Result<Option<Value>, Gate
     Ok(Some(msg))
 }
 
-fn convert_tools(req: &Object) -> Result<Vec<Value>, GatewayError> {
+fn convert_tools(req: &Object<'_>) -> Result<Vec<Value>, GatewayError> {
     let tools = match get(req, "tools") {
         None => return Ok(Vec::new()),
-        Some(Value::Array(tools)) => tools,
+        Some(Json::Array(tools)) => tools,
         Some(_) => return Err(wrong_type("tools", "tools", "an array")),
     };
     let mut out = Vec::new();
@@ -371,14 +377,14 @@ fn convert_tools(req: &Object) -> Result<Vec<Value>, GatewayError> {
             continue; // a server tool (web_search_*, bash_*, …)
         };
         let name = block_str(tool, "name", "tools", &path)?;
-        let mut function = json!({ "name": name, "parameters": schema });
+        let mut function = json!({ "name": name, "parameters": schema.to_value() });
         match tool.get("description") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(d)) => function["description"] = Value::String(d.clone()),
+            None | Some(Json::Null) => {}
+            Some(Json::Str(d)) => function["description"] = Value::String(d.to_string()),
             Some(_) => {
                 return Err(wrong_type(
                     "tools",
-                    &format!("{path}.description"),
+                    format_args!("{path}.description"),
                     "a string",
                 ))
             }
@@ -389,15 +395,15 @@ fn convert_tools(req: &Object) -> Result<Vec<Value>, GatewayError> {
 }
 
 /// OpenAI's `tool_choice` and `parallel_tool_calls` for Anthropic's `tool_choice`.
-fn convert_tool_choice(req: &Object) -> Result<(Option<Value>, Option<bool>), GatewayError> {
+fn convert_tool_choice(req: &Object<'_>) -> Result<(Option<Value>, Option<bool>), GatewayError> {
     let Some(choice) = get(req, "tool_choice") else {
         return Ok((None, None));
     };
     let parallel = choice
         .get("disable_parallel_tool_use")
-        .and_then(Value::as_bool)
+        .and_then(Json::as_bool)
         .map(|disabled| !disabled);
-    let mapped = match choice.get("type").and_then(Value::as_str) {
+    let mapped = match choice.get("type").and_then(Json::as_str) {
         Some("auto") => json!("auto"),
         Some("any") => json!("required"),
         Some("none") => json!("none"),

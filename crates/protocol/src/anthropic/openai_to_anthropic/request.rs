@@ -1,12 +1,12 @@
 //! OpenAI chat-completions request -> Anthropic Messages request.
 
-use super::super::input::{self, get, invalid, wrong_type, Object};
+use super::super::input::{self, get, invalid, wrong_type, Json, Object, Path};
 use super::super::types::{
-    Message, MessagesRequest, Metadata, RequestBlock, Role, Source, Tool, ToolChoice,
-    ToolResultContent,
+    InputSchema, Message, MessagesRequest, Metadata, RequestBlock, Role, Source, Thinking, Tool,
+    ToolChoice, ToolResultContent,
 };
-use crate::error::{ErrorKind, GatewayError};
-use serde_json::{json, Value};
+use crate::error::GatewayError;
+use std::borrow::Cow;
 
 /// How OpenAI-only request fields are mapped onto Claude.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,9 +70,9 @@ pub fn chat_request_to_messages_as(
     model: Option<&str>,
 ) -> Result<Vec<u8>, GatewayError> {
     let req = input::parse_object(body)?;
-    crate::openai::check_request_fields(&req)?;
+    crate::openai::check_request_fields_of(&req)?;
     let body_model = input::required_str(&req, "model")?;
-    let model = model.unwrap_or(body_model).to_owned();
+    let model = model.unwrap_or(body_model);
 
     if let Some(n) = input::opt_u64(&req, "n")? {
         if n != 1 {
@@ -107,10 +107,8 @@ pub fn chat_request_to_messages_as(
     // Not an OpenAI field, but vLLM-style clients send it and Anthropic knows it.
     let mut top_k = input::opt_u64(&req, "top_k")?;
 
-    let stop_sequences = input::string_or_strings(&req, "stop")?
-        .into_iter()
-        .filter(|s| !s.trim().is_empty())
-        .collect();
+    let mut stop_sequences = input::string_or_strings(&req, "stop")?;
+    stop_sequences.retain(|s| !s.trim().is_empty());
 
     let tools = convert_tools(&req)?;
     let mut tool_choice = if tools.is_empty() {
@@ -151,12 +149,12 @@ pub fn chat_request_to_messages_as(
         temperature = None;
         top_p = None;
         top_k = None;
-        json!({ "type": "enabled", "budget_tokens": budget })
+        Thinking {
+            budget_tokens: budget,
+        }
     });
 
-    let metadata = input::opt_str(&req, "user")?.map(|u| Metadata {
-        user_id: u.to_owned(),
-    });
+    let metadata = input::opt_str(&req, "user")?.map(|user_id| Metadata { user_id });
 
     let out = MessagesRequest {
         model,
@@ -173,20 +171,21 @@ pub fn chat_request_to_messages_as(
         thinking,
         stream: input::opt_bool(&req, "stream")?,
     };
-    serde_json::to_vec(&out).map_err(|e| {
-        GatewayError::new(
-            ErrorKind::Internal,
-            "serialization_failed",
-            format!("could not encode the Anthropic request: {e}"),
-        )
-    })
+    // The request is about as long as the body: one buffer, rarely grown.
+    let mut buf = Vec::with_capacity(
+        body.len()
+            .saturating_add(body.len() / 8)
+            .saturating_add(256),
+    );
+    out.write(&mut buf);
+    Ok(buf)
 }
 
 /// Whether the request answers tool calls (its last turn holds tool results). With thinking
 /// enabled, Anthropic requires the assistant turn that made those calls to start with its
 /// signed thinking block, which an OpenAI client never has; so such a request goes without
 /// thinking.
-fn continues_tool_loop(turns: &[Message]) -> bool {
+fn continues_tool_loop(turns: &[Message<'_>]) -> bool {
     turns
         .last()
         .is_some_and(|t| t.role == Role::User && t.content.iter().any(RequestBlock::is_tool_result))
@@ -194,10 +193,10 @@ fn continues_tool_loop(turns: &[Message]) -> bool {
 
 /// The thinking budget asked for by `reasoning_effort`, or by an Anthropic-style `thinking`
 /// object (`{"type": "enabled", "budget_tokens": N}`) that some clients pass through.
-fn thinking_budget(req: &Object, opts: &ClaudeOptions) -> Result<Option<u32>, GatewayError> {
+fn thinking_budget(req: &Object<'_>, opts: &ClaudeOptions) -> Result<Option<u32>, GatewayError> {
     if let Some(thinking) = get(req, "thinking") {
-        let enabled = thinking.get("type").and_then(Value::as_str) == Some("enabled");
-        let budget = thinking.get("budget_tokens").and_then(Value::as_u64);
+        let enabled = thinking.get("type").and_then(Json::as_str) == Some("enabled");
+        let budget = thinking.get("budget_tokens").and_then(Json::as_u64);
         return match (enabled, budget) {
             (true, Some(b)) => Ok(Some(
                 u32::try_from(b)
@@ -231,17 +230,20 @@ fn thinking_budget(req: &Object, opts: &ClaudeOptions) -> Result<Option<u32>, Ga
 }
 
 /// System blocks and the merged user/assistant turns.
-fn convert_messages(messages: &[Value]) -> Result<(Vec<RequestBlock>, Vec<Message>), GatewayError> {
+type Converted<'a> = (Vec<RequestBlock<'a>>, Vec<Message<'a>>);
+
+fn convert_messages<'a>(messages: &'a [Json<'a>]) -> Result<Converted<'a>, GatewayError> {
     let mut system = Vec::new();
-    let mut turns: Vec<Message> = Vec::new();
+    let mut turns: Vec<Message<'a>> = Vec::new();
+    let root = Path::Root("messages");
     for (i, msg) in messages.iter().enumerate() {
-        let path = format!("messages[{i}]");
+        let path = root.at(i);
         let msg = msg
             .as_object()
-            .ok_or_else(|| wrong_type("messages", &path, "an object"))?;
+            .ok_or_else(|| wrong_type("messages", path, "an object"))?;
         let role = match get(msg, "role") {
-            Some(Value::String(r)) => r.as_str(),
-            Some(_) => return Err(wrong_type("messages", &format!("{path}.role"), "a string")),
+            Some(Json::Str(r)) => r.as_ref(),
+            Some(_) => return Err(wrong_type("messages", path.field("role"), "a string")),
             None => {
                 return Err(invalid(
                     "messages",
@@ -251,15 +253,15 @@ fn convert_messages(messages: &[Value]) -> Result<(Vec<RequestBlock>, Vec<Messag
             }
         };
         let content = get(msg, "content");
-        let cpath = format!("{path}.content");
+        let cpath = path.field("content");
         let (role, blocks) = match role {
             "system" | "developer" => {
-                system.extend(text_parts(content, &cpath)?);
+                text_parts(content, cpath, &mut system)?;
                 continue;
             }
-            "user" => (Role::User, user_parts(content, &cpath)?),
-            "assistant" => (Role::Assistant, assistant_blocks(msg, &path)?),
-            "tool" => (Role::User, vec![tool_result(msg, &path)?]),
+            "user" => (Role::User, user_parts(content, cpath)?),
+            "assistant" => (Role::Assistant, assistant_blocks(msg, path)?),
+            "tool" => (Role::User, vec![tool_result(msg, path)?]),
             "function" => {
                 return Err(invalid(
                     "messages",
@@ -288,7 +290,13 @@ fn convert_messages(messages: &[Value]) -> Result<(Vec<RequestBlock>, Vec<Messag
     }
     // Anthropic wants a turn's tool results before anything else in it.
     for turn in &mut turns {
-        if turn.role == Role::User {
+        let misplaced = turn.role == Role::User
+            && turn
+                .content
+                .iter()
+                .skip_while(|b| b.is_tool_result())
+                .any(RequestBlock::is_tool_result);
+        if misplaced {
             let (mut results, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut turn.content)
                 .into_iter()
                 .partition(RequestBlock::is_tool_result);
@@ -299,26 +307,32 @@ fn convert_messages(messages: &[Value]) -> Result<(Vec<RequestBlock>, Vec<Messag
     Ok((system, turns))
 }
 
-fn text_block(text: &str, cache_control: Option<&Value>) -> Option<RequestBlock> {
+fn text_block<'a>(text: &'a str, cache_control: Option<&'a Json<'a>>) -> Option<RequestBlock<'a>> {
     // Anthropic rejects empty and whitespace-only text blocks.
     (!text.trim().is_empty()).then(|| RequestBlock::Text {
-        text: text.to_owned(),
-        cache_control: cache_control.filter(|c| c.is_object()).cloned(),
+        text,
+        cache_control: cache_control.filter(|c| c.is_object()),
     })
 }
 
-/// Content that may only hold text: a string or an array of `text` parts.
-fn text_parts(content: Option<&Value>, path: &str) -> Result<Vec<RequestBlock>, GatewayError> {
+/// Content that may only hold text: a string or an array of `text` parts, appended to `out`.
+fn text_parts<'a>(
+    content: Option<&'a Json<'a>>,
+    path: Path<'_>,
+    out: &mut Vec<RequestBlock<'a>>,
+) -> Result<(), GatewayError> {
     match content {
-        None => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(text_block(s, None).into_iter().collect()),
-        Some(Value::Array(parts)) => {
-            let mut out = Vec::new();
+        None => Ok(()),
+        Some(Json::Str(s)) => {
+            out.extend(text_block(s, None));
+            Ok(())
+        }
+        Some(Json::Array(parts)) => {
             for (j, part) in parts.iter().enumerate() {
-                let ppath = format!("{path}[{j}]");
-                match part_type(part, &ppath)? {
+                let ppath = path.at(j);
+                match part_type(part, ppath)? {
                     "text" => out.extend(text_block(
-                        part_str(part, "text", &ppath)?,
+                        part_str(part, "text", ppath)?,
                         part.get("cache_control"),
                     )),
                     other => {
@@ -330,7 +344,7 @@ fn text_parts(content: Option<&Value>, path: &str) -> Result<Vec<RequestBlock>, 
                     }
                 }
             }
-            Ok(out)
+            Ok(())
         }
         Some(_) => Err(wrong_type(
             "messages",
@@ -341,42 +355,51 @@ fn text_parts(content: Option<&Value>, path: &str) -> Result<Vec<RequestBlock>, 
 }
 
 /// User content: text, images (`image_url`) and PDF files (`file` with `file_data`).
-fn user_parts(content: Option<&Value>, path: &str) -> Result<Vec<RequestBlock>, GatewayError> {
-    let parts = match content {
-        Some(Value::Array(parts)) => parts,
-        other => return text_parts(other, path),
-    };
+fn user_parts<'a>(
+    content: Option<&'a Json<'a>>,
+    path: Path<'_>,
+) -> Result<Vec<RequestBlock<'a>>, GatewayError> {
     let mut out = Vec::new();
+    let parts = match content {
+        Some(Json::Array(parts)) => parts,
+        other => {
+            text_parts(other, path, &mut out)?;
+            return Ok(out);
+        }
+    };
     for (j, part) in parts.iter().enumerate() {
-        let ppath = format!("{path}[{j}]");
-        match part_type(part, &ppath)? {
+        let ppath = path.at(j);
+        match part_type(part, ppath)? {
             "text" => out.extend(text_block(
-                part_str(part, "text", &ppath)?,
+                part_str(part, "text", ppath)?,
                 part.get("cache_control"),
             )),
             "image_url" => {
+                let upath = ppath.field("image_url");
                 let url = match part.get("image_url") {
-                    Some(Value::String(u)) => u.as_str(),
-                    Some(obj) => obj.get("url").and_then(Value::as_str).ok_or_else(|| {
-                        wrong_type("messages", &format!("{ppath}.image_url.url"), "a string")
+                    Some(Json::Str(u)) => u.as_ref(),
+                    Some(obj) => obj.get("url").and_then(Json::as_str).ok_or_else(|| {
+                        wrong_type("messages", upath.field("url"), "a string")
                     })?,
                     None => {
                         return Err(invalid(
                             "messages",
                             "missing_required_parameter",
-                            format!("{ppath}.image_url is required"),
+                            format!("{upath} is required"),
                         ))
                     }
                 };
                 out.push(RequestBlock::Image {
-                    source: image_source(url, &format!("{ppath}.image_url.url"))?,
+                    source: image_source(url, upath.field("url"))?,
                 });
             }
             "file" => {
-                let fpath = format!("{ppath}.file.file_data");
+                let fpath = ppath.field("file");
+                let fpath = fpath.field("file_data");
                 let data = part
-                    .pointer("/file/file_data")
-                    .and_then(Value::as_str)
+                    .get("file")
+                    .and_then(|f| f.get("file_data"))
+                    .and_then(Json::as_str)
                     .ok_or_else(|| {
                         invalid(
                             "messages",
@@ -392,10 +415,7 @@ fn user_parts(content: Option<&Value>, path: &str) -> Result<Vec<RequestBlock>, 
                     )
                 })?;
                 out.push(RequestBlock::Document {
-                    source: Source::Base64 {
-                        media_type: media_type.to_owned(),
-                        data: data.to_owned(),
-                    },
+                    source: Source::Base64 { media_type, data },
                 });
             }
             other => {
@@ -410,7 +430,7 @@ fn user_parts(content: Option<&Value>, path: &str) -> Result<Vec<RequestBlock>, 
     Ok(out)
 }
 
-fn image_source(url: &str, path: &str) -> Result<Source, GatewayError> {
+fn image_source<'a>(url: &'a str, path: Path<'_>) -> Result<Source<'a>, GatewayError> {
     if url.starts_with("data:") {
         let (media_type, data) = input::parse_data_url(url).ok_or_else(|| {
             invalid(
@@ -419,15 +439,10 @@ fn image_source(url: &str, path: &str) -> Result<Source, GatewayError> {
                 format!("{path} must be a base64 data URL (data:<type>;base64,...)"),
             )
         })?;
-        return Ok(Source::Base64 {
-            media_type: media_type.to_owned(),
-            data: data.to_owned(),
-        });
+        return Ok(Source::Base64 { media_type, data });
     }
     if url.starts_with("https://") || url.starts_with("http://") {
-        return Ok(Source::Url {
-            url: url.to_owned(),
-        });
+        return Ok(Source::Url { url });
     }
     Err(invalid(
         "messages",
@@ -436,27 +451,30 @@ fn image_source(url: &str, path: &str) -> Result<Source, GatewayError> {
     ))
 }
 
-fn part_type<'a>(part: &'a Value, path: &str) -> Result<&'a str, GatewayError> {
+fn part_type<'a>(part: &'a Json<'_>, path: Path<'_>) -> Result<&'a str, GatewayError> {
     part.get("type")
-        .and_then(Value::as_str)
-        .ok_or_else(|| wrong_type("messages", &format!("{path}.type"), "a string"))
+        .and_then(Json::as_str)
+        .ok_or_else(|| wrong_type("messages", path.field("type"), "a string"))
 }
 
-fn part_str<'a>(part: &'a Value, key: &str, path: &str) -> Result<&'a str, GatewayError> {
+fn part_str<'a>(part: &'a Json<'_>, key: &str, path: Path<'_>) -> Result<&'a str, GatewayError> {
     part.get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| wrong_type("messages", &format!("{path}.{key}"), "a string"))
+        .and_then(Json::as_str)
+        .ok_or_else(|| wrong_type("messages", path.field(key), "a string"))
 }
 
 /// An assistant message: its text (refusals included) and its tool calls as `tool_use`.
-fn assistant_blocks(msg: &Object, path: &str) -> Result<Vec<RequestBlock>, GatewayError> {
-    let cpath = format!("{path}.content");
-    let mut out = match get(msg, "content") {
-        Some(Value::Array(parts)) => {
-            let mut out = Vec::new();
+fn assistant_blocks<'a>(
+    msg: &'a Object<'a>,
+    path: Path<'_>,
+) -> Result<Vec<RequestBlock<'a>>, GatewayError> {
+    let cpath = path.field("content");
+    let mut out = Vec::new();
+    match get(msg, "content") {
+        Some(Json::Array(parts)) => {
             for (j, part) in parts.iter().enumerate() {
-                let ppath = format!("{cpath}[{j}]");
-                let key = match part_type(part, &ppath)? {
+                let ppath = cpath.at(j);
+                let key = match part_type(part, ppath)? {
                     "text" => "text",
                     "refusal" => "refusal",
                     other => {
@@ -468,28 +486,22 @@ fn assistant_blocks(msg: &Object, path: &str) -> Result<Vec<RequestBlock>, Gatew
                     }
                 };
                 out.extend(text_block(
-                    part_str(part, key, &ppath)?,
+                    part_str(part, key, ppath)?,
                     part.get("cache_control"),
                 ));
             }
-            out
         }
-        other => text_parts(other, &cpath)?,
-    };
+        other => text_parts(other, cpath, &mut out)?,
+    }
     let calls = match get(msg, "tool_calls") {
         None => return Ok(out),
-        Some(Value::Array(calls)) => calls,
-        Some(_) => {
-            return Err(wrong_type(
-                "messages",
-                &format!("{path}.tool_calls"),
-                "an array",
-            ))
-        }
+        Some(Json::Array(calls)) => calls,
+        Some(_) => return Err(wrong_type("messages", path.field("tool_calls"), "an array")),
     };
+    let calls_path = path.field("tool_calls");
     for (k, call) in calls.iter().enumerate() {
-        let tpath = format!("{path}.tool_calls[{k}]");
-        if let Some(t) = call.get("type").and_then(Value::as_str) {
+        let tpath = calls_path.at(k);
+        if let Some(t) = call.get("type").and_then(Json::as_str) {
             if t != "function" {
                 return Err(invalid(
                     "messages",
@@ -500,25 +512,27 @@ fn assistant_blocks(msg: &Object, path: &str) -> Result<Vec<RequestBlock>, Gatew
         }
         let id = call
             .get("id")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| wrong_type("messages", &format!("{tpath}.id"), "a non-empty string"))?;
-        let name = call
-            .pointer("/function/name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| wrong_type("messages", &format!("{tpath}.function.name"), "a string"))?;
-        let apath = format!("{tpath}.function.arguments");
-        let input = match call.pointer("/function/arguments") {
-            None | Some(Value::Null) => json!({}),
-            Some(Value::String(s)) if s.trim().is_empty() => json!({}),
-            Some(Value::String(s)) => serde_json::from_str::<Value>(s).map_err(|e| {
+            .ok_or_else(|| wrong_type("messages", tpath.field("id"), "a non-empty string"))?;
+        let function = call.get("function");
+        let fpath = tpath.field("function");
+        let name = function
+            .and_then(|f| f.get("name"))
+            .and_then(Json::as_str)
+            .ok_or_else(|| wrong_type("messages", fpath.field("name"), "a string"))?;
+        let apath = fpath.field("arguments");
+        let input = match function.and_then(|f| f.get("arguments")) {
+            None | Some(Json::Null) => Json::Object(Vec::new()),
+            Some(Json::Str(s)) if s.trim().is_empty() => Json::Object(Vec::new()),
+            Some(Json::Str(s)) => Json::from_slice(s.as_bytes()).map_err(|e| {
                 invalid(
                     "messages",
                     "invalid_value",
                     format!("{apath} is not valid JSON: {e}"),
                 )
             })?,
-            Some(_) => return Err(wrong_type("messages", &apath, "a JSON string")),
+            Some(_) => return Err(wrong_type("messages", apath, "a JSON string")),
         };
         if !input.is_object() {
             return Err(invalid(
@@ -529,7 +543,7 @@ fn assistant_blocks(msg: &Object, path: &str) -> Result<Vec<RequestBlock>, Gatew
         }
         out.push(RequestBlock::ToolUse {
             id: tool_id(id),
-            name: name.to_owned(),
+            name,
             input,
         });
     }
@@ -537,28 +551,26 @@ fn assistant_blocks(msg: &Object, path: &str) -> Result<Vec<RequestBlock>, Gatew
 }
 
 /// A `tool` message as a `tool_result` block.
-fn tool_result(msg: &Object, path: &str) -> Result<RequestBlock, GatewayError> {
+fn tool_result<'a>(msg: &'a Object<'a>, path: Path<'_>) -> Result<RequestBlock<'a>, GatewayError> {
     let id = match get(msg, "tool_call_id") {
-        Some(Value::String(s)) if !s.is_empty() => s,
+        Some(Json::Str(s)) if !s.is_empty() => s,
         _ => {
             return Err(wrong_type(
                 "messages",
-                &format!("{path}.tool_call_id"),
+                path.field("tool_call_id"),
                 "a non-empty string",
             ))
         }
     };
-    let cpath = format!("{path}.content");
+    let cpath = path.field("content");
     let content = match get(msg, "content") {
-        None => ToolResultContent::Text(String::new()),
-        Some(Value::String(s)) => ToolResultContent::Text(s.clone()),
-        Some(array @ Value::Array(_)) => {
-            ToolResultContent::Blocks(user_parts(Some(array), &cpath)?)
-        }
+        None => ToolResultContent::Text(""),
+        Some(Json::Str(s)) => ToolResultContent::Text(s),
+        Some(array @ Json::Array(_)) => ToolResultContent::Blocks(user_parts(Some(array), cpath)?),
         Some(_) => {
             return Err(wrong_type(
                 "messages",
-                &cpath,
+                cpath,
                 "a string or an array of parts",
             ))
         }
@@ -571,28 +583,29 @@ fn tool_result(msg: &Object, path: &str) -> Result<RequestBlock, GatewayError> {
 
 /// Anthropic accepts tool ids matching `^[a-zA-Z0-9_-]+$`; ids minted by other vendors may
 /// not. Applied to `tool_use` and `tool_result` alike, so pairs still match.
-fn tool_id(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+fn tool_id(id: &str) -> Cow<'_, str> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if id.chars().all(allowed) {
+        return Cow::Borrowed(id);
+    }
+    Cow::Owned(
+        id.chars()
+            .map(|c| if allowed(c) { c } else { '_' })
+            .collect(),
+    )
 }
 
-fn convert_tools(req: &Object) -> Result<Vec<Tool>, GatewayError> {
+fn convert_tools<'a>(req: &'a Object<'a>) -> Result<Vec<Tool<'a>>, GatewayError> {
     let tools = match get(req, "tools") {
         None => return Ok(Vec::new()),
-        Some(Value::Array(tools)) => tools,
+        Some(Json::Array(tools)) => tools,
         Some(_) => return Err(wrong_type("tools", "tools", "an array")),
     };
     let mut out = Vec::with_capacity(tools.len());
+    let root = Path::Root("tools");
     for (i, tool) in tools.iter().enumerate() {
-        let path = format!("tools[{i}]");
-        match tool.get("type").and_then(Value::as_str) {
+        let path = root.at(i);
+        match tool.get("type").and_then(Json::as_str) {
             Some("function") | None => {}
             Some(other) => {
                 return Err(invalid(
@@ -602,48 +615,31 @@ fn convert_tools(req: &Object) -> Result<Vec<Tool>, GatewayError> {
                 ))
             }
         }
-        let name = tool
-            .pointer("/function/name")
-            .and_then(Value::as_str)
+        let function = tool.get("function");
+        let fpath = path.field("function");
+        let name = function
+            .and_then(|f| f.get("name"))
+            .and_then(Json::as_str)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                wrong_type(
-                    "tools",
-                    &format!("{path}.function.name"),
-                    "a non-empty string",
-                )
-            })?;
-        let description = match tool.pointer("/function/description") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => {
-                return Err(wrong_type(
-                    "tools",
-                    &format!("{path}.function.description"),
-                    "a string",
-                ))
-            }
+            .ok_or_else(|| wrong_type("tools", fpath.field("name"), "a non-empty string"))?;
+        let description = match function.and_then(|f| f.get("description")) {
+            None | Some(Json::Null) => None,
+            Some(Json::Str(s)) => Some(s.as_ref()),
+            Some(_) => return Err(wrong_type("tools", fpath.field("description"), "a string")),
         };
-        let input_schema = match tool.pointer("/function/parameters") {
-            None | Some(Value::Null) => json!({ "type": "object", "properties": {} }),
-            Some(Value::Object(schema)) => {
-                let mut schema = schema.clone();
-                // Anthropic requires `type: object`; `{}` is a common way to say "no arguments".
-                schema
-                    .entry("type")
-                    .or_insert_with(|| Value::String("object".into()));
-                Value::Object(schema)
-            }
+        let input_schema = match function.and_then(|f| f.get("parameters")) {
+            None | Some(Json::Null) => InputSchema::no_parameters(),
+            Some(Json::Object(schema)) => InputSchema(schema),
             Some(_) => {
                 return Err(wrong_type(
                     "tools",
-                    &format!("{path}.function.parameters"),
+                    fpath.field("parameters"),
                     "a JSON schema object",
                 ))
             }
         };
         out.push(Tool {
-            name: name.to_owned(),
+            name,
             description,
             input_schema,
         });
@@ -651,13 +647,13 @@ fn convert_tools(req: &Object) -> Result<Vec<Tool>, GatewayError> {
     Ok(out)
 }
 
-fn convert_tool_choice(req: &Object) -> Result<Option<ToolChoice>, GatewayError> {
+fn convert_tool_choice<'a>(req: &'a Object<'a>) -> Result<Option<ToolChoice<'a>>, GatewayError> {
     let choice = match get(req, "tool_choice") {
         None => return Ok(None),
         Some(c) => c,
     };
     let parsed = match choice {
-        Value::String(s) => match s.as_str() {
+        Json::Str(s) => match s.as_ref() {
             "auto" => ToolChoice::Auto {
                 disable_parallel_tool_use: None,
             },
@@ -675,15 +671,16 @@ fn convert_tool_choice(req: &Object) -> Result<Option<ToolChoice>, GatewayError>
                 ))
             }
         },
-        Value::Object(_) => {
+        Json::Object(_) => {
             let name = choice
-                .pointer("/function/name")
-                .and_then(Value::as_str)
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .and_then(Json::as_str)
                 .ok_or_else(|| {
                     wrong_type("tool_choice", "tool_choice.function.name", "a string")
                 })?;
             ToolChoice::Tool {
-                name: name.to_owned(),
+                name,
                 disable_parallel_tool_use: None,
             }
         }
@@ -696,4 +693,70 @@ fn convert_tool_choice(req: &Object) -> Result<Option<ToolChoice>, GatewayError>
         }
     };
     Ok(Some(parsed))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn error(body: &[u8]) -> GatewayError {
+        chat_request_to_messages(body, &ClaudeOptions::default()).unwrap_err()
+    }
+
+    /// Deep nesting stops at serde_json's recursion limit (128) with a 400, wherever it is:
+    /// the body, a value inside it, or a tool call's arguments string.
+    #[test]
+    fn deep_nesting_is_a_400_not_a_crash() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let e = error(deep(10_000).as_bytes());
+        assert_eq!((e.status(), e.code, e.param), (400, "invalid_json", None));
+        assert_eq!(
+            e.message,
+            "request body is not valid JSON: recursion limit exceeded at line 1 column 128"
+        );
+
+        let body = format!(r#"{{"model":"m","messages":{}}}"#, deep(10_000));
+        let e = error(body.as_bytes());
+        assert_eq!(
+            e.message,
+            "request body is not valid JSON: recursion limit exceeded at line 1 column 151"
+        );
+
+        let body = format!(
+            r#"{{"model":"m","messages":[{{"role":"assistant","tool_calls":[{{"id":"a","function":{{"name":"f","arguments":"{}"}}}}]}}]}}"#,
+            deep(10_000)
+        );
+        let e = error(body.as_bytes());
+        assert_eq!(
+            (e.status(), e.code, e.param),
+            (400, "invalid_value", Some("messages"))
+        );
+        assert_eq!(
+            e.message,
+            "messages[0].tool_calls[0].function.arguments is not valid JSON: recursion limit exceeded at line 1 column 128"
+        );
+    }
+
+    /// Key order and duplicates of passed-through objects are written as a JSON map holds
+    /// them (sorted, last duplicate wins), as before the request was read borrowed.
+    #[test]
+    fn passed_through_objects_keep_their_encoding() {
+        let body = br#"{"model":"m","model":"claude","messages":[{"role":"user","content":[{"type":"text","text":"hi","cache_control":{"type":"ephemeral","ttl":"5m","type":"x"}}]},
+            {"role":"assistant","tool_calls":[{"id":"call.1","function":{"name":"f","arguments":"{\"b\":1.0,\"a\":[2e1,-0],\"b\":\"\\u00e9\"}"}}]},
+            {"role":"tool","tool_call_id":"call.1","content":"ok"}],
+            "tools":[{"type":"function","function":{"name":"f","parameters":{"properties":{"q":{"type":"string"}},"additionalProperties":false}}},{"function":{"name":"g"}}]}"#;
+        let out = chat_request_to_messages(body, &ClaudeOptions::default()).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            concat!(
+                r#"{"model":"claude","max_tokens":4096,"messages":["#,
+                r#"{"role":"user","content":[{"type":"text","text":"hi","cache_control":{"ttl":"5m","type":"x"}}]},"#,
+                r#"{"role":"assistant","content":[{"type":"tool_use","id":"call_1","name":"f","input":{"a":[20.0,-0.0],"b":"é"}}]},"#,
+                r#"{"role":"user","content":[{"type":"tool_result","tool_use_id":"call_1","content":"ok"}]}],"#,
+                r#""tools":[{"name":"f","input_schema":{"additionalProperties":false,"properties":{"q":{"type":"string"}},"type":"object"}},"#,
+                r#"{"name":"g","input_schema":{"properties":{},"type":"object"}}]}"#
+            )
+        );
+    }
 }
