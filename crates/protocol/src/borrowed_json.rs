@@ -303,6 +303,18 @@ impl<'de> Visitor<'de> for StrSeed {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
+/// Write `items` as a JSON array, each with `write`.
+pub(crate) fn write_list<T>(out: &mut Vec<u8>, items: &[T], write: impl Fn(&T, &mut Vec<u8>)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(item, out);
+    }
+    out.push(b']');
+}
+
 /// Append `value` as JSON text, byte for byte as serde_json writes the `Value` it stands for.
 pub(crate) fn write_json(out: &mut Vec<u8>, value: &Json<'_>) {
     match value {
@@ -311,16 +323,7 @@ pub(crate) fn write_json(out: &mut Vec<u8>, value: &Json<'_>) {
         Json::Bool(false) => out.extend_from_slice(b"false"),
         Json::Number(n) => write_number(out, n),
         Json::Str(s) => write_str(out, s),
-        Json::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_json(out, item);
-            }
-            out.push(b']');
-        }
+        Json::Array(items) => write_list(out, items, |item, out| write_json(out, item)),
         Json::Object(entries) => write_object(out, entries, None),
     }
 }

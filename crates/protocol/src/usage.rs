@@ -53,6 +53,35 @@ pub fn usage_from_tail(tail: &[u8]) -> Option<Usage> {
         .to_usage()
 }
 
+/// The `visit_*` methods of a visitor that takes any JSON value and answers `$value` for each
+/// that is not an object (arrays are read through and skipped).
+macro_rules! non_objects_are {
+    ($de:lifetime, $ty:ty, $value:expr) => {
+        fn visit_u64<E>(self, _: u64) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_unit<E>(self) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_seq<A: SeqAccess<$de>>(self, mut seq: A) -> Result<$ty, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($value)
+        }
+    };
+}
+
 /// A token count as [`Value::as_u64`] sees it, without building the value.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 enum Count {
@@ -221,28 +250,7 @@ impl<'de> Visitor<'de> for UsageVisitor {
         }
         Ok(u)
     }
-    fn visit_u64<E>(self, _: u64) -> Result<UsageFields, E> {
-        Ok(UsageFields::default())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<UsageFields, E> {
-        Ok(UsageFields::default())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<UsageFields, E> {
-        Ok(UsageFields::default())
-    }
-    fn visit_unit<E>(self) -> Result<UsageFields, E> {
-        Ok(UsageFields::default())
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<UsageFields, E> {
-        Ok(UsageFields::default())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<UsageFields, E> {
-        Ok(UsageFields::default())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UsageFields, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(UsageFields::default())
-    }
+    non_objects_are!('de, UsageFields, UsageFields::default());
 }
 
 /// `prompt_tokens_details.cached_tokens` (`Absent` unless the details are an object).
@@ -268,28 +276,7 @@ impl<'de> Deserialize<'de> for Details {
                 }
                 Ok(Details(cached))
             }
-            fn visit_u64<E>(self, _: u64) -> Result<Details, E> {
-                Ok(Details(Count::Absent))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Details, E> {
-                Ok(Details(Count::Absent))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Details, E> {
-                Ok(Details(Count::Absent))
-            }
-            fn visit_unit<E>(self) -> Result<Details, E> {
-                Ok(Details(Count::Absent))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Details, E> {
-                Ok(Details(Count::Absent))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Details, E> {
-                Ok(Details(Count::Absent))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Details, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Details(Count::Absent))
-            }
+            non_objects_are!('de, Details, Details(Count::Absent));
         }
         d.deserialize_any(V)
     }

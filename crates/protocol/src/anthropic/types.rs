@@ -5,7 +5,9 @@
 //! Everything read from a vendor is lenient: missing fields default, unknown block, delta and
 //! event types land in an `Other` variant and are skipped by the translators.
 
-use crate::borrowed_json::{write_json, write_number, write_object, write_str, Json, Object};
+use crate::borrowed_json::{
+    write_json, write_list, write_number, write_object, write_str, Json, Object,
+};
 use crate::stream::Usage;
 use serde::Deserialize;
 use serde_json::{Number, Value};
@@ -192,17 +194,6 @@ impl<'o> Members<'o> {
     fn close(self) {
         self.out.push(b'}');
     }
-}
-
-fn write_list<T>(out: &mut Vec<u8>, items: &[T], write: impl Fn(&T, &mut Vec<u8>)) {
-    out.push(b'[');
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write(item, out);
-    }
-    out.push(b']');
 }
 
 fn write_bool(out: &mut Vec<u8>, b: bool) {
