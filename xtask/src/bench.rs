@@ -421,19 +421,7 @@ fn build_all(prebuilt: bool) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     if !prebuilt {
         crate::build()?;
-        crate::run(Command::new(&cargo).current_dir(&root).args([
-            "build",
-            "--release",
-            "--target",
-            crate::WASM_TARGET,
-            "-p",
-            "noop-filter",
-        ]))?;
-        let from = crate::target_dir()
-            .join(crate::WASM_TARGET)
-            .join("release/noop_filter.wasm");
-        std::fs::copy(&from, crate::wasm_dir().join("noop_filter.wasm"))
-            .map_err(|e| format!("copy {}: {e}", from.display()))?;
+        crate::build_wasm_package("noop-filter", "noop_filter.wasm", &crate::wasm_dir())?;
     }
     // The mock only has to outrun one Envoy worker by far (it serves ~40k req/s on one core);
     // skipping LTO keeps a fresh clone's build short.

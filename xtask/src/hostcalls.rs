@@ -187,21 +187,8 @@ fn measure_requests(envoy: &Profiled, addr: SocketAddr, extra: &str, body: &str)
 /// Run the measurement; rows of `{op, what, instructions}` plus the baseline.
 pub fn run(envoy_bin: &Path, wasm_dir: &Path, upstream: SocketAddr, body: &str) -> Result<Value> {
     ensure_valgrind()?;
-    let root = crate::root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    crate::run(Command::new(&cargo).current_dir(&root).args([
-        "build",
-        "--release",
-        "--target",
-        crate::WASM_TARGET,
-        "-p",
-        "hostcall-probe",
-    ]))?;
+    crate::build_wasm_package("hostcall-probe", "hostcall_probe.wasm", wasm_dir)?;
     let probe = wasm_dir.join("hostcall_probe.wasm");
-    let from = crate::target_dir()
-        .join(crate::WASM_TARGET)
-        .join("release/hostcall_probe.wasm");
-    std::fs::copy(&from, &probe).map_err(|e| format!("copy {}: {e}", from.display()))?;
 
     // The bench's plain spec (ports are replaced when Envoy starts).
     let mut spec = crate::bench::base_spec(upstream)?;

@@ -203,6 +203,22 @@ fn build() -> Result {
     Ok(())
 }
 
+/// Build one more Wasm package (release, for the wasm target) and copy its `file` into `dir`.
+fn build_wasm_package(package: &str, file: &str, dir: &Path) -> Result {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(&cargo).current_dir(root()).args([
+        "build",
+        "--release",
+        "--target",
+        WASM_TARGET,
+        "-p",
+        package,
+    ]))?;
+    let from = target_dir().join(WASM_TARGET).join("release").join(file);
+    std::fs::copy(&from, dir.join(file)).map_err(|e| format!("copy {}: {e}", from.display()))?;
+    Ok(())
+}
+
 fn test(extra: &[String]) -> Result {
     setup()?;
     build()?;
