@@ -403,18 +403,18 @@ pub fn resp_reply(data: &[u8]) {
     let _ = resp::decode_mget(data);
 }
 
-/// Metric replies: Prometheus text, Webdis MGET, JSON maps, shared-cache entries.
+/// Metric replies: Prometheus text, Webdis MGET, JSON maps, shared-state entries.
 pub fn metric_replies(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let _ = metrics::parse_prometheus(&text, "vllm:num_requests_running", None);
     let _ = metrics::parse_prometheus(&text, "load", Some(("provider", "a")));
     let _ = metrics::parse_webdis_mget(data);
     let _ = metrics::parse_json_map(data, "a");
-    let _ = metrics::decode_entry(data);
-    let cache = metrics::MetricCache::decode(data);
-    let _ = cache.fresh("a", u64::MAX, 1);
-    let again = metrics::MetricCache::decode(&cache.encode());
-    assert_eq!(again.len(), cache.len(), "metric cache does not round-trip");
+    if let Some((v, t)) = metrics::decode_entry(data) {
+        let again = metrics::decode_entry(&metrics::encode_entry(v, t));
+        assert_eq!(again, Some((v, t)), "metric entry does not round-trip");
+        assert_eq!(metrics::fresh_entry(data, t, 0), Some(v));
+    }
 }
 
 /// One input of the seed corpus.

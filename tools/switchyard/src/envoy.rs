@@ -62,6 +62,10 @@ pub struct BootstrapSpec {
     /// Run `json_to_metadata` before the plugins (the plugins rely on it; tests turn it off
     /// to check the fallback).
     pub body_metadata: bool,
+    /// With `body_metadata`: lift only `model` and `stream`, as a hand-written bootstrap (or
+    /// the rule set DESIGN.md first described) does; the plugins must read the rest from the
+    /// body.
+    pub minimal_body_metadata: bool,
     pub filters: Vec<WasmFilter>,
     pub header_routes: Vec<HeaderRoute>,
     /// Cluster of the catch-all route; `None` answers 404 in OpenAI's shape.
@@ -83,6 +87,7 @@ impl BootstrapSpec {
             paths: vec!["/".into()],
             admin,
             body_metadata: true,
+            minimal_body_metadata: false,
             filters: Vec::new(),
             header_routes: Vec::new(),
             default_cluster: None,
@@ -285,7 +290,17 @@ fn routes(spec: &BootstrapSpec) -> Vec<Value> {
 fn connection_manager(spec: &BootstrapSpec) -> Value {
     let mut http_filters = Vec::new();
     if spec.body_metadata {
-        http_filters.push(json_to_metadata_filter());
+        let mut filter = json_to_metadata_filter();
+        if spec.minimal_body_metadata {
+            // Keep the `model` and `stream` rules only.
+            if let Some(rules) = filter
+                .pointer_mut("/typed_config/request_rules/rules")
+                .and_then(Value::as_array_mut)
+            {
+                rules.truncate(2);
+            }
+        }
+        http_filters.push(filter);
     }
     http_filters.extend(spec.filters.iter().map(wasm_filter));
     http_filters.push(json!({

@@ -1,8 +1,10 @@
 //! Which protocol translation a request needs, and the glue from that choice to the pure
-//! translators in `switchyard_protocol` (request bodies, plain responses, streams, errors).
+//! translators in `switchyard_protocol` (request bodies, plain responses, streams, errors);
+//! and how an answer reaches the client ([`ResponseMode`]), for the first answer and for a
+//! retry's alike.
 
-use switchyard_policy::proxy::{Protocol, Provider};
-use switchyard_policy::vendor::{Api, Family};
+use crate::proxy::{Protocol, Provider};
+use crate::vendor::{Api, Family};
 use switchyard_protocol::anthropic::{self, ClaudeOptions};
 use switchyard_protocol::error::vendor_error_body;
 use switchyard_protocol::gemini::{self, GeminiOptions};
@@ -365,4 +367,308 @@ fn is_openai_error(body: &[u8]) -> bool {
         .ok()
         .and_then(|v| v.get("error").map(|e| e.is_object()))
         .unwrap_or(false)
+}
+
+/// Headers through which clients send their own credentials; none of them may reach a vendor.
+pub const CLIENT_CREDENTIAL_HEADERS: [&str; 4] =
+    ["authorization", "x-api-key", "api-key", "x-goog-api-key"];
+
+/// One request-header edit: set (`Some`) or remove (`None`).
+pub type HeaderEdit = (&'static str, Option<String>);
+
+/// What the upstream request's headers depend on.
+pub struct UpstreamTarget<'a> {
+    pub provider: &'a Provider,
+    pub translation: Translation,
+    pub api: Api,
+    /// The model sent upstream, when known (Gemini puts it in the path).
+    pub model: Option<&'a str>,
+    pub streaming: bool,
+    pub client_path: &'a str,
+    /// The token this attempt uses.
+    pub token: Option<&'a str>,
+    /// The body will change length (`content-length` must go).
+    pub body_changes: bool,
+}
+
+/// The request plan as data: every header edit that points the request at the vendor (path,
+/// host, version headers, credentials, timeouts), in the order to apply them. `client_sent_
+/// version` is asked only for Claude-native Messages requests (whether the client sent its own
+/// `anthropic-version`, which then stays).
+pub fn upstream_headers(
+    t: &UpstreamTarget<'_>,
+    client_sent_version: impl FnOnce() -> bool,
+) -> Result<Vec<HeaderEdit>, GatewayError> {
+    let provider = t.provider;
+    let mut edits: Vec<HeaderEdit> = Vec::with_capacity(12);
+    if translated(provider) {
+        let path =
+            t.translation
+                .upstream_path(provider, t.api, t.model, t.streaming, t.client_path)?;
+        edits.push((":path", Some(path)));
+    }
+    let version = || Some(claude_version(provider).to_string());
+    match t.translation {
+        Translation::ChatToClaude | Translation::ModelsFromClaude => {
+            edits.push(("anthropic-version", version()));
+        }
+        Translation::MessagesNative if !client_sent_version() => {
+            edits.push(("anthropic-version", version()));
+        }
+        Translation::MessagesToChat => {
+            edits.push(("anthropic-version", None));
+            edits.push(("anthropic-beta", None));
+        }
+        _ => {}
+    }
+    edits.push((":authority", Some(provider.endpoint.host.clone())));
+    edits.extend(CLIENT_CREDENTIAL_HEADERS.iter().map(|h| (*h, None)));
+    if let Some(token) = t.token {
+        let (name, value) = provider.auth_header(token);
+        edits.push((name, Some(value)));
+    }
+    // Responses must be readable (and convertible) by the filter.
+    edits.push(("accept-encoding", None));
+    edits.push((
+        "x-envoy-upstream-rq-timeout-ms",
+        Some(provider.config.timeout.to_string()),
+    ));
+    if t.body_changes {
+        edits.push(("content-length", None));
+    }
+    Ok(edits)
+}
+
+/// How one answer reaches the client: chosen once from the plan and the answer's status, for
+/// the first answer and for a retry's alike.
+pub enum ResponseMode {
+    /// Passed through as the vendor sent it; `tap`: its token usage is read on the way
+    /// (successful answers only).
+    Passthrough { tap: bool },
+    /// A stream converted event by event.
+    Stream(Box<dyn StreamConverter>),
+    /// A whole successful answer, buffered and converted.
+    WholeBody,
+    /// A vendor error with this status, buffered and converted to the client's shape.
+    VendorError(u16),
+}
+
+/// What [`ResponseMode::choose`] needs to know of the request.
+pub struct AnswerPlan<'a> {
+    /// `None`: `protocol: original`, never converted.
+    pub translation: Option<Translation>,
+    pub api: Api,
+    pub streaming: bool,
+    pub client_wants_usage: bool,
+    pub ids: Ids<'a>,
+}
+
+impl ResponseMode {
+    /// The mode for an answer with `status`. `is_sse` is asked only when it matters (a stream
+    /// request to a vendor whose converter cannot read both framings), so the content type is
+    /// read only then.
+    pub fn choose(plan: &AnswerPlan<'_>, status: u16, is_sse: impl FnOnce() -> bool) -> Self {
+        let Some(t) = plan.translation else {
+            return ResponseMode::Passthrough { tap: status < 400 };
+        };
+        if status >= 400 {
+            return match t {
+                // Claude's own errors already are in the Messages client's shape.
+                Translation::MessagesNative => ResponseMode::Passthrough { tap: false },
+                _ => ResponseMode::VendorError(status),
+            };
+        }
+        // Gemini may frame a stream as a JSON array; its converter reads both framings.
+        let streamed_api = matches!(plan.api, Api::ChatCompletions | Api::Messages);
+        if plan.streaming
+            && streamed_api
+            && (matches!(t, Translation::ChatToGemini | Translation::MessagesToGemini) || is_sse())
+        {
+            return match t.stream_converter(&plan.ids, plan.client_wants_usage) {
+                Some(conv) => ResponseMode::Stream(conv),
+                None => ResponseMode::Passthrough { tap: true },
+            };
+        }
+        if t.converts_plain_response() {
+            ResponseMode::WholeBody
+        } else {
+            ResponseMode::Passthrough { tap: true }
+        }
+    }
+
+    /// Whether the body is rewritten (so the response's `content-length` must go).
+    pub fn rewrites_body(&self) -> bool {
+        !matches!(self, ResponseMode::Passthrough { .. })
+    }
+}
+
+/// The client-facing body and content type of a whole answer (a retry's, read at once),
+/// converted as the streaming path would have converted it.
+pub fn whole_answer(
+    plan: &AnswerPlan<'_>,
+    want_base64: bool,
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> (Vec<u8>, Option<String>) {
+    let passthrough = || (body.to_vec(), content_type.map(str::to_string));
+    let is_sse = || content_type.is_some_and(|c| c.starts_with("text/event-stream"));
+    let t = plan.translation.unwrap_or(Translation::Edit);
+    match ResponseMode::choose(plan, status, is_sse) {
+        ResponseMode::Passthrough { .. } => passthrough(),
+        ResponseMode::VendorError(status) => match t.error_body(status, body) {
+            Some(b) => (b, Some("application/json".into())),
+            None => passthrough(),
+        },
+        ResponseMode::Stream(mut conv) => {
+            let mut out = conv.push(body);
+            out.extend(conv.finish());
+            (out, Some("text/event-stream".into()))
+        }
+        ResponseMode::WholeBody => {
+            let out = match t.response_body(body, &plan.ids, want_base64) {
+                Ok(out) => out,
+                Err(e) => client_error(t, &e),
+            };
+            (out, Some("application/json".into()))
+        }
+    }
+}
+
+/// A gateway error in the client's shape (Anthropic's for Messages clients).
+pub fn client_error(t: Translation, e: &GatewayError) -> Vec<u8> {
+    if t.anthropic_client() {
+        anthropic::openai_error_to_anthropic(e.status(), &e.body())
+    } else {
+        e.body()
+    }
+}
+
+/// A health check's upstream request, less its credential.
+pub struct HealthCheckRequest {
+    pub path: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The upstream request for a health check of one of `provider`'s tokens: a minimal chat
+/// request through the vendor's own conversion and model mapping.
+pub fn health_check_request(provider: &Provider) -> Result<HealthCheckRequest, GatewayError> {
+    let failover = &provider.config.failover;
+    let client_model = failover.health_check_model.as_deref().unwrap_or_default();
+    let model = provider.config.model_mapping.map(client_model);
+    let api = Api::ChatCompletions;
+    let translation = Translation::choose(provider, api)?;
+    let body = serde_json::json!({
+        "model": model,
+        "messages": [{"role": "user", "content": "ping"}],
+        "max_tokens": 1,
+    })
+    .to_string()
+    .into_bytes();
+    let body = translation
+        .request_body(provider, &body, &RequestEdits::default(), &model)?
+        .unwrap_or(body);
+    let client_path = "/v1/chat/completions";
+    let path = if translated(provider) {
+        translation.upstream_path(provider, api, Some(&model), false, client_path)?
+    } else {
+        provider.openai_path(api, Some(&model), client_path)?
+    };
+    let mut headers = vec![("content-type", "application/json".to_string())];
+    if translation == Translation::ChatToClaude {
+        headers.push(("anthropic-version", claude_version(provider).to_string()));
+    }
+    Ok(HealthCheckRequest {
+        path,
+        headers,
+        body,
+    })
+}
+
+/// Request headers not copied into a retry (hop-by-hop, recomputed or router-only).
+const NOT_RETRIED: [&str; 7] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "upgrade",
+    "expect",
+];
+
+/// The retry's request headers: the first attempt's upstream headers with the new
+/// credential, without hop-by-hop, length and router-only headers.
+pub fn retry_headers<'a>(
+    first: &'a [(String, String)],
+    auth_name: &'a str,
+    auth_value: &'a str,
+    length: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    let mut out: Vec<(&str, &str)> = first
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .filter(|(k, _)| {
+            !NOT_RETRIED.contains(k)
+                && !k.eq_ignore_ascii_case(auth_name)
+                && !k.starts_with("x-envoy-")
+                && (!k.starts_with(':') || matches!(*k, ":method" | ":path" | ":authority"))
+        })
+        .collect();
+    out.push((auth_name, auth_value));
+    if length != "0" {
+        out.push(("content-length", length));
+    }
+    out
+}
+
+/// The `x-switchyard-retries` value (bounded).
+pub fn retry_count(n: u32) -> &'static str {
+    match n {
+        0 => "0",
+        1 => "1",
+        2 => "2",
+        3 => "3",
+        _ => "4+",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_headers_swap_the_credential_and_drop_hop_by_hop() {
+        let first: Vec<(String, String)> = [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/v1/chat/completions"),
+            (":authority", "api.deepseek.com"),
+            ("authorization", "Bearer old"),
+            ("content-type", "application/json"),
+            ("content-length", "99"),
+            ("transfer-encoding", "chunked"),
+            ("x-envoy-upstream-rq-timeout-ms", "120000"),
+            ("x-selected-provider", "deepseek"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let out = retry_headers(&first, "authorization", "Bearer new", "12");
+        assert_eq!(
+            out,
+            vec![
+                (":method", "POST"),
+                (":path", "/v1/chat/completions"),
+                (":authority", "api.deepseek.com"),
+                ("content-type", "application/json"),
+                ("x-selected-provider", "deepseek"),
+                ("authorization", "Bearer new"),
+                ("content-length", "12"),
+            ]
+        );
+        let no_body = retry_headers(&first, "x-api-key", "k", "0");
+        assert!(!no_body.iter().any(|(k, _)| *k == "content-length"));
+        assert_eq!(no_body.last(), Some(&("x-api-key", "k")));
+    }
 }

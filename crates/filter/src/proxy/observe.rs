@@ -6,13 +6,12 @@
 //! `%FILTER_STATE(wasm.switchyard:PLAIN)%`) holds them as one logfmt line:
 //! `provider=… model=… upstream_model=… input_tokens=… output_tokens=… ttft_ms=…`.
 
-use proxy_wasm::hostcalls;
+use crate::host::Host;
 use switchyard_policy::proxy::Provider;
 use switchyard_policy::stats::{self, model_label, status_class};
 use switchyard_policy::vendor::Api;
 use switchyard_protocol::usage::{BodyTail, MessagesUsageTap};
 use switchyard_protocol::Usage;
-use switchyard_wasm_host as host;
 
 /// Filter state key of the per-request facts (`%FILTER_STATE(wasm.switchyard:PLAIN)%`).
 pub const FILTER_STATE_KEY: &str = "switchyard";
@@ -136,11 +135,10 @@ impl Observation {
         self.streaming || !matches!(self.tap, Tap::None)
     }
 
-    /// Time to first byte; only streams report it, so only they read the clock.
-    pub fn first_byte(&mut self) {
-        if self.streaming && self.first_byte_ms.is_none() {
-            self.first_byte_ms = Some(host::now_ms());
-        }
+    /// Whether the time of the first byte is still to be taken; only streams report it, so
+    /// only they read the clock.
+    pub fn wants_first_byte(&self) -> bool {
+        self.streaming && self.first_byte_ms.is_none()
     }
 
     pub fn feed(&mut self, chunk: &[u8]) {
@@ -158,9 +156,9 @@ impl Observation {
         }
     }
 
-    /// The answer is complete: settle usage and publish the per-request facts as filter state
-    /// (before access logs run).
-    pub fn complete(&mut self, converter_usage: Option<Usage>) {
+    /// The answer is complete: settle usage; returns the per-request facts to publish as
+    /// filter state (before access logs run), the first time only.
+    pub fn complete(&mut self, converter_usage: Option<Usage>) -> Option<String> {
         if self.usage.is_none() {
             self.usage = converter_usage.or_else(|| match &self.tap {
                 Tap::None | Tap::Sniff => None,
@@ -168,18 +166,16 @@ impl Observation {
                 Tap::Messages(t) => t.usage(),
             });
         }
-        self.publish_filter_state();
+        self.publish()
     }
 
-    fn publish_filter_state(&mut self) {
+    /// The access-log facts, the first time they are asked for (`None` after).
+    pub fn publish(&mut self) -> Option<String> {
         if self.published {
-            return;
+            return None;
         }
         self.published = true;
-        let line = self.log_facts();
-        if let Err(e) = hostcalls::set_property(vec![FILTER_STATE_KEY], Some(line.as_bytes())) {
-            log::debug!("ai-proxy: set_property({FILTER_STATE_KEY}): {e:?}");
-        }
+        Some(self.log_facts())
     }
 
     /// The request's facts as one logfmt line (one host call, where a key per fact cost six).
@@ -214,15 +210,20 @@ impl Observation {
     }
 
     /// The request is over (`on_log`): emit its metrics. `final_status` is what the client got.
-    pub fn emit(&mut self, final_status: Option<u16>, code_details: Option<&str>) {
-        self.publish_filter_state();
+    pub fn emit(
+        &self,
+        host: &(impl Host + ?Sized),
+        final_status: Option<u16>,
+        code_details: Option<&str>,
+        now: u64,
+    ) {
         let status = final_status.or(self.status).unwrap_or(0);
         let provider = self.provider.as_str();
         let req = self.request_label_owned.as_str();
         let resp = self.response_label_owned.as_str();
         let req = if req.is_empty() { "unknown" } else { req };
         let resp = if resp.is_empty() { "unknown" } else { resp };
-        stats_count_request(provider, req, resp, self.operation, status);
+        stats_count_request(host, provider, req, resp, self.operation, status);
         if let Some(u) = self.usage {
             let uncached = u
                 .prompt_tokens
@@ -234,7 +235,7 @@ impl Observation {
                 ("cache_read", u.cached_tokens),
                 ("cache_creation", u.cache_creation_tokens),
             ] {
-                host::metrics::count(
+                host.count(
                     stats::TOKEN_USAGE,
                     &[
                         (stats::PROVIDER, provider),
@@ -246,8 +247,7 @@ impl Observation {
                 );
             }
         }
-        let now = host::now_ms();
-        host::metrics::record(
+        host.record(
             stats::OPERATION_DURATION,
             &[
                 (stats::PROVIDER, provider),
@@ -258,7 +258,7 @@ impl Observation {
         );
         if self.streaming && status < 400 {
             if let Some(first) = self.first_byte_ms {
-                host::metrics::record(
+                host.record(
                     stats::TIME_TO_FIRST_TOKEN,
                     &[(stats::PROVIDER, provider), (stats::RESPONSE_MODEL, resp)],
                     first.saturating_sub(self.started_ms),
@@ -266,7 +266,7 @@ impl Observation {
             }
         }
         if let Some(kind) = error_type(self.status, code_details) {
-            host::metrics::count(
+            host.count(
                 stats::UPSTREAM_ERRORS,
                 &[(stats::PROVIDER, provider), (stats::ERROR_TYPE, kind)],
                 1,
@@ -275,8 +275,15 @@ impl Observation {
     }
 }
 
-fn stats_count_request(provider: &str, req: &str, resp: &str, op: &str, status: u16) {
-    host::metrics::count(
+fn stats_count_request(
+    host: &(impl Host + ?Sized),
+    provider: &str,
+    req: &str,
+    resp: &str,
+    op: &str,
+    status: u16,
+) {
+    host.count(
         stats::REQUESTS,
         &[
             (stats::PROVIDER, provider),

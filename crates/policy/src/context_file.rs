@@ -1,25 +1,26 @@
-//! The `context` option: a text file fetched once per VM and inserted as a system message.
+//! The `context` option: a text file fetched once per plugin instance and inserted as a system
+//! message. Where to fetch it, how to judge the answer, and the cache of fetched files.
 
+use crate::proxy::ContextConfig;
+use crate::vendor::split_url;
 use std::collections::HashMap;
-use std::rc::Rc;
-use switchyard_policy::proxy::ContextConfig;
-use switchyard_policy::vendor::split_url;
+use std::sync::Arc;
 use switchyard_protocol::{ErrorKind, GatewayError};
 
 /// Largest context file accepted.
 const MAX_CONTEXT_BYTES: usize = 1024 * 1024;
 
-/// Fetched files by URL, kept for the life of the VM (cleared on reconfigure).
+/// Fetched files by URL, kept for the life of the plugin instance (cleared on reconfigure).
 #[derive(Default)]
 pub struct ContextCache {
-    files: HashMap<String, Rc<str>>,
+    files: HashMap<String, Arc<str>>,
 }
 
 impl ContextCache {
-    pub fn get(&self, url: &str) -> Option<Rc<str>> {
+    pub fn get(&self, url: &str) -> Option<Arc<str>> {
         self.files.get(url).cloned()
     }
-    pub fn put(&mut self, url: &str, text: Rc<str>) {
+    pub fn put(&mut self, url: &str, text: Arc<str>) {
         self.files.insert(url.to_string(), text);
     }
     pub fn clear(&mut self) {

@@ -1,45 +1,31 @@
-//! Token failover, retries and health checks, shared by every worker VM.
+//! Token failover, retries and health checks, shared by every worker.
 //!
-//! The per-token state (`switchyard_policy::failover::PoolState`) lives in Proxy-Wasm shared
-//! data under a key derived from the provider id and its token list, so all worker VMs see
+//! The per-token state (`switchyard_policy::failover::PoolState`) lives in the host's shared
+//! state under a key derived from the provider id and its token list, so all workers see
 //! the same failures, and a config reload that keeps the list keeps the state. Every change is
-//! a compare-and-swap (`host::shared::update`). Requests pick among available tokens; their
+//! a compare-and-swap (`shared_update`). Requests pick among available tokens; their
 //! response status counts as a success or failure of the token they used. A retryable status
 //! on a request whose response has not reached the client yet is retried with another token
-//! through `dispatch_http_call` to the same cluster, and the client gets the retry's answer.
-//! On the root tick, the VM holding a pool's lease (also in shared data) sends health checks
+//! through an HTTP callout to the same cluster, and the client gets the retry's answer.
+//! On the root tick, the instance holding a pool's lease (also in shared data) sends health checks
 //! (a minimal chat request, translated for the vendor) with each down token.
 
-use crate::translate::{self, Ids, Translation};
-use crate::{Plan, ProxyRequest};
-use proxy_wasm::hostcalls;
-use proxy_wasm::traits::Context;
-use proxy_wasm::types::{Action, MapType};
+use super::ProxyRequest;
+use crate::host::{shared_update, Action, Callout, CalloutResponse, Host, HttpHost};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use switchyard_policy::failover::{
-    pool_fingerprint, retry_after_ms, token_tail, Change, Lease, PoolState, Thresholds,
+    pool_fingerprint, token_tail, Change, Lease, Outcome, PoolState, Thresholds,
 };
-use switchyard_policy::proxy::{Protocol, Provider, ProxyConfig};
+use switchyard_policy::proxy::{Provider, ProxyConfig};
 use switchyard_policy::rules::RuleSet;
 use switchyard_policy::stats;
-use switchyard_policy::vendor::Api;
-use switchyard_protocol::openai_edit::RequestEdits;
-use switchyard_wasm_host as host;
+use switchyard_policy::translation::{self, retry_count, retry_headers};
 
 const KEY_PREFIX: &str = "switchyard.ai-proxy.failover.";
 /// Header marking the gateway's own health-check requests (visible to vendors and mocks).
 pub const HEALTH_CHECK_HEADER: &str = "x-switchyard-health-check";
-/// Request headers not copied into a retry (hop-by-hop, recomputed or router-only).
-const NOT_RETRIED: [&str; 7] = [
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "te",
-    "upgrade",
-    "expect",
-];
 
 /// Where one provider's token state lives and how it is judged.
 struct Pool<'a> {
@@ -82,22 +68,26 @@ impl<'a> Pool<'a> {
         self.provider.config.api_tokens.len()
     }
 
-    fn load(&self) -> PoolState {
-        let bytes = host::shared::get(&self.key);
+    fn load(&self, host: &(impl Host + ?Sized)) -> PoolState {
+        let bytes = host.shared_get(&self.key).0;
         PoolState::load(bytes.as_deref(), self.fingerprint, self.tokens())
     }
 
     /// Apply `f` to the shared state with compare-and-swap; skips the write when nothing
     /// changes (the common case: a success of a healthy token).
-    fn update<R>(&self, mut f: impl FnMut(&mut PoolState) -> R) -> Option<R> {
-        let current = host::shared::get(&self.key);
+    fn update<R>(
+        &self,
+        host: &(impl Host + ?Sized),
+        mut f: impl FnMut(&mut PoolState) -> R,
+    ) -> Option<R> {
+        let current = host.shared_get(&self.key).0;
         let mut state = PoolState::load(current.as_deref(), self.fingerprint, self.tokens());
         let r = f(&mut state);
         if current.as_deref() == Some(state.encode().as_slice()) {
             return Some(r);
         }
         let mut out = None;
-        let landed = host::shared::update(&self.key, |cur| {
+        let landed = shared_update(host, &self.key, |cur| {
             let mut s = PoolState::load(cur, self.fingerprint, self.tokens());
             out = Some(f(&mut s));
             s.encode()
@@ -110,29 +100,21 @@ impl<'a> Pool<'a> {
     }
 
     /// Count a response of token `index` with `status` (and its `retry-after`).
-    fn record(&self, index: usize, status: u16, retry_after: Option<&str>, now: u64) {
-        let failover = &self.provider.config.failover;
-        let failed = failover.enabled && failover.failover_on_status.matches(status);
-        let success = (200..300).contains(&status);
-        let rest = (status == 429)
-            .then(|| retry_after.and_then(retry_after_ms))
-            .flatten();
-        if !failed && !success && rest.is_none() {
+    fn record(
+        &self,
+        host: &(impl Host + ?Sized),
+        index: usize,
+        status: u16,
+        retry_after: Option<&str>,
+        now: u64,
+    ) {
+        let outcome = Outcome::classify(status, retry_after, &self.provider.config.failover);
+        if outcome.is_neutral() {
             return;
         }
         let th = self.thresholds;
-        let change = self.update(|s| {
-            if let Some(ms) = rest {
-                s.record_rest(index, now, now.saturating_add(ms));
-            }
-            if failed {
-                s.record_failure(index, now, &th)
-            } else if success {
-                s.record_success(index, now, &th)
-            } else {
-                Change::None
-            }
-        });
+        let change = self.update(host, |s| outcome.apply(s, index, now, &th));
+        let rest = outcome.rest_ms;
         if let Some(ms) = rest {
             log::info!(
                 "ai-proxy: provider `{}` token {} rests {ms} ms (429 retry-after)",
@@ -140,10 +122,10 @@ impl<'a> Pool<'a> {
                 self.tail(index)
             );
         }
-        self.log_change(index, change.unwrap_or(Change::None), status);
+        self.log_change(host, index, change.unwrap_or(Change::None), status);
     }
 
-    fn log_change(&self, index: usize, change: Change, status: u16) {
+    fn log_change(&self, host: &(impl Host + ?Sized), index: usize, change: Change, status: u16) {
         let id = self.name();
         let tail = self.tail(index);
         let state = match change {
@@ -152,7 +134,7 @@ impl<'a> Pool<'a> {
             Change::None => None,
         };
         if let Some(state) = state {
-            host::metrics::count(
+            host.count(
                 stats::TOKEN_POOL_CHANGES,
                 &[(stats::PROVIDER, id), (stats::STATE, state)],
                 1,
@@ -180,7 +162,7 @@ impl<'a> Pool<'a> {
 
 /// The token index for a new request: random among the available ones, or the least recently
 /// failed one when none is (logged); plain random without failover or retries.
-pub fn choose_token(provider: &Provider, rand: u64) -> Option<usize> {
+pub fn choose_token(host: &(impl Host + ?Sized), provider: &Provider, rand: u64) -> Option<usize> {
     let n = provider.config.api_tokens.len();
     if n == 0 {
         return None;
@@ -188,7 +170,9 @@ pub fn choose_token(provider: &Provider, rand: u64) -> Option<usize> {
     let Some(pool) = Pool::of(provider) else {
         return Some((rand % n as u64) as usize);
     };
-    let choice = pool.load().choose(host::now_ms(), &pool.thresholds, rand)?;
+    let choice = pool
+        .load(host)
+        .choose(host.now_ms(), &pool.thresholds, rand)?;
     if choice.fallback {
         log::warn!(
             "ai-proxy: provider `{}` has no available token; using the least recently failed one, {}",
@@ -225,6 +209,11 @@ impl Attempts {
         self.started_ms = now_ms;
     }
 
+    /// Keep the upstream request headers after the header phase's rewrite (retries on).
+    pub fn keep_headers(&mut self, headers: Vec<(String, String)>) {
+        self.headers = Some(headers);
+    }
+
     /// Whether the upstream body must be kept for retries.
     pub fn wants_body(&self) -> bool {
         self.headers.is_some()
@@ -243,22 +232,9 @@ impl Attempts {
     }
 }
 
-/// Header phase, after the rewrite: keep the upstream headers when retries are on.
-pub fn capture_request(req: &mut ProxyRequest) {
-    let retry = req
-        .plan
-        .as_ref()
-        .is_some_and(|p| p.provider.config.retry_on_failure.enabled);
-    if !retry {
-        return;
-    }
-    let headers = hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
-    req.failover.headers = Some(headers);
-}
-
 /// Response headers: count the status for the token used, and retry with another token when
 /// the status is retryable. `Some(action)` ends the header phase here.
-pub fn on_response_headers(req: &mut ProxyRequest) -> Option<Action> {
+pub fn on_response_headers(req: &mut ProxyRequest, host: &mut impl HttpHost) -> Option<Action> {
     if req.failover.replied {
         return Some(Action::Continue);
     }
@@ -269,20 +245,17 @@ pub fn on_response_headers(req: &mut ProxyRequest) -> Option<Action> {
     }) {
         return None;
     }
-    let status = hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
-        .ok()
-        .flatten()
+    let status = host
+        .response_header(":status")
         .and_then(|s| s.parse::<u16>().ok())?;
-    let retry_after = hostcalls::get_map_value(MapType::HttpResponseHeaders, "retry-after")
-        .ok()
-        .flatten();
+    let retry_after = host.response_header("retry-after");
     let plan = req.plan.as_ref()?;
     let pool = Pool::of(&plan.provider)?;
     let index = req.failover.token?;
-    let now = host::now_ms();
-    pool.record(index, status, retry_after.as_deref(), now);
-    remember_cluster(&pool);
-    if retry(req, status, now) {
+    let now = host.now_ms();
+    pool.record(&*host, index, status, retry_after.as_deref(), now);
+    remember_cluster(host, &pool);
+    if retry(req, host, status, now) {
         // Held until the retry answers; its response replaces this one.
         return Some(Action::Pause);
     }
@@ -291,27 +264,23 @@ pub fn on_response_headers(req: &mut ProxyRequest) -> Option<Action> {
 
 /// Start a retry when `status` calls for one and the budget allows. Returns whether one is
 /// in flight.
-fn retry(req: &mut ProxyRequest, status: u16, now: u64) -> bool {
+fn retry(req: &mut ProxyRequest, host: &mut impl HttpHost, status: u16, now: u64) -> bool {
     let Some(plan) = req.plan.as_ref() else {
         return false;
     };
     let cfg = &plan.provider.config.retry_on_failure;
     let a = &req.failover;
-    if !cfg.enabled || !cfg.retry_on_status.matches(status) || a.retries >= cfg.max_retries {
+    let Some(deadline) = cfg.deadline(status, a.retries, a.started_ms, now) else {
         return false;
-    }
+    };
     let (Some(headers), Some(pool)) = (a.headers.as_ref(), Pool::of(&plan.provider)) else {
         return false;
     };
-    let deadline = a.started_ms.saturating_add(cfg.retry_timeout);
-    if now >= deadline {
-        return false;
-    }
-    let Some(cluster) = host::property_string(&["xds", "cluster_name"]) else {
+    let Some(cluster) = host.cluster_name() else {
         return false;
     };
-    let rand = req.rng.borrow_mut().next_u64();
-    let state = pool.load();
+    let rand = req.rng.next_u64();
+    let state = pool.load(&*host);
     let Some(next) = state.choose_retry(now, &pool.thresholds, rand, &a.tried) else {
         log::info!(
             "ai-proxy: provider `{}`: status {status}, no token available to retry with",
@@ -330,8 +299,13 @@ fn retry(req: &mut ProxyRequest, status: u16, now: u64) -> bool {
         .saturating_sub(now)
         .min(plan.provider.config.timeout)
         .max(1);
-    let body = (!body.is_empty()).then_some(body);
-    match req.dispatch_http_call(&cluster, out, body, vec![], Duration::from_millis(timeout)) {
+    let call = Callout {
+        cluster: &cluster,
+        headers: &out,
+        body: (!body.is_empty()).then_some(body),
+        timeout_ms: timeout,
+    };
+    match host.http_call(&call) {
         Ok(id) => {
             log::info!(
                 "ai-proxy: provider `{}`: status {status} with token {}, retrying with {}",
@@ -347,51 +321,49 @@ fn retry(req: &mut ProxyRequest, status: u16, now: u64) -> bool {
             true
         }
         Err(e) => {
-            log::warn!("ai-proxy: retry callout to `{cluster}` failed: {e:?}");
+            log::warn!("ai-proxy: retry callout to `{cluster}` failed: {e}");
             false
         }
     }
 }
 
 /// A retry answered: count it, retry again if allowed, else answer the client with it.
-pub fn on_retry_response(req: &mut ProxyRequest, body_size: usize) {
+pub fn on_retry_response(
+    req: &mut ProxyRequest,
+    host: &mut impl HttpHost,
+    response: CalloutResponse,
+) {
     req.failover.pending = None;
-    let header = |name: &str| {
-        hostcalls::get_map_value(MapType::HttpCallResponseHeaders, name)
-            .ok()
-            .flatten()
-    };
     // No status: the callout failed (timeout, reset); Envoy would have said 503.
-    let status = header(":status")
-        .and_then(|s| s.parse::<u16>().ok())
-        .unwrap_or(503);
-    let retry_after = header("retry-after");
-    let content_type = header("content-type");
-    let body = hostcalls::get_buffer(
-        proxy_wasm::types::BufferType::HttpCallResponseBody,
-        0,
-        body_size,
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_default();
-    let now = host::now_ms();
+    let status = response.status.unwrap_or(503);
+    let retry_after = response.header("retry-after").map(str::to_string);
+    let content_type = response.header("content-type").map(str::to_string);
+    let now = host.now_ms();
     if let (Some(plan), Some(index)) = (req.plan.as_ref(), req.failover.token) {
         if let Some(pool) = Pool::of(&plan.provider) {
-            pool.record(index, status, retry_after.as_deref(), now);
+            pool.record(&*host, index, status, retry_after.as_deref(), now);
         }
     }
-    if retry(req, status, now) {
+    if retry(req, host, status, now) {
         return;
     }
     let Some(plan) = req.plan.as_ref() else {
         return;
     };
-    let (out, ct) = client_body(plan, status, content_type.as_deref(), &body);
+    let model = plan.upstream_model.as_deref().unwrap_or_default();
+    let (out, ct) = translation::whole_answer(
+        &plan.answer(model),
+        plan.want_base64,
+        status,
+        content_type.as_deref(),
+        &response.body,
+    );
     if let Some(obs) = req.obs.as_mut() {
         obs.status = Some(status);
         obs.usage = switchyard_protocol::usage::usage_from_body(&out);
-        obs.complete(None);
+        if let Some(line) = obs.complete(None) {
+            host.set_log_facts(&line);
+        }
     }
     let mut headers: Vec<(&str, &str)> = Vec::new();
     if let Some(ct) = ct.as_deref() {
@@ -402,115 +374,26 @@ pub fn on_retry_response(req: &mut ProxyRequest, body_size: usize) {
     }
     headers.push(("x-switchyard-retries", retry_count(req.failover.retries)));
     req.failover.replied = true;
-    if let Err(e) = hostcalls::send_http_response(u32::from(status), headers, Some(&out)) {
-        log::warn!("ai-proxy: could not answer with the retry's response: {e:?}");
-        let _ = hostcalls::resume_http_response();
-    }
-}
-
-/// The retry's request headers: the first attempt's upstream headers with the new
-/// credential, without hop-by-hop, length and router-only headers.
-fn retry_headers<'a>(
-    first: &'a [(String, String)],
-    auth_name: &'a str,
-    auth_value: &'a str,
-    length: &'a str,
-) -> Vec<(&'a str, &'a str)> {
-    let mut out: Vec<(&str, &str)> = first
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .filter(|(k, _)| {
-            !NOT_RETRIED.contains(k)
-                && !k.eq_ignore_ascii_case(auth_name)
-                && !k.starts_with("x-envoy-")
-                && (!k.starts_with(':') || matches!(*k, ":method" | ":path" | ":authority"))
-        })
-        .collect();
-    out.push((auth_name, auth_value));
-    if length != "0" {
-        out.push(("content-length", length));
-    }
-    out
-}
-
-fn retry_count(n: u32) -> &'static str {
-    match n {
-        0 => "0",
-        1 => "1",
-        2 => "2",
-        3 => "3",
-        _ => "4+",
-    }
-}
-
-/// The client-facing body (and content type) of a retry's whole response, converted as the
-/// streaming path would have converted it.
-fn client_body(
-    plan: &Plan,
-    status: u16,
-    content_type: Option<&str>,
-    body: &[u8],
-) -> (Vec<u8>, Option<String>) {
-    let passthrough = (body.to_vec(), content_type.map(str::to_string));
-    if plan.provider.config.protocol == Protocol::Original {
-        return passthrough;
-    }
-    let t = plan.translation;
-    if status >= 400 {
-        return match t.error_body(status, body) {
-            Some(b) => (b, Some("application/json".into())),
-            None => passthrough,
-        };
-    }
-    let model = plan.upstream_model.clone().unwrap_or_default();
-    let ids = Ids {
-        model: &model,
-        id: &plan.id,
-        created: plan.created,
-    };
-    let is_sse = content_type.is_some_and(|c| c.starts_with("text/event-stream"));
-    let stream_framed =
-        is_sse || matches!(t, Translation::ChatToGemini | Translation::MessagesToGemini);
-    if plan.streaming && stream_framed && matches!(plan.api, Api::ChatCompletions | Api::Messages) {
-        return match t.stream_converter(&ids, plan.client_wants_usage) {
-            Some(mut conv) => {
-                let mut out = conv.push(body);
-                out.extend(conv.finish());
-                (out, Some("text/event-stream".into()))
-            }
-            None => passthrough,
-        };
-    }
-    if !t.converts_plain_response() {
-        return passthrough;
-    }
-    let out = match t.response_body(body, &ids, plan.want_base64) {
-        Ok(out) => out,
-        Err(e) if t.anthropic_client() => {
-            switchyard_protocol::anthropic::openai_error_to_anthropic(e.status(), &e.body())
-        }
-        Err(e) => e.body(),
-    };
-    (out, Some("application/json".into()))
+    host.send_response(status, &headers, &out);
 }
 
 /// Publish the provider's cluster (seen by requests) for the VM that runs health checks.
-fn remember_cluster(pool: &Pool<'_>) {
+fn remember_cluster(host: &impl HttpHost, pool: &Pool<'_>) {
     if !pool.provider.config.failover.health_checks() {
         return;
     }
-    let Some(cluster) = host::property_string(&["xds", "cluster_name"]) else {
+    let Some(cluster) = host.cluster_name() else {
         return;
     };
     let key = format!("{}.cluster", pool.key);
-    if host::shared::get(&key).as_deref() != Some(cluster.as_bytes()) {
-        host::shared::update(&key, |_| cluster.clone().into_bytes());
+    if host.shared_get(&key).0.as_deref() != Some(cluster.as_bytes()) {
+        shared_update(host, &key, |_| cluster.clone().into_bytes());
     }
 }
 
 /// A health check in flight.
 struct Check {
-    provider: std::sync::Arc<Provider>,
+    provider: Arc<Provider>,
     key: String,
     index: usize,
 }
@@ -550,8 +433,8 @@ impl HealthChecks {
     }
 
     /// One tick: for each pool due a round whose lease this VM holds, check its down tokens.
-    pub fn tick(&mut self, root: &dyn Context, rules: &RuleSet<ProxyConfig>) {
-        let now = host::now_ms();
+    pub fn tick(&mut self, host: &mut impl Host, rules: &RuleSet<ProxyConfig>) {
+        let now = host.now_ms();
         let mut seen = Vec::new();
         for provider in rules.all().flat_map(|c| c.providers.iter()) {
             let failover = &provider.config.failover;
@@ -572,7 +455,7 @@ impl HealthChecks {
             }
             let mut mine = false;
             let ttl = interval.saturating_mul(3);
-            host::shared::update(&format!("{}.lease", pool.key), |cur| {
+            shared_update(&*host, &format!("{}.lease", pool.key), |cur| {
                 let (bytes, held) = Lease::claim(cur, self.me, now, ttl);
                 mine = held;
                 bytes
@@ -581,11 +464,13 @@ impl HealthChecks {
                 continue;
             }
             self.last_round.insert(pool.key.clone(), now);
-            let due = pool.load().due_checks(now, &pool.thresholds);
+            let due = pool.load(&*host).due_checks(now, &pool.thresholds);
             if due.is_empty() {
                 continue;
             }
-            let Some(cluster) = host::shared::get(&format!("{}.cluster", pool.key))
+            let Some(cluster) = host
+                .shared_get(&format!("{}.cluster", pool.key))
+                .0
                 .and_then(|b| String::from_utf8(b).ok())
             else {
                 log::debug!(
@@ -602,7 +487,7 @@ impl HealthChecks {
                 if busy {
                     continue;
                 }
-                match send_check(root, provider, index, &cluster) {
+                match send_check(host, provider, index, &cluster) {
                     Ok(id) => {
                         self.pending.insert(
                             id,
@@ -624,7 +509,7 @@ impl HealthChecks {
     }
 
     /// A health check answered (`status` 0: no answer). Returns whether the callout was one.
-    pub fn on_response(&mut self, token: u32, status: u16) -> bool {
+    pub fn on_response(&mut self, host: &(impl Host + ?Sized), token: u32, status: u16) -> bool {
         let Some(check) = self.pending.remove(&token) else {
             return false;
         };
@@ -632,9 +517,9 @@ impl HealthChecks {
             return true;
         };
         let ok = (200..300).contains(&status);
-        let now = host::now_ms();
+        let now = host.now_ms();
         let th = pool.thresholds;
-        let change = pool.update(|s| s.record_check(check.index, ok, now, &th));
+        let change = pool.update(host, |s| s.record_check(check.index, ok, now, &th));
         if !ok {
             log::info!(
                 "ai-proxy: provider `{}`: health check of token {} failed (status {status})",
@@ -642,110 +527,39 @@ impl HealthChecks {
                 pool.tail(check.index)
             );
         }
-        pool.log_change(check.index, change.unwrap_or(Change::None), status);
+        pool.log_change(host, check.index, change.unwrap_or(Change::None), status);
         true
     }
 }
 
 /// Send one health check: a minimal chat request through the vendor's own conversion.
 fn send_check(
-    root: &dyn Context,
+    host: &mut impl Host,
     provider: &Provider,
     index: usize,
     cluster: &str,
 ) -> Result<u32, String> {
-    let failover = &provider.config.failover;
-    let client_model = failover.health_check_model.as_deref().unwrap_or_default();
-    let model = provider.config.model_mapping.map(client_model);
     let token = provider
         .config
         .api_tokens
         .get(index)
         .ok_or("no such token")?;
-    let api = Api::ChatCompletions;
-    let translation = Translation::choose(provider, api).map_err(|e| e.to_string())?;
-    let body = serde_json::json!({
-        "model": model,
-        "messages": [{"role": "user", "content": "ping"}],
-        "max_tokens": 1,
-    })
-    .to_string()
-    .into_bytes();
-    let edits = RequestEdits::default();
-    let body = translation
-        .request_body(provider, &body, &edits, &model)
-        .map_err(|e| e.to_string())?
-        .unwrap_or(body);
-    let client_path = "/v1/chat/completions";
-    let path = if translate::translated(provider) {
-        translation
-            .upstream_path(provider, api, Some(&model), false, client_path)
-            .map_err(|e| e.to_string())?
-    } else {
-        provider
-            .openai_path(api, Some(&model), client_path)
-            .map_err(|e| e.to_string())?
-    };
+    let check = translation::health_check_request(provider).map_err(|e| e.to_string())?;
     let (auth_name, auth_value) = provider.auth_header(token);
-    let length = body.len().to_string();
+    let length = check.body.len().to_string();
     let mut headers = vec![
         (":method", "POST"),
-        (":path", path.as_str()),
+        (":path", check.path.as_str()),
         (":authority", provider.endpoint.host.as_str()),
-        ("content-type", "application/json"),
         ("content-length", length.as_str()),
         (auth_name, auth_value.as_str()),
         (HEALTH_CHECK_HEADER, "1"),
     ];
-    if translation == Translation::ChatToClaude {
-        headers.push(("anthropic-version", translate::claude_version(provider)));
-    }
-    root.dispatch_http_call(
+    headers.extend(check.headers.iter().map(|(k, v)| (*k, v.as_str())));
+    host.http_call(&Callout {
         cluster,
-        headers,
-        Some(&body),
-        vec![],
-        Duration::from_millis(failover.health_check_timeout),
-    )
-    .map_err(|e| format!("{e:?}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_headers_swap_the_credential_and_drop_hop_by_hop() {
-        let first: Vec<(String, String)> = [
-            (":method", "POST"),
-            (":scheme", "http"),
-            (":path", "/v1/chat/completions"),
-            (":authority", "api.deepseek.com"),
-            ("authorization", "Bearer old"),
-            ("content-type", "application/json"),
-            ("content-length", "99"),
-            ("transfer-encoding", "chunked"),
-            ("x-envoy-upstream-rq-timeout-ms", "120000"),
-            ("x-selected-provider", "deepseek"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let out = retry_headers(&first, "authorization", "Bearer new", "12");
-        assert_eq!(
-            out,
-            vec![
-                (":method", "POST"),
-                (":path", "/v1/chat/completions"),
-                (":authority", "api.deepseek.com"),
-                ("content-type", "application/json"),
-                ("x-selected-provider", "deepseek"),
-                ("authorization", "Bearer new"),
-                ("content-length", "12"),
-            ]
-        );
-        let no_body = retry_headers(&first, "x-api-key", "k", "0");
-        assert!(!no_body.iter().any(|(k, _)| *k == "content-length"));
-        assert_eq!(no_body.last(), Some(&("x-api-key", "k")));
-    }
+        headers: &headers,
+        body: Some(&check.body),
+        timeout_ms: provider.config.failover.health_check_timeout,
+    })
 }
