@@ -560,6 +560,15 @@ fn function_response(
 
 fn convert_tools(obj: &Object<'_>) -> Result<(Vec<Tool>, Option<ToolConfig>), GatewayError> {
     let mut decls: Vec<FunctionDeclaration> = Vec::new();
+    // The deprecated forms are read only alone: with the current ones they would be dropped.
+    for (legacy, current) in [("functions", "tools"), ("function_call", "tool_choice")] {
+        if !is_absent(lookup(obj, legacy)) && !is_absent(lookup(obj, current)) {
+            return Err(bad(
+                legacy,
+                format!("{legacy} is the deprecated form of {current}; send one of them"),
+            ));
+        }
+    }
     let legacy = is_absent(lookup(obj, "tools"));
     let (list, param) = if legacy {
         (lookup(obj, "functions"), "functions")
