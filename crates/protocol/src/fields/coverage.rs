@@ -223,3 +223,77 @@ fn readme_table_is_generated() {
         );
     }
 }
+
+/// `testdata/fields/messages_to_gemini/`: an Anthropic client's request through the chain
+/// the gateway runs for Gemini (Messages -> chat -> `generateContent`), to `<case>.out.json`
+/// or `<case>.error.json` (`status`, `param`).
+#[test]
+fn messages_to_gemini_fixtures() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/fields/messages_to_gemini");
+    let mut cases: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".in.json").map(str::to_owned))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 4, "too few cases");
+    for case in cases {
+        let input = std::fs::read(dir.join(format!("{case}.in.json"))).unwrap();
+        match messages_to_gemini(&input) {
+            Ok(out) => {
+                let path = dir.join(format!("{case}.out.json"));
+                let got = json_of(&out);
+                let want = std::fs::read(&path).ok().map(|b| json_of(&b));
+                if want.as_ref() != Some(&got) {
+                    if std::env::var_os("SWITCHYARD_BLESS").is_some() {
+                        let text = serde_json::to_string_pretty(&got).unwrap() + "\n";
+                        std::fs::write(&path, text).unwrap();
+                        continue;
+                    }
+                    panic!("{case}: got {got:#}");
+                }
+            }
+            Err(e) => {
+                let want = load(&format!("messages_to_gemini/{case}.error.json"));
+                assert_eq!(want["status"], e.status(), "{case}: {e:?}");
+                assert_eq!(want["param"].as_str(), e.param, "{case}: {e:?}");
+            }
+        }
+    }
+}
+
+/// Gemini's thought parts reach an Anthropic client as `thinking` blocks, whole and streamed,
+/// through the same chain (Gemini -> chat `reasoning_content` -> Messages).
+#[test]
+fn gemini_thoughts_reach_anthropic_clients_as_thinking_blocks() {
+    use crate::anthropic::{chat_response_to_messages, ChatStreamToMessages};
+    use crate::gemini::{gemini_response_to_chat, GeminiStreamToChat};
+    use crate::stream::StreamConverter;
+
+    let answer = br#"{"candidates":[{"content":{"role":"model","parts":[
+        {"text":"221 = 13 x 17.","thought":true},{"text":"No: 221 = 13 x 17."}]},
+        "finishReason":"STOP"}],
+        "usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":8,"thoughtsTokenCount":30}}"#;
+    let chat = gemini_response_to_chat(answer, "gemini-2.5-flash", "id1", 1).unwrap();
+    let messages = json_of(&chat_response_to_messages(&chat).unwrap());
+    assert_eq!(messages["content"][0]["type"], "thinking");
+    assert_eq!(messages["content"][0]["thinking"], "221 = 13 x 17.");
+    assert_eq!(messages["content"][1]["type"], "text");
+
+    let mut gemini = GeminiStreamToChat::new("gemini-2.5-flash", "id1", 1, true);
+    let mut anthropic = ChatStreamToMessages::new();
+    let sse = concat!(
+        "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"13 x 17\",\"thought\":true}]}}]}\r\n\r\n",
+        "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"No.\"}]},\"finishReason\":\"STOP\"}],",
+        "\"usageMetadata\":{\"promptTokenCount\":9,\"candidatesTokenCount\":2,\"thoughtsTokenCount\":5}}\r\n\r\n",
+    );
+    let mut out = anthropic.push(&gemini.push(sse.as_bytes()));
+    let tail = gemini.finish();
+    out.extend(anthropic.push(&tail));
+    out.extend(anthropic.finish());
+    let text = String::from_utf8(out).unwrap();
+    let thinking = text.find("\"thinking_delta\"").expect("no thinking_delta");
+    let answer = text.find("\"text_delta\"").expect("no text_delta");
+    assert!(thinking < answer, "{text}");
+    assert!(text.contains("\"thinking\":\"13 x 17\""), "{text}");
+}
