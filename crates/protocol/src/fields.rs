@@ -283,10 +283,11 @@ impl FieldTable {
                 continue;
             }
             match self.rule(key) {
-                Some(r) if r.disposition(family) == Disposition::Refused => {
-                    if !r.neutral.iter().any(|n| n.matches(value)) {
-                        return Err(refused(r, family));
-                    }
+                Some(r)
+                    if r.disposition(family) == Disposition::Refused
+                        && !r.neutral.iter().any(|n| n.matches(value)) =>
+                {
+                    return Err(refused(r, family));
                 }
                 Some(_) => {}
                 None if self.unknown[family.column()] == Disposition::Refused => {
