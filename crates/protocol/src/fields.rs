@@ -246,7 +246,7 @@ pub const MESSAGES_FIELDS: FieldTable = FieldTable {
         rule("system", [M, P, M], "a leading system message"),
         rule("temperature", [M, P, M], ""),
         rule("thinking", [M, P, M], "OpenAI: `reasoning_effort` (budget < 4096 low, < 16384 medium, else high; `disabled`/`adaptive` not sent); Gemini: `thinkingBudget` N, 0 for `disabled`, -1 for `adaptive`, with `includeThoughts`"),
-        rule("tool_choice", [M, P, M], "`disable_parallel_tool_use` -> `parallel_tool_calls: false`"),
+        rule("tool_choice", [M, P, M], "`disable_parallel_tool_use` -> `parallel_tool_calls: false` (OpenAI), refused by Gemini (no way to turn parallel calls off)"),
         rule("tools", [M, P, M], "custom tools -> functions (`strict` kept); server tools (web search, code execution, ...) refused"),
         rule("top_k", [P, P, M], "Gemini: `topK`"),
         rule("top_p", [M, P, M], ""),

@@ -131,6 +131,15 @@ pub fn messages_request_to_chat_for(
             out.insert("tool_choice".into(), choice);
         }
         if parallel == Some(false) {
+            if target == ChatTarget::Gemini {
+                return Err(invalid(
+                    "tool_choice",
+                    "unsupported_value",
+                    "tool_choice.disable_parallel_tool_use cannot be honoured by Gemini, which \
+                     has no way to turn parallel function calls off"
+                        .into(),
+                ));
+            }
             out.insert("parallel_tool_calls".into(), false.into());
         }
     }
