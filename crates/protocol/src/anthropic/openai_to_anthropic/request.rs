@@ -54,8 +54,8 @@ const MIN_THINKING_BUDGET: u32 = 1024;
 ///   [`claude_output_format`](super::claude_output_format)); `json_object` is a 400;
 /// - `reasoning_effort` enables thinking with a budget from [`ClaudeOptions`]; `max_tokens` is
 ///   then raised to budget + requested tokens when it would not exceed the budget, and
-///   `temperature` (other than 1), `top_p` (other than 1) and `top_k` are 400s (thinking
-///   rejects them). A forced `tool_choice` (`required` or a named function) wins over
+///   `temperature` (other than 1), `top_p` below 0.95 and `top_k` are 400s (thinking rejects
+///   them). A forced `tool_choice` (`required` or a named function) wins over
 ///   `reasoning_effort`: Anthropic rejects thinking with forced tool use. So does a request
 ///   that answers tool calls: Anthropic would want the signed thinking block of the calling
 ///   turn, which OpenAI clients drop.
@@ -162,8 +162,11 @@ pub fn chat_request_to_messages_as(
         if temperature.take().is_some_and(|t| t != 1.0) {
             return Err(refuse("temperature"));
         }
-        if top_p.take().is_some_and(|p| p != 1.0) {
-            return Err(refuse("top_p"));
+        // Anthropic accepts 0.95..=1 with thinking; 1 truncates nothing and is left out.
+        match top_p {
+            Some(p) if p < 0.95 => return Err(refuse("top_p")),
+            Some(p) if p >= 1.0 => top_p = None,
+            _ => {}
         }
         if top_k.take().is_some() {
             return Err(refuse("top_k"));
