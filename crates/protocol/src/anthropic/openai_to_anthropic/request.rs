@@ -141,11 +141,11 @@ pub fn chat_request_to_messages_as(
     let forced = tool_choice
         .as_ref()
         .is_some_and(ToolChoice::forces_tool_use);
-    let budget = match thinking_budget(&req, opts)? {
+    let thinking = match thinking_budget(&req, opts)? {
         Some(_) if forced || continues_tool_loop(&messages) => None,
         other => other,
     };
-    if let Some(thinking) = budget {
+    if let Some(thinking) = thinking {
         if let Thinking::Enabled { budget_tokens } = thinking {
             if max_tokens <= budget_tokens {
                 max_tokens = budget_tokens.saturating_add(max_tokens.max(1));
@@ -172,7 +172,6 @@ pub fn chat_request_to_messages_as(
             return Err(refuse("top_k"));
         }
     }
-    let thinking = budget;
 
     let user = match input::opt_str(&req, "user")? {
         Some(user) => Some(user),
