@@ -6,6 +6,7 @@
 pub mod anthropic;
 mod borrowed_json;
 pub mod error;
+pub mod fields;
 pub mod gemini;
 pub mod json_field;
 pub mod openai;
