@@ -155,7 +155,9 @@ impl Translation {
                 gemini::chat_request_to_gemini(&chat, &gemini_options(provider)).map(Some)
             }
             Translation::MessagesToGemini => {
-                let chat = anthropic::messages_request_to_chat(body)?;
+                // Gemini reads Anthropic's `thinking` itself (exact budget, `disabled`).
+                let chat =
+                    anthropic::messages_request_to_chat_for(body, anthropic::ChatTarget::Gemini)?;
                 let chat = edited(&chat, &converted(edits))?;
                 gemini::chat_request_to_gemini(&chat, &gemini_options(provider)).map(Some)
             }
