@@ -7,6 +7,7 @@ use crate::host::{BodyFacts, Callout, Host, HttpHost, RouteKeys, SharedError};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
+use switchyard_policy::stats::{Kind, METRICS};
 
 /// Shared state as every worker of one plugin sees it; clone the `Rc` into several hosts to
 /// model several requests (or workers) at once.
@@ -68,6 +69,9 @@ pub struct MockHost {
     /// Counter totals and histogram samples by `metric{labels}` name.
     pub counters: RefCell<BTreeMap<String, u64>>,
     pub histograms: RefCell<BTreeMap<String, Vec<u64>>>,
+    /// Metrics emitted with a name or label keys `stats::METRICS` does not declare (hosts
+    /// that declare metrics up front would drop them).
+    pub undeclared: RefCell<Vec<String>>,
     /// Calls by kind (`request_header`, `shared_get`, ...).
     pub calls: RefCell<BTreeMap<&'static str, u64>>,
     /// A callout fails to start when this is set (the error text).
@@ -180,6 +184,17 @@ impl MockHost {
         self.calls.borrow().values().sum()
     }
 
+    fn check_declared(&self, metric: &str, kind: Kind, labels: &[(&str, &str)]) {
+        let declared = METRICS.iter().any(|(name, k, keys)| {
+            *name == metric && *k == kind && keys.iter().copied().eq(labels.iter().map(|(k, _)| *k))
+        });
+        if !declared {
+            self.undeclared
+                .borrow_mut()
+                .push(metric_name(metric, labels));
+        }
+    }
+
     fn note(&self, kind: &'static str) {
         *self.calls.borrow_mut().entry(kind).or_default() += 1;
     }
@@ -240,6 +255,7 @@ impl Host for MockHost {
 
     fn count(&self, metric: &str, labels: &[(&str, &str)], n: u64) {
         self.note("count");
+        self.check_declared(metric, Kind::Counter, labels);
         *self
             .counters
             .borrow_mut()
@@ -249,6 +265,7 @@ impl Host for MockHost {
 
     fn record(&self, metric: &str, labels: &[(&str, &str)], value: u64) {
         self.note("record");
+        self.check_declared(metric, Kind::Histogram, labels);
         self.histograms
             .borrow_mut()
             .entry(metric_name(metric, labels))

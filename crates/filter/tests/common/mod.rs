@@ -86,6 +86,11 @@ pub fn receive(
         }
     }
     req.on_log(host);
+    assert_eq!(
+        *host.undeclared.borrow(),
+        Vec::<String>::new(),
+        "metrics not in stats::METRICS"
+    );
     out
 }
 
