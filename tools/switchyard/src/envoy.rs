@@ -412,13 +412,30 @@ fn admin(addr: SocketAddr) -> Value {
     json!({ "address": socket(&addr.ip().to_string(), addr.port()) })
 }
 
+/// Runtime for the native module: Envoy 1.40 exports dynamic-module metrics as
+/// `envoy_dynamicmodulescustom_<name>` unless this (default off) flag registers the module's
+/// metrics namespace as a custom one, which Prometheus output strips, as it strips Wasm's
+/// `wasmcustom`: then native and Wasm builds scrape under the same names.
+pub fn native_runtime() -> Value {
+    json!({
+        "layers": [{
+            "name": "switchyard-native",
+            "static_layer": { "envoy.reloadable_features.dynamic_modules_strip_custom_stat_prefix": true },
+        }],
+    })
+}
+
 /// Render the bootstrap as JSON (Envoy reads `.json` bootstrap files): everything static.
 pub fn render(spec: &BootstrapSpec) -> Value {
-    json!({
+    let mut v = json!({
         "admin": admin(spec.admin),
         "stats_config": stats_config(),
         "static_resources": { "listeners": listeners(spec), "clusters": clusters(spec) },
-    })
+    });
+    if !spec.native_filters.is_empty() {
+        v["layered_runtime"] = native_runtime();
+    }
+    v
 }
 
 /// Type URLs of the resources in LDS/CDS files.
