@@ -130,6 +130,48 @@ fn labelled_counter_scrapes_under_the_wasm_name() {
     );
 }
 
+/// Callouts, the worker scheduler (woken from a thread of the module's) and the main-thread
+/// config scheduler, each resuming a held request.
+#[test]
+fn callouts_and_schedulers_resume_held_requests() {
+    let a = mock();
+    let b = mock();
+    let mut s = spec();
+    s.body_metadata = false;
+    s.native_module_dir = Some(native_test_dir());
+    s.native_filters
+        .push(native_filter("switchyard-test-async", json!({})));
+    add_provider(&mut s, "a", a.addr());
+    add_provider(&mut s, "b", b.addr());
+    s.default_cluster = Some("provider-a".into());
+    let gw = Gateway::start(&s);
+    let body: &[u8] = br#"{"model":"m","messages":[]}"#;
+
+    let r = gw.request("POST", CHAT, &[("x-test-async", "callout")], &[body]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = a.requests();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].header("x-callout-status"), Some("200"));
+    assert_eq!(got[0].header("x-callout-json"), Some("yes"));
+    assert_eq!(got[0].body, body, "the held body went on whole");
+    let callouts = b.requests();
+    assert_eq!(callouts.len(), 1, "the callout reached cluster provider-b");
+    assert_eq!(callouts[0].header("host"), Some("callout.local"));
+
+    let r = gw.request("POST", CHAT, &[("x-test-async", "scheduler")], &[body]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = a.requests();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].header("x-scheduled"), Some("7"));
+    assert_eq!(got[1].body, body);
+
+    // The config-time thread's three events reached the main thread.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let r = gw.post(CHAT, std::str::from_utf8(body).unwrap_or_default());
+    assert_eq!(r.status, 200);
+    assert_eq!(a.requests()[2].header("x-config-ticks"), Some("3"));
+}
+
 #[test]
 fn unknown_filter_name_is_rejected() {
     let mut s = spec();

@@ -6,12 +6,21 @@
 //!   `provider`), rewrites the body, clears the route cache and continues; counts
 //!   `gen_ai_client_requests{gen_ai_provider_name,reason}`. With feature `panic-trigger` it
 //!   panics in the hook named by request header `x-switchyard-test-panic`.
+//! - `switchyard-test-async`: with request header `x-test-async: callout` it holds the request,
+//!   calls cluster `provider-b` and continues with the callout's status in `x-callout-status`;
+//!   with `x-test-async: scheduler` a thread of its own wakes the stream through the worker
+//!   scheduler. Every request gets `x-config-ticks`: events a config-time thread posted to the
+//!   main thread through the config scheduler.
 //! - `switchyard-test-echo`: copies what it sees in its request-header phase (routing header,
 //!   route and cluster names) into `x-seen-*` request headers, so the upstream records them.
 
 use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 use switchyard_envoy_module::{
-    BodyStatus, ConfigContext, EnvoyFilter, FilterFactory, HeadersStatus, HttpFilter, Side,
+    BodyStatus, CalloutOutcome, CalloutResponse, ConfigContext, EnvoyFilter, FilterFactory,
+    HeadersStatus, HttpFilter, Side,
 };
 
 pub const REQUESTS: &str = "gen_ai_client_requests";
@@ -41,6 +50,22 @@ pub fn new_config(
                 .to_string();
             ctx.define_counter(REQUESTS, &["gen_ai_provider_name", "reason"])?;
             Ok(Some(Box::new(RouterFactory { field, header })))
+        }
+        "switchyard-test-async" => {
+            parse()?;
+            let ticks = Arc::new(AtomicU64::new(0));
+            // Background work off the workers: a thread of ours posts to the main thread.
+            if !ctx.is_validation_mode() {
+                if let Some(scheduler) = ctx.scheduler() {
+                    std::thread::spawn(move || {
+                        for event in 1..=3 {
+                            std::thread::sleep(Duration::from_millis(10));
+                            scheduler.commit(event);
+                        }
+                    });
+                }
+            }
+            Ok(Some(Box::new(AsyncFactory { ticks })))
         }
         "switchyard-test-echo" => {
             parse()?;
@@ -169,5 +194,82 @@ impl HttpFilter for EchoFilter {
             f.set_request_header(k, &v);
         }
         HeadersStatus::Continue
+    }
+}
+
+struct AsyncFactory {
+    ticks: Arc<AtomicU64>,
+}
+
+impl FilterFactory for AsyncFactory {
+    fn new_filter(&self, _f: &mut EnvoyFilter) -> Box<dyn HttpFilter> {
+        Box::new(AsyncFilter {
+            ticks: self.ticks.load(Ordering::Relaxed),
+        })
+    }
+
+    fn on_scheduled(&self, _ctx: &mut ConfigContext, event_id: u64) {
+        self.ticks.fetch_max(event_id, Ordering::Relaxed);
+    }
+}
+
+struct AsyncFilter {
+    ticks: u64,
+}
+
+impl HttpFilter for AsyncFilter {
+    fn on_request_headers(&mut self, f: &mut EnvoyFilter, _end_of_stream: bool) -> HeadersStatus {
+        f.set_request_header("x-config-ticks", self.ticks.to_string().as_bytes());
+        match f.request_header_str("x-test-async") {
+            Some("callout") => {
+                let body = br#"{"model":"m","messages":[{"role":"user","content":"callout"}]}"#;
+                let headers: [(&str, &[u8]); 4] = [
+                    (":method", b"POST"),
+                    (":path", b"/v1/chat/completions"),
+                    ("host", b"callout.local"),
+                    ("content-type", b"application/json"),
+                ];
+                match f.http_callout("provider-b", &headers, body, 5000) {
+                    Ok(_) => HeadersStatus::StopAllIterationAndBuffer,
+                    Err(e) => {
+                        f.set_request_header("x-callout-status", e.to_string().as_bytes());
+                        HeadersStatus::Continue
+                    }
+                }
+            }
+            Some("scheduler") => match f.scheduler() {
+                Some(scheduler) => {
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(20));
+                        scheduler.commit(7);
+                    });
+                    HeadersStatus::StopAllIterationAndBuffer
+                }
+                None => HeadersStatus::Continue,
+            },
+            _ => HeadersStatus::Continue,
+        }
+    }
+
+    fn on_callout_done(
+        &mut self,
+        f: &mut EnvoyFilter,
+        _callout_id: u64,
+        outcome: CalloutOutcome,
+        response: &CalloutResponse,
+    ) {
+        let status = match (outcome, response.status()) {
+            (CalloutOutcome::Success, Some(s)) => s.to_string(),
+            (o, _) => format!("{o:?}"),
+        };
+        let json_ok = serde_json::from_slice::<Value>(&response.body()).is_ok();
+        f.set_request_header("x-callout-status", status.as_bytes());
+        f.set_request_header("x-callout-json", if json_ok { b"yes" } else { b"no" });
+        f.continue_decoding();
+    }
+
+    fn on_scheduled(&mut self, f: &mut EnvoyFilter, event_id: u64) {
+        f.set_request_header("x-scheduled", event_id.to_string().as_bytes());
+        f.continue_decoding();
     }
 }
