@@ -38,7 +38,11 @@ fn route_is_reselected_after_the_body_phase() {
     let r = gw.request(
         "POST",
         CHAT,
-        &[("content-type", "application/json")],
+        &[
+            ("content-type", "application/json"),
+            ("x-forwarded-test", "1"),
+            ("x-forwarded-test", "2"),
+        ],
         &[
             br#"{"model":"m","#,
             br#""messages":[],"#,
@@ -63,6 +67,13 @@ fn route_is_reselected_after_the_body_phase() {
     assert_eq!(req.header("x-seen-cluster"), Some("provider-a"));
     // In the response phase the route is the re-selected one.
     assert_eq!(r.header("x-test-route-at-response"), Some("provider-b"));
+    // Attributes and repeated request headers, read in the response phase.
+    assert_eq!(r.header("x-test-response-code"), Some("200"));
+    assert_eq!(
+        r.header("x-test-response-code-details"),
+        Some("via_upstream")
+    );
+    assert_eq!(r.header("x-test-forwarded-count"), Some("2"));
     // The rewritten body went upstream whole, without a stale content-length.
     let body = req.json().expect("upstream body is JSON");
     assert_eq!(body["routed_by"], "switchyard-test");

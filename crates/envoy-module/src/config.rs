@@ -16,6 +16,12 @@ pub(crate) struct ConfigState {
     pub factory: Option<Box<dyn FilterFactory>>,
 }
 
+// Streams on every worker share one `ConfigState`.
+const _: () = {
+    const fn shared_by_workers<T: Send + Sync>() {}
+    shared_by_workers::<ConfigState>();
+};
+
 /// Name of the counter every config gets: panics caught in module code, by `filter`.
 pub const PANICS_METRIC: &str = "switchyard_module_panics";
 

@@ -298,6 +298,33 @@ impl<'a> EnvoyFilter<'a> {
         (ok && !out.ptr.is_null()).then(|| unsafe { bytes(out.ptr, out.length) })
     }
 
+    fn header_values(&self, kind: abi::HeaderType, name: &str) -> Vec<&[u8]> {
+        let mut values = Vec::new();
+        let mut count = 1usize;
+        let mut i = 0usize;
+        while i < count {
+            let mut out = abi::EnvoyBuffer::NULL;
+            // SAFETY: as in `header`; `count` is a valid out-pointer.
+            let ok = unsafe {
+                abi::envoy_dynamic_module_callback_http_get_header(
+                    self.ptr,
+                    kind,
+                    abi::ModuleBuffer::of(name.as_bytes()),
+                    &mut out,
+                    i,
+                    &mut count,
+                )
+            };
+            if !ok || out.ptr.is_null() {
+                break;
+            }
+            // SAFETY: Envoy-owned value, valid as in `header`.
+            values.push(unsafe { bytes(out.ptr, out.length) });
+            i += 1;
+        }
+        values
+    }
+
     fn headers(&self, kind: abi::HeaderType) -> Vec<(&[u8], &[u8])> {
         // SAFETY: plain call on a valid filter pointer.
         let n = unsafe { abi::envoy_dynamic_module_callback_http_get_headers_size(self.ptr, kind) };
@@ -357,6 +384,10 @@ impl<'a> EnvoyFilter<'a> {
         self.request_header(name)
             .and_then(|v| std::str::from_utf8(v).ok())
     }
+    /// Every value of request header `name`, in order.
+    pub fn request_header_values(&self, name: &str) -> Vec<&[u8]> {
+        self.header_values(abi::HEADER_REQUEST, name)
+    }
     /// Every request header, in order (repeated names appear repeatedly).
     pub fn request_headers(&self) -> Vec<(&[u8], &[u8])> {
         self.headers(abi::HEADER_REQUEST)
@@ -379,6 +410,9 @@ impl<'a> EnvoyFilter<'a> {
     pub fn response_header_str(&self, name: &str) -> Option<&str> {
         self.response_header(name)
             .and_then(|v| std::str::from_utf8(v).ok())
+    }
+    pub fn response_header_values(&self, name: &str) -> Vec<&[u8]> {
+        self.header_values(abi::HEADER_RESPONSE, name)
     }
     pub fn response_headers(&self) -> Vec<(&[u8], &[u8])> {
         self.headers(abi::HEADER_RESPONSE)

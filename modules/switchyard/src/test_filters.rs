@@ -158,6 +158,15 @@ impl HttpFilter for RouterFilter {
         self.maybe_panic("response_headers");
         let route = f.route_name().unwrap_or("-").to_string();
         f.set_response_header("x-test-route-at-response", route.as_bytes());
+        let code = f.response_code().map_or("-".to_string(), |c| c.to_string());
+        let details = f.response_code_details().unwrap_or("-").to_string();
+        let forwarded = f
+            .request_header_values("x-forwarded-test")
+            .len()
+            .to_string();
+        f.set_response_header("x-test-response-code", code.as_bytes());
+        f.set_response_header("x-test-response-code-details", details.as_bytes());
+        f.set_response_header("x-test-forwarded-count", forwarded.as_bytes());
         HeadersStatus::Continue
     }
 }
