@@ -42,6 +42,26 @@ pub fn wasm(name: &str) -> PathBuf {
     p
 }
 
+/// Directory of the e2e build of `libswitchyard.so` (test filters, panic trigger), which
+/// `cargo xtask build` puts in `target/native/test/`.
+pub fn native_test_dir() -> PathBuf {
+    let dir = std::env::var_os("SWITCHYARD_NATIVE_TEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/native/test"));
+    assert!(
+        dir.join("libswitchyard.so").is_file(),
+        "{}/libswitchyard.so missing: run `cargo xtask build` (or `cargo xtask test`)",
+        dir.display()
+    );
+    dir
+}
+
+/// A filter of the e2e build of `libswitchyard.so`; set `spec.native_module_dir` to
+/// [`native_test_dir`].
+pub fn native_filter(filter_name: &str, config: Value) -> envoy::NativeFilter {
+    envoy::NativeFilter::switchyard(filter_name, config)
+}
+
 pub fn lb_filter(config: Value) -> WasmFilter {
     WasmFilter {
         name: "ai-load-balancer".into(),

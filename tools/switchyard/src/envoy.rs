@@ -18,6 +18,33 @@ pub struct WasmFilter {
     pub config: Value,
 }
 
+/// One filter of the native dynamic module (`lib<module>.so`, e.g. `libswitchyard.so`), run by
+/// Envoy's `envoy.filters.http.dynamic_modules` filter.
+#[derive(Debug, Clone)]
+pub struct NativeFilter {
+    /// Module name: Envoy loads `lib<module>.so` from `ENVOY_DYNAMIC_MODULES_SEARCH_PATH`
+    /// ([`BootstrapSpec::native_module_dir`]).
+    pub module: String,
+    /// The module's filter (`filter_name`).
+    pub filter_name: String,
+    /// The filter's JSON configuration (sent as a `google.protobuf.StringValue`).
+    pub config: Value,
+}
+
+/// The native module's name (`libswitchyard.so`).
+pub const NATIVE_MODULE: &str = "switchyard";
+
+impl NativeFilter {
+    /// A filter of `libswitchyard.so`.
+    pub fn switchyard(filter_name: &str, config: Value) -> NativeFilter {
+        NativeFilter {
+            module: NATIVE_MODULE.into(),
+            filter_name: filter_name.into(),
+            config,
+        }
+    }
+}
+
 /// An upstream cluster.
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -67,6 +94,10 @@ pub struct BootstrapSpec {
     /// body.
     pub minimal_body_metadata: bool,
     pub filters: Vec<WasmFilter>,
+    /// Native dynamic-module filters, after the Wasm ones.
+    pub native_filters: Vec<NativeFilter>,
+    /// Directory holding `lib<module>.so` (Envoy's `ENVOY_DYNAMIC_MODULES_SEARCH_PATH`).
+    pub native_module_dir: Option<PathBuf>,
     pub header_routes: Vec<HeaderRoute>,
     /// Cluster of the catch-all route; `None` answers 404 in OpenAI's shape.
     pub default_cluster: Option<String>,
@@ -89,6 +120,8 @@ impl BootstrapSpec {
             body_metadata: true,
             minimal_body_metadata: false,
             filters: Vec::new(),
+            native_filters: Vec::new(),
+            native_module_dir: None,
             header_routes: Vec::new(),
             default_cluster: None,
             clusters: Vec::new(),
@@ -153,6 +186,21 @@ fn wasm_filter(f: &WasmFilter) -> Value {
                     "value": f.config.to_string(),
                 },
                 "fail_open": false,
+            },
+        },
+    })
+}
+
+fn native_filter(f: &NativeFilter) -> Value {
+    json!({
+        "name": "envoy.filters.http.dynamic_modules",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+            "dynamic_module_config": { "name": f.module },
+            "filter_name": f.filter_name,
+            "filter_config": {
+                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                "value": f.config.to_string(),
             },
         },
     })
@@ -303,6 +351,7 @@ fn connection_manager(spec: &BootstrapSpec) -> Value {
         http_filters.push(filter);
     }
     http_filters.extend(spec.filters.iter().map(wasm_filter));
+    http_filters.extend(spec.native_filters.iter().map(native_filter));
     http_filters.push(json!({
         "name": "envoy.filters.http.router",
         "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
@@ -378,13 +427,30 @@ fn admin(addr: SocketAddr) -> Value {
     json!({ "address": socket(&addr.ip().to_string(), addr.port()) })
 }
 
+/// Runtime for the native module: Envoy 1.40 exports dynamic-module metrics as
+/// `envoy_dynamicmodulescustom_<name>` unless this (default off) flag registers the module's
+/// metrics namespace as a custom one, which Prometheus output strips, as it strips Wasm's
+/// `wasmcustom`: then native and Wasm builds scrape under the same names.
+pub fn native_runtime() -> Value {
+    json!({
+        "layers": [{
+            "name": "switchyard-native",
+            "static_layer": { "envoy.reloadable_features.dynamic_modules_strip_custom_stat_prefix": true },
+        }],
+    })
+}
+
 /// Render the bootstrap as JSON (Envoy reads `.json` bootstrap files): everything static.
 pub fn render(spec: &BootstrapSpec) -> Value {
-    json!({
+    let mut v = json!({
         "admin": admin(spec.admin),
         "stats_config": stats_config(),
         "static_resources": { "listeners": listeners(spec), "clusters": clusters(spec) },
-    })
+    });
+    if !spec.native_filters.is_empty() {
+        v["layered_runtime"] = native_runtime();
+    }
+    v
 }
 
 /// Type URLs of the resources in LDS/CDS files.
@@ -490,6 +556,14 @@ mod tests {
             "{\"a\":1}"
         );
         let clusters = v["static_resources"]["clusters"].as_array().unwrap();
+        spec.native_filters
+            .push(NativeFilter::switchyard("ai-proxy", json!({"b": 2})));
+        let v = render(&spec);
+        let native = &v["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"]["http_filters"][2]["typed_config"];
+        assert_eq!(native["dynamic_module_config"]["name"], "switchyard");
+        assert_eq!(native["filter_name"], "ai-proxy");
+        assert_eq!(native["filter_config"]["value"], "{\"b\":2}");
         assert_eq!(clusters[0]["type"], "STATIC");
         assert_eq!(
             clusters[1]["transport_socket"]["typed_config"]["sni"],
