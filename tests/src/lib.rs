@@ -78,12 +78,32 @@ pub fn proxy_filter(config: Value) -> WasmFilter {
     }
 }
 
-/// A fresh bootstrap spec on free loopback ports.
+/// The runtime the e2e suite runs the filters on: `SWITCHYARD_RUNTIME=native` or `wasm`
+/// (default). `cargo xtask test` runs the whole suite once per runtime.
+pub fn runtime() -> envoy::Runtime {
+    match std::env::var("SWITCHYARD_RUNTIME") {
+        Ok(v) => envoy::Runtime::parse(&v)
+            .unwrap_or_else(|| panic!("SWITCHYARD_RUNTIME={v}: expected `wasm` or `native`")),
+        Err(_) => envoy::Runtime::Wasm,
+    }
+}
+
+/// Whether this run uses the native module.
+pub fn native() -> bool {
+    runtime() == envoy::Runtime::Native
+}
+
+/// A fresh bootstrap spec on free loopback ports, for the runtime of this run.
 pub fn spec() -> BootstrapSpec {
-    BootstrapSpec::new(
+    let mut s = BootstrapSpec::new(
         "127.0.0.1:0".parse().expect("addr"),
         "127.0.0.1:0".parse().expect("addr"),
-    )
+    );
+    s.runtime = runtime();
+    if native() {
+        s.native_module_dir = Some(native_test_dir());
+    }
+    s
 }
 
 /// Add a provider route (`x-selected-provider: name` -> cluster `provider-name` -> `addr`).

@@ -1,5 +1,7 @@
 //! `libswitchyard.so`: the Switchyard filters as one Envoy dynamic module. Envoy picks a filter
-//! by `filter_name`; `filter_config` is the filter's JSON (a `google.protobuf.StringValue`).
+//! by `filter_name` (`ai-proxy`, `ai-load-balancer`); `filter_config` is the filter's JSON (a
+//! `google.protobuf.StringValue`), the same JSON the Wasm builds take. Adapters only: the
+//! filters are `switchyard_filter`'s, over the host in [`host`].
 //!
 //! Build with `cargo xtask build` (profile `native`: release settings with `panic = "unwind"`,
 //! so a panic is caught at the hook and answered with a 500 instead of aborting Envoy).
@@ -9,6 +11,9 @@ compile_error!("libswitchyard.so must unwind on panic: build it with `--profile 
 
 use switchyard_envoy_module::{declare_module, ConfigContext, FilterFactory};
 
+mod filters;
+mod host;
+mod redis;
 #[cfg(feature = "test-filters")]
 mod test_filters;
 
@@ -20,10 +25,12 @@ fn new_config(
     filter_name: &str,
     config: &[u8],
 ) -> Result<Box<dyn FilterFactory>, String> {
+    if let Some(made) = filters::new_config(ctx, filter_name, config) {
+        return made;
+    }
     #[cfg(feature = "test-filters")]
     if let Some(factory) = test_filters::new_config(ctx, filter_name, config)? {
         return Ok(factory);
     }
-    let _ = (ctx, config);
     Err(format!("unknown filter_name {filter_name:?}"))
 }

@@ -31,6 +31,39 @@ pub struct NativeFilter {
     pub config: Value,
 }
 
+/// Where the Switchyard filters (`ai-proxy`, `ai-load-balancer`) run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Runtime {
+    /// Proxy-Wasm plugins (`.wasm`) in Envoy's V8, behind `json_to_metadata`.
+    #[default]
+    Wasm,
+    /// The native dynamic module `libswitchyard.so`: no V8, no `json_to_metadata` (the filters
+    /// read the body themselves before the request goes on).
+    Native,
+}
+
+impl Runtime {
+    /// `wasm` or `native`.
+    pub fn parse(s: &str) -> Option<Runtime> {
+        match s {
+            "wasm" => Some(Runtime::Wasm),
+            "native" => Some(Runtime::Native),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Wasm => "wasm",
+            Runtime::Native => "native",
+        }
+    }
+}
+
+/// Filters that exist in both runtimes (a `WasmFilter` with one of these names runs as the
+/// native module's filter of the same name under [`Runtime::Native`]).
+pub const SWITCHYARD_FILTERS: [&str; 2] = ["ai-load-balancer", "ai-proxy"];
+
 /// The native module's name (`libswitchyard.so`).
 pub const NATIVE_MODULE: &str = "switchyard";
 
@@ -94,6 +127,8 @@ pub struct BootstrapSpec {
     /// body.
     pub minimal_body_metadata: bool,
     pub filters: Vec<WasmFilter>,
+    /// Where `filters` named in [`SWITCHYARD_FILTERS`] run.
+    pub runtime: Runtime,
     /// Native dynamic-module filters, after the Wasm ones.
     pub native_filters: Vec<NativeFilter>,
     /// Directory holding `lib<module>.so` (Envoy's `ENVOY_DYNAMIC_MODULES_SEARCH_PATH`).
@@ -111,6 +146,16 @@ pub struct BootstrapSpec {
 }
 
 impl BootstrapSpec {
+    /// Whether any filter runs in the native module.
+    pub fn uses_native(&self) -> bool {
+        !self.native_filters.is_empty()
+            || (self.runtime == Runtime::Native
+                && self
+                    .filters
+                    .iter()
+                    .any(|f| SWITCHYARD_FILTERS.contains(&f.name.as_str())))
+    }
+
     pub fn new(listen: SocketAddr, admin: SocketAddr) -> Self {
         BootstrapSpec {
             listen,
@@ -120,6 +165,7 @@ impl BootstrapSpec {
             body_metadata: true,
             minimal_body_metadata: false,
             filters: Vec::new(),
+            runtime: Runtime::Wasm,
             native_filters: Vec::new(),
             native_module_dir: None,
             header_routes: Vec::new(),
@@ -337,7 +383,9 @@ fn routes(spec: &BootstrapSpec) -> Vec<Value> {
 /// The HTTP connection manager shared by every listener.
 fn connection_manager(spec: &BootstrapSpec) -> Value {
     let mut http_filters = Vec::new();
-    if spec.body_metadata {
+    let native = spec.runtime == Runtime::Native;
+    // The native filters hold the headers and read the body themselves: no metadata filter.
+    if spec.body_metadata && !native {
         let mut filter = json_to_metadata_filter();
         if spec.minimal_body_metadata {
             // Keep the `model` and `stream` rules only.
@@ -350,7 +398,13 @@ fn connection_manager(spec: &BootstrapSpec) -> Value {
         }
         http_filters.push(filter);
     }
-    http_filters.extend(spec.filters.iter().map(wasm_filter));
+    http_filters.extend(spec.filters.iter().map(|f| {
+        if native && SWITCHYARD_FILTERS.contains(&f.name.as_str()) {
+            native_filter(&NativeFilter::switchyard(&f.name, f.config.clone()))
+        } else {
+            wasm_filter(f)
+        }
+    }));
     http_filters.extend(spec.native_filters.iter().map(native_filter));
     http_filters.push(json!({
         "name": "envoy.filters.http.router",
@@ -447,7 +501,7 @@ pub fn render(spec: &BootstrapSpec) -> Value {
         "stats_config": stats_config(),
         "static_resources": { "listeners": listeners(spec), "clusters": clusters(spec) },
     });
-    if !spec.native_filters.is_empty() {
+    if spec.uses_native() {
         v["layered_runtime"] = native_runtime();
     }
     v
