@@ -27,11 +27,12 @@ const HOSTED_TOOLS: &str = "web_search, file_search, computer use, code_interpre
 ///
 /// - `instructions` becomes a leading `system` message; `input` (a string, or items) becomes
 ///   the messages: `message` items (roles `user`, `assistant`, `system`, `developer` ->
-///   `system`; parts `input_text`, `input_image`, `input_file`, `output_text`, `refusal`),
-///   `function_call` items -> `tool_calls` of an assistant message (consecutive calls, and an
-///   assistant message right before them, form one message), `function_call_output` ->
-///   `tool` messages (images in an output follow as a user message). `reasoning` items are
-///   dropped: another vendor cannot use them.
+///   `system`, adjacent system text joined into one message; parts `input_text`,
+///   `input_image`, `input_file`, `output_text`, `refusal`), `function_call` items ->
+///   `tool_calls` of an assistant message (consecutive calls, and an assistant message right
+///   before them, form one message), `function_call_output` -> `tool` messages (images in an
+///   output follow as a user message). `reasoning` items are dropped: another vendor cannot
+///   use them.
 /// - `tools` (function tools) -> chat functions; `tool_choice` (`auto`/`none`/`required`, a
 ///   named function, `allowed_tools`), `parallel_tool_calls`, `max_output_tokens` ->
 ///   `max_tokens`, `temperature`, `top_p`, `user`, `text.format` (`json_schema`,
@@ -249,6 +250,18 @@ struct Builder<'o> {
 impl Builder<'_> {
     fn push(&mut self, message: Value) {
         self.flush_images();
+        // Adjacent system text (instructions, then system and developer messages) becomes one
+        // message: several OpenAI-compatible servers accept a single leading system message.
+        if message["role"] == "system" {
+            if let (Some(last), Some(text)) = (self.out.last_mut(), message["content"].as_str()) {
+                if last["role"] == "system" {
+                    if let Some(prev) = last["content"].as_str() {
+                        last["content"] = Value::String(format!("{prev}\n\n{text}"));
+                        return;
+                    }
+                }
+            }
+        }
         self.out.push(message);
     }
 
