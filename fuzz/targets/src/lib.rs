@@ -342,6 +342,7 @@ pub fn gemini_stream(data: &[u8]) {
 /// Responses request -> chat request, and on through the Claude and Gemini chat translators:
 /// whatever the Responses translator accepts, the next step answers with a request or a 4xx.
 pub fn responses_request(data: &[u8]) {
+    responses_context(data);
     match responses::responses_request_to_chat(data) {
         Ok(converted) => {
             check_json(&converted.body, "responses_request_to_chat");
@@ -372,6 +373,17 @@ pub fn responses_request(data: &[u8]) {
                 "check_convertible disagrees with the converter"
             );
         }
+    }
+}
+
+/// Context injection into a Responses request passed through to OpenAI.
+fn responses_context(data: &[u8]) {
+    match responses::insert_context(data, "context \"text\"\n") {
+        Ok(out) => {
+            let v = check_json(&out, "insert_context");
+            assert_eq!(v["input"][0]["role"], "system", "{v}");
+        }
+        Err(e) => check_client_error(&e),
     }
 }
 

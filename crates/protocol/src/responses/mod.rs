@@ -15,13 +15,26 @@
 //! tokens as `completion_tokens_details.reasoning_tokens`.
 //!
 //! In front of OpenAI itself the request passes through unchanged (hosted tools and stored
-//! state work there); [`ResponsesUsageTap`] and [`usage_from_response_body`] read the usage
-//! of such answers. Errors use the same `{"error": {...}}` shape as chat completions, so the
+//! state work there; [`insert_context`] is the Responses form of the context injection);
+//! [`ResponsesUsageTap`] and [`usage_from_response_body`] read the usage of such answers.
+//!
+//! Wiring, per vendor family (`echo`, `id`, `created` from the request phase):
+//!
+//! | family | request | whole answer | stream |
+//! |---|---|---|---|
+//! | OpenAI | unchanged | unchanged, [`usage_from_response_body`] | [`ResponsesUsageTap`] |
+//! | OpenAI-compatible | [`responses_request_to_chat`] | [`chat_response_to_responses_with_usage`] | [`ChatStreamToResponses`] |
+//! | Claude | then `anthropic::chat_request_to_messages` | `anthropic::messages_response_to_chat`, then as above | `Chain(anthropic::MessagesStreamToChat::new(true, ..), ChatStreamToResponses)` |
+//! | Gemini | then `gemini::chat_request_to_gemini` | `gemini::gemini_response_to_chat`, then as above | `Chain(gemini::GeminiStreamToChat::new(.., true), ChatStreamToResponses)` |
+//!
+//! The first converter of a chain is asked for the usage chunk (`include_usage: true`), so the
+//! Responses answer carries usage. Errors use the same `{"error": {...}}` shape as chat completions, so the
 //! chat error converters (`anthropic::error_to_openai`, `gemini::error_to_openai`,
 //! [`vendor_error_body`](crate::error::vendor_error_body)) already answer Responses clients.
 //!
 //! Everything is pure: ids and timestamps are passed in, and nothing panics on any input.
 
+mod edit;
 mod request;
 mod response;
 mod stream;
@@ -32,6 +45,7 @@ mod usage;
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod fixture_tests;
 
+pub use edit::insert_context;
 pub use request::{check_convertible, responses_request_to_chat, ChatRequest};
 pub use response::{chat_response_to_responses, chat_response_to_responses_with_usage};
 pub use stream::ChatStreamToResponses;
