@@ -35,9 +35,9 @@ const HOSTED_TOOLS: &str = "web_search, file_search, computer use, code_interpre
 ///   use them.
 /// - `tools` (function tools) -> chat functions; `tool_choice` (`auto`/`none`/`required`, a
 ///   named function, `allowed_tools`), `parallel_tool_calls`, `max_output_tokens` ->
-///   `max_tokens`, `temperature`, `top_p`, `user`, `text.format` (`json_schema`,
-///   `json_object`, `text`) -> `response_format`, `reasoning.effort` -> `reasoning_effort`;
-///   `stream: true` also asks for `stream_options.include_usage`.
+///   `max_tokens`, `temperature`, `top_p`, `user` (else `safety_identifier`), `text.format`
+///   (`json_schema`, `json_object`, `text`) -> `response_format`, `reasoning.effort` ->
+///   `reasoning_effort`; `stream: true` also asks for `stream_options.include_usage`.
 /// - Only OpenAI can honour hosted tools (web search, file search, computer use, code
 ///   interpreter, MCP, image generation, local shell, custom tools), server-side state
 ///   (`previous_response_id`, `conversation`, `item_reference` items, stored `prompt`s) and
@@ -102,7 +102,10 @@ pub fn responses_request_to_chat(body: &[u8]) -> Result<ChatRequest, GatewayErro
     if let Some(p) = top_p {
         out.insert("top_p".into(), p.into());
     }
-    if let Some(user) = input::opt_str(&req, "user")? {
+    // `safety_identifier` is what OpenAI now asks for instead of `user`; chat vendors know
+    // only `user`.
+    let safety_identifier = input::opt_str(&req, "safety_identifier")?;
+    if let Some(user) = input::opt_str(&req, "user")?.or(safety_identifier) {
         out.insert("user".into(), user.into());
     }
     if let Some(format) = convert_text_format(&req)? {
