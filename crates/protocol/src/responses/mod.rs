@@ -156,3 +156,24 @@ pub(crate) fn item_id(response_id: &str, prefix: &str, output_index: usize) -> S
     let suffix = response_id.strip_prefix("resp_").unwrap_or(response_id);
     format!("{prefix}_{suffix}_{output_index}")
 }
+
+/// The `call_id` of a new function-call item: the vendor's tool-call id, unless it is missing
+/// or an earlier call of the same answer has it (clients match outputs to calls by `call_id`,
+/// and the Python SDK rejects a stream whose calls share one); then one derived from the
+/// response id.
+pub(crate) fn call_id(
+    output: &[types::OutputItem],
+    vendor_id: Option<&str>,
+    response_id: &str,
+    output_index: usize,
+) -> String {
+    let taken = |id: &str| {
+        output.iter().any(
+            |item| matches!(item, types::OutputItem::FunctionCall { call_id, .. } if call_id == id),
+        )
+    };
+    match vendor_id.filter(|id| !id.is_empty() && !taken(id)) {
+        Some(id) => id.to_owned(),
+        None => item_id(response_id, "call", output_index),
+    }
+}

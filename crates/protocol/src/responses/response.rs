@@ -4,7 +4,7 @@ use super::types::{
     IncompleteDetails, OutputContent, OutputItem, ResponseObject, ResponsesUsage, Status,
     SummaryText,
 };
-use super::{item_id, RequestEcho};
+use super::{call_id, item_id, RequestEcho};
 use crate::anthropic::types::{error_message, ChatCompletion};
 use crate::error::{ErrorKind, GatewayError};
 use crate::stream::Usage;
@@ -126,11 +126,7 @@ pub fn chat_response_to_responses_with_usage(
             let index = out.output.len();
             out.output.push(OutputItem::FunctionCall {
                 id: item_id(id, "fc", index),
-                call_id: call
-                    .id
-                    .clone()
-                    .filter(|c| !c.is_empty())
-                    .unwrap_or_else(|| item_id(id, "call", index)),
+                call_id: call_id(&out.output, call.id.as_deref(), id, index),
                 name: function.and_then(|f| f.name.clone()).unwrap_or_default(),
                 arguments: function
                     .and_then(|f| f.arguments.clone())

@@ -5,7 +5,7 @@ use super::types::{
     OutputContent, OutputItem, ResponseError, ResponseObject, ResponsesUsage, Status, StreamEvent,
     SummaryText,
 };
-use super::{item_id, RequestEcho};
+use super::{call_id, item_id, RequestEcho};
 use crate::anthropic::types::{error_message, ChatCompletion, ChatMessage};
 use crate::sse::{SseEvent, SseParser};
 use crate::stream::{StreamConverter, Usage};
@@ -194,11 +194,12 @@ impl ChatStreamToResponses {
                 None => {
                     self.close_open(out);
                     let output_index = self.response.output.len();
-                    let call_id = call
-                        .id
-                        .clone()
-                        .filter(|c| !c.is_empty())
-                        .unwrap_or_else(|| item_id(&self.response.id, "call", output_index));
+                    let call_id = call_id(
+                        &self.response.output,
+                        call.id.as_deref(),
+                        &self.response.id,
+                        output_index,
+                    );
                     self.response.output.push(OutputItem::FunctionCall {
                         id: item_id(&self.response.id, "fc", output_index),
                         call_id,
