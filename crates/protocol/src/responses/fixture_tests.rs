@@ -475,3 +475,20 @@ fn gemini_streams_through_chat() {
         ))
     });
 }
+
+/// Every request the Responses translator accepts is one the Claude and Gemini chat
+/// translators accept too (the chat body is the middle step for those vendors).
+#[test]
+fn converted_requests_suit_claude_and_gemini() {
+    let case_dir = dir("request");
+    for case in cases(&case_dir, ".in.json") {
+        let input = fs::read(case_dir.join(format!("{case}.in.json"))).unwrap();
+        let Ok(chat) = responses_request_to_chat(&input) else {
+            continue;
+        };
+        let claude = crate::anthropic::chat_request_to_messages(&chat.body, &Default::default());
+        assert!(claude.is_ok(), "{case}: Claude: {claude:?}");
+        let gemini = crate::gemini::chat_request_to_gemini(&chat.body, &Default::default());
+        assert!(gemini.is_ok(), "{case}: Gemini: {gemini:?}");
+    }
+}

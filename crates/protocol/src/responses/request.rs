@@ -34,10 +34,12 @@ const HOSTED_TOOLS: &str = "web_search, file_search, computer use, code_interpre
 ///   output follow as a user message). `reasoning` items are dropped: another vendor cannot
 ///   use them.
 /// - `tools` (function tools) -> chat functions; `tool_choice` (`auto`/`none`/`required`, a
-///   named function, `allowed_tools`), `parallel_tool_calls`, `max_output_tokens` ->
-///   `max_tokens`, `temperature`, `top_p`, `user` (else `safety_identifier`), `text.format`
-///   (`json_schema`, `json_object`, `text`) -> `response_format`, `reasoning.effort` ->
-///   `reasoning_effort`; `stream: true` also asks for `stream_options.include_usage`.
+///   named function; `allowed_tools` as its mode over only the allowed functions, since few
+///   chat vendors know chat's own `allowed_tools`), `parallel_tool_calls`,
+///   `max_output_tokens` -> `max_tokens`, `temperature`, `top_p`, `user` (else
+///   `safety_identifier`), `text.format` (`json_schema`, `json_object`, `text`) ->
+///   `response_format`, `reasoning.effort` -> `reasoning_effort`; `stream: true` also asks
+///   for `stream_options.include_usage`.
 /// - Only OpenAI can honour hosted tools (web search, file search, computer use, code
 ///   interpreter, MCP, image generation, local shell, custom tools), server-side state
 ///   (`previous_response_id`, `conversation`, `item_reference` items, stored `prompt`s) and
@@ -69,12 +71,27 @@ pub fn responses_request_to_chat(body: &[u8]) -> Result<ChatRequest, GatewayErro
     }
     out.insert("messages".into(), Value::Array(messages));
 
-    let tools = convert_tools(&req)?;
+    let mut tools = convert_tools(&req)?;
+    let choice = match convert_tool_choice(&req)? {
+        Some(ToolChoice::Allowed { mode, names }) => {
+            if let Some(missing) = names.iter().find(|n| !tools.iter().any(|t| declares(t, n))) {
+                return Err(invalid(
+                    "tool_choice",
+                    "invalid_value",
+                    format!("tool_choice.tools names {missing:?}, which is not in tools"),
+                ));
+            }
+            tools.retain(|t| names.iter().any(|n| declares(t, n)));
+            Some(mode)
+        }
+        Some(ToolChoice::Chat(c)) => Some(c),
+        None => None,
+    };
     let has_tools = !tools.is_empty();
     if has_tools {
         out.insert("tools".into(), Value::Array(tools));
     }
-    if let Some(choice) = convert_tool_choice(&req)? {
+    if let Some(choice) = choice {
         if has_tools {
             out.insert("tool_choice".into(), choice);
         } else if choice != "none" && choice != "auto" {
@@ -506,6 +523,11 @@ fn file_id_error(path: &str) -> GatewayError {
     )
 }
 
+/// Whether chat tool `tool` is the function `name`.
+fn declares(tool: &Value, name: &str) -> bool {
+    tool.pointer("/function/name").and_then(Value::as_str) == Some(name)
+}
+
 fn convert_tools(req: &Object<'_>) -> Result<Vec<Value>, GatewayError> {
     let tools = match get(req, "tools") {
         None => return Ok(Vec::new()),
@@ -588,12 +610,22 @@ fn convert_tools(req: &Object<'_>) -> Result<Vec<Value>, GatewayError> {
     Ok(out)
 }
 
-fn convert_tool_choice(req: &Object<'_>) -> Result<Option<Value>, GatewayError> {
+/// A Responses `tool_choice` in chat terms.
+enum ToolChoice {
+    /// Chat's `tool_choice` as is.
+    Chat(Value),
+    /// `allowed_tools`: chat's `tool_choice` (`auto` or `required`) over only these functions.
+    /// Sent as a restricted `tools` list, which every chat vendor understands (few know chat's
+    /// own `allowed_tools`).
+    Allowed { mode: Value, names: Vec<String> },
+}
+
+fn convert_tool_choice(req: &Object<'_>) -> Result<Option<ToolChoice>, GatewayError> {
     let bad = |message: String| invalid("tool_choice", "invalid_value", message);
     let choice = match get(req, "tool_choice") {
         None => return Ok(None),
         Some(Json::Str(s)) => match s.as_ref() {
-            c @ ("auto" | "none" | "required") => return Ok(Some(c.into())),
+            c @ ("auto" | "none" | "required") => return Ok(Some(ToolChoice::Chat(c.into()))),
             other => {
                 return Err(bad(format!(
                     "tool_choice must be auto, none, required or an object; got {other:?}"
@@ -616,7 +648,7 @@ fn convert_tool_choice(req: &Object<'_>) -> Result<Option<Value>, GatewayError> 
         }
     };
     match choice.get("type").and_then(Json::as_str) {
-        Some("function") => named(choice, "tool_choice").map(Some),
+        Some("function") => named(choice, "tool_choice").map(|c| Some(ToolChoice::Chat(c))),
         Some("allowed_tools") => {
             let mode = match choice.get("mode").and_then(Json::as_str) {
                 Some(m @ ("auto" | "required")) => m,
@@ -633,12 +665,15 @@ fn convert_tool_choice(req: &Object<'_>) -> Result<Option<Value>, GatewayError> 
                         "{path}: only function tools can be allowed with this provider"
                     )));
                 }
-                allowed.push(named(t, &path)?);
+                match t.get("name").and_then(Json::as_str) {
+                    Some(name) => allowed.push(name.to_owned()),
+                    None => return Err(bad(format!("{path}.name is required"))),
+                }
             }
-            Ok(Some(json!({
-                "type": "allowed_tools",
-                "allowed_tools": { "mode": mode, "tools": allowed },
-            })))
+            Ok(Some(ToolChoice::Allowed {
+                mode: mode.into(),
+                names: allowed,
+            }))
         }
         Some(other) => Err(invalid(
             "tool_choice",
