@@ -492,3 +492,36 @@ fn converted_requests_suit_claude_and_gemini() {
         assert!(gemini.is_ok(), "{case}: Gemini: {gemini:?}");
     }
 }
+
+/// Gemini's thought signature survives a whole turn: Gemini answer -> chat -> Responses
+/// output, whose items the client sends back as input -> chat -> Gemini request.
+#[test]
+fn gemini_thought_signature_round_trip() {
+    let gemini_answer = br#"{"candidates":[{"content":{"role":"model","parts":[
+        {"functionCall":{"name":"get_weather","args":{"city":"Paris"}},"thoughtSignature":"c2lnMQ=="}]},
+        "finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":3,"totalTokenCount":8}}"#;
+    let chat =
+        crate::gemini::gemini_response_to_chat(gemini_answer, "gemini-3-pro", "chatcmpl-1", 1)
+            .unwrap();
+    let echo = RequestEcho::for_model("gemini-3-pro");
+    let answer: Value =
+        serde_json::from_slice(&chat_response_to_responses(&chat, &echo, ID, CREATED).unwrap())
+            .unwrap();
+    let mut input = vec![serde_json::json!({"role": "user", "content": "Weather in Paris?"})];
+    input.extend(answer["output"].as_array().unwrap().iter().cloned());
+    let call_id = input[2]["call_id"].as_str().unwrap().to_owned();
+    input.push(
+        serde_json::json!({"type": "function_call_output", "call_id": call_id, "output": "14C"}),
+    );
+    let next = serde_json::json!({"model": "gemini-3-pro", "input": input,
+        "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]});
+    let chat = responses_request_to_chat(next.to_string().as_bytes()).unwrap();
+    let gemini: Value = serde_json::from_slice(
+        &crate::gemini::chat_request_to_gemini(&chat.body, &Default::default()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        gemini["contents"][1]["parts"][0]["thoughtSignature"], "c2lnMQ==",
+        "{gemini}"
+    );
+}

@@ -37,6 +37,7 @@
 mod edit;
 mod request;
 mod response;
+mod signature;
 mod stream;
 pub mod types;
 mod usage;

@@ -1,6 +1,6 @@
 //! Responses API request -> OpenAI chat-completions request.
 
-use super::RequestEcho;
+use super::{signature, RequestEcho};
 use crate::anthropic::input::{self, get, invalid, wrong_type, Json, Object};
 use crate::error::GatewayError;
 use serde_json::{json, Map, Value};
@@ -31,8 +31,9 @@ const HOSTED_TOOLS: &str = "web_search, file_search, computer use, code_interpre
 ///   `input_image`, `input_file`, `output_text`, `refusal`), `function_call` items ->
 ///   `tool_calls` of an assistant message (consecutive calls, and an assistant message right
 ///   before them, form one message), `function_call_output` -> `tool` messages (images in an
-///   output follow as a user message). `reasoning` items are dropped: another vendor cannot
-///   use them.
+///   output follow as a user message). `reasoning` items are dropped (another vendor cannot
+///   use them), except that a Gemini thought signature the gateway put in one goes back on
+///   its call as `extra_content.google.thought_signature`.
 /// - `tools` (function tools) -> chat functions; `tool_choice` (`auto`/`none`/`required`, a
 ///   named function; `allowed_tools` as its mode over only the allowed functions, since few
 ///   chat vendors know chat's own `allowed_tools`), `parallel_tool_calls`,
@@ -215,6 +216,7 @@ fn convert_input(req: &Object<'_>, out: &mut Vec<Value>) -> Result<(), GatewayEr
     let mut builder = Builder {
         out,
         pending_images: Vec::new(),
+        signatures: carried_signatures(items),
     };
     for (i, item) in items.iter().enumerate() {
         let path = format!("input[{i}]");
@@ -265,6 +267,18 @@ struct Builder<'o> {
     /// Images of function-call outputs: a `tool` message carries text only, so they follow
     /// the tool messages as one user message.
     pending_images: Vec<Value>,
+    /// Gemini thought signatures by `call_id`, from the gateway's reasoning items.
+    signatures: Vec<(String, String)>,
+}
+
+/// The thought signatures the gateway put in reasoning items' `encrypted_content`.
+fn carried_signatures(items: &[Json<'_>]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .filter(|item| item.get("type").and_then(Json::as_str) == Some("reasoning"))
+        .filter_map(|item| item.get("encrypted_content").and_then(Json::as_str))
+        .filter_map(signature::decode)
+        .collect()
 }
 
 impl Builder<'_> {
@@ -374,11 +388,14 @@ impl Builder<'_> {
                 ))
             }
         };
-        let call = json!({
+        let mut call = json!({
             "id": call_id,
             "type": "function",
             "function": { "name": name, "arguments": arguments },
         });
+        if let Some((_, sig)) = self.signatures.iter().find(|(id, _)| id == call_id) {
+            call["extra_content"] = json!({ "google": { "thought_signature": sig } });
+        }
         // Parallel calls arrive as consecutive items: one assistant message carries them all,
         // together with the assistant text right before them.
         if self.pending_images.is_empty() {

@@ -4,7 +4,7 @@ use super::types::{
     IncompleteDetails, OutputContent, OutputItem, ResponseObject, ResponsesUsage, Status,
     SummaryText,
 };
-use super::{call_id, item_id, RequestEcho};
+use super::{call_id, item_id, signature, RequestEcho};
 use crate::anthropic::types::{error_message, ChatCompletion};
 use crate::error::{ErrorKind, GatewayError};
 use crate::stream::Usage;
@@ -48,7 +48,8 @@ pub(crate) fn response_object(
 /// [`responses_request_to_chat`](super::responses_request_to_chat). Output items in order:
 /// `reasoning` (from `reasoning_content`/`reasoning`, as one summary text), `message` (the
 /// text as `output_text`, or the refusal), one `function_call` per tool call (`call_id` is
-/// the vendor's tool-call id). `status` is `incomplete` with `incomplete_details.reason`
+/// the vendor's tool-call id), a Gemini-signed call preceded by a reasoning item carrying
+/// the signature (see `signature.rs`). `status` is `incomplete` with `incomplete_details.reason`
 /// `max_output_tokens` or `content_filter` when the vendor stopped for that reason. Usage
 /// keeps cached and reasoning tokens. Only the first choice is used.
 ///
@@ -99,6 +100,7 @@ pub fn chat_response_to_responses_with_usage(
             out.output.push(OutputItem::Reasoning {
                 id: item_id(id, "rs", out.output.len()),
                 summary: vec![SummaryText::new(reasoning)],
+                encrypted_content: None,
                 status: Status::Completed,
             });
         }
@@ -121,12 +123,25 @@ pub fn chat_response_to_responses_with_usage(
                 content,
             });
         }
-        for call in m.tool_calls.iter().flatten() {
+        let signatures = std::str::from_utf8(body)
+            .map(signature::of_tool_calls)
+            .unwrap_or_default();
+        for (pos, call) in m.tool_calls.iter().flatten().enumerate() {
             let function = call.function.as_ref();
-            let index = out.output.len();
+            let signed = signatures.get(pos).and_then(Option::as_deref);
+            let index = out.output.len() + usize::from(signed.is_some());
+            let call_id = call_id(&out.output, call.id.as_deref(), id, index);
+            if let Some(sig) = signed {
+                out.output.push(OutputItem::Reasoning {
+                    id: item_id(id, "rs", index - 1),
+                    summary: Vec::new(),
+                    encrypted_content: Some(signature::encode(&call_id, sig)),
+                    status: Status::Completed,
+                });
+            }
             out.output.push(OutputItem::FunctionCall {
                 id: item_id(id, "fc", index),
-                call_id: call_id(&out.output, call.id.as_deref(), id, index),
+                call_id,
                 name: function.and_then(|f| f.name.clone()).unwrap_or_default(),
                 arguments: function
                     .and_then(|f| f.arguments.clone())

@@ -5,7 +5,7 @@ use super::types::{
     OutputContent, OutputItem, ResponseError, ResponseObject, ResponsesUsage, Status, StreamEvent,
     SummaryText,
 };
-use super::{call_id, item_id, RequestEcho};
+use super::{call_id, item_id, signature, RequestEcho};
 use crate::anthropic::types::{error_message, ChatCompletion, ChatMessage};
 use crate::sse::{SseEvent, SseParser};
 use crate::stream::{StreamConverter, Usage};
@@ -57,7 +57,9 @@ enum State {
 /// - each tool call (per chat `index`; a new `id` at a known index starts a new call, as some
 ///   servers number every call 0) -> a `function_call` item
 ///   (`response.function_call_arguments.delta`, `.done`). Function calls stay open until the
-///   answer ends, so fragments of interleaved calls still land on their own item.
+///   answer ends, so fragments of interleaved calls still land on their own item. A call
+///   Gemini signed is preceded by a whole reasoning item carrying the signature (see
+///   `signature.rs`).
 ///
 /// An item ends with `response.output_item.done` when another reasoning or message item
 /// starts, or when the answer ends. The answer ends at `data: [DONE]`, or at the end of the
@@ -143,7 +145,8 @@ impl ChatStreamToResponses {
             return;
         };
         if let Some(delta) = &choice.delta {
-            self.delta(delta, out);
+            let signatures = signature::of_tool_calls(&event.data);
+            self.delta(delta, &signatures, out);
         }
         if let Some(reason) = choice.finish_reason.as_deref().filter(|r| !r.is_empty()) {
             self.finish_reason = Some(reason.to_owned());
@@ -170,7 +173,8 @@ impl ChatStreamToResponses {
         .write(out);
     }
 
-    fn delta(&mut self, delta: &ChatMessage, out: &mut Vec<u8>) {
+    /// `signatures`: Gemini thought signatures of the delta's tool calls, by position.
+    fn delta(&mut self, delta: &ChatMessage, signatures: &[Option<String>], out: &mut Vec<u8>) {
         if let Some(reasoning) = delta.reasoning_text() {
             self.reasoning_delta(reasoning, out);
         }
@@ -193,13 +197,25 @@ impl ChatStreamToResponses {
                 Some(t) => t.output_index,
                 None => {
                     self.close_open(out);
-                    let output_index = self.response.output.len();
+                    let signed = signatures.get(pos).and_then(Option::as_deref);
+                    let output_index = self.response.output.len() + usize::from(signed.is_some());
                     let call_id = call_id(
                         &self.response.output,
                         call.id.as_deref(),
                         &self.response.id,
                         output_index,
                     );
+                    if let Some(sig) = signed {
+                        let i = output_index - 1;
+                        self.response.output.push(OutputItem::Reasoning {
+                            id: item_id(&self.response.id, "rs", i),
+                            summary: Vec::new(),
+                            encrypted_content: Some(signature::encode(&call_id, sig)),
+                            status: Status::Completed,
+                        });
+                        self.item_added(i, out);
+                        self.item_done(i, Status::Completed, out);
+                    }
                     self.response.output.push(OutputItem::FunctionCall {
                         id: item_id(&self.response.id, "fc", output_index),
                         call_id,
@@ -259,6 +275,7 @@ impl ChatStreamToResponses {
                 self.response.output.push(OutputItem::Reasoning {
                     id: item_id(&self.response.id, "rs", i),
                     summary: Vec::new(),
+                    encrypted_content: None,
                     status: Status::InProgress,
                 });
                 self.item_added(i, out);

@@ -71,10 +71,15 @@ pub enum OutputItem {
         status: Status,
     },
     /// The model's reasoning, as the vendor reported it (Claude's thinking, Gemini's thought
-    /// summaries, DeepSeek/Qwen/vLLM's `reasoning_content`), as summary text.
+    /// summaries, DeepSeek/Qwen/vLLM's `reasoning_content`), as summary text; or, with an
+    /// empty summary, the carrier of a Gemini thought signature.
     Reasoning {
         id: String,
         summary: Vec<SummaryText>,
+        /// Opaque vendor state the client sends back with the item: Gemini's thought
+        /// signature of the function call that follows (see `signature.rs`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        encrypted_content: Option<String>,
         status: Status,
     },
 }
