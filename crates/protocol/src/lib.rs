@@ -11,9 +11,12 @@ pub mod gemini;
 pub mod json_field;
 pub mod openai;
 pub mod openai_edit;
+pub mod responses;
 pub mod sse;
 pub mod stream;
+pub mod stream_chain;
 pub mod usage;
 
 pub use error::{ErrorKind, GatewayError};
 pub use stream::{StreamConverter, Usage};
+pub use stream_chain::Chain;

@@ -15,7 +15,7 @@
 //! unknown block, delta and event types from a vendor are skipped.
 
 pub mod anthropic_to_openai;
-mod input;
+pub(crate) mod input;
 pub mod openai_to_anthropic;
 pub(crate) mod types;
 
