@@ -278,22 +278,28 @@ fn test(extra: &[String]) -> Result {
         .current_dir(&root)
         .args(["test", "--workspace", "--exclude", "switchyard-e2e"])
         .args(extra))?;
-    run(Command::new(&cargo)
-        .current_dir(&root)
-        .args([
-            "test",
-            "-p",
-            "switchyard-e2e",
-            "--tests",
-            "--",
-            "--test-threads",
-            "2",
-        ])
-        .args(extra)
-        .env("ENVOY_BIN", &envoy)
-        .env("SWITCHYARD_WASM_DIR", wasm_dir())
-        .env("SWITCHYARD_NATIVE_TEST_DIR", native_test_dir())
-        .env("SWITCHYARD_PYTHON", root.join(".venv/bin/python")))?;
+    // The whole e2e suite once per runtime: the filters as Proxy-Wasm plugins, then as the
+    // native module (`SWITCHYARD_RUNTIME`, read by the harness).
+    for runtime in ["wasm", "native"] {
+        eprintln!("xtask test: end-to-end suite, runtime {runtime}");
+        run(Command::new(&cargo)
+            .current_dir(&root)
+            .args([
+                "test",
+                "-p",
+                "switchyard-e2e",
+                "--tests",
+                "--",
+                "--test-threads",
+                "2",
+            ])
+            .args(extra)
+            .env("SWITCHYARD_RUNTIME", runtime)
+            .env("ENVOY_BIN", &envoy)
+            .env("SWITCHYARD_WASM_DIR", wasm_dir())
+            .env("SWITCHYARD_NATIVE_TEST_DIR", native_test_dir())
+            .env("SWITCHYARD_PYTHON", root.join(".venv/bin/python")))?;
+    }
     Ok(())
 }
 
