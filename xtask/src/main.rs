@@ -315,6 +315,13 @@ fn up(args: &[String]) -> Result {
     let envoy = switchyard::run::find_envoy(&root).ok_or("envoy not found after setup")?;
     // `switchyard up`: Envoy with dynamic resources, mocks for providers without keys, and
     // edits to the config applied live. Ctrl-C or SIGTERM stops Envoy and the mocks.
-    let opts = switchyard::up::UpOptions::new(config, envoy, wasm_dir(), target_dir().join("up"));
+    // The native module by default (`--runtime wasm` for the Proxy-Wasm plugins).
+    let mut opts =
+        switchyard::up::UpOptions::new(config, envoy, wasm_dir(), target_dir().join("up"));
+    opts.native_dir = native_dir();
+    if let Some(w) = args.windows(2).find(|w| w[0] == "--runtime") {
+        opts.runtime = switchyard::envoy::Runtime::parse(&w[1])
+            .ok_or_else(|| format!("--runtime {}: native or wasm", w[1]))?;
+    }
     switchyard::up::run_foreground(opts, switchyard::up::stop_on_signals())
 }

@@ -3,9 +3,7 @@
 //! checks, metric polling) runs on Envoy's main thread, woken by a thread the module owns
 //! ([`Ticker`]); workers never wait for it.
 
-use crate::host::{
-    callout_response, install_logger, seed, ConfigHost, PendingMetrics, StreamHost,
-};
+use crate::host::{callout_response, install_logger, seed, ConfigHost, PendingMetrics, StreamHost};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
