@@ -2,7 +2,7 @@
 
 mod bench;
 mod fuzz;
-mod hostcalls;
+
 mod soak;
 
 use std::path::{Path, PathBuf};
