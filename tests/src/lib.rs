@@ -5,8 +5,7 @@
 //! Every `Gateway` stops its Envoy on drop and prints Envoy's log when the test failed.
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -128,8 +127,9 @@ impl Gateway {
         self.envoy.listen
     }
 
+    /// A JSON POST (see [`post`]).
     pub fn post(&self, path: &str, body: &str) -> Response {
-        self.request("POST", path, &[], &[body.as_bytes()])
+        post(self.addr(), path, body)
     }
 
     /// Send a request; several body pieces are sent chunked, each flushed separately.
@@ -247,7 +247,10 @@ impl Response {
     }
 }
 
-/// Minimal HTTP/1.1 client with full control over how the body is sent.
+/// A request through the raw client ([`raw_http`]), for full control over the bytes: the
+/// headers exactly as given (plus `host`, `connection: close` and, for a body, a default
+/// `content-type: application/json`); several body pieces are sent chunked, each flushed
+/// separately.
 pub fn request(
     addr: SocketAddr,
     method: &str,
@@ -255,91 +258,78 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[&[u8]],
 ) -> Response {
-    let mut s = TcpStream::connect(addr).expect("connect to envoy");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
+    let host = addr.to_string();
+    let mut all = vec![("host", host.as_str()), ("connection", "close")];
     let has_ct = headers
         .iter()
         .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
     if !has_ct && !body.is_empty() {
-        head.push_str("content-type: application/json\r\n");
+        all.push(("content-type", "application/json"));
     }
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    let chunked = body.len() > 1;
-    if chunked {
-        head.push_str("transfer-encoding: chunked\r\n\r\n");
-        s.write_all(head.as_bytes()).expect("write");
+    all.extend_from_slice(headers);
+    let mut c = raw_http::Conn::connect(addr, Duration::from_secs(30)).expect("connect to envoy");
+    if body.len() > 1 {
+        all.push(("transfer-encoding", "chunked"));
+        c.write(raw_http::request_head(method, path, &all).as_bytes())
+            .expect("write");
         for piece in body {
-            s.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
-                .expect("write");
-            s.write_all(piece).expect("write");
-            s.write_all(b"\r\n").expect("write");
-            s.flush().expect("flush");
+            c.write(&raw_http::chunk(piece)).expect("write");
             std::thread::sleep(Duration::from_millis(20));
         }
-        s.write_all(b"0\r\n\r\n").expect("write");
+        c.write(raw_http::LAST_CHUNK).expect("write");
     } else {
         let b = body.first().copied().unwrap_or_default();
+        let len = b.len().to_string();
         if method != "GET" || !b.is_empty() {
-            head.push_str(&format!("content-length: {}\r\n", b.len()));
+            all.push(("content-length", len.as_str()));
         }
-        head.push_str("\r\n");
-        s.write_all(head.as_bytes()).expect("write");
-        s.write_all(b).expect("write");
+        c.send(&raw_http::request_head(method, path, &all), b)
+            .expect("write");
     }
-    read_response(s)
+    c.response(method == "HEAD").expect("status line").into()
 }
 
-fn read_response(s: TcpStream) -> Response {
-    let mut r = BufReader::new(s);
-    let mut line = String::new();
-    r.read_line(&mut line).expect("status line");
-    let status = line
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = line.trim_end().split_once(':') {
-            headers.push((k.to_ascii_lowercase(), v.trim().to_string()));
+impl From<raw_http::Response> for Response {
+    fn from(r: raw_http::Response) -> Self {
+        Response {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
         }
     }
-    let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-    let mut body = Vec::new();
-    if get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
-        loop {
-            line.clear();
-            if r.read_line(&mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            let n = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            let mut chunk = vec![0; n];
-            if r.read_exact(&mut chunk).is_err() {
-                break;
-            }
-            body.extend(chunk);
-            line.clear();
-            let _ = r.read_line(&mut line);
-        }
-    } else if let Some(n) = get("content-length").and_then(|n| n.parse::<usize>().ok()) {
-        body.resize(n, 0);
-        r.read_exact(&mut body).expect("body");
-    } else {
-        let _ = r.read_to_end(&mut body);
-    }
+}
+
+/// A JSON POST through the maintained client (`ureq`), on a fresh connection.
+pub fn post(addr: SocketAddr, path: &str, body: &str) -> Response {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_idle_connections(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut resp = agent
+        .post(format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .send(body)
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_vec()
+        .unwrap_or_else(|e| panic!("POST {path}: body: {e}"));
     Response {
-        status,
+        status: resp.status().as_u16(),
         headers,
         body,
     }
@@ -437,8 +427,9 @@ impl DynamicGateway {
         write_resources(&self.dir, spec, self.version);
     }
 
+    /// A JSON POST (see [`post`]).
     pub fn post(&self, path: &str, body: &str) -> Response {
-        request(self.listen, "POST", path, &[], &[body.as_bytes()])
+        post(self.listen, path, body)
     }
 }
 
