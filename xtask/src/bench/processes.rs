@@ -1,8 +1,8 @@
 //! What the benchmark starts besides Envoy: tools, builds, the mock provider, CPU pinning, and
 //! one-off requests to check answers.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -149,37 +149,31 @@ pub(super) fn start_mock(bin: &Path, listeners: usize, cpu: Option<u32>) -> Resu
     Ok(mock)
 }
 
-/// One HTTP/1.1 request on a fresh connection; (status, decoded body).
+/// One request with the client's headers the scenarios expect; (status, decoded body).
 pub(super) fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
     body: &str,
 ) -> Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_idle_connections(0)
+        .timeout_connect(Some(Duration::from_secs(5)))
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let req = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer client-secret")
+        .body(body.to_string())
+        .map_err(|e| e.to_string())?;
+    let mut resp = agent.run(req).map_err(|e| format!("{addr}: {e}"))?;
+    let text = resp
+        .body_mut()
+        .read_to_string()
         .map_err(|e| format!("{addr}: {e}"))?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/json\r\n\
-         authorization: Bearer client-secret\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    Ok(switchyard::run::parse_http_response(&raw))
-}
-
-#[cfg(test)]
-mod tests {
-
-    #[test]
-    fn dechunks_bodies() {
-        assert_eq!(
-            switchyard::run::dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
-            "hello world"
-        );
-        assert_eq!(switchyard::run::dechunk("zz\r\n"), "");
-    }
+    Ok((resp.status().as_u16(), text))
 }
