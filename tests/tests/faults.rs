@@ -346,16 +346,7 @@ fn redis_down_or_silent_falls_back_and_serves() {
 #[test]
 fn context_file_unreachable_or_silent_is_an_openai_error() {
     for (what, files) in [("down", dead_port()), ("silent", black_hole())] {
-        let m = mock();
-        let mut s = spec();
-        s.filters.push(proxy_filter(json!({"provider": {
-            "type": "deepseek", "apiTokens": ["k"],
-            "context": {"fileUrl": "http://files.local/context.md", "serviceName": "context-files", "servicePort": 80}
-        }})));
-        add_provider(&mut s, "upstream", m.addr());
-        s.clusters
-            .push(envoy::Cluster::plain("context-files", files));
-        s.default_cluster = Some("provider-upstream".into());
+        let (s, m) = context_spec(files);
         let gw = Gateway::start(&s);
         for _ in 0..2 {
             let r = post_raw(gw.addr(), CHAT);
