@@ -213,7 +213,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// GET `path` on a loopback HTTP server (Envoy's admin): status and body.
-pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_idle_connections(0)

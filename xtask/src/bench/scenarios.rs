@@ -111,7 +111,7 @@ pub(super) fn stream_script() -> Value {
 }
 
 /// One scenario's definition: key, title, Envoy spec, request body, answer check.
-pub(super) type Row = (
+type Row = (
     &'static str,
     &'static str,
     BootstrapSpec,

@@ -73,7 +73,7 @@ impl GatewayConfig {
 
 impl ProviderEntry {
     /// This provider in ai-proxy's schema.
-    pub fn proxy_provider(&self, tokens: Vec<String>) -> Value {
+    fn proxy_provider(&self, tokens: Vec<String>) -> Value {
         let mut v = Map::new();
         v.insert("id".into(), json!(self.name.value));
         v.insert("type".into(), json!(self.vendor.value));
