@@ -118,6 +118,14 @@ pub fn context_spec(files: SocketAddr) -> (BootstrapSpec, MockServer) {
     (s, m)
 }
 
+/// `base` (an object) with the fields of `extra` (an object) added or replaced.
+pub fn merged(mut base: Value, extra: &Value) -> Value {
+    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    base
+}
+
 pub fn mock() -> MockServer {
     MockServer::start("127.0.0.1:0".parse().expect("addr")).expect("mock provider starts")
 }
@@ -204,30 +212,27 @@ impl Drop for Gateway {
     }
 }
 
-/// A parsed HTTP response.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+/// A response, from either client (see [`raw_http::Response`]); [`ResponseExt`] adds what
+/// the tests read from it.
+pub use raw_http::Response;
+
+/// JSON and SSE views of a [`Response`] body.
+pub trait ResponseExt {
+    /// The body as JSON (the test fails when it is not).
+    fn json(&self) -> Value;
+    /// `data:` payloads of an SSE body, in order.
+    fn sse_data(&self) -> Vec<String>;
+    /// The JSON chunks of a complete OpenAI stream: it must end with `data: [DONE]`.
+    fn chunks(&self) -> Vec<Value>;
 }
 
-impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    pub fn json(&self) -> Value {
+impl ResponseExt for Response {
+    fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", self.text()))
     }
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    /// `data:` payloads of an SSE body, in order.
-    pub fn sse_data(&self) -> Vec<String> {
+
+    fn sse_data(&self) -> Vec<String> {
         self.text()
             .lines()
             .filter_map(|l| {
@@ -238,8 +243,7 @@ impl Response {
             .collect()
     }
 
-    /// The JSON chunks of a complete OpenAI stream: it must end with `data: [DONE]`.
-    pub fn chunks(&self) -> Vec<Value> {
+    fn chunks(&self) -> Vec<Value> {
         let data = self.sse_data();
         assert_eq!(
             data.last().map(String::as_str),
@@ -293,17 +297,7 @@ pub fn request(
         c.send(&raw_http::request_head(method, path, &all), b)
             .expect("write");
     }
-    c.response(method == "HEAD").expect("status line").into()
-}
-
-impl From<raw_http::Response> for Response {
-    fn from(r: raw_http::Response) -> Self {
-        Response {
-            status: r.status,
-            headers: r.headers,
-            body: r.body,
-        }
-    }
+    c.response(method == "HEAD").expect("status line")
 }
 
 /// A JSON POST through the maintained client (`ureq`), on a fresh connection.
@@ -339,6 +333,8 @@ pub fn post(addr: SocketAddr, path: &str, body: &str) -> Response {
         status: resp.status().as_u16(),
         headers,
         body,
+        complete: true,
+        ..Response::default()
     }
 }
 

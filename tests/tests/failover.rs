@@ -14,10 +14,10 @@ const HEALTH: &str = "x-switchyard-health-check";
 /// Envoy (two workers) with ai-proxy in front of one mock; `extra` is merged into the
 /// provider (`failover`, `retryOnFailure`).
 fn gateway(extra: serde_json::Value) -> (Gateway, MockServer) {
-    let mut provider = json!({"type": "deepseek", "apiTokens": [GOOD, BAD]});
-    for (k, v) in extra.as_object().expect("object") {
-        provider[k] = v.clone();
-    }
+    let provider = merged(
+        json!({"type": "deepseek", "apiTokens": [GOOD, BAD]}),
+        &extra,
+    );
     let (s, m) = proxy_spec(json!({ "provider": provider }));
     (Gateway::start_with(&s, 2), m)
 }
