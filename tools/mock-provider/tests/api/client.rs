@@ -6,42 +6,29 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// One response as read off the wire.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    /// Sizes of the chunks of a chunked body.
-    pub chunks: Vec<usize>,
-    /// False when the connection ended before the body did.
-    pub complete: bool,
+/// One response as read off the wire (raw-http's), with [`ReplyExt`]'s views of its body.
+pub use raw_http::Response as Reply;
+
+/// JSON and SSE views of a [`Reply`] body.
+pub trait ReplyExt {
+    fn json(&self) -> Value;
+    /// SSE events as (event name, data), split at blank lines (`\n\n` or `\r\n\r\n`).
+    fn events(&self) -> Vec<(Option<String>, String)>;
+    /// The JSON of each `data:` event (not `[DONE]`).
+    fn data(&self) -> Vec<Value>;
 }
 
-impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8(self.body.clone()).expect("UTF-8 body")
-    }
-
-    pub fn json(&self) -> Value {
+impl ReplyExt for Reply {
+    fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("JSON body ({e}): {}", self.text()))
     }
 
-    /// SSE events as (event name, data), split at blank lines (`\n\n` or `\r\n\r\n`).
-    pub fn events(&self) -> Vec<(Option<String>, String)> {
+    fn events(&self) -> Vec<(Option<String>, String)> {
         sse_events(&self.text())
     }
 
-    /// The JSON of each `data:` event (not `[DONE]`).
-    pub fn data(&self) -> Vec<Value> {
+    fn data(&self) -> Vec<Value> {
         self.events()
             .into_iter()
             .filter(|(_, d)| d != "[DONE]")
@@ -89,14 +76,7 @@ impl Conn {
         all.extend_from_slice(headers);
         let head = raw_http::request_head(method, path, &all);
         self.0.send(&head, body).expect("write request");
-        let r = self.0.response(method == "HEAD").expect("status line");
-        Reply {
-            status: r.status,
-            headers: r.headers,
-            body: r.body,
-            chunks: r.chunks,
-            complete: r.complete,
-        }
+        self.0.response(method == "HEAD").expect("status line")
     }
 }
 
