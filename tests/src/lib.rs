@@ -3,6 +3,10 @@
 //! for vendors' clouds, all on loopback. Run through `cargo xtask test`.
 //!
 //! Every `Gateway` stops its Envoy on drop and prints Envoy's log when the test failed.
+//!
+//! Two clients: [`post`] (plain JSON POSTs) goes through `ureq`; [`request`] goes through
+//! `raw_http` where a test needs the bytes under its control (headers exactly as given, bodies
+//! in separately flushed chunks).
 
 use serde_json::Value;
 use std::net::SocketAddr;
