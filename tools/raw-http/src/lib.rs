@@ -216,6 +216,15 @@ impl Conn {
         Ok(self.buf.drain(..n).collect())
     }
 
+    /// Read and drop whatever else comes until the peer closes the connection (or a read
+    /// fails), so that the peer, not this client, ends it.
+    pub fn drain(&mut self) {
+        self.buf.clear();
+        while self.fill() {
+            self.buf.clear();
+        }
+    }
+
     /// Read once more into the buffer; false at the end of the stream or on an error.
     fn fill(&mut self) -> bool {
         if self.eof {
