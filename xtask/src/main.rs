@@ -2,7 +2,6 @@
 
 mod bench;
 mod fuzz;
-
 mod soak;
 
 use std::path::{Path, PathBuf};
