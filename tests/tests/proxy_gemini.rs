@@ -10,10 +10,7 @@ use serde_json::Value;
 use switchyard_e2e::*;
 
 fn gemini_gateway(extra: Value, body_metadata: bool) -> (Gateway, MockServer) {
-    let mut provider = json!({"type": "gemini", "apiTokens": ["g-key-1"]});
-    if let (Some(p), Some(e)) = (provider.as_object_mut(), extra.as_object()) {
-        p.extend(e.clone());
-    }
+    let provider = merged(json!({"type": "gemini", "apiTokens": ["g-key-1"]}), &extra);
     let (mut s, m) = proxy_spec(json!({ "provider": provider }));
     s.body_metadata = body_metadata;
     (Gateway::start(&s), m)

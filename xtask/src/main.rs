@@ -2,7 +2,6 @@
 
 mod bench;
 mod fuzz;
-mod hostcalls;
 mod soak;
 
 use std::path::{Path, PathBuf};

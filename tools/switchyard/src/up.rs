@@ -187,12 +187,8 @@ impl Up {
         self.mocks.mocked()
     }
 
-    pub fn mock(&self, provider: &str) -> Option<&mock_provider::MockServer> {
-        self.mocks.get(provider)
-    }
-
     /// Look at `gateway.yaml`; apply it when its content changed.
-    pub fn poll(&mut self) -> Option<Event> {
+    fn poll(&mut self) -> Option<Event> {
         let mut text = std::fs::read_to_string(&self.opts.config).ok()?;
         if text == self.last_text {
             return None;

@@ -1,7 +1,7 @@
 use mock_provider::Script;
 use serde_json::{json, Value};
 
-use crate::client::{get, post, post_raw, Conn};
+use crate::client::{get, post, post_raw, Conn, ReplyExt};
 use crate::server;
 
 fn chat() -> Value {
