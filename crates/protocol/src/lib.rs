@@ -4,6 +4,7 @@
 //! conversion is tested natively with fixtures. Nothing in this crate may panic on input.
 
 pub mod anthropic;
+pub mod bedrock;
 mod borrowed_json;
 pub mod error;
 pub mod gemini;
