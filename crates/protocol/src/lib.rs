@@ -14,6 +14,7 @@ pub mod openai_edit;
 pub mod sse;
 pub mod stream;
 pub mod usage;
+pub mod vertex;
 
 pub use error::{ErrorKind, GatewayError};
 pub use stream::{StreamConverter, Usage};
