@@ -475,6 +475,41 @@ mod tests {
         );
     }
 
+    /// A Converse request signed by botocore 1.44.18 (`SigV4Auth(creds, "bedrock",
+    /// "us-east-1")`, timestamp fixed at 2024-01-01T00:00:00Z, session token `SESSIONTOKEN`):
+    /// the path as the SDK sends it (`:` as `%3A`), signed double-encoded (`%253A`), no
+    /// `x-amz-content-sha256` (botocore sends it for S3 only).
+    #[test]
+    fn matches_botocore_for_a_converse_request() {
+        let body = br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}]}"#;
+        let req = Request {
+            method: "POST",
+            host: "bedrock-runtime.us-east-1.amazonaws.com",
+            path: "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse",
+            query: "",
+            headers: &[("Content-Type", "application/json")],
+            body,
+        };
+        let creds = Credentials {
+            session_token: Some("SESSIONTOKEN"),
+            ..creds()
+        };
+        let mut scope = Scope::bedrock("us-east-1", 1_704_067_200);
+        scope.content_sha256_header = false;
+        let signed = sign(&req, &creds, &scope);
+        assert_eq!(
+            signed.authorization,
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature=887e3e62ed0309344479e41a36235ab1aa3d1a7b49b0d40149968fb02db8c51b"
+        );
+        assert_eq!(signed.x_amz_date, "20240101T000000Z");
+        assert_eq!(signed.x_amz_content_sha256, None);
+        // The path the gateway builds is the one botocore sends.
+        assert_eq!(
+            crate::bedrock::converse_path("anthropic.claude-3-5-sonnet-20240620-v1:0", false).unwrap(),
+            req.path
+        );
+    }
+
     #[test]
     fn dates() {
         assert_eq!(amz_date(SUITE_TIME), "20150830T123600Z");
