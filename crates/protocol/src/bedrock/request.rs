@@ -107,6 +107,7 @@ fn opt_f64(obj: &Map<String, Value>, key: &'static str) -> Result<Option<f64>, G
 ///   `inferenceConfig`; `tools` -> `toolConfig.tools[].toolSpec`, `tool_choice` `auto` /
 ///   `required` / named -> `toolChoice` `auto` / `any` / `tool`. `tool_choice: "none"` drops
 ///   the tools unless the history holds tool blocks (Converse then requires `toolConfig`);
+/// - `response_format` `json_schema` -> `outputConfig.textFormat` (schema as a JSON string);
 /// - [`BedrockOptions::additional_fields`] -> `additionalModelRequestFields`.
 ///
 /// Errors are 400s naming the field: invalid JSON, empty `messages`, wrong types, unknown
@@ -199,6 +200,9 @@ pub fn chat_request_to_converse(
     if let Some(config) = tool_config(req, has_tool_blocks)? {
         out.insert("toolConfig".into(), config);
     }
+    if let Some(format) = output_config(req)? {
+        out.insert("outputConfig".into(), format);
+    }
     if let Some(fields) = opts.additional_fields.as_ref().filter(|f| !f.is_empty()) {
         out.insert(
             "additionalModelRequestFields".into(),
@@ -212,6 +216,39 @@ pub fn chat_request_to_converse(
             format!("could not encode the Converse request: {e}"),
         )
     })
+}
+
+/// `response_format: {"type": "json_schema", "json_schema": {name, schema, description}}` ->
+/// `outputConfig.textFormat` (structured output; Converse takes the schema as a JSON
+/// string). `json_object` and `text` have no Converse equivalent and are dropped.
+fn output_config(req: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
+    let Some(format) = get(req, "response_format") else {
+        return Ok(None);
+    };
+    if format.get("type").and_then(Value::as_str) != Some("json_schema") {
+        return Ok(None);
+    }
+    let spec = format.get("json_schema");
+    let schema = spec
+        .and_then(|s| s.get("schema"))
+        .filter(|s| s.is_object())
+        .ok_or_else(|| {
+            wrong_type(
+                "response_format",
+                "response_format.json_schema.schema",
+                "a JSON schema object",
+            )
+        })?;
+    let mut json_schema = Map::new();
+    json_schema.insert("schema".into(), Value::String(schema.to_string()));
+    for key in ["name", "description"] {
+        if let Some(v) = spec.and_then(|s| s.get(key)).and_then(Value::as_str) {
+            json_schema.insert(key.into(), json!(v));
+        }
+    }
+    Ok(Some(json!({
+        "textFormat": {"type": "json_schema", "structure": {"jsonSchema": json_schema}}
+    })))
 }
 
 fn stop_sequences(req: &Map<String, Value>) -> Result<Vec<String>, GatewayError> {

@@ -505,7 +505,8 @@ mod tests {
         assert_eq!(signed.x_amz_content_sha256, None);
         // The path the gateway builds is the one botocore sends.
         assert_eq!(
-            crate::bedrock::converse_path("anthropic.claude-3-5-sonnet-20240620-v1:0", false).unwrap(),
+            crate::bedrock::converse_path("anthropic.claude-3-5-sonnet-20240620-v1:0", false)
+                .unwrap(),
             req.path
         );
     }
