@@ -15,6 +15,10 @@ mod claude;
 pub mod token_cache;
 mod url;
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod fixtures;
+
 pub use auth::{parse_token_response, AccessToken, AuthError, ServiceAccountKey, TokenEndpoint};
 pub use claude::{
     chat_request_to_vertex_claude, messages_body_for_vertex, VERTEX_ANTHROPIC_VERSION,
