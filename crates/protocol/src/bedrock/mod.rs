@@ -22,9 +22,12 @@ mod stream;
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod fixtures;
 
-pub use request::{chat_request_to_converse, converse_path, BedrockOptions};
+pub use request::{chat_request_to_converse, converse_path, runtime_host, BedrockOptions};
 pub use response::{converse_response_to_chat, error_to_openai, exception_name, exception_status};
 pub use stream::ConverseStreamToChat;
+
+/// Content type of ConverseStream answers (the client gets `text/event-stream` instead).
+pub const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
 
 use crate::anthropic::{chat_response_to_messages, messages_request_to_chat, ChatStreamToMessages};
 use crate::error::GatewayError;

@@ -40,6 +40,24 @@ pub fn converse_path(model: &str, stream: bool) -> Result<String, GatewayError> 
     Ok(format!("/model/{}/{method}", encode_segment(model)))
 }
 
+/// `bedrock-runtime.{region}.amazonaws.com`. A region outside `[a-z0-9-]` (1..=32 bytes)
+/// is a config error (500 naming the field, not its value).
+pub fn runtime_host(region: &str) -> Result<String, GatewayError> {
+    let ok = !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+    if !ok {
+        return Err(GatewayError::new(
+            crate::ErrorKind::Internal,
+            "invalid_provider_config",
+            "the AWS region in the provider config is not a valid region name",
+        ));
+    }
+    Ok(format!("bedrock-runtime.{region}.amazonaws.com"))
+}
+
 /// Percent-encode every byte outside RFC 3986's unreserved set.
 pub(crate) fn encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
@@ -764,6 +782,17 @@ mod tests {
             assert_eq!((e.status(), e.param), (400, Some("model")));
         }
         assert!(converse_path(&"a".repeat(2049), false).is_err());
+    }
+
+    #[test]
+    fn runtime_hosts() {
+        assert_eq!(
+            runtime_host("us-east-1").unwrap(),
+            "bedrock-runtime.us-east-1.amazonaws.com"
+        );
+        for bad in ["", "US-EAST-1", "us-east-1.evil.com/", "a b"] {
+            assert_eq!(runtime_host(bad).unwrap_err().status(), 500, "{bad:?}");
+        }
     }
 
     #[test]
