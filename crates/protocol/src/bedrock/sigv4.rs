@@ -101,8 +101,15 @@ pub struct Signed {
 
 impl fmt::Debug for Signed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The signature authorizes this request for minutes: not for logs either.
+        let authorization = self
+            .authorization
+            .split_once("Signature=")
+            .map_or("<redacted>".to_owned(), |(head, _)| {
+                format!("{head}Signature=<redacted>")
+            });
         f.debug_struct("Signed")
-            .field("authorization", &self.authorization)
+            .field("authorization", &authorization)
             .field("x_amz_date", &self.x_amz_date)
             .field("x_amz_content_sha256", &self.x_amz_content_sha256)
             .field(
