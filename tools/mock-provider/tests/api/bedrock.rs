@@ -327,3 +327,61 @@ fn sigv4_is_checked_when_credentials_are_set() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// The gateway's translation of an OpenAI request is accepted as is, signed, and its answer
+/// (plain and streamed) converts back to the same text.
+#[test]
+fn gateway_translation_round_trip() {
+    use switchyard_protocol::bedrock::{self, BedrockOptions, ConverseStreamToChat};
+    use switchyard_protocol::StreamConverter;
+
+    let s = server();
+    s.add_aws_credentials(KEY_ID, SECRET);
+    let chat = br#"{"model":"anthropic.claude-3-5-sonnet-20240620-v1:0","messages":[
+        {"role":"system","content":"Be kind"},
+        {"role":"user","content":"Weather?"},
+        {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},
+        {"role":"tool","tool_call_id":"call_1","content":"sunny"},
+        {"role":"user","content":"Why is the sky blue?"}],
+        "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}],
+        "max_tokens":100,"stream_options":{"include_usage":true}}"#;
+    let body = bedrock::chat_request_to_converse(chat, &BedrockOptions::default()).unwrap();
+    let model = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+
+    let path = bedrock::converse_path(model, false).unwrap();
+    let r = send(s.addr(), &path, &body, Some(SECRET), now());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (out, usage) = bedrock::converse_response_to_chat(&r.body, model, "chatcmpl-1", 1).unwrap();
+    let out: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        out["choices"][0]["message"]["content"],
+        "Mock answer to: Why is the sky blue?"
+    );
+    assert_eq!(usage.completion_tokens, 8);
+
+    let path = bedrock::converse_path(model, true).unwrap();
+    let r = send(s.addr(), &path, &body, Some(SECRET), now());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut c = ConverseStreamToChat::new(model, "chatcmpl-1", 1, true);
+    let mut sse = Vec::new();
+    for piece in r.body.chunks(7) {
+        sse.extend(c.push(piece));
+    }
+    sse.extend(c.finish());
+    let text = String::from_utf8(sse).unwrap();
+    let chunks: Vec<Value> = crate::client::sse_events(&text)
+        .into_iter()
+        .filter(|(_, d)| d != "[DONE]")
+        .map(|(_, d)| serde_json::from_str(&d).unwrap())
+        .collect();
+    let content: String = chunks
+        .iter()
+        .filter_map(|c| {
+            c.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+        })
+        .collect();
+    assert_eq!(content, "Mock answer to: Why is the sky blue?");
+    assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 8);
+    assert!(text.ends_with("data: [DONE]\n\n"));
+}
