@@ -54,7 +54,8 @@
 //! ## Cloud credentials
 //!
 //! With AWS credentials set ([`MockServer::add_aws_credentials`]), Bedrock paths require a
-//! SigV4 `Authorization` that the mock recomputes with the secret (mismatch: 403
+//! SigV4 `Authorization` that the mock recomputes with the secret (or a Bedrock API key set
+//! with [`MockServer::add_bedrock_api_key`] as `Authorization: Bearer`) (mismatch: 403
 //! `InvalidSignatureException`, unknown key: 403 `UnrecognizedClientException`, no header:
 //! 403 `MissingAuthenticationTokenException`, clock skew over 5 minutes: 403). With a Vertex
 //! public key set ([`MockServer::set_vertex_auth`]), `POST /token` verifies JWT-bearer

@@ -172,7 +172,26 @@ fn check_cloud_auth(
 ) -> Option<Response<MockBody>> {
     let path = parts.uri.path();
     shared.with_clouds(|clouds| {
-        if path.starts_with("/model/") && !clouds.aws.is_empty() {
+        let bearer = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let checked = !clouds.aws.is_empty() || !clouds.bedrock_api_keys.is_empty();
+        if path.starts_with("/model/") && checked {
+            if let Some(key) = bearer {
+                if clouds.bedrock_api_keys.iter().any(|k| k == key.trim()) {
+                    return None;
+                }
+                return Some(bedrock::exception_reply(
+                    403,
+                    "UnrecognizedClientException",
+                    "Invalid API Key format: Must start with pre-defined prefix",
+                    &[],
+                ));
+            }
+        }
+        if path.starts_with("/model/") && checked {
             let secret_for = |id: &str| {
                 clouds
                     .aws

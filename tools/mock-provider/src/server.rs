@@ -132,6 +132,13 @@ impl MockServer {
         });
     }
 
+    /// Accept this Bedrock API key as `Authorization: Bearer <key>` on Bedrock paths (which
+    /// then require a valid key or SigV4 signature).
+    pub fn add_bedrock_api_key(&self, key: &str) {
+        self.shared
+            .with_clouds(|c| c.bedrock_api_keys.push(key.to_owned()));
+    }
+
     /// Issue Vertex AI tokens at `POST /token` for JWTs signed by the key whose public half
     /// is `public_key_pem` (SPKI PEM), valid for `token_lifetime`, and require them on every
     /// `/v1/projects/...` path. Replaces an earlier issuer (and its tokens).

@@ -26,6 +26,8 @@ pub(crate) struct Shared {
 #[derive(Default)]
 pub(crate) struct Clouds {
     pub aws: Vec<(String, String)>,
+    /// Bedrock API keys accepted as `Authorization: Bearer <key>`.
+    pub bedrock_api_keys: Vec<String>,
     pub vertex: Option<crate::vertex::Issuer>,
 }
 

@@ -385,3 +385,21 @@ fn gateway_translation_round_trip() {
     assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 8);
     assert!(text.ends_with("data: [DONE]\n\n"));
 }
+
+#[test]
+fn bedrock_api_keys_as_bearer_tokens() {
+    let s = server();
+    s.add_bedrock_api_key("ABSKmockkey");
+    let body = request().to_string().into_bytes();
+    let call = |auth: &str| {
+        Conn::connect(s.addr()).send("POST", MODEL_PATH, &[("authorization", auth)], &body)
+    };
+    assert_eq!(call("Bearer ABSKmockkey").status, 200);
+    let r = call("Bearer wrong");
+    assert_eq!(r.status, 403);
+    assert!(r
+        .header("x-amzn-errortype")
+        .unwrap()
+        .starts_with("UnrecognizedClientException"));
+    assert_eq!(send(s.addr(), MODEL_PATH, &body, None, now()).status, 403);
+}
