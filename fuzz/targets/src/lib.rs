@@ -13,7 +13,8 @@ use serde_json::Value;
 use switchyard_policy::{balancer::BalancerConfig, model_map::ModelMapping, proxy::ProxyConfig};
 use switchyard_policy::{metrics, resp, rules::RuleSet};
 use switchyard_protocol::anthropic::{self, ClaudeOptions};
-use switchyard_protocol::bedrock::{self, eventstream::EventStreamDecoder, BedrockOptions};
+use switchyard_protocol::bedrock::eventstream::{EventStreamDecoder, HeaderValue, Message};
+use switchyard_protocol::bedrock::{self, BedrockOptions};
 use switchyard_protocol::gemini::{self, GeminiOptions};
 use switchyard_protocol::sse::{SseEvent, SseParser};
 use switchyard_protocol::{json_field, openai_edit, GatewayError, StreamConverter};
@@ -376,15 +377,45 @@ pub fn bedrock_eventstream(data: &[u8]) {
     );
 }
 
-/// Bedrock ConverseStream -> OpenAI chunks.
+/// Bedrock ConverseStream -> OpenAI chunks and Anthropic events. The bytes are fed as they
+/// are (mostly CRC failures), and also read as lines `<event-type> <json payload>` (`!type`
+/// for an exception) framed with valid CRCs, so mutations reach the converters' logic.
 pub fn bedrock_stream(data: &[u8]) {
     let usage = data.get(2).is_some_and(|b| b & 1 == 1);
-    stream_both(data, || {
-        bedrock::ConverseStreamToChat::new("anthropic.claude-v2:1", "chatcmpl-x", 1, usage)
-    });
-    stream_both(data, || {
-        bedrock::ConverseStreamToMessages::new("m", "msg_x", 1)
-    });
+    let run = |data: &[u8]| {
+        stream_both(data, || {
+            bedrock::ConverseStreamToChat::new("anthropic.claude-v2:1", "chatcmpl-x", 1, usage)
+        });
+        stream_both(data, || {
+            bedrock::ConverseStreamToMessages::new("m", "msg_x", 1)
+        });
+    };
+    run(data);
+    let (prefix, payload) = data.split_at(data.len().min(2));
+    let mut framed = prefix.to_vec();
+    for line in payload.split(|b| *b == b'\n') {
+        let text = String::from_utf8_lossy(line);
+        let (kind, json) = text.split_once(' ').unwrap_or((&text, "{}"));
+        let s = |v: &str| HeaderValue::String(v.to_owned());
+        let headers = match kind.strip_prefix('!') {
+            Some(exception) => vec![
+                (":exception-type".to_owned(), s(exception)),
+                (":message-type".to_owned(), s("exception")),
+            ],
+            None => vec![
+                (":event-type".to_owned(), s(kind)),
+                (":message-type".to_owned(), s("event")),
+            ],
+        };
+        let message = Message {
+            headers,
+            payload: json.as_bytes().to_vec(),
+        };
+        if let Some(bytes) = message.encode() {
+            framed.extend(bytes);
+        }
+    }
+    run(&framed);
 }
 
 /// OpenAI chat request -> Converse request, and the model in the path.
