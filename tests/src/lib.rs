@@ -42,6 +42,26 @@ pub fn wasm(name: &str) -> PathBuf {
     p
 }
 
+/// Directory of the e2e build of `libswitchyard.so` (test filters, panic trigger), which
+/// `cargo xtask build` puts in `target/native/test/`.
+pub fn native_test_dir() -> PathBuf {
+    let dir = std::env::var_os("SWITCHYARD_NATIVE_TEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/native/test"));
+    assert!(
+        dir.join("libswitchyard.so").is_file(),
+        "{}/libswitchyard.so missing: run `cargo xtask build` (or `cargo xtask test`)",
+        dir.display()
+    );
+    dir
+}
+
+/// A filter of the e2e build of `libswitchyard.so`; set `spec.native_module_dir` to
+/// [`native_test_dir`].
+pub fn native_filter(filter_name: &str, config: Value) -> envoy::NativeFilter {
+    envoy::NativeFilter::switchyard(filter_name, config)
+}
+
 pub fn lb_filter(config: Value) -> WasmFilter {
     WasmFilter {
         name: "ai-load-balancer".into(),
@@ -58,12 +78,32 @@ pub fn proxy_filter(config: Value) -> WasmFilter {
     }
 }
 
-/// A fresh bootstrap spec on free loopback ports.
+/// The runtime the e2e suite runs the filters on: `SWITCHYARD_RUNTIME=native` or `wasm`
+/// (default). `cargo xtask test` runs the whole suite once per runtime.
+pub fn runtime() -> envoy::Runtime {
+    match std::env::var("SWITCHYARD_RUNTIME") {
+        Ok(v) => envoy::Runtime::parse(&v)
+            .unwrap_or_else(|| panic!("SWITCHYARD_RUNTIME={v}: expected `wasm` or `native`")),
+        Err(_) => envoy::Runtime::Wasm,
+    }
+}
+
+/// Whether this run uses the native module.
+pub fn native() -> bool {
+    runtime() == envoy::Runtime::Native
+}
+
+/// A fresh bootstrap spec on free loopback ports, for the runtime of this run.
 pub fn spec() -> BootstrapSpec {
-    BootstrapSpec::new(
+    let mut s = BootstrapSpec::new(
         "127.0.0.1:0".parse().expect("addr"),
         "127.0.0.1:0".parse().expect("addr"),
-    )
+    );
+    s.runtime = runtime();
+    if native() {
+        s.native_module_dir = Some(native_test_dir());
+    }
+    s
 }
 
 /// Add a provider route (`x-selected-provider: name` -> cluster `provider-name` -> `addr`).

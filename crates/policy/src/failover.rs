@@ -379,6 +379,53 @@ impl Lease {
     }
 }
 
+/// What one answer says about the token that served it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// A failure that counts towards taking the token out (`failoverOnStatus`).
+    pub failed: bool,
+    /// A 2xx: resets the failure count (and brings a probation token back).
+    pub success: bool,
+    /// A `429` with `retry-after`: the token rests this long.
+    pub rest_ms: Option<u64>,
+}
+
+impl Outcome {
+    /// Classify an answer's status (and `retry-after`) by the provider's failover config.
+    pub fn classify(
+        status: u16,
+        retry_after: Option<&str>,
+        failover: &crate::proxy::FailoverConfig,
+    ) -> Outcome {
+        Outcome {
+            failed: failover.enabled && failover.failover_on_status.matches(status),
+            success: (200..300).contains(&status),
+            rest_ms: (status == 429)
+                .then(|| retry_after.and_then(retry_after_ms))
+                .flatten(),
+        }
+    }
+
+    /// Whether the answer changes nothing (the common case needs no shared-state write).
+    pub fn is_neutral(&self) -> bool {
+        !self.failed && !self.success && self.rest_ms.is_none()
+    }
+
+    /// Apply the outcome to token `i` of `state`.
+    pub fn apply(&self, state: &mut PoolState, i: usize, now: u64, th: &Thresholds) -> Change {
+        if let Some(ms) = self.rest_ms {
+            state.record_rest(i, now, now.saturating_add(ms));
+        }
+        if self.failed {
+            state.record_failure(i, now, th)
+        } else if self.success {
+            state.record_success(i, now, th)
+        } else {
+            Change::None
+        }
+    }
+}
+
 /// Seconds (or an HTTP date we cannot parse without a calendar: `None`) of a `retry-after`.
 pub fn retry_after_ms(value: &str) -> Option<u64> {
     let secs: f64 = value.trim().parse().ok()?;

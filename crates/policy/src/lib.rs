@@ -5,6 +5,7 @@
 
 pub mod balancer;
 pub mod config_error;
+pub mod context_file;
 pub mod failover;
 pub mod herding;
 pub mod local;
@@ -15,6 +16,7 @@ pub mod resp;
 pub mod rules;
 pub mod select;
 pub mod stats;
+pub mod translation;
 pub mod vendor;
 
 pub use config_error::ConfigError;

@@ -1,12 +1,11 @@
 //! Load metrics for the balancer: what to fetch for a config (`fetch_plan`), pure parsers for
-//! the replies (Prometheus text, flat JSON maps, Webdis `MGET`), and the timestamped cache that
-//! worker VMs share (`MetricCache`, encoded as text for Proxy-Wasm shared data).
+//! the replies (Prometheus text, flat JSON maps, Webdis `MGET`), and the timestamped entries
+//! that workers share (one per metric, [`encode_entry`]).
 //!
 //! Pure: the plugin does the I/O and passes the clock in.
 
 use crate::balancer::{BalancerConfig, HttpFormat, MetricSource};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// How to read one fetched reply.
 #[derive(Debug, Clone, PartialEq)]
@@ -331,75 +330,11 @@ pub fn newer_entry(current: Option<&[u8]>, value: f64, measured_ms: u64) -> Vec<
     }
 }
 
-/// Metric values with the time (ms since epoch) each was measured. Worker VMs share one cache
-/// through Proxy-Wasm shared data as text lines `key\tvalue\tmeasured_ms`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct MetricCache {
-    entries: BTreeMap<String, (f64, u64)>,
-}
-
-impl MetricCache {
-    /// Decode; malformed lines are skipped.
-    pub fn decode(bytes: &[u8]) -> MetricCache {
-        let text = String::from_utf8_lossy(bytes);
-        let mut entries = BTreeMap::new();
-        for line in text.lines() {
-            let mut parts = line.split('\t');
-            let (Some(k), Some(v), Some(t), None) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
-            if let (Ok(v), Ok(t)) = (v.parse::<f64>(), t.parse::<u64>()) {
-                if v.is_finite() {
-                    entries.insert(k.to_string(), (v, t));
-                }
-            }
-        }
-        MetricCache { entries }
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = String::new();
-        for (k, (v, t)) in &self.entries {
-            out.push_str(&format!("{k}\t{v}\t{t}\n"));
-        }
-        out.into_bytes()
-    }
-
-    /// Record a measurement; an older one never replaces a newer one (VMs race).
-    pub fn record(&mut self, key: &str, value: f64, measured_ms: u64) {
-        if !value.is_finite() || key.contains(['\t', '\n']) {
-            return;
-        }
-        match self.entries.get(key) {
-            Some(&(_, t)) if t > measured_ms => {}
-            _ => {
-                self.entries.insert(key.to_string(), (value, measured_ms));
-            }
-        }
-    }
-
-    /// Merge `other` into `self`, newest measurement per key wins.
-    pub fn merge(&mut self, other: &MetricCache) {
-        for (k, &(v, t)) in &other.entries {
-            self.record(k, v, t);
-        }
-    }
-
-    /// The value of `key` if measured no more than `stale_after_ms` before `now_ms`.
-    pub fn fresh(&self, key: &str, now_ms: u64, stale_after_ms: u64) -> Option<f64> {
-        let &(v, t) = self.entries.get(key)?;
-        (now_ms.saturating_sub(t) <= stale_after_ms).then_some(v)
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
+/// The value of a stored entry if it was measured no more than `stale_after_ms` before
+/// `now_ms` (a missing, malformed or stale entry is unknown).
+pub fn fresh_entry(bytes: &[u8], now_ms: u64, stale_after_ms: u64) -> Option<f64> {
+    let (v, measured) = decode_entry(bytes)?;
+    (now_ms.saturating_sub(measured) <= stale_after_ms).then_some(v)
 }
 
 #[cfg(test)]
@@ -460,20 +395,13 @@ nan_metric NaN
     }
 
     #[test]
-    fn cache_round_trips_and_ages() {
-        let mut c = MetricCache::default();
-        c.record("redis|ai_metric:qwen_1", 10.0, 1000);
-        c.record("redis|ai_metric:qwen_1", 99.0, 500); // older: ignored
-        c.record("bad\tkey", 1.0, 1000);
-        let d = MetricCache::decode(&c.encode());
-        assert_eq!(d, c);
-        assert_eq!(d.len(), 1);
-        assert_eq!(d.fresh("redis|ai_metric:qwen_1", 3000, 5000), Some(10.0));
-        assert_eq!(d.fresh("redis|ai_metric:qwen_1", 7000, 5000), None);
-        let mut e = MetricCache::decode(b"a\t1\t5\nmalformed\nb\tx\t1\n");
-        assert_eq!(e.len(), 1);
-        e.merge(&d);
-        assert_eq!(e.len(), 2);
+    fn entries_age() {
+        let e = encode_entry(10.0, 1000);
+        assert_eq!(fresh_entry(&e, 3000, 5000), Some(10.0));
+        assert_eq!(fresh_entry(&e, 6000, 5000), Some(10.0));
+        assert_eq!(fresh_entry(&e, 6001, 5000), None);
+        assert_eq!(fresh_entry(b"NaN\t1000", 1000, 5000), None);
+        assert_eq!(fresh_entry(b"junk", 1000, 5000), None);
     }
 
     #[test]

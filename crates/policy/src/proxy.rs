@@ -462,6 +462,18 @@ pub struct RetryConfig {
     pub retry_on_status: StatusPatterns,
 }
 
+impl RetryConfig {
+    /// Whether an answer with `status` may be retried, `retries` retries into a request that
+    /// started at `started_ms`: the deadline of the retry when it may.
+    pub fn deadline(&self, status: u16, retries: u32, started_ms: u64, now: u64) -> Option<u64> {
+        if !self.enabled || !self.retry_on_status.matches(status) || retries >= self.max_retries {
+            return None;
+        }
+        let deadline = started_ms.saturating_add(self.retry_timeout);
+        (now < deadline).then_some(deadline)
+    }
+}
+
 impl Default for RetryConfig {
     fn default() -> Self {
         RetryConfig {

@@ -53,6 +53,59 @@ pub const TAG_KEYS: &[&str] = &[
     STATE,
 ];
 
+/// Whether a metric counts or samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Histogram,
+}
+
+/// Every metric the filters emit, with its label keys in the order they are passed: hosts
+/// whose metrics must be declared up front (Envoy's dynamic modules) declare these.
+pub const METRICS: &[(&str, Kind, &[&str])] = &[
+    (
+        TOKEN_USAGE,
+        Kind::Counter,
+        &[PROVIDER, REQUEST_MODEL, RESPONSE_MODEL, TOKEN_TYPE],
+    ),
+    (
+        REQUESTS,
+        Kind::Counter,
+        &[
+            PROVIDER,
+            REQUEST_MODEL,
+            RESPONSE_MODEL,
+            OPERATION,
+            STATUS_CLASS,
+        ],
+    ),
+    (
+        OPERATION_DURATION,
+        Kind::Histogram,
+        &[PROVIDER, RESPONSE_MODEL, OPERATION],
+    ),
+    (
+        TIME_TO_FIRST_TOKEN,
+        Kind::Histogram,
+        &[PROVIDER, RESPONSE_MODEL],
+    ),
+    (UPSTREAM_ERRORS, Kind::Counter, &[PROVIDER, ERROR_TYPE]),
+    (BALANCER_PICKS, Kind::Counter, &[PROVIDER, REASON]),
+    (TOKEN_POOL_CHANGES, Kind::Counter, &[PROVIDER, STATE]),
+];
+
+/// A label value as the Wasm build's names carry it (sanitised, bounded, `unknown` when
+/// empty), for hosts with real labels.
+pub fn label_value(value: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |b: u8| b != b';' && b != b'=' && !b.is_ascii_control() && b < 0x80;
+    if !value.is_empty() && value.len() <= MAX_VALUE_LEN && value.bytes().all(plain) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut out = String::new();
+    push_sanitised(&mut out, value);
+    std::borrow::Cow::Owned(out)
+}
+
 /// The label value of models outside the configured set.
 pub const OTHER: &str = "other";
 /// Longest label value kept (longer values are cut at a character boundary).

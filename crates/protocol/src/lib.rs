@@ -7,14 +7,18 @@ pub mod anthropic;
 pub mod bedrock;
 mod borrowed_json;
 pub mod error;
+pub mod fields;
 pub mod gemini;
 pub mod json_field;
 pub mod openai;
 pub mod openai_edit;
+pub mod responses;
 pub mod sse;
 pub mod stream;
+pub mod stream_chain;
 pub mod usage;
 pub mod vertex;
 
 pub use error::{ErrorKind, GatewayError};
 pub use stream::{StreamConverter, Usage};
+pub use stream_chain::Chain;

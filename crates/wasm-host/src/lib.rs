@@ -1,67 +1,251 @@
-//! The only crate that talks to the Proxy-Wasm host: properties, route-cache clearing, local
-//! error replies, time and randomness, and (feature `higress`) Higress's Redis host calls.
-//!
-//! Everything else in Switchyard is pure; plugins are glue between these calls and the
-//! `protocol`/`policy` crates.
+//! The only crate that talks to the Proxy-Wasm host: [`WasmHost`] implements the filter
+//! core's `Host` traits over Proxy-Wasm host calls, plus metrics with cached ids, and
+//! (feature `higress`) Higress's Redis host calls. The plugins are adapters from the SDK's
+//! contexts to the filters in `switchyard_filter`.
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::Status;
-use switchyard_policy::rules::RequestKeys;
-use switchyard_protocol::GatewayError;
+use proxy_wasm::types::{BufferType, MapType, Status};
+use std::time::Duration;
+use switchyard_filter::host::{
+    BodyFacts, Callout, CalloutResponse, Host, HttpHost, RouteKeys, SharedError,
+};
 
 /// Dynamic-metadata namespace that Envoy's `json_to_metadata` filter fills for the plugins.
 pub const METADATA_NAMESPACE: &str = "switchyard";
 
-/// What `json_to_metadata` learned about the request body before the plugins' header phase.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BodyFacts {
-    /// The body's top-level `model`, when it is a string.
-    pub model: Option<String>,
-    /// The body's `stream` flag.
-    pub stream: Option<bool>,
-    /// `stream_options.include_usage`.
-    pub include_usage: Option<bool>,
-    /// The filter saw a body it could not parse as JSON.
-    pub invalid_json: bool,
-    /// The filter parsed the body and it had no `model`.
-    pub model_missing: bool,
-}
+/// Filter state key of the per-request facts (`%FILTER_STATE(wasm.switchyard:PLAIN)%`).
+pub const FILTER_STATE_KEY: &str = "switchyard";
 
-impl BodyFacts {
-    /// Whether the metadata filter ran on this request at all.
-    pub fn known(&self) -> bool {
-        self.model.is_some() || self.invalid_json || self.model_missing
+/// The Proxy-Wasm host, for whichever context is current (host calls act on it).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WasmHost;
+
+impl Host for WasmHost {
+    fn now_ms(&self) -> u64 {
+        hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as u64)
     }
-}
 
-/// Read the body facts from dynamic metadata: one host call for the whole namespace (each call
-/// that returns data costs a trip back into the VM for the allocation, so one read beats one
-/// per key).
-pub fn body_facts() -> BodyFacts {
-    property(&["metadata", "filter_metadata", METADATA_NAMESPACE])
-        .map(|b| BodyFacts::from_pairs(&b))
-        .unwrap_or_default()
-}
+    fn random_seed(&self) -> u64 {
+        hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
+    }
 
-impl BodyFacts {
-    /// The facts from Envoy's serialisation of the namespace's `Struct`: Proxy-Wasm pairs
-    /// (`u32` count, `u32` key and value sizes, then each key and value NUL-terminated), where
-    /// a string is its bytes and a bool one byte. A `Value` given as a literal in the filter's
-    /// config (`on_missing`/`on_error`) arrives as nested pairs, e.g. `bool_value` -> 1.
-    pub fn from_pairs(bytes: &[u8]) -> BodyFacts {
-        let mut facts = BodyFacts::default();
-        for (key, value) in pairs(bytes) {
-            match key {
-                b"model" => facts.model = String::from_utf8(value.to_vec()).ok(),
-                b"stream" => facts.stream = bool_value(value),
-                b"include_usage" => facts.include_usage = bool_value(value),
-                b"invalid_json" => facts.invalid_json = bool_value(value) == Some(true),
-                b"model_missing" => facts.model_missing = bool_value(value) == Some(true),
-                _ => {}
+    fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        match hostcalls::get_shared_data(key) {
+            Ok(x) => x,
+            Err(e) => {
+                log::debug!("get_shared_data({key}): {e:?}");
+                (None, None)
             }
         }
-        facts
     }
+
+    fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError> {
+        match hostcalls::set_shared_data(key, Some(value), cas) {
+            Ok(()) => Ok(()),
+            Err(Status::CasMismatch) => Err(SharedError::CasMismatch),
+            Err(e) => Err(SharedError::Failed(format!("{e:?}"))),
+        }
+    }
+
+    fn http_call(&mut self, call: &Callout<'_>) -> Result<u32, String> {
+        hostcalls::dispatch_http_call(
+            call.cluster,
+            call.headers.to_vec(),
+            call.body,
+            vec![],
+            Duration::from_millis(call.timeout_ms),
+        )
+        .map_err(|e| format!("{e:?}"))
+    }
+
+    fn count(&self, metric: &str, labels: &[(&str, &str)], n: u64) {
+        metrics::count(metric, labels, n);
+    }
+
+    fn record(&self, metric: &str, labels: &[(&str, &str)], value: u64) {
+        metrics::record(metric, labels, value);
+    }
+}
+
+fn header(map: MapType, name: &str) -> Option<String> {
+    hostcalls::get_map_value(map, name).ok().flatten()
+}
+
+fn set_header(map: MapType, name: &str, value: Option<&str>) {
+    if let Err(e) = hostcalls::set_map_value(map, name, value) {
+        log::debug!("set {name}: {e:?}");
+    }
+}
+
+fn set_body(buffer: BufferType, size: usize, body: &[u8]) {
+    if let Err(e) = hostcalls::set_buffer(buffer, 0, size, body) {
+        log::warn!("set_buffer({buffer:?}): {e:?}");
+    }
+}
+
+impl HttpHost for WasmHost {
+    fn request_header(&self, name: &str) -> Option<String> {
+        header(MapType::HttpRequestHeaders, name)
+    }
+
+    fn request_headers(&self) -> Vec<(String, String)> {
+        hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default()
+    }
+
+    fn set_request_header(&mut self, name: &str, value: Option<&str>) {
+        set_header(MapType::HttpRequestHeaders, name, value);
+    }
+
+    fn response_header(&self, name: &str) -> Option<String> {
+        header(MapType::HttpResponseHeaders, name)
+    }
+
+    fn set_response_header(&mut self, name: &str, value: Option<&str>) {
+        set_header(MapType::HttpResponseHeaders, name, value);
+    }
+
+    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
+        hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size)
+            .ok()
+            .flatten()
+    }
+
+    fn set_request_body(&mut self, size: usize, body: &[u8]) {
+        set_body(BufferType::HttpRequestBody, size, body);
+    }
+
+    fn response_body(&self, size: usize) -> Option<Vec<u8>> {
+        hostcalls::get_buffer(BufferType::HttpResponseBody, 0, size)
+            .ok()
+            .flatten()
+    }
+
+    fn set_response_body(&mut self, size: usize, body: &[u8]) {
+        set_body(BufferType::HttpResponseBody, size, body);
+    }
+
+    fn send_response(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+        if let Err(e) =
+            hostcalls::send_http_response(u32::from(status), headers.to_vec(), Some(body))
+        {
+            log::warn!("send_http_response failed: {e:?}");
+            // The stream must not stay held (a retry's answer that could not be sent).
+            let _ = hostcalls::resume_http_response();
+        }
+    }
+
+    fn resume_request(&mut self) {
+        let _ = hostcalls::resume_http_request();
+    }
+
+    fn resume_response(&mut self) {
+        let _ = hostcalls::resume_http_response();
+    }
+
+    /// ABI 0.2.1 plugins on Envoy >= 1.33 already get this on header change; the foreign
+    /// function makes it explicit and is absent on some hosts, which is fine.
+    fn clear_route_cache(&mut self) {
+        match hostcalls::call_foreign_function("clear_route_cache", None::<&[u8]>) {
+            Ok(_) | Err(Status::NotFound) => {}
+            Err(e) => log::debug!("clear_route_cache: {e:?}"),
+        }
+    }
+
+    fn route_keys(&self) -> RouteKeys {
+        RouteKeys {
+            route: property_string(&["xds", "route_name"]),
+            host: header(MapType::HttpRequestHeaders, ":authority"),
+            cluster: property_string(&["xds", "cluster_name"]),
+        }
+    }
+
+    fn cluster_name(&self) -> Option<String> {
+        property_string(&["xds", "cluster_name"])
+    }
+
+    /// One host call for the whole namespace (each call that returns data costs a trip back
+    /// into the VM for the allocation, so one read beats one per key).
+    fn body_facts(&self) -> BodyFacts {
+        property(&["metadata", "filter_metadata", METADATA_NAMESPACE])
+            .map(|b| body_facts_from_pairs(&b))
+            .unwrap_or_default()
+    }
+
+    fn final_status(&self) -> Option<u16> {
+        property(&["response", "code"])
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(u64::from_le_bytes)
+            .and_then(|c| u16::try_from(c).ok())
+    }
+
+    fn final_status_details(&self) -> Option<String> {
+        property_string(&["response", "code_details"])
+    }
+
+    fn set_log_facts(&mut self, facts: &str) {
+        if let Err(e) = hostcalls::set_property(vec![FILTER_STATE_KEY], Some(facts.as_bytes())) {
+            log::debug!("set_property({FILTER_STATE_KEY}): {e:?}");
+        }
+    }
+}
+
+/// The SDK's action for a filter's.
+pub fn action(a: switchyard_filter::Action) -> proxy_wasm::types::Action {
+    match a {
+        switchyard_filter::Action::Continue => proxy_wasm::types::Action::Continue,
+        switchyard_filter::Action::Pause => proxy_wasm::types::Action::Pause,
+    }
+}
+
+/// The answer to the callout that just completed (`on_http_call_response`), read whole.
+pub fn callout_response(num_headers: usize, body_size: usize) -> CalloutResponse {
+    let headers = if num_headers > 0 {
+        hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let status = headers
+        .iter()
+        .find(|(k, _)| k == ":status")
+        .and_then(|(_, v)| v.parse::<u16>().ok());
+    let body = if body_size > 0 {
+        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    CalloutResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The facts from Envoy's serialisation of the metadata namespace's `Struct`: Proxy-Wasm
+/// pairs (`u32` count, `u32` key and value sizes, then each key and value NUL-terminated),
+/// where a string is its bytes and a bool one byte. A `Value` given as a literal in the
+/// filter's config (`on_missing`/`on_error`) arrives as nested pairs, e.g. `bool_value` -> 1.
+pub fn body_facts_from_pairs(bytes: &[u8]) -> BodyFacts {
+    let mut facts = BodyFacts::default();
+    for (key, value) in pairs(bytes) {
+        match key {
+            b"model" => facts.model = String::from_utf8(value.to_vec()).ok(),
+            b"stream" => facts.stream = bool_value(value),
+            b"include_usage" => facts.include_usage = bool_value(value),
+            b"invalid_json" => facts.invalid_json = bool_value(value) == Some(true),
+            b"model_missing" => facts.model_missing = bool_value(value) == Some(true),
+            _ => {}
+        }
+    }
+    facts
 }
 
 /// A bool as Envoy serialises it (one byte), as a string, or as a nested `bool_value` pair.
@@ -100,167 +284,13 @@ fn pairs(bytes: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 }
 
 /// A property as raw bytes.
-pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+fn property(path: &[&str]) -> Option<Vec<u8>> {
     hostcalls::get_property(path.to_vec()).ok().flatten()
 }
 
 /// A string property (e.g. `xds.route_name`).
-pub fn property_string(path: &[&str]) -> Option<String> {
+fn property_string(path: &[&str]) -> Option<String> {
     property(path).and_then(|b| String::from_utf8(b).ok())
-}
-
-/// The request's route name, authority and cluster, for `_rules_` matching.
-pub struct RequestKeysOwned {
-    pub route: Option<String>,
-    pub host: Option<String>,
-    pub cluster: Option<String>,
-}
-
-/// The config for this request: the first `_rules_` entry matching its route, domain or
-/// service, else the global one. Request keys are read only when rules exist.
-pub fn select_config<T>(rules: &switchyard_policy::rules::RuleSet<T>) -> Option<&T> {
-    if !rules.has_rules() {
-        return rules.global();
-    }
-    let keys = RequestKeysOwned::read();
-    rules.select(keys.keys())
-}
-
-impl RequestKeysOwned {
-    pub fn read() -> Self {
-        RequestKeysOwned {
-            route: property_string(&["xds", "route_name"]),
-            host: hostcalls::get_map_value(
-                proxy_wasm::types::MapType::HttpRequestHeaders,
-                ":authority",
-            )
-            .ok()
-            .flatten(),
-            cluster: property_string(&["xds", "cluster_name"]),
-        }
-    }
-
-    pub fn keys(&self) -> RequestKeys<'_> {
-        RequestKeys {
-            route: self.route.as_deref(),
-            host: self.host.as_deref(),
-            cluster: self.cluster.as_deref(),
-        }
-    }
-}
-
-/// Make Envoy re-select the route after a request header changed. ABI 0.2.1 plugins on
-/// Envoy >= 1.33 already get this on header change; the foreign function makes it explicit
-/// and is absent on some hosts, which is fine.
-pub fn clear_route_cache() {
-    match hostcalls::call_foreign_function("clear_route_cache", None::<&[u8]>) {
-        Ok(_) | Err(Status::NotFound) => {}
-        Err(e) => log::debug!("clear_route_cache: {e:?}"),
-    }
-}
-
-/// Answer the request locally with an OpenAI-style error.
-pub fn send_error(err: &GatewayError) {
-    let body = err.body();
-    let status = u32::from(err.status());
-    send_json(status, &body);
-}
-
-/// Answer locally with a JSON body.
-pub fn send_json(status: u32, body: &[u8]) {
-    if let Err(e) = hostcalls::send_http_response(
-        status,
-        vec![
-            ("content-type", "application/json"),
-            ("x-switchyard-error", "gateway"),
-        ],
-        Some(body),
-    ) {
-        log::warn!("send_http_response failed: {e:?}");
-    }
-}
-
-/// Milliseconds since the epoch, from the host clock.
-pub fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// A small per-VM pseudo-random generator (xorshift64*), seeded from the clock. Good enough
-/// for token and provider picks; not for secrets.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn from_clock() -> Self {
-        let nanos = hostcalls::get_current_time()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64);
-        Rng(nanos | 1)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// Proxy-Wasm shared data: one store per VM id that every worker VM of the plugin sees.
-pub mod shared {
-    use proxy_wasm::hostcalls;
-    use proxy_wasm::types::Status;
-
-    /// Current bytes under `key` (`None` when unset or on host error).
-    pub fn get(key: &str) -> Option<Vec<u8>> {
-        hostcalls::get_shared_data(key).ok().and_then(|(v, _)| v)
-    }
-
-    /// Current bytes and CAS token of `key`.
-    pub fn get_with_cas(key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-        hostcalls::get_shared_data(key).unwrap_or((None, None))
-    }
-
-    /// Write `key` if nobody wrote it since `cas` was read. Returns whether it landed.
-    pub fn set_with_cas(key: &str, value: &[u8], cas: Option<u32>) -> bool {
-        hostcalls::set_shared_data(key, Some(value), cas).is_ok()
-    }
-
-    /// Read-modify-write `key` with compare-and-swap: `update` gets the current bytes and
-    /// returns the new ones; a concurrent writer makes it retry (a few times, then give up:
-    /// the next refresh writes again). Returns whether the write landed.
-    pub fn update(key: &str, mut update: impl FnMut(Option<&[u8]>) -> Vec<u8>) -> bool {
-        for _ in 0..4 {
-            let (current, cas) = match hostcalls::get_shared_data(key) {
-                Ok(x) => x,
-                Err(e) => {
-                    log::debug!("get_shared_data({key}): {e:?}");
-                    (None, None)
-                }
-            };
-            let next = update(current.as_deref());
-            match hostcalls::set_shared_data(key, Some(&next), cas) {
-                Ok(()) => return true,
-                Err(Status::CasMismatch) => continue,
-                Err(e) => {
-                    log::warn!("set_shared_data({key}): {e:?}");
-                    return false;
-                }
-            }
-        }
-        false
-    }
 }
 
 /// Host metrics (Envoy stats), labelled as `switchyard_policy::stats` encodes them. Metric ids
@@ -517,7 +547,7 @@ mod tests {
     fn body_facts_from_envoy_pairs() {
         // As Envoy 1.40 serialised `metadata.filter_metadata.switchyard` for a streaming body.
         let seen = b"\x03\x00\x00\x00\x06\x00\x00\x00\x01\x00\x00\x00\r\x00\x00\x00\x01\x00\x00\x00\x05\x00\x00\x00\x06\x00\x00\x00stream\x00\x01\x00include_usage\x00\x01\x00model\x00gpt-4o\x00";
-        let facts = BodyFacts::from_pairs(seen);
+        let facts = body_facts_from_pairs(seen);
         assert_eq!(facts.model.as_deref(), Some("gpt-4o"));
         assert_eq!(
             (facts.stream, facts.include_usage),
@@ -527,11 +557,11 @@ mod tests {
 
         // A configured `Value` literal arrives as nested pairs.
         let missing = b"\x01\x00\x00\x00\r\x00\x00\x00\x19\x00\x00\x00model_missing\x00\x01\x00\x00\x00\n\x00\x00\x00\x01\x00\x00\x00bool_value\x00\x01\x00\x00";
-        let facts = BodyFacts::from_pairs(missing);
+        let facts = body_facts_from_pairs(missing);
         assert!(facts.model_missing && facts.known() && facts.model.is_none());
 
         let facts =
-            BodyFacts::from_pairs(&encode(&[(b"stream", b"\x00"), (b"invalid_json", b"true")]));
+            body_facts_from_pairs(&encode(&[(b"stream", b"\x00"), (b"invalid_json", b"true")]));
         assert_eq!(facts.stream, Some(false));
         assert!(facts.invalid_json);
     }
@@ -540,14 +570,14 @@ mod tests {
     fn malformed_pairs_never_panic() {
         let good = encode(&[(b"model", b"m"), (b"stream", b"\x01")]);
         for cut in 0..good.len() {
-            let _ = BodyFacts::from_pairs(&good[..cut]);
+            let _ = body_facts_from_pairs(&good[..cut]);
         }
         for bytes in [
             &b"\xff\xff\xff\xff"[..],
             b"\x02\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff",
             b"",
         ] {
-            assert_eq!(BodyFacts::from_pairs(bytes), BodyFacts::default());
+            assert_eq!(body_facts_from_pairs(bytes), BodyFacts::default());
         }
     }
 }

@@ -16,6 +16,7 @@ use switchyard_protocol::anthropic::{self, ClaudeOptions};
 use switchyard_protocol::bedrock::eventstream::{EventStreamDecoder, HeaderValue, Message};
 use switchyard_protocol::bedrock::{self, BedrockOptions};
 use switchyard_protocol::gemini::{self, GeminiOptions};
+use switchyard_protocol::responses::{self, RequestEcho};
 use switchyard_protocol::sse::{SseEvent, SseParser};
 use switchyard_protocol::{json_field, openai_edit, GatewayError, StreamConverter};
 
@@ -41,6 +42,10 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("bedrock_stream", bedrock_stream),
     ("bedrock_request", bedrock_request),
     ("bedrock_response", bedrock_response),
+    ("responses_request", responses_request),
+    ("responses_response", responses_response),
+    ("responses_stream", responses_stream),
+    ("responses_usage", responses_usage),
     ("proxy_config", proxy_config),
     ("balancer_config", balancer_config),
     ("model_mapping", model_mapping),
@@ -484,6 +489,132 @@ pub fn bedrock_response(data: &[u8]) {
     }
 }
 
+/// Responses request -> chat request, and on through the Claude and Gemini chat translators:
+/// whatever the Responses translator accepts, the next step answers with a request or a 4xx.
+pub fn responses_request(data: &[u8]) {
+    responses_context(data);
+    match responses::responses_request_to_chat(data) {
+        Ok(converted) => {
+            check_json(&converted.body, "responses_request_to_chat");
+            if let Err(e) = anthropic::chat_request_to_messages(&converted.body, &claude_options(0))
+            {
+                check_client_error(&e);
+            }
+            if let Err(e) =
+                gemini::chat_request_to_gemini(&converted.body, &GeminiOptions::default())
+            {
+                check_client_error(&e);
+            }
+            let echo = converted.echo;
+            let answer =
+                br#"{"choices":[{"index":0,"message":{"content":"x"},"finish_reason":"stop"}]}"#;
+            match responses::chat_response_to_responses(answer, &echo, "resp_x", 1) {
+                Ok(out) => {
+                    check_json(&out, "chat_response_to_responses with the request's echo");
+                }
+                Err(e) => panic!("a plain answer failed with the request's echo: {e:?}"),
+            }
+        }
+        Err(e) => {
+            check_client_error(&e);
+            assert_eq!(
+                responses::check_convertible(data).map_err(|e| e.code),
+                Err(e.code),
+                "check_convertible disagrees with the converter"
+            );
+        }
+    }
+}
+
+/// Context injection into a Responses request passed through to OpenAI.
+fn responses_context(data: &[u8]) {
+    match responses::insert_context(data, "context \"text\"\n") {
+        Ok(out) => {
+            let v = check_json(&out, "insert_context");
+            assert_eq!(v["input"][0]["role"], "system", "{v}");
+        }
+        Err(e) => check_client_error(&e),
+    }
+}
+
+/// Chat completion -> Responses object; Responses body usage reader.
+pub fn responses_response(data: &[u8]) {
+    let echo = RequestEcho::for_model("m");
+    if let Ok((out, usage)) =
+        responses::chat_response_to_responses_with_usage(data, &echo, "resp_x", 1)
+    {
+        let v = check_json(&out, "chat_response_to_responses");
+        assert_eq!(v["object"], "response", "{v}");
+        assert_eq!(responses::usage_from_response_body(&out), usage, "{v}");
+    }
+    let _ = responses::usage_from_response_body(data);
+}
+
+/// Chat chunks -> Responses events: the same bytes however the input is cut, and a stream
+/// the SDKs accept: named events, sequence numbers 0, 1, 2, ..., `response.created` first and
+/// one terminal event, last.
+pub fn responses_stream(data: &[u8]) {
+    let echo = RequestEcho::for_model("m");
+    stream_both(data, || {
+        responses::ChatStreamToResponses::new(&echo, "resp_x", 1)
+    });
+    let (_, payload) = chunked(data);
+    let out = drive(
+        responses::ChatStreamToResponses::new(&echo, "resp_x", 1),
+        &[payload],
+    );
+    let events = parse_all(&[&out]);
+    for (i, e) in events.iter().enumerate() {
+        let v = check_json(e.data.as_bytes(), "responses event");
+        assert_eq!(
+            e.event.as_deref(),
+            v["type"].as_str(),
+            "event name vs type: {v}"
+        );
+        assert_eq!(v["sequence_number"], i, "sequence number: {v}");
+    }
+    let terminal = |e: &SseEvent| {
+        matches!(
+            e.event.as_deref(),
+            Some("response.completed" | "response.incomplete" | "response.failed")
+        )
+    };
+    assert_eq!(
+        events.first().and_then(|e| e.event.as_deref()),
+        Some("response.created")
+    );
+    assert_eq!(
+        events.iter().filter(|e| terminal(e)).count(),
+        1,
+        "terminal events"
+    );
+    assert!(
+        events.last().is_some_and(terminal),
+        "terminal event not last"
+    );
+}
+
+/// Pass-through Responses stream: bytes unchanged, usage the same however the input is cut.
+pub fn responses_usage(data: &[u8]) {
+    let (pieces, payload) = chunked(data);
+    let mut whole = responses::ResponsesUsageTap::new();
+    let out = drive_ref(&mut whole, &[payload]);
+    assert_eq!(out, payload, "the usage tap changed the stream");
+    let mut cut = responses::ResponsesUsageTap::new();
+    let _ = drive_ref(&mut cut, &pieces);
+    assert_eq!(whole.usage(), cut.usage(), "chunking changed the usage");
+}
+
+/// [`drive`] keeping the converter, to ask it for usage afterwards.
+fn drive_ref(c: &mut impl StreamConverter, pieces: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for piece in pieces {
+        out.extend(c.push(piece));
+    }
+    out.extend(c.finish());
+    out
+}
+
 /// ai-proxy plugin config with `_rules_`.
 pub fn proxy_config(data: &[u8]) {
     if let Ok(v) = serde_json::from_slice::<Value>(data) {
@@ -553,18 +684,18 @@ pub fn resp_reply(data: &[u8]) {
     let _ = resp::decode_mget(data);
 }
 
-/// Metric replies: Prometheus text, Webdis MGET, JSON maps, shared-cache entries.
+/// Metric replies: Prometheus text, Webdis MGET, JSON maps, shared-state entries.
 pub fn metric_replies(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let _ = metrics::parse_prometheus(&text, "vllm:num_requests_running", None);
     let _ = metrics::parse_prometheus(&text, "load", Some(("provider", "a")));
     let _ = metrics::parse_webdis_mget(data);
     let _ = metrics::parse_json_map(data, "a");
-    let _ = metrics::decode_entry(data);
-    let cache = metrics::MetricCache::decode(data);
-    let _ = cache.fresh("a", u64::MAX, 1);
-    let again = metrics::MetricCache::decode(&cache.encode());
-    assert_eq!(again.len(), cache.len(), "metric cache does not round-trip");
+    if let Some((v, t)) = metrics::decode_entry(data) {
+        let again = metrics::decode_entry(&metrics::encode_entry(v, t));
+        assert_eq!(again, Some((v, t)), "metric entry does not round-trip");
+        assert_eq!(metrics::fresh_entry(data, t, 0), Some(v));
+    }
 }
 
 /// One input of the seed corpus.
@@ -669,6 +800,43 @@ const FIXTURE_SEEDS: &[(&str, &str, SeedUses)] = &[
             ("gemini_stream", &[1, 1]),
             ("sse", &[2, 63]),
         ],
+    ),
+    (
+        "responses/request",
+        ".in.json",
+        &[("responses_request", &[]), ("json_field", &[])],
+    ),
+    (
+        "responses/response",
+        ".in.json",
+        &[
+            ("responses_response", &[]),
+            ("anthropic_client_response", &[]),
+        ],
+    ),
+    (
+        "responses/response",
+        ".out.json",
+        &[("responses_response", &[])],
+    ),
+    (
+        "responses/stream",
+        ".in.sse",
+        &[
+            ("responses_stream", &[0, 9]),
+            ("responses_stream", &[1, 1]),
+            ("anthropic_client_stream", &[2, 3]),
+        ],
+    ),
+    (
+        "responses/stream",
+        ".out.sse",
+        &[("responses_usage", &[0, 17]), ("sse", &[3, 5])],
+    ),
+    (
+        "responses/from_claude",
+        ".out.sse",
+        &[("responses_usage", &[1, 2])],
     ),
 ];
 

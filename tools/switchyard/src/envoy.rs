@@ -18,6 +18,66 @@ pub struct WasmFilter {
     pub config: Value,
 }
 
+/// One filter of the native dynamic module (`lib<module>.so`, e.g. `libswitchyard.so`), run by
+/// Envoy's `envoy.filters.http.dynamic_modules` filter.
+#[derive(Debug, Clone)]
+pub struct NativeFilter {
+    /// Module name: Envoy loads `lib<module>.so` from `ENVOY_DYNAMIC_MODULES_SEARCH_PATH`
+    /// ([`BootstrapSpec::native_module_dir`]).
+    pub module: String,
+    /// The module's filter (`filter_name`).
+    pub filter_name: String,
+    /// The filter's JSON configuration (sent as a `google.protobuf.StringValue`).
+    pub config: Value,
+}
+
+/// Where the Switchyard filters (`ai-proxy`, `ai-load-balancer`) run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Runtime {
+    /// Proxy-Wasm plugins (`.wasm`) in Envoy's V8, behind `json_to_metadata`.
+    #[default]
+    Wasm,
+    /// The native dynamic module `libswitchyard.so`: no V8, no `json_to_metadata` (the filters
+    /// read the body themselves before the request goes on).
+    Native,
+}
+
+impl Runtime {
+    /// `wasm` or `native`.
+    pub fn parse(s: &str) -> Option<Runtime> {
+        match s {
+            "wasm" => Some(Runtime::Wasm),
+            "native" => Some(Runtime::Native),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Wasm => "wasm",
+            Runtime::Native => "native",
+        }
+    }
+}
+
+/// Filters that exist in both runtimes (a `WasmFilter` with one of these names runs as the
+/// native module's filter of the same name under [`Runtime::Native`]).
+pub const SWITCHYARD_FILTERS: [&str; 2] = ["ai-load-balancer", "ai-proxy"];
+
+/// The native module's name (`libswitchyard.so`).
+pub const NATIVE_MODULE: &str = "switchyard";
+
+impl NativeFilter {
+    /// A filter of `libswitchyard.so`.
+    pub fn switchyard(filter_name: &str, config: Value) -> NativeFilter {
+        NativeFilter {
+            module: NATIVE_MODULE.into(),
+            filter_name: filter_name.into(),
+            config,
+        }
+    }
+}
+
 /// An upstream cluster.
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -62,7 +122,17 @@ pub struct BootstrapSpec {
     /// Run `json_to_metadata` before the plugins (the plugins rely on it; tests turn it off
     /// to check the fallback).
     pub body_metadata: bool,
+    /// With `body_metadata`: lift only `model` and `stream`, as a hand-written bootstrap (or
+    /// the rule set DESIGN.md first described) does; the plugins must read the rest from the
+    /// body.
+    pub minimal_body_metadata: bool,
     pub filters: Vec<WasmFilter>,
+    /// Where `filters` named in [`SWITCHYARD_FILTERS`] run.
+    pub runtime: Runtime,
+    /// Native dynamic-module filters, after the Wasm ones.
+    pub native_filters: Vec<NativeFilter>,
+    /// Directory holding `lib<module>.so` (Envoy's `ENVOY_DYNAMIC_MODULES_SEARCH_PATH`).
+    pub native_module_dir: Option<PathBuf>,
     pub header_routes: Vec<HeaderRoute>,
     /// Cluster of the catch-all route; `None` answers 404 in OpenAI's shape.
     pub default_cluster: Option<String>,
@@ -76,6 +146,16 @@ pub struct BootstrapSpec {
 }
 
 impl BootstrapSpec {
+    /// Whether any filter runs in the native module.
+    pub fn uses_native(&self) -> bool {
+        !self.native_filters.is_empty()
+            || (self.runtime == Runtime::Native
+                && self
+                    .filters
+                    .iter()
+                    .any(|f| SWITCHYARD_FILTERS.contains(&f.name.as_str())))
+    }
+
     pub fn new(listen: SocketAddr, admin: SocketAddr) -> Self {
         BootstrapSpec {
             listen,
@@ -83,7 +163,11 @@ impl BootstrapSpec {
             paths: vec!["/".into()],
             admin,
             body_metadata: true,
+            minimal_body_metadata: false,
             filters: Vec::new(),
+            runtime: Runtime::Wasm,
+            native_filters: Vec::new(),
+            native_module_dir: None,
             header_routes: Vec::new(),
             default_cluster: None,
             clusters: Vec::new(),
@@ -148,6 +232,21 @@ fn wasm_filter(f: &WasmFilter) -> Value {
                     "value": f.config.to_string(),
                 },
                 "fail_open": false,
+            },
+        },
+    })
+}
+
+fn native_filter(f: &NativeFilter) -> Value {
+    json!({
+        "name": "envoy.filters.http.dynamic_modules",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+            "dynamic_module_config": { "name": f.module },
+            "filter_name": f.filter_name,
+            "filter_config": {
+                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                "value": f.config.to_string(),
             },
         },
     })
@@ -284,10 +383,29 @@ fn routes(spec: &BootstrapSpec) -> Vec<Value> {
 /// The HTTP connection manager shared by every listener.
 fn connection_manager(spec: &BootstrapSpec) -> Value {
     let mut http_filters = Vec::new();
-    if spec.body_metadata {
-        http_filters.push(json_to_metadata_filter());
+    let native = spec.runtime == Runtime::Native;
+    // The native filters hold the headers and read the body themselves: no metadata filter.
+    if spec.body_metadata && !native {
+        let mut filter = json_to_metadata_filter();
+        if spec.minimal_body_metadata {
+            // Keep the `model` and `stream` rules only.
+            if let Some(rules) = filter
+                .pointer_mut("/typed_config/request_rules/rules")
+                .and_then(Value::as_array_mut)
+            {
+                rules.truncate(2);
+            }
+        }
+        http_filters.push(filter);
     }
-    http_filters.extend(spec.filters.iter().map(wasm_filter));
+    http_filters.extend(spec.filters.iter().map(|f| {
+        if native && SWITCHYARD_FILTERS.contains(&f.name.as_str()) {
+            native_filter(&NativeFilter::switchyard(&f.name, f.config.clone()))
+        } else {
+            wasm_filter(f)
+        }
+    }));
+    http_filters.extend(spec.native_filters.iter().map(native_filter));
     http_filters.push(json!({
         "name": "envoy.filters.http.router",
         "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
@@ -363,13 +481,30 @@ fn admin(addr: SocketAddr) -> Value {
     json!({ "address": socket(&addr.ip().to_string(), addr.port()) })
 }
 
+/// Runtime for the native module: Envoy 1.40 exports dynamic-module metrics as
+/// `envoy_dynamicmodulescustom_<name>` unless this (default off) flag registers the module's
+/// metrics namespace as a custom one, which Prometheus output strips, as it strips Wasm's
+/// `wasmcustom`: then native and Wasm builds scrape under the same names.
+pub fn native_runtime() -> Value {
+    json!({
+        "layers": [{
+            "name": "switchyard-native",
+            "static_layer": { "envoy.reloadable_features.dynamic_modules_strip_custom_stat_prefix": true },
+        }],
+    })
+}
+
 /// Render the bootstrap as JSON (Envoy reads `.json` bootstrap files): everything static.
 pub fn render(spec: &BootstrapSpec) -> Value {
-    json!({
+    let mut v = json!({
         "admin": admin(spec.admin),
         "stats_config": stats_config(),
         "static_resources": { "listeners": listeners(spec), "clusters": clusters(spec) },
-    })
+    });
+    if spec.uses_native() {
+        v["layered_runtime"] = native_runtime();
+    }
+    v
 }
 
 /// Type URLs of the resources in LDS/CDS files.
@@ -475,6 +610,14 @@ mod tests {
             "{\"a\":1}"
         );
         let clusters = v["static_resources"]["clusters"].as_array().unwrap();
+        spec.native_filters
+            .push(NativeFilter::switchyard("ai-proxy", json!({"b": 2})));
+        let v = render(&spec);
+        let native = &v["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"]["http_filters"][2]["typed_config"];
+        assert_eq!(native["dynamic_module_config"]["name"], "switchyard");
+        assert_eq!(native["filter_name"], "ai-proxy");
+        assert_eq!(native["filter_config"]["value"], "{\"b\":2}");
         assert_eq!(clusters[0]["type"], "STATIC");
         assert_eq!(
             clusters[1]["transport_socket"]["typed_config"]["sni"],

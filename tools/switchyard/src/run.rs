@@ -34,6 +34,9 @@ pub fn find_envoy(project_root: &Path) -> Option<PathBuf> {
     })
 }
 
+/// The environment variable naming the directory Envoy loads `lib<name>.so` dynamic modules from.
+pub const DYNAMIC_MODULES_SEARCH_PATH: &str = "ENVOY_DYNAMIC_MODULES_SEARCH_PATH";
+
 /// A running Envoy. Dropping it stops the process.
 pub struct EnvoyProcess {
     child: Child,
@@ -59,13 +62,18 @@ impl EnvoyProcess {
         workdir: &Path,
         concurrency: u32,
     ) -> Result<EnvoyProcess, RunError> {
-        Self::start_bootstrap(
+        let mut env = Vec::new();
+        if let Some(dir) = &spec.native_module_dir {
+            env.push((DYNAMIC_MODULES_SEARCH_PATH, dir.clone()));
+        }
+        Self::start_bootstrap_env(
             envoy,
             &render(spec),
             workdir,
             concurrency,
             spec.listen,
             spec.admin,
+            &env,
         )
     }
 
@@ -78,6 +86,20 @@ impl EnvoyProcess {
         concurrency: u32,
         listen: SocketAddr,
         admin: SocketAddr,
+    ) -> Result<EnvoyProcess, RunError> {
+        Self::start_bootstrap_env(envoy, bootstrap, workdir, concurrency, listen, admin, &[])
+    }
+
+    /// [`Self::start_bootstrap`] with extra environment variables for Envoy (e.g.
+    /// [`DYNAMIC_MODULES_SEARCH_PATH`]).
+    pub fn start_bootstrap_env(
+        envoy: &Path,
+        bootstrap: &serde_json::Value,
+        workdir: &Path,
+        concurrency: u32,
+        listen: SocketAddr,
+        admin: SocketAddr,
+        env: &[(&str, PathBuf)],
     ) -> Result<EnvoyProcess, RunError> {
         std::fs::create_dir_all(workdir)?;
         let bootstrap_path = workdir.join("envoy.json");
@@ -103,6 +125,7 @@ impl EnvoyProcess {
             .arg(&log_path)
             .arg("--admin-address-path")
             .arg(&admin_path)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -15,16 +15,16 @@
 //! unknown block, delta and event types from a vendor are skipped.
 
 pub mod anthropic_to_openai;
-mod input;
+pub(crate) mod input;
 pub mod openai_to_anthropic;
 pub(crate) mod types;
 
 pub use anthropic_to_openai::{
-    chat_response_to_messages, messages_request_to_chat, openai_error_to_anthropic,
-    ChatStreamToMessages,
+    chat_response_to_messages, messages_request_to_chat, messages_request_to_chat_for,
+    openai_error_to_anthropic, ChatStreamToMessages, ChatTarget,
 };
 pub use openai_to_anthropic::{
-    chat_request_to_messages, chat_request_to_messages_as, error_to_openai,
+    chat_request_to_messages, chat_request_to_messages_as, claude_output_format, error_to_openai,
     messages_response_to_chat, messages_response_to_chat_with_usage, models_response_to_openai,
     ClaudeOptions, MessagesStreamToChat,
 };

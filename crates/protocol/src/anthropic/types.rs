@@ -41,6 +41,10 @@ pub(crate) struct MessagesRequest<'a> {
     pub tools: Vec<Tool<'a>>,
     pub tool_choice: Option<ToolChoice<'a>>,
     pub thinking: Option<Thinking>,
+    /// `{"format": {...}}` for structured outputs (see [`claude_output_format`]).
+    ///
+    /// [`claude_output_format`]: crate::anthropic::claude_output_format
+    pub output_config: Option<Value>,
     pub stream: Option<bool>,
 }
 
@@ -108,6 +112,8 @@ pub(crate) struct Tool<'a> {
     pub name: &'a str,
     pub description: Option<&'a str>,
     pub input_schema: InputSchema<'a>,
+    /// Strict tool use: Claude validates the call's input against the schema.
+    pub strict: Option<bool>,
 }
 
 /// A tool's JSON schema: the client's `parameters` object with `"type": "object"` added when
@@ -157,10 +163,12 @@ pub(crate) struct Metadata<'a> {
     pub user_id: &'a str,
 }
 
-/// `{"type": "enabled", "budget_tokens": N}`.
-#[derive(Debug)]
-pub(crate) struct Thinking {
-    pub budget_tokens: u32,
+/// Extended thinking: `{"type": "enabled", "budget_tokens": N}` or `{"type": "adaptive"}`
+/// (the model decides how much to think).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Thinking {
+    Enabled { budget_tokens: u32 },
+    Adaptive,
 }
 
 /// The members of one JSON object being written: commas and keys (plain ASCII names).
@@ -246,9 +254,21 @@ impl MessagesRequest<'_> {
         if let Some(thinking) = &self.thinking {
             // Keys in the order a JSON map writes them, as when this was a `Value`.
             let mut o = Members::open(m.key("thinking"));
-            write_number(o.key("budget_tokens"), &thinking.budget_tokens.into());
-            o.str("type", "enabled");
+            match thinking {
+                Thinking::Enabled { budget_tokens } => {
+                    write_number(o.key("budget_tokens"), &(*budget_tokens).into());
+                    o.str("type", "enabled");
+                }
+                Thinking::Adaptive => o.str("type", "adaptive"),
+            }
             o.close();
+        }
+        if let Some(config) = &self.output_config {
+            let out = m.key("output_config");
+            // Writing a `Value` into a Vec cannot fail; keep the JSON valid if it ever did.
+            if serde_json::to_writer(&mut *out, config).is_err() {
+                out.extend_from_slice(b"{}");
+            }
         }
         if let Some(stream) = self.stream {
             write_bool(m.key("stream"), stream);
@@ -348,6 +368,9 @@ impl Tool<'_> {
             self.input_schema.0,
             Some(("type", &OBJECT_TYPE)),
         );
+        if let Some(strict) = self.strict {
+            write_bool(m.key("strict"), strict);
+        }
         m.close();
     }
 }

@@ -39,6 +39,6 @@ pub struct GeminiOptions {
     pub safety_settings: Option<serde_json::Value>,
     /// `geminiThinkingBudget`: `thinkingConfig.thinkingBudget` for requests without
     /// `reasoning_effort` (0 disables thinking, -1 lets the model decide). A request's
-    /// `reasoning_effort` takes precedence.
+    /// Anthropic-style `thinking` object or `reasoning_effort` takes precedence.
     pub thinking_budget: Option<i64>,
 }

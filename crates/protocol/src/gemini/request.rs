@@ -3,9 +3,11 @@
 //! Roles: `system`/`developer` -> `systemInstruction`; `user` -> `user`; `assistant` ->
 //! `model`; `tool` (and legacy `function`) -> `functionResponse` parts in a `user` turn.
 //! Consecutive turns of one role are merged, so parallel tool results land in one turn.
-//! Fields Gemini has no equivalent for (`user`, `store`, `metadata`, `logprobs`,
-//! `parallel_tool_calls`, `stream_options`, ...) are ignored; a field with a wrong type is a
-//! 400 naming it.
+//! Every top-level field follows its rule in [`CHAT_FIELDS`] (Gemini column): fields without
+//! an equivalent (`logprobs: true`, `store: true`, `parallel_tool_calls: false`, ...) and
+//! fields the table does not know are 400s naming them; only hints that cannot change the
+//! answer (`user`, `metadata`, `prompt_cache_key`) are not sent. A field with a wrong type is
+//! a 400 naming it.
 
 use std::collections::HashMap;
 
@@ -20,6 +22,7 @@ use super::types::{
 use super::GeminiOptions;
 use crate::borrowed_json::{lookup, Json, Object};
 use crate::error::{ErrorKind, GatewayError};
+use crate::fields::{VendorFamily, CHAT_FIELDS};
 
 /// Google's documented placeholder for a function call whose thought signature is unknown
 /// (history from another model, or a client that dropped `extra_content`). Gemini 3 rejects a
@@ -42,6 +45,7 @@ pub fn chat_request_to_gemini(body: &[u8], opts: &GeminiOptions) -> Result<Vec<u
         GatewayError::invalid("invalid_json", "request body must be a JSON object")
     })?;
     crate::openai::check_request_fields_of(obj)?;
+    CHAT_FIELDS.check(obj, VendorFamily::Gemini)?;
 
     let (system_instruction, contents) = convert_messages(obj)?;
     let (tools, tool_config) = convert_tools(obj)?;
@@ -556,6 +560,15 @@ fn function_response(
 
 fn convert_tools(obj: &Object<'_>) -> Result<(Vec<Tool>, Option<ToolConfig>), GatewayError> {
     let mut decls: Vec<FunctionDeclaration> = Vec::new();
+    // The deprecated forms are read only alone: with the current ones they would be dropped.
+    for (legacy, current) in [("functions", "tools"), ("function_call", "tool_choice")] {
+        if !is_absent(lookup(obj, legacy)) && !is_absent(lookup(obj, current)) {
+            return Err(bad(
+                legacy,
+                format!("{legacy} is the deprecated form of {current}; send one of them"),
+            ));
+        }
+    }
     let legacy = is_absent(lookup(obj, "tools"));
     let (list, param) = if legacy {
         (lookup(obj, "functions"), "functions")
@@ -839,10 +852,11 @@ fn generation_config(
         }
     }
 
-    let budget = match lookup(obj, "reasoning_effort") {
-        None | Some(Json::Null) => opts.thinking_budget,
-        Some(Json::Str(effort)) => Some(effort_budget(effort)?),
-        Some(_) => return Err(bad("reasoning_effort", "reasoning_effort must be a string")),
+    let budget = match (lookup(obj, "thinking"), lookup(obj, "reasoning_effort")) {
+        (Some(thinking), _) if !thinking.is_null() => Some(thinking_object_budget(thinking)?),
+        (_, None | Some(Json::Null)) => opts.thinking_budget,
+        (_, Some(Json::Str(effort))) => Some(effort_budget(effort)?),
+        (_, Some(_)) => return Err(bad("reasoning_effort", "reasoning_effort must be a string")),
     };
     if let Some(b) = budget {
         g.thinking_config = Some(ThinkingConfig {
@@ -852,6 +866,30 @@ fn generation_config(
         });
     }
     Ok(g)
+}
+
+/// An Anthropic-style `thinking` object (sent by Anthropic clients, through the Messages ->
+/// chat conversion) -> `thinkingBudget`: the budget as given, 0 for `disabled`, -1 (the model
+/// decides) for `adaptive`. It wins over `reasoning_effort`.
+fn thinking_object_budget(thinking: &Json<'_>) -> Result<i64, GatewayError> {
+    match thinking.get("type").and_then(Json::as_str) {
+        Some("enabled") => thinking
+            .get("budget_tokens")
+            .and_then(Json::as_u64)
+            .map(|b| i64::try_from(b).unwrap_or(i64::MAX))
+            .ok_or_else(|| {
+                bad(
+                    "thinking",
+                    "thinking.budget_tokens must be a non-negative integer",
+                )
+            }),
+        Some("disabled") => Ok(0),
+        Some("adaptive") => Ok(-1),
+        _ => Err(bad(
+            "thinking",
+            "thinking.type must be enabled, adaptive or disabled",
+        )),
+    }
 }
 
 /// `reasoning_effort` -> `thinkingBudget`, as Google's OpenAI-compatible endpoint maps it

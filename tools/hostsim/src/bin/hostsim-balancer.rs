@@ -1,6 +1,5 @@
-//! ai-load-balancer against the simulated host (see the `hostsim` library).
-extern crate ai_load_balancer;
+//! ai-load-balancer against the in-memory host (see the `hostsim` library).
 
 fn main() -> std::process::ExitCode {
-    hostsim::main()
+    hostsim::main(hostsim::Filter::Balancer)
 }

@@ -1,6 +1,5 @@
-//! ai-proxy against the simulated host (see the `hostsim` library).
-extern crate ai_proxy;
+//! ai-proxy against the in-memory host (see the `hostsim` library).
 
 fn main() -> std::process::ExitCode {
-    hostsim::main()
+    hostsim::main(hostsim::Filter::Proxy)
 }

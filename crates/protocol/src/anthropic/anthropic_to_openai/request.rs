@@ -2,7 +2,28 @@
 
 use super::super::input::{self, get, invalid, wrong_type, Json, Object};
 use crate::error::GatewayError;
+use crate::fields::{VendorFamily, MESSAGES_FIELDS};
 use serde_json::{json, Map, Value};
+
+/// The vendor a converted chat request is for: what becomes of the Anthropic-only fields
+/// depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatTarget {
+    /// An OpenAI-compatible vendor: `thinking` becomes `reasoning_effort`.
+    OpenAiCompatible,
+    /// The chat request is converted on to Gemini (`chat_request_to_gemini`), which reads the
+    /// Anthropic-style `thinking` object itself, keeping the exact budget.
+    Gemini,
+}
+
+impl ChatTarget {
+    fn family(self) -> VendorFamily {
+        match self {
+            ChatTarget::OpenAiCompatible => VendorFamily::OpenAi,
+            ChatTarget::Gemini => VendorFamily::Gemini,
+        }
+    }
+}
 
 /// Translate an Anthropic Messages request body to an OpenAI chat-completions request body,
 /// for a vendor that only speaks OpenAI's API.
@@ -21,13 +42,31 @@ use serde_json::{json, Map, Value};
 ///   bash, …) have no OpenAI equivalent and are dropped. `tool_choice` maps to
 ///   auto/required/none/named function, `disable_parallel_tool_use` to
 ///   `parallel_tool_calls: false`.
-/// - `max_tokens`, `stop_sequences` -> `stop`, `temperature`, `top_p`, `metadata.user_id` ->
-///   `user`; `stream: true` also asks for `stream_options.include_usage` so the stream can
-///   report output tokens. `thinking`, `top_k`, `cache_control` and `service_tier` are dropped.
+/// - `max_tokens`, `stop_sequences` -> `stop`, `temperature`, `top_p`, `top_k`,
+///   `metadata.user_id` -> `user`; `stream: true` also asks for
+///   `stream_options.include_usage` so the stream can report output tokens.
+/// - `output_config.format` (and the deprecated `output_format`) -> `response_format`
+///   `json_schema` (strict); `output_config.effort` -> `reasoning_effort`; `thinking` ->
+///   `reasoning_effort` by budget (see [`ChatTarget`]); `service_tier` `standard_only` ->
+///   `default`.
 ///
-/// Unknown content block types are skipped. Errors are 400s naming the field.
+/// Every top-level field follows its rule in [`MESSAGES_FIELDS`] (OpenAI-compatible column):
+/// Anthropic-only features (`container`, `mcp_servers`, server tools, …) and unknown fields
+/// are 400s naming them. Unknown content block types are skipped. Errors are 400s naming the
+/// field.
 pub fn messages_request_to_chat(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
+    messages_request_to_chat_for(body, ChatTarget::OpenAiCompatible)
+}
+
+/// [`messages_request_to_chat`] for a given target: for [`ChatTarget::Gemini`] the fields are
+/// checked against the Gemini column and `thinking` stays an Anthropic-style object in the
+/// chat body, for `chat_request_to_gemini` to map exactly.
+pub fn messages_request_to_chat_for(
+    body: &[u8],
+    target: ChatTarget,
+) -> Result<Vec<u8>, GatewayError> {
     let req = input::parse_object(body)?;
+    MESSAGES_FIELDS.check(&req, target.family())?;
     let mut out = Map::new();
     out.insert(
         "model".into(),
@@ -56,6 +95,27 @@ pub fn messages_request_to_chat(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
     if let Some(p) = input::opt_f64(&req, "top_p")? {
         out.insert("top_p".into(), p.into());
     }
+    if let Some(k) = input::opt_u64(&req, "top_k")? {
+        out.insert("top_k".into(), k.into());
+    }
+    reasoning_and_format(&req, target, &mut out)?;
+    if let Some(tier) = input::opt_str(&req, "service_tier")? {
+        // Gemini's column refuses other tiers and has no tier field: nothing to send.
+        if target == ChatTarget::OpenAiCompatible {
+            let mapped = match tier {
+                "auto" => "auto",
+                "standard_only" => "default",
+                other => {
+                    return Err(invalid(
+                        "service_tier",
+                        "invalid_value",
+                        format!("service_tier must be auto or standard_only; got {other:?}"),
+                    ))
+                }
+            };
+            out.insert("service_tier".into(), mapped.into());
+        }
+    }
     if let Some(user) = get(&req, "metadata")
         .and_then(|m| m.get("user_id"))
         .and_then(Json::as_str)
@@ -71,6 +131,15 @@ pub fn messages_request_to_chat(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
             out.insert("tool_choice".into(), choice);
         }
         if parallel == Some(false) {
+            if target == ChatTarget::Gemini {
+                return Err(invalid(
+                    "tool_choice",
+                    "unsupported_value",
+                    "tool_choice.disable_parallel_tool_use cannot be honoured by Gemini, which \
+                     has no way to turn parallel function calls off"
+                        .into(),
+                ));
+            }
             out.insert("parallel_tool_calls".into(), false.into());
         }
     }
@@ -80,6 +149,120 @@ pub fn messages_request_to_chat(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
         out.insert("stream_options".into(), json!({ "include_usage": true }));
     }
     Ok(Value::Object(out).to_string().into_bytes())
+}
+
+/// `thinking`, `output_config` and `output_format` -> `reasoning_effort`, `response_format`
+/// (and, for Gemini, `thinking` as is).
+fn reasoning_and_format(
+    req: &Object<'_>,
+    target: ChatTarget,
+    out: &mut Map<String, Value>,
+) -> Result<(), GatewayError> {
+    let mut effort = None;
+    if let Some(thinking) = get(req, "thinking") {
+        let kind = thinking.get("type").and_then(Json::as_str);
+        let budget = thinking.get("budget_tokens").and_then(Json::as_u64);
+        effort = match (kind, budget) {
+            (Some("enabled"), Some(b)) if b < 4096 => Some("low"),
+            (Some("enabled"), Some(b)) if b < 16384 => Some("medium"),
+            (Some("enabled"), Some(_)) => Some("high"),
+            (Some("enabled"), None) => {
+                return Err(wrong_type(
+                    "thinking",
+                    "thinking.budget_tokens",
+                    "a non-negative integer",
+                ))
+            }
+            // The vendor's default applies.
+            (Some("disabled" | "adaptive"), _) => None,
+            _ => {
+                return Err(invalid(
+                    "thinking",
+                    "invalid_value",
+                    "thinking.type must be enabled, disabled or adaptive".into(),
+                ))
+            }
+        };
+        if target == ChatTarget::Gemini {
+            out.insert("thinking".into(), thinking.to_value());
+            effort = None;
+        }
+    }
+
+    let mut format = get(req, "output_format");
+    if let Some(config) = get(req, "output_config") {
+        let config = config
+            .as_object()
+            .ok_or_else(|| wrong_type("output_config", "output_config", "an object"))?;
+        for (key, value) in config {
+            match key.as_ref() {
+                _ if value.is_null() => {}
+                "format" if format.is_some() => {
+                    return Err(invalid(
+                        "output_config",
+                        "invalid_value",
+                        "send output_config.format or the deprecated output_format, not both"
+                            .into(),
+                    ))
+                }
+                "format" => format = Some(value),
+                "effort" => {
+                    effort = Some(match value.as_str() {
+                        Some(e @ ("low" | "medium" | "high" | "xhigh")) => e,
+                        Some("max") => "xhigh",
+                        _ => {
+                            return Err(invalid(
+                                "output_config",
+                                "invalid_value",
+                                "output_config.effort must be low, medium, high, xhigh or max"
+                                    .into(),
+                            ))
+                        }
+                    })
+                }
+                other => {
+                    return Err(invalid(
+                        "output_config",
+                        "unsupported_parameter",
+                        format!("output_config.{other} cannot be sent to this provider"),
+                    ))
+                }
+            }
+        }
+    }
+    if let Some(effort) = effort {
+        out.insert("reasoning_effort".into(), effort.into());
+    }
+    if let Some(format) = format {
+        let param = if get(req, "output_format").is_some() {
+            "output_format"
+        } else {
+            "output_config"
+        };
+        let schema = match (
+            format.get("type").and_then(Json::as_str),
+            format.get("schema"),
+        ) {
+            (Some("json_schema"), Some(schema)) if schema.is_object() => schema.to_value(),
+            _ => {
+                return Err(invalid(
+                    param,
+                    "invalid_value",
+                    format!(
+                        "{param} format must be {{\"type\": \"json_schema\", \"schema\": {{...}}}}"
+                    ),
+                ))
+            }
+        };
+        out.insert(
+            "response_format".into(),
+            json!({
+                "type": "json_schema",
+                "json_schema": { "name": "response", "schema": schema, "strict": true },
+            }),
+        );
+    }
+    Ok(())
 }
 
 fn system_text(req: &Object<'_>) -> Result<Option<String>, GatewayError> {
@@ -374,7 +557,13 @@ fn convert_tools(req: &Object<'_>) -> Result<Vec<Value>, GatewayError> {
     for (i, tool) in tools.iter().enumerate() {
         let path = format!("tools[{i}]");
         let Some(schema) = tool.get("input_schema") else {
-            continue; // a server tool (web_search_*, bash_*, …)
+            // A server tool (web_search_*, code_execution_*, …): Anthropic runs it.
+            let kind = tool.get("type").and_then(Json::as_str).unwrap_or("unknown");
+            return Err(invalid(
+                "tools",
+                "unsupported_value",
+                format!("{path}: server tool {kind:?} runs only at Anthropic and cannot be sent to this provider"),
+            ));
         };
         let name = block_str(tool, "name", "tools", &path)?;
         let mut function = json!({ "name": name, "parameters": schema.to_value() });
@@ -386,6 +575,17 @@ fn convert_tools(req: &Object<'_>) -> Result<Vec<Value>, GatewayError> {
                     "tools",
                     format_args!("{path}.description"),
                     "a string",
+                ))
+            }
+        }
+        match tool.get("strict") {
+            None | Some(Json::Null) => {}
+            Some(Json::Bool(b)) => function["strict"] = Value::Bool(*b),
+            Some(_) => {
+                return Err(wrong_type(
+                    "tools",
+                    format_args!("{path}.strict"),
+                    "a boolean",
                 ))
             }
         }

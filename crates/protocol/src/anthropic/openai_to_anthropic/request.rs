@@ -5,7 +5,9 @@ use super::super::types::{
     InputSchema, Message, MessagesRequest, Metadata, RequestBlock, Role, Source, Thinking, Tool,
     ToolChoice, ToolResultContent,
 };
+use super::claude_output_format;
 use crate::error::GatewayError;
+use crate::fields::{VendorFamily, CHAT_FIELDS};
 use std::borrow::Cow;
 
 /// How OpenAI-only request fields are mapped onto Claude.
@@ -38,23 +40,28 @@ const MIN_THINKING_BUDGET: u32 = 1024;
 
 /// Translate an OpenAI chat-completions request body to an Anthropic Messages request body.
 ///
-/// Only fields Anthropic knows are written (it rejects unknown top-level fields); OpenAI-only
-/// fields without an equivalent (`seed`, `logprobs`, penalties, `response_format`, …) are
-/// dropped. Notable mappings:
+/// Every top-level field follows its rule in [`CHAT_FIELDS`](crate::fields::CHAT_FIELDS)
+/// (Claude column): fields without an equivalent (`seed`, `logprobs: true`, penalties, …) and
+/// fields the table does not know are 400s naming them, never dropped; only hints that cannot
+/// change the answer (`metadata`, `prompt_cache_key`) are not sent. Notable mappings:
 /// - `system`/`developer` messages, wherever they are, become the top-level `system` blocks;
 /// - consecutive turns of one role are merged, `tool` messages become `tool_result` blocks of
 ///   the user turn after the assistant turn, and tool results come first in that turn;
-/// - `temperature` is clamped to Anthropic's 0..=1; if both `temperature` and `top_p` are set
-///   only `temperature` is sent (current Claude models reject both together);
+/// - `temperature` is clamped to Anthropic's 0..=1; current Claude models reject
+///   `temperature` and `top_p` together, so `top_p` with `temperature` is a 400 unless it is
+///   1 (no truncation, not sent);
+/// - `response_format` `json_schema` becomes `output_config.format` (structured outputs, see
+///   [`claude_output_format`](super::claude_output_format)); `json_object` is a 400;
 /// - `reasoning_effort` enables thinking with a budget from [`ClaudeOptions`]; `max_tokens` is
 ///   then raised to budget + requested tokens when it would not exceed the budget, and
-///   `temperature`/`top_p` are dropped (thinking rejects them). A forced `tool_choice`
-///   (`required` or a named function) wins over `reasoning_effort`: Anthropic rejects
-///   thinking with forced tool use. So does a request that answers tool calls: Anthropic
-///   would want the signed thinking block of the calling turn, which OpenAI clients drop.
+///   `temperature` (other than 1), `top_p` below 0.95 and `top_k` are 400s (thinking rejects
+///   them). A forced `tool_choice` (`required` or a named function) wins over
+///   `reasoning_effort`: Anthropic rejects thinking with forced tool use. So does a request
+///   that answers tool calls: Anthropic would want the signed thinking block of the calling
+///   turn, which OpenAI clients drop.
 ///
 /// Errors are 400s naming the field: invalid JSON, missing or empty `messages`, wrong types,
-/// unknown roles, unparsable tool-call arguments, unsupported content parts, `n` > 1.
+/// unknown roles, unparsable tool-call arguments, unsupported content parts, refused fields.
 pub fn chat_request_to_messages(
     body: &[u8],
     opts: &ClaudeOptions,
@@ -71,18 +78,9 @@ pub fn chat_request_to_messages_as(
 ) -> Result<Vec<u8>, GatewayError> {
     let req = input::parse_object(body)?;
     crate::openai::check_request_fields_of(&req)?;
+    CHAT_FIELDS.check(&req, VendorFamily::Claude)?;
     let body_model = input::required_str(&req, "model")?;
     let model = model.unwrap_or(body_model);
-
-    if let Some(n) = input::opt_u64(&req, "n")? {
-        if n != 1 {
-            return Err(invalid(
-                "n",
-                "unsupported_value",
-                "n must be 1: Claude returns one choice per request".into(),
-            ));
-        }
-    }
 
     let (system, messages) = convert_messages(input::messages(&req)?)?;
     if messages.is_empty() {
@@ -100,9 +98,14 @@ pub fn chat_request_to_messages_as(
     let mut max_tokens = requested_max.unwrap_or(opts.default_max_tokens);
 
     let mut temperature = input::opt_f64(&req, "temperature")?.map(|t| t.clamp(0.0, 1.0));
-    let mut top_p = input::opt_f64(&req, "top_p")?;
-    if temperature.is_some() {
-        top_p = None;
+    // `top_p: 1` truncates nothing: with `temperature` it is left out rather than refused.
+    let mut top_p = input::opt_f64(&req, "top_p")?.filter(|p| temperature.is_none() || *p != 1.0);
+    if temperature.is_some() && top_p.is_some() {
+        return Err(invalid(
+            "top_p",
+            "unsupported_value",
+            "Claude accepts temperature or top_p, not both; drop one of them".into(),
+        ));
     }
     // Not an OpenAI field, but vLLM-style clients send it and Anthropic knows it.
     let mut top_k = input::opt_u64(&req, "top_k")?;
@@ -138,23 +141,49 @@ pub fn chat_request_to_messages_as(
     let forced = tool_choice
         .as_ref()
         .is_some_and(ToolChoice::forces_tool_use);
-    let budget = match thinking_budget(&req, opts)? {
+    let thinking = match thinking_budget(&req, opts)? {
         Some(_) if forced || continues_tool_loop(&messages) => None,
         other => other,
     };
-    let thinking = budget.map(|budget| {
-        if max_tokens <= budget {
-            max_tokens = budget.saturating_add(max_tokens.max(1));
+    if let Some(thinking) = thinking {
+        if let Thinking::Enabled { budget_tokens } = thinking {
+            if max_tokens <= budget_tokens {
+                max_tokens = budget_tokens.saturating_add(max_tokens.max(1));
+            }
         }
-        temperature = None;
-        top_p = None;
-        top_k = None;
-        Thinking {
-            budget_tokens: budget,
+        // Thinking accepts only the default sampling; a neutral value is left out.
+        let refuse = |param: &'static str| {
+            invalid(
+                param,
+                "unsupported_value",
+                format!("{param} cannot be combined with thinking (reasoning_effort) for Claude"),
+            )
+        };
+        if temperature.take().is_some_and(|t| t != 1.0) {
+            return Err(refuse("temperature"));
         }
-    });
+        // Anthropic accepts 0.95..=1 with thinking; 1 truncates nothing and is left out.
+        match top_p {
+            Some(p) if p < 0.95 => return Err(refuse("top_p")),
+            Some(p) if p >= 1.0 => top_p = None,
+            _ => {}
+        }
+        if top_k.take().is_some() {
+            return Err(refuse("top_k"));
+        }
+    }
 
-    let metadata = input::opt_str(&req, "user")?.map(|user_id| Metadata { user_id });
+    let user = match input::opt_str(&req, "user")? {
+        Some(user) => Some(user),
+        None => input::opt_str(&req, "safety_identifier")?,
+    };
+    let metadata = user.map(|user_id| Metadata { user_id });
+
+    let output_config = match get(&req, "response_format") {
+        None => None,
+        Some(format) => claude_output_format(&format.to_value(), "response_format")?
+            .map(|format| serde_json::json!({ "format": format })),
+    };
 
     let out = MessagesRequest {
         model,
@@ -169,6 +198,7 @@ pub fn chat_request_to_messages_as(
         tools,
         tool_choice,
         thinking,
+        output_config,
         stream: input::opt_bool(&req, "stream")?,
     };
     // The request is about as long as the body: one buffer, rarely grown.
@@ -191,24 +221,33 @@ fn continues_tool_loop(turns: &[Message<'_>]) -> bool {
         .is_some_and(|t| t.role == Role::User && t.content.iter().any(RequestBlock::is_tool_result))
 }
 
-/// The thinking budget asked for by `reasoning_effort`, or by an Anthropic-style `thinking`
-/// object (`{"type": "enabled", "budget_tokens": N}`) that some clients pass through.
-fn thinking_budget(req: &Object<'_>, opts: &ClaudeOptions) -> Result<Option<u32>, GatewayError> {
+/// The thinking asked for by `reasoning_effort`, or by an Anthropic-style `thinking` object
+/// (`{"type": "enabled", "budget_tokens": N}`, `{"type": "adaptive"}`, `{"type":
+/// "disabled"}`) that some clients pass through; the object wins over `reasoning_effort`.
+fn thinking_budget(
+    req: &Object<'_>,
+    opts: &ClaudeOptions,
+) -> Result<Option<Thinking>, GatewayError> {
     if let Some(thinking) = get(req, "thinking") {
-        let enabled = thinking.get("type").and_then(Json::as_str) == Some("enabled");
         let budget = thinking.get("budget_tokens").and_then(Json::as_u64);
-        return match (enabled, budget) {
-            (true, Some(b)) => Ok(Some(
-                u32::try_from(b)
+        return match (thinking.get("type").and_then(Json::as_str), budget) {
+            (Some("enabled"), Some(b)) => Ok(Some(Thinking::Enabled {
+                budget_tokens: u32::try_from(b)
                     .unwrap_or(u32::MAX)
                     .max(MIN_THINKING_BUDGET),
-            )),
-            (true, None) => Err(invalid(
+            })),
+            (Some("enabled"), None) => Err(invalid(
                 "thinking",
                 "invalid_value",
                 "thinking.budget_tokens must be a non-negative integer".into(),
             )),
-            (false, _) => Ok(None),
+            (Some("adaptive"), _) => Ok(Some(Thinking::Adaptive)),
+            (Some("disabled"), _) => Ok(None),
+            _ => Err(invalid(
+                "thinking",
+                "invalid_value",
+                "thinking.type must be enabled, adaptive or disabled".into(),
+            )),
         };
     }
     let budget = match input::opt_str(req, "reasoning_effort")? {
@@ -226,7 +265,9 @@ fn thinking_budget(req: &Object<'_>, opts: &ClaudeOptions) -> Result<Option<u32>
             ))
         }
     };
-    Ok(Some(budget.max(MIN_THINKING_BUDGET)))
+    Ok(Some(Thinking::Enabled {
+        budget_tokens: budget.max(MIN_THINKING_BUDGET),
+    }))
 }
 
 /// System blocks and the merged user/assistant turns.
@@ -638,10 +679,16 @@ fn convert_tools<'a>(req: &'a Object<'a>) -> Result<Vec<Tool<'a>>, GatewayError>
                 ))
             }
         };
+        let strict = match function.and_then(|f| f.get("strict")) {
+            None | Some(Json::Null) => None,
+            Some(Json::Bool(b)) => Some(*b),
+            Some(_) => return Err(wrong_type("tools", fpath.field("strict"), "a boolean")),
+        };
         out.push(Tool {
             name,
             description,
             input_schema,
+            strict,
         });
     }
     Ok(out)

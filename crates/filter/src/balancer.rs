@@ -1,0 +1,485 @@
+//! ai-load-balancer: picks a provider per request from load metrics, writes the routing header
+//! so Envoy re-selects the route, and rewrites an alias model (`"model":"auto"`) to the chosen
+//! provider's real model. Sequencing only: decisions live in `switchyard_policy`.
+//!
+//! Metrics never block a request. `redis` (through Webdis as an HTTP callout; a host with its
+//! own Redis client, such as Higress, reads it itself and hands the values to
+//! [`store_metrics`]) and `http` sources are refreshed by the root on its tick
+//! (`metrics.refresh_ms`); every worker stores what it fetched in shared state, one entry per
+//! metric stamped with the time its callout was sent, and requests read those entries.
+//! `local` counts in-flight requests per provider in shared state (taken at pick, released in
+//! `on_log`). Fallback: a provider whose metric is missing or older than
+//! `metrics.stale_after_ms` is left out of the metric-based pick; when no provider has a fresh
+//! metric the pick is weighted random by `weight`. Switching between the two is logged once
+//! per instance, never per request, and never turns into an error reply.
+
+use crate::host::{
+    select_config, shared_update, Action, BodyFacts, Callout, CalloutResponse, Host, HttpHost, Rng,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_policy::balancer::{BalancerConfig, BalancerProvider, MetricSource};
+use switchyard_policy::config_error::parse_json;
+use switchyard_policy::failover::Lease;
+use switchyard_policy::local::{is_failure, LocalBoard};
+use switchyard_policy::metrics::{cache_key, fetch_plan, fresh_entry, newer_entry, ReplyParser};
+use switchyard_policy::rules::RuleSet;
+use switchyard_policy::select::{select, weighted_random, Candidate};
+use switchyard_policy::stats;
+use switchyard_protocol::json_field::{replace_top_level_string, top_level_string};
+use switchyard_protocol::{ErrorKind, GatewayError};
+
+type Rules = Arc<RuleSet<BalancerConfig>>;
+
+/// Shared-state key of one cached metric (see `switchyard_policy::metrics::encode_entry`);
+/// all workers read and refresh the same entries.
+fn metric_key(cache_key: &str) -> String {
+    format!("switchyard.ai-load-balancer.metric.{cache_key}")
+}
+
+/// Shared-state key of the local board (`metrics.source: local`): every provider's requests in
+/// flight and moving averages, in one entry.
+const LOCAL_BOARD_KEY: &str = "switchyard.ai-load-balancer.local";
+
+/// Shared-state key of the lease that lets one instance poll metric sources for all of them.
+const POLL_LEASE_KEY: &str = "switchyard.ai-load-balancer.poll-lease";
+
+/// Whether requests currently pick by metrics or by the weighted-random fallback; kept so the
+/// change is logged once, not per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum MetricState {
+    Unknown = 0,
+    Fresh = 1,
+    Fallback = 2,
+}
+
+/// The plugin instance: its config, the metric refresh it drives on its tick, and what all
+/// its requests share.
+pub struct BalancerRoot {
+    rules: Option<Rules>,
+    /// This instance's identity for the polling lease.
+    id: u64,
+    /// Tick period in ms (the lease lasts a few of them).
+    period_ms: u64,
+    rng: Arc<Rng>,
+    /// Last [`MetricState`] seen by a request.
+    state: Arc<AtomicU8>,
+    /// Metric callouts in flight: id -> (fetch identity, how to read the reply, sent at).
+    pending: HashMap<u32, (String, ReplyParser, u64)>,
+}
+
+/// Store measurements in shared state (compare-and-swap; the newest measurement wins).
+/// `measured_ms` is when the callout was sent, so a slow reply carrying older state never
+/// replaces a reply to a later callout from another worker.
+pub fn store_metrics(host: &(impl Host + ?Sized), values: &[(String, f64)], measured_ms: u64) {
+    for (k, v) in values {
+        shared_update(host, &metric_key(k), |current| {
+            newer_entry(current, *v, measured_ms)
+        });
+    }
+}
+
+impl BalancerRoot {
+    pub fn new(seed: u64) -> Self {
+        let rng = Rng::new(seed);
+        BalancerRoot {
+            rules: None,
+            id: rng.next_u64(),
+            period_ms: 1000,
+            rng: Arc::new(rng),
+            state: Arc::new(AtomicU8::new(MetricState::Unknown as u8)),
+            pending: HashMap::new(),
+        }
+    }
+
+    /// Take a new config (JSON; the seed's shape). On success returns the tick period the
+    /// metric sources need, if any; on error the previous config stays (Envoy keeps the old
+    /// config, or does not start the listener).
+    pub fn configure(&mut self, config: &[u8]) -> Result<Option<Duration>, String> {
+        let rules = parse_json(config)
+            .and_then(|v| RuleSet::parse(&v, BalancerConfig::from_json))
+            .map_err(|e| e.to_string())?;
+        // Refresh as often as the most eager config asks; static/local need no tick.
+        let period = rules
+            .all()
+            .filter(|c| matches!(c.source, MetricSource::Redis | MetricSource::Http))
+            .map(|c| c.metrics.refresh_ms)
+            .min();
+        self.rules = Some(Arc::new(rules));
+        self.pending.clear();
+        Ok(period.map(|ms| {
+            self.period_ms = ms.max(10);
+            Duration::from_millis(self.period_ms)
+        }))
+    }
+
+    /// The config in force (for hosts that read Redis themselves).
+    pub fn rules(&self) -> Option<&RuleSet<BalancerConfig>> {
+        self.rules.as_deref()
+    }
+
+    pub fn new_request(&self) -> BalancerRequest {
+        BalancerRequest {
+            rules: self.rules.clone(),
+            rng: self.rng.clone(),
+            state: self.state.clone(),
+            rewrite_to: None,
+            local: None,
+            seen_board: None,
+            deferred: false,
+        }
+    }
+
+    /// The tick: start the callouts that refresh every config's metrics (never on the request
+    /// path), when this instance holds the polling lease. Returns whether it does, so a host
+    /// that reads Redis itself polls only then too. A callout still in flight is not
+    /// repeated.
+    pub fn on_tick(&mut self, host: &mut impl Host) -> bool {
+        let Some(rules) = self.rules.clone() else {
+            return false;
+        };
+        if !self.hold_poll_lease(&*host) {
+            return false;
+        }
+        let mut started: Vec<String> = Vec::new();
+        for cfg in rules.all() {
+            for fetch in fetch_plan(cfg) {
+                let id = format!("{}|{}", fetch.cluster, fetch.path);
+                if started.contains(&id) || self.pending.values().any(|(p, _, _)| *p == id) {
+                    continue;
+                }
+                let headers = [
+                    (":method", "GET"),
+                    (":path", fetch.path.as_str()),
+                    (":authority", fetch.cluster.as_str()),
+                    ("accept", "*/*"),
+                ];
+                let call = Callout {
+                    cluster: &fetch.cluster,
+                    headers: &headers,
+                    body: None,
+                    timeout_ms: fetch.timeout_ms.max(1),
+                };
+                match host.http_call(&call) {
+                    Ok(token) => {
+                        started.push(id.clone());
+                        self.pending
+                            .insert(token, (id, fetch.parser, host.now_ms()));
+                    }
+                    Err(e) => log::debug!(
+                        "ai-load-balancer: metrics callout to {} failed: {e}",
+                        fetch.cluster
+                    ),
+                }
+            }
+        }
+        true
+    }
+
+    /// A metrics callout answered.
+    pub fn on_callout_done(&mut self, host: &impl Host, id: u32, response: &CalloutResponse) {
+        let Some((fetch, parser, sent)) = self.pending.remove(&id) else {
+            return;
+        };
+        if response.status != Some(200) {
+            log::debug!(
+                "ai-load-balancer: metrics from {fetch}: status {:?}",
+                response.status
+            );
+            return;
+        }
+        store_metrics(host, &parser.parse(&response.body), sent);
+    }
+
+    /// Claim or renew the lease that makes this instance the one polling metric sources (so N
+    /// workers do not multiply the load on Redis or metrics endpoints). It lasts three tick
+    /// periods: when its holder stops, another takes over within that.
+    fn hold_poll_lease(&self, host: &impl Host) -> bool {
+        let now = host.now_ms();
+        let ttl = self.period_ms.saturating_mul(3);
+        let (current, cas) = host.shared_get(POLL_LEASE_KEY);
+        let (bytes, mine) = Lease::claim(current.as_deref(), self.id, now, ttl);
+        mine && host.shared_set(POLL_LEASE_KEY, &bytes, cas).is_ok()
+    }
+}
+
+/// One request through the balancer.
+pub struct BalancerRequest {
+    rules: Option<Rules>,
+    rng: Arc<Rng>,
+    state: Arc<AtomicU8>,
+    /// The model the body's alias becomes, once a provider is picked.
+    rewrite_to: Option<String>,
+    /// The provider this request went to and when it was picked (`source: local`): its
+    /// in-flight slot is released and its averages updated when the request ends.
+    local: Option<(String, u64)>,
+    /// The local board as `pick` read it, with its CAS token: the pick's in-flight slot is
+    /// then taken with one write instead of another read.
+    seen_board: Option<(LocalBoard, Option<u32>)>,
+    /// The host holds the headers until the body is complete: decide in the body phase.
+    deferred: bool,
+}
+
+/// `switchyard_balancer_picks{gen_ai_provider_name, reason}`.
+fn count_pick(host: &impl Host, provider: &str, reason: &str) {
+    host.count(
+        stats::BALANCER_PICKS,
+        &[(stats::PROVIDER, provider), (stats::REASON, reason)],
+        1,
+    );
+}
+
+/// Change the local board with compare-and-swap (re-read on a concurrent write).
+fn update_board(host: &impl Host, change: impl Fn(&mut LocalBoard)) {
+    shared_update(host, LOCAL_BOARD_KEY, |current| {
+        let mut board = current.map(LocalBoard::decode).unwrap_or_default();
+        change(&mut board);
+        board.encode()
+    });
+}
+
+impl BalancerRequest {
+    /// Pick a provider for `cfg` from its metric source; also says whether metrics decided
+    /// (`metrics`) or the weighted-random fallback did (`fallback`).
+    fn pick<'c>(
+        &mut self,
+        host: &impl Host,
+        cfg: &'c BalancerConfig,
+        among: Option<&[usize]>,
+    ) -> Option<(&'c BalancerProvider, &'static str)> {
+        let metrics: Vec<Option<f64>> = match cfg.source {
+            MetricSource::Static => cfg
+                .providers
+                .iter()
+                .map(|p| cfg.metrics.values.get(&p.key).copied())
+                .collect(),
+            MetricSource::Local => {
+                let (bytes, cas) = host.shared_get(LOCAL_BOARD_KEY);
+                let board = bytes.map(|b| LocalBoard::decode(&b)).unwrap_or_default();
+                let metrics = cfg
+                    .providers
+                    .iter()
+                    .map(|p| {
+                        let (n, stats) = board.get(&p.name);
+                        Some(stats.metric(cfg.metrics.local_signal, n as f64))
+                    })
+                    .collect();
+                self.seen_board = Some((board, cas));
+                metrics
+            }
+            // Cached by the root tick; stale or missing entries are unknown.
+            MetricSource::Redis | MetricSource::Http => {
+                let now = host.now_ms();
+                let stale_after = cfg.metrics.stale_after_ms;
+                (0..cfg.providers.len())
+                    .map(|i| {
+                        let k = cache_key(cfg, i)?;
+                        fresh_entry(&host.shared_get(&metric_key(&k)).0?, now, stale_after)
+                    })
+                    .collect()
+            }
+        };
+        // The providers this request may go to (all, or those declaring its model).
+        let all: Vec<usize> = (0..cfg.providers.len()).collect();
+        let among = among.unwrap_or(&all);
+        let candidates: Vec<Candidate> = among
+            .iter()
+            .filter_map(|&i| {
+                Some(Candidate {
+                    weight: cfg.providers.get(i)?.weight,
+                    metric: metrics.get(i).copied().flatten(),
+                })
+            })
+            .collect();
+        let fresh = candidates.iter().any(|c| c.metric.is_some());
+        self.note_state(fresh);
+        let rng = &self.rng;
+        let mut rand = || rng.next_f64();
+        // `select` falls back to weighted random itself when no candidate has a metric.
+        let k = select(cfg.strategy, &candidates, &mut rand)
+            .or_else(|| weighted_random(&candidates, |c| c.weight, &mut rand))?;
+        let reason = if fresh { "metrics" } else { "fallback" };
+        Some((cfg.providers.get(*among.get(k)?)?, reason))
+    }
+
+    /// Log when picking switches between metrics and the weighted-random fallback.
+    fn note_state(&self, fresh: bool) {
+        let next = if fresh {
+            MetricState::Fresh
+        } else {
+            MetricState::Fallback
+        };
+        if self.state.swap(next as u8, Ordering::Relaxed) == next as u8 {
+            return;
+        }
+        match next {
+            MetricState::Fallback => log::warn!(
+                "ai-load-balancer: no fresh metrics (missing or older than stale_after_ms); \
+                 picking providers by weighted random until metrics return"
+            ),
+            _ => log::info!("ai-load-balancer: fresh metrics available; picking by metrics"),
+        }
+    }
+}
+
+impl BalancerRequest {
+    pub fn on_request_headers(&mut self, host: &mut impl HttpHost, end_of_stream: bool) -> Action {
+        if self.rules.is_none() {
+            return Action::Continue;
+        }
+        if host.holds_headers_for_body() && !end_of_stream {
+            // Decide once the body is here: its model is then known without a metadata
+            // filter, and the route is chosen before the headers go on.
+            self.deferred = true;
+            return Action::Pause;
+        }
+        let facts = host.body_facts();
+        self.decide(host, facts)
+    }
+
+    /// Pick the provider for a request whose body says `facts`: set the routing header (or
+    /// remove a client's), and note the model the body's alias becomes.
+    fn decide(&mut self, host: &mut impl HttpHost, facts: BodyFacts) -> Action {
+        let Some(rules) = self.rules.clone() else {
+            return Action::Continue;
+        };
+        let Some(cfg) = select_config(host, &rules) else {
+            return Action::Continue;
+        };
+        let header = cfg.target_header.as_str();
+        let client_choice = host.request_header(header);
+        let honoured = client_choice
+            .as_deref()
+            .filter(|_| cfg.allow_client_choice)
+            .and_then(|name| cfg.provider(name));
+
+        let chosen = match facts.model.as_deref() {
+            Some(model) if cfg.is_alias(model) => match honoured {
+                Some(p) => {
+                    count_pick(&*host, &p.name, "client_choice");
+                    Some(p)
+                }
+                None => match self.pick(&*host, cfg, None) {
+                    Some((p, reason)) => {
+                        count_pick(&*host, &p.name, reason);
+                        Some(p)
+                    }
+                    None => {
+                        let err = GatewayError::new(
+                            ErrorKind::Unavailable,
+                            "no_provider",
+                            "no provider is available for this request",
+                        );
+                        crate::proxy::send_json(host, err.status(), &err.body());
+                        return Action::Pause;
+                    }
+                },
+            },
+            Some(model) if honoured.is_none() => {
+                let declaring = cfg.declaring(model);
+                if declaring.is_empty() {
+                    None
+                } else {
+                    self.pick(&*host, cfg, Some(&declaring)).map(|(p, reason)| {
+                        count_pick(&*host, &p.name, reason);
+                        p
+                    })
+                }
+            }
+            _ => honoured,
+        };
+
+        match chosen {
+            Some(p) => {
+                if cfg.source == MetricSource::Local && self.local.is_none() {
+                    let written = self.seen_board.take().is_some_and(|(mut board, cas)| {
+                        board.start(&p.name);
+                        host.shared_set(LOCAL_BOARD_KEY, &board.encode(), cas)
+                            .is_ok()
+                    });
+                    if !written {
+                        update_board(&*host, |b| b.start(&p.name));
+                    }
+                    self.local = Some((p.name.clone(), host.now_ms()));
+                }
+                if client_choice.as_deref() != Some(p.name.as_str()) {
+                    host.set_request_header(header, Some(&p.name));
+                    host.clear_route_cache();
+                }
+                if facts.model.as_deref().is_some_and(|m| cfg.is_alias(m))
+                    && facts.model.as_deref() != Some(&p.model)
+                {
+                    self.rewrite_to = Some(p.model.clone());
+                    // The body changes length.
+                    host.set_request_header("content-length", None);
+                }
+            }
+            None if client_choice.is_some() => {
+                // A client must not pick a provider by sending the routing header itself.
+                host.set_request_header(header, None);
+                host.clear_route_cache();
+            }
+            None => {}
+        }
+        Action::Continue
+    }
+
+    pub fn on_request_body(
+        &mut self,
+        host: &mut impl HttpHost,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Action {
+        if self.deferred {
+            if !end_of_stream {
+                return Action::Pause;
+            }
+            self.deferred = false;
+            let body = host.request_body(body_size).unwrap_or_default();
+            let facts = BodyFacts {
+                model: top_level_string(&body, "model"),
+                ..BodyFacts::default()
+            };
+            if self.decide(host, facts) == Action::Pause {
+                return Action::Pause;
+            }
+            return self.rewrite(host, &body, body_size);
+        }
+        if self.rewrite_to.is_none() {
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            // Buffer the whole body; Envoy hands it over complete at end of stream.
+            return Action::Pause;
+        }
+        let Some(body) = host.request_body(body_size) else {
+            return Action::Continue;
+        };
+        self.rewrite(host, &body, body_size)
+    }
+
+    /// Rewrite the body's alias to the chosen provider's model.
+    fn rewrite(&mut self, host: &mut impl HttpHost, body: &[u8], body_size: usize) -> Action {
+        let Some(target) = &self.rewrite_to else {
+            return Action::Continue;
+        };
+        if let Some(new_body) = replace_top_level_string(body, "model", target) {
+            host.set_request_body(body_size, &new_body);
+        }
+        Action::Continue
+    }
+
+    pub fn on_log(&mut self, host: &mut impl HttpHost) {
+        // The stream is over: release the in-flight slot taken at pick time and fold the
+        // request's duration and outcome into the provider's averages.
+        let Some((provider, started)) = self.local.take() else {
+            return;
+        };
+        let status = host.final_status().unwrap_or(0);
+        let took = host.now_ms().saturating_sub(started) as f64;
+        update_board(&*host, |b| b.finish(&provider, took, is_failure(status)));
+    }
+}

@@ -1,0 +1,676 @@
+//! Which protocol translation a request needs, and the glue from that choice to the pure
+//! translators in `switchyard_protocol` (request bodies, plain responses, streams, errors);
+//! and how an answer reaches the client ([`ResponseMode`]), for the first answer and for a
+//! retry's alike.
+
+use crate::proxy::{Protocol, Provider};
+use crate::vendor::{Api, Family};
+use switchyard_protocol::anthropic::{self, ClaudeOptions};
+use switchyard_protocol::error::vendor_error_body;
+use switchyard_protocol::gemini::{self, GeminiOptions};
+use switchyard_protocol::openai_edit::{self, RequestEdits, UsageFilter};
+use switchyard_protocol::{ErrorKind, GatewayError, StreamConverter, Usage};
+
+/// `anthropic-version` sent to Claude when the config names none.
+pub const DEFAULT_CLAUDE_VERSION: &str = "2023-06-01";
+
+/// How one request's body and response are converted between client and vendor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Translation {
+    /// Client and vendor speak OpenAI: byte-level edits only (model, usage, context).
+    Edit,
+    /// OpenAI chat client, Claude vendor (Messages API).
+    ChatToClaude,
+    /// OpenAI chat client, Gemini vendor (`generateContent`).
+    ChatToGemini,
+    /// OpenAI embeddings client, Gemini vendor (`batchEmbedContents`, always: the upstream
+    /// path is fixed in the header phase, before the body says whether the input is a list).
+    EmbeddingsToGemini,
+    /// Anthropic Messages client, OpenAI-compatible vendor (chat completions).
+    MessagesToChat,
+    /// Anthropic Messages client, Claude vendor: passed through natively.
+    MessagesNative,
+    /// Anthropic Messages client, Gemini vendor: through OpenAI chat in both directions.
+    MessagesToGemini,
+    /// OpenAI models-list client, Claude vendor (`GET /v1/models`, answer converted).
+    ModelsFromClaude,
+}
+
+/// Everything a translator needs besides the bytes.
+pub struct Ids<'a> {
+    /// Model to name in converted responses and to send upstream.
+    pub model: &'a str,
+    /// Completion id for vendors that do not give one.
+    pub id: &'a str,
+    /// Unix seconds.
+    pub created: u64,
+}
+
+impl Translation {
+    /// The translation for a client API against a vendor, or a 404 when there is none.
+    pub fn choose(provider: &Provider, api: Api) -> Result<Translation, GatewayError> {
+        let t = match (provider.family(), api) {
+            (Family::OpenAi, Api::Messages) => Translation::MessagesToChat,
+            (Family::OpenAi, _) => Translation::Edit,
+            (Family::Claude, Api::ChatCompletions) => Translation::ChatToClaude,
+            (Family::Claude, Api::Messages) => Translation::MessagesNative,
+            (Family::Claude, Api::Models) => Translation::ModelsFromClaude,
+            (Family::Gemini, Api::ChatCompletions) => Translation::ChatToGemini,
+            (Family::Gemini, Api::Embeddings) => Translation::EmbeddingsToGemini,
+            (Family::Gemini, Api::Messages) => Translation::MessagesToGemini,
+            _ => {
+                return Err(GatewayError::new(
+                    ErrorKind::NotFound,
+                    "unsupported_api",
+                    format!(
+                        "provider type `{}` is not supported for the {} API",
+                        provider.spec.name,
+                        api.name()
+                    ),
+                ))
+            }
+        };
+        Ok(t)
+    }
+
+    /// Whether the client speaks Anthropic's Messages API (errors go back in its shape).
+    pub fn anthropic_client(self) -> bool {
+        matches!(
+            self,
+            Translation::MessagesToChat
+                | Translation::MessagesNative
+                | Translation::MessagesToGemini
+        )
+    }
+
+    /// Whether the body is always rewritten (so `content-length` must go in the header phase).
+    pub fn rewrites_body(self) -> bool {
+        !matches!(
+            self,
+            Translation::Edit | Translation::MessagesNative | Translation::ModelsFromClaude
+        )
+    }
+
+    /// The upstream path. `model` is the mapped model; Gemini needs it (it is in the path).
+    pub fn upstream_path(
+        self,
+        provider: &Provider,
+        api: Api,
+        model: Option<&str>,
+        streaming: bool,
+        client_path: &str,
+    ) -> Result<String, GatewayError> {
+        match self {
+            Translation::Edit | Translation::MessagesToChat => {
+                provider.openai_path(api, model, client_path)
+            }
+            Translation::ChatToClaude | Translation::MessagesNative => {
+                if provider.endpoint.keep_path {
+                    Ok(client_path.to_string())
+                } else {
+                    Ok(format!("{}/messages", provider.endpoint.base))
+                }
+            }
+            Translation::ModelsFromClaude => Ok(format!("{}/models", provider.endpoint.base)),
+            Translation::ChatToGemini | Translation::MessagesToGemini => {
+                gemini::model_path(gemini_model(model)?, streaming)
+            }
+            Translation::EmbeddingsToGemini => gemini::embed_path(gemini_model(model)?, true),
+        }
+    }
+
+    /// Translate (and edit) the client's request body into the vendor's.
+    pub fn request_body(
+        self,
+        provider: &Provider,
+        body: &[u8],
+        edits: &RequestEdits<'_>,
+        model: &str,
+    ) -> Result<Option<Vec<u8>>, GatewayError> {
+        let edited = |body: &[u8], edits: &RequestEdits<'_>| -> Result<Vec<u8>, GatewayError> {
+            Ok(openai_edit::apply(body, edits)?.unwrap_or_else(|| body.to_vec()))
+        };
+        match self {
+            Translation::Edit => openai_edit::apply(body, edits),
+            Translation::ModelsFromClaude => Ok(None),
+            Translation::MessagesNative => openai_edit::apply(
+                body,
+                &RequestEdits {
+                    model: edits.model,
+                    model_spans: edits.model_spans,
+                    ..RequestEdits::default()
+                },
+            ),
+            Translation::ChatToClaude if edits.context.is_none() => {
+                // The translator writes the mapped model itself: no splice pass first.
+                let opts = ClaudeOptions::default();
+                anthropic::chat_request_to_messages_as(body, &opts, edits.model).map(Some)
+            }
+            Translation::ChatToClaude => {
+                let chat = edited(body, &no_usage(edits))?;
+                anthropic::chat_request_to_messages(&chat, &ClaudeOptions::default()).map(Some)
+            }
+            Translation::ChatToGemini => {
+                let chat = edited(body, &no_usage(edits))?;
+                gemini::chat_request_to_gemini(&chat, &gemini_options(provider)).map(Some)
+            }
+            Translation::MessagesToGemini => {
+                // Gemini reads Anthropic's `thinking` itself (exact budget, `disabled`).
+                let chat =
+                    anthropic::messages_request_to_chat_for(body, anthropic::ChatTarget::Gemini)?;
+                let chat = edited(&chat, &converted(edits))?;
+                gemini::chat_request_to_gemini(&chat, &gemini_options(provider)).map(Some)
+            }
+            Translation::EmbeddingsToGemini => {
+                let (batch, out) = gemini::embeddings_request_to_gemini(body, model)?;
+                if batch {
+                    return Ok(Some(out));
+                }
+                // One input: wrap it as a batch of one, matching the path chosen earlier.
+                let one: serde_json::Value = serde_json::from_slice(&out).map_err(|e| {
+                    GatewayError::new(ErrorKind::Internal, "internal", e.to_string())
+                })?;
+                Ok(Some(
+                    serde_json::json!({ "requests": [one] })
+                        .to_string()
+                        .into_bytes(),
+                ))
+            }
+            Translation::MessagesToChat => {
+                let chat = anthropic::messages_request_to_chat(body)?;
+                // The translator already asks for usage when streaming.
+                Ok(Some(edited(&chat, &converted(edits))?))
+            }
+        }
+    }
+
+    /// A converter for a streamed answer, or `None` when the stream passes through.
+    pub fn stream_converter(
+        self,
+        ids: &Ids<'_>,
+        client_wants_usage: bool,
+    ) -> Option<Box<dyn StreamConverter>> {
+        match self {
+            Translation::Edit => Some(Box::new(UsageFilter::new(client_wants_usage))),
+            Translation::ChatToClaude => Some(Box::new(anthropic::MessagesStreamToChat::new(
+                client_wants_usage,
+                ids.created,
+            ))),
+            Translation::ChatToGemini => Some(Box::new(gemini::GeminiStreamToChat::new(
+                ids.model,
+                ids.id,
+                ids.created,
+                client_wants_usage,
+            ))),
+            Translation::MessagesToChat => Some(Box::new(anthropic::ChatStreamToMessages::new())),
+            Translation::MessagesToGemini => Some(Box::new(Chain {
+                first: gemini::GeminiStreamToChat::new(ids.model, ids.id, ids.created, true),
+                second: anthropic::ChatStreamToMessages::new(),
+            })),
+            Translation::EmbeddingsToGemini
+            | Translation::MessagesNative
+            | Translation::ModelsFromClaude => None,
+        }
+    }
+
+    /// Whether a whole (non-streamed) successful answer must be converted.
+    pub fn converts_plain_response(self) -> bool {
+        self.rewrites_body() || self == Translation::ModelsFromClaude
+    }
+
+    /// Convert a whole successful answer.
+    pub fn response_body(
+        self,
+        body: &[u8],
+        ids: &Ids<'_>,
+        want_base64: bool,
+    ) -> Result<Vec<u8>, GatewayError> {
+        self.response_body_usage(body, ids, want_base64)
+            .map(|(out, _)| out)
+    }
+
+    /// [`Self::response_body`] and, where the converter knows it, the answer's usage.
+    pub fn response_body_usage(
+        self,
+        body: &[u8],
+        ids: &Ids<'_>,
+        want_base64: bool,
+    ) -> Result<(Vec<u8>, Option<Usage>), GatewayError> {
+        let out = match self {
+            Translation::ChatToClaude => {
+                let (out, usage) =
+                    anthropic::messages_response_to_chat_with_usage(body, ids.id, ids.created)?;
+                return Ok((out, Some(usage)));
+            }
+            Translation::ChatToGemini => {
+                gemini::gemini_response_to_chat(body, ids.model, ids.id, ids.created)
+            }
+            Translation::EmbeddingsToGemini => {
+                gemini::gemini_embeddings_to_openai_encoded(body, ids.model, true, want_base64)
+            }
+            Translation::MessagesToChat => anthropic::chat_response_to_messages(body),
+            Translation::MessagesToGemini => {
+                let chat = gemini::gemini_response_to_chat(body, ids.model, ids.id, ids.created)?;
+                anthropic::chat_response_to_messages(&chat)
+            }
+            Translation::ModelsFromClaude => anthropic::models_response_to_openai(body),
+            Translation::Edit | Translation::MessagesNative => Ok(body.to_vec()),
+        }?;
+        Ok((out, None))
+    }
+
+    /// The client-shaped error body for a vendor error, or `None` to pass it through.
+    pub fn error_body(self, status: u16, body: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            Translation::Edit => {
+                if is_openai_error(body) {
+                    return None;
+                }
+                let message = String::from_utf8_lossy(body);
+                let message = if message.trim().is_empty() {
+                    "upstream error".into()
+                } else {
+                    message
+                };
+                Some(vendor_error_body(status, None, &message))
+            }
+            Translation::ChatToClaude | Translation::ModelsFromClaude => {
+                Some(anthropic::error_to_openai(status, body))
+            }
+            Translation::ChatToGemini | Translation::EmbeddingsToGemini => {
+                Some(gemini::error_to_openai(status, body))
+            }
+            Translation::MessagesToChat => Some(anthropic::openai_error_to_anthropic(status, body)),
+            Translation::MessagesToGemini => Some(anthropic::openai_error_to_anthropic(
+                status,
+                &gemini::error_to_openai(status, body),
+            )),
+            Translation::MessagesNative => None,
+        }
+    }
+}
+
+/// Whether the request is translated at all (`protocol: original` never is).
+pub fn translated(provider: &Provider) -> bool {
+    provider.config.protocol != Protocol::Original
+}
+
+/// The `anthropic-version` for Claude: the configured one when it is a sane header value.
+pub fn claude_version(provider: &Provider) -> &str {
+    provider
+        .config
+        .claude_version
+        .as_deref()
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| (0x20..0x7f).contains(&b)))
+        .unwrap_or(DEFAULT_CLAUDE_VERSION)
+}
+
+fn gemini_options(provider: &Provider) -> GeminiOptions {
+    GeminiOptions {
+        safety_settings: provider.config.gemini_safety_setting.clone(),
+        thinking_budget: provider.config.gemini_thinking_budget,
+    }
+}
+
+/// Two stream converters in a row (vendor -> OpenAI chunks -> client protocol).
+struct Chain<A, B> {
+    first: A,
+    second: B,
+}
+
+impl<A: StreamConverter, B: StreamConverter> StreamConverter for Chain<A, B> {
+    fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mid = self.first.push(chunk);
+        self.second.push(&mid)
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        let mid = self.first.finish();
+        let mut out = self.second.push(&mid);
+        out.extend(self.second.finish());
+        out
+    }
+
+    fn usage(&self) -> Option<switchyard_protocol::Usage> {
+        self.first.usage()
+    }
+}
+
+fn no_usage<'a>(edits: &RequestEdits<'a>) -> RequestEdits<'a> {
+    RequestEdits {
+        request_usage: false,
+        ..edits.clone()
+    }
+}
+
+/// [`no_usage`] for a body converted from the client's: the client body's `model` positions
+/// do not apply to it.
+fn converted<'a>(edits: &RequestEdits<'a>) -> RequestEdits<'a> {
+    RequestEdits {
+        model_spans: None,
+        ..no_usage(edits)
+    }
+}
+
+fn gemini_model(model: Option<&str>) -> Result<&str, GatewayError> {
+    model.ok_or_else(|| {
+        GatewayError::invalid(
+            "model_unknown",
+            "the Gemini provider puts the model in the upstream URL, so the gateway must know \
+             it before the body arrives: run Envoy's json_to_metadata filter (namespace \
+             `switchyard`, key `model`) before ai-proxy, as `switchyard` renders it",
+        )
+        .with_param("model")
+    })
+}
+
+fn is_openai_error(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").map(|e| e.is_object()))
+        .unwrap_or(false)
+}
+
+/// Headers through which clients send their own credentials; none of them may reach a vendor.
+pub const CLIENT_CREDENTIAL_HEADERS: [&str; 4] =
+    ["authorization", "x-api-key", "api-key", "x-goog-api-key"];
+
+/// One request-header edit: set (`Some`) or remove (`None`).
+pub type HeaderEdit = (&'static str, Option<String>);
+
+/// What the upstream request's headers depend on.
+pub struct UpstreamTarget<'a> {
+    pub provider: &'a Provider,
+    pub translation: Translation,
+    pub api: Api,
+    /// The model sent upstream, when known (Gemini puts it in the path).
+    pub model: Option<&'a str>,
+    pub streaming: bool,
+    pub client_path: &'a str,
+    /// The token this attempt uses.
+    pub token: Option<&'a str>,
+    /// The body will change length (`content-length` must go).
+    pub body_changes: bool,
+}
+
+/// The request plan as data: every header edit that points the request at the vendor (path,
+/// host, version headers, credentials, timeouts), in the order to apply them. `client_sent_
+/// version` is asked only for Claude-native Messages requests (whether the client sent its own
+/// `anthropic-version`, which then stays).
+pub fn upstream_headers(
+    t: &UpstreamTarget<'_>,
+    client_sent_version: impl FnOnce() -> bool,
+) -> Result<Vec<HeaderEdit>, GatewayError> {
+    let provider = t.provider;
+    let mut edits: Vec<HeaderEdit> = Vec::with_capacity(12);
+    if translated(provider) {
+        let path =
+            t.translation
+                .upstream_path(provider, t.api, t.model, t.streaming, t.client_path)?;
+        edits.push((":path", Some(path)));
+    }
+    let version = || Some(claude_version(provider).to_string());
+    match t.translation {
+        Translation::ChatToClaude | Translation::ModelsFromClaude => {
+            edits.push(("anthropic-version", version()));
+        }
+        Translation::MessagesNative if !client_sent_version() => {
+            edits.push(("anthropic-version", version()));
+        }
+        Translation::MessagesToChat => {
+            edits.push(("anthropic-version", None));
+            edits.push(("anthropic-beta", None));
+        }
+        _ => {}
+    }
+    edits.push((":authority", Some(provider.endpoint.host.clone())));
+    edits.extend(CLIENT_CREDENTIAL_HEADERS.iter().map(|h| (*h, None)));
+    if let Some(token) = t.token {
+        let (name, value) = provider.auth_header(token);
+        edits.push((name, Some(value)));
+    }
+    // Responses must be readable (and convertible) by the filter.
+    edits.push(("accept-encoding", None));
+    edits.push((
+        "x-envoy-upstream-rq-timeout-ms",
+        Some(provider.config.timeout.to_string()),
+    ));
+    if t.body_changes {
+        edits.push(("content-length", None));
+    }
+    Ok(edits)
+}
+
+/// How one answer reaches the client: chosen once from the plan and the answer's status, for
+/// the first answer and for a retry's alike.
+pub enum ResponseMode {
+    /// Passed through as the vendor sent it; `tap`: its token usage is read on the way
+    /// (successful answers only).
+    Passthrough { tap: bool },
+    /// A stream converted event by event.
+    Stream(Box<dyn StreamConverter>),
+    /// A whole successful answer, buffered and converted.
+    WholeBody,
+    /// A vendor error with this status, buffered and converted to the client's shape.
+    VendorError(u16),
+}
+
+/// What [`ResponseMode::choose`] needs to know of the request.
+pub struct AnswerPlan<'a> {
+    /// `None`: `protocol: original`, never converted.
+    pub translation: Option<Translation>,
+    pub api: Api,
+    pub streaming: bool,
+    pub client_wants_usage: bool,
+    pub ids: Ids<'a>,
+}
+
+impl ResponseMode {
+    /// The mode for an answer with `status`. `is_sse` is asked only when it matters (a stream
+    /// request to a vendor whose converter cannot read both framings), so the content type is
+    /// read only then.
+    pub fn choose(plan: &AnswerPlan<'_>, status: u16, is_sse: impl FnOnce() -> bool) -> Self {
+        let Some(t) = plan.translation else {
+            return ResponseMode::Passthrough { tap: status < 400 };
+        };
+        if status >= 400 {
+            return match t {
+                // Claude's own errors already are in the Messages client's shape.
+                Translation::MessagesNative => ResponseMode::Passthrough { tap: false },
+                _ => ResponseMode::VendorError(status),
+            };
+        }
+        // Gemini may frame a stream as a JSON array; its converter reads both framings.
+        let streamed_api = matches!(plan.api, Api::ChatCompletions | Api::Messages);
+        if plan.streaming
+            && streamed_api
+            && (matches!(t, Translation::ChatToGemini | Translation::MessagesToGemini) || is_sse())
+        {
+            return match t.stream_converter(&plan.ids, plan.client_wants_usage) {
+                Some(conv) => ResponseMode::Stream(conv),
+                None => ResponseMode::Passthrough { tap: true },
+            };
+        }
+        if t.converts_plain_response() {
+            ResponseMode::WholeBody
+        } else {
+            ResponseMode::Passthrough { tap: true }
+        }
+    }
+
+    /// Whether the body is rewritten (so the response's `content-length` must go).
+    pub fn rewrites_body(&self) -> bool {
+        !matches!(self, ResponseMode::Passthrough { .. })
+    }
+}
+
+/// The client-facing body and content type of a whole answer (a retry's, read at once),
+/// converted as the streaming path would have converted it.
+pub fn whole_answer(
+    plan: &AnswerPlan<'_>,
+    want_base64: bool,
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> (Vec<u8>, Option<String>) {
+    let passthrough = || (body.to_vec(), content_type.map(str::to_string));
+    let is_sse = || content_type.is_some_and(|c| c.starts_with("text/event-stream"));
+    let t = plan.translation.unwrap_or(Translation::Edit);
+    match ResponseMode::choose(plan, status, is_sse) {
+        ResponseMode::Passthrough { .. } => passthrough(),
+        ResponseMode::VendorError(status) => match t.error_body(status, body) {
+            Some(b) => (b, Some("application/json".into())),
+            None => passthrough(),
+        },
+        ResponseMode::Stream(mut conv) => {
+            let mut out = conv.push(body);
+            out.extend(conv.finish());
+            (out, Some("text/event-stream".into()))
+        }
+        ResponseMode::WholeBody => {
+            let out = match t.response_body(body, &plan.ids, want_base64) {
+                Ok(out) => out,
+                Err(e) => client_error(t, &e),
+            };
+            (out, Some("application/json".into()))
+        }
+    }
+}
+
+/// A gateway error in the client's shape (Anthropic's for Messages clients).
+pub fn client_error(t: Translation, e: &GatewayError) -> Vec<u8> {
+    if t.anthropic_client() {
+        anthropic::openai_error_to_anthropic(e.status(), &e.body())
+    } else {
+        e.body()
+    }
+}
+
+/// A health check's upstream request, less its credential.
+pub struct HealthCheckRequest {
+    pub path: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The upstream request for a health check of one of `provider`'s tokens: a minimal chat
+/// request through the vendor's own conversion and model mapping.
+pub fn health_check_request(provider: &Provider) -> Result<HealthCheckRequest, GatewayError> {
+    let failover = &provider.config.failover;
+    let client_model = failover.health_check_model.as_deref().unwrap_or_default();
+    let model = provider.config.model_mapping.map(client_model);
+    let api = Api::ChatCompletions;
+    let translation = Translation::choose(provider, api)?;
+    let body = serde_json::json!({
+        "model": model,
+        "messages": [{"role": "user", "content": "ping"}],
+        "max_tokens": 1,
+    })
+    .to_string()
+    .into_bytes();
+    let body = translation
+        .request_body(provider, &body, &RequestEdits::default(), &model)?
+        .unwrap_or(body);
+    let client_path = "/v1/chat/completions";
+    let path = if translated(provider) {
+        translation.upstream_path(provider, api, Some(&model), false, client_path)?
+    } else {
+        provider.openai_path(api, Some(&model), client_path)?
+    };
+    let mut headers = vec![("content-type", "application/json".to_string())];
+    if translation == Translation::ChatToClaude {
+        headers.push(("anthropic-version", claude_version(provider).to_string()));
+    }
+    Ok(HealthCheckRequest {
+        path,
+        headers,
+        body,
+    })
+}
+
+/// Request headers not copied into a retry (hop-by-hop, recomputed or router-only).
+const NOT_RETRIED: [&str; 7] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "upgrade",
+    "expect",
+];
+
+/// The retry's request headers: the first attempt's upstream headers with the new
+/// credential, without hop-by-hop, length and router-only headers.
+pub fn retry_headers<'a>(
+    first: &'a [(String, String)],
+    auth_name: &'a str,
+    auth_value: &'a str,
+    length: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    let mut out: Vec<(&str, &str)> = first
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .filter(|(k, _)| {
+            !NOT_RETRIED.contains(k)
+                && !k.eq_ignore_ascii_case(auth_name)
+                && !k.starts_with("x-envoy-")
+                && (!k.starts_with(':') || matches!(*k, ":method" | ":path" | ":authority"))
+        })
+        .collect();
+    out.push((auth_name, auth_value));
+    if length != "0" {
+        out.push(("content-length", length));
+    }
+    out
+}
+
+/// The `x-switchyard-retries` value (bounded).
+pub fn retry_count(n: u32) -> &'static str {
+    match n {
+        0 => "0",
+        1 => "1",
+        2 => "2",
+        3 => "3",
+        _ => "4+",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_headers_swap_the_credential_and_drop_hop_by_hop() {
+        let first: Vec<(String, String)> = [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/v1/chat/completions"),
+            (":authority", "api.deepseek.com"),
+            ("authorization", "Bearer old"),
+            ("content-type", "application/json"),
+            ("content-length", "99"),
+            ("transfer-encoding", "chunked"),
+            ("x-envoy-upstream-rq-timeout-ms", "120000"),
+            ("x-selected-provider", "deepseek"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let out = retry_headers(&first, "authorization", "Bearer new", "12");
+        assert_eq!(
+            out,
+            vec![
+                (":method", "POST"),
+                (":path", "/v1/chat/completions"),
+                (":authority", "api.deepseek.com"),
+                ("content-type", "application/json"),
+                ("x-selected-provider", "deepseek"),
+                ("authorization", "Bearer new"),
+                ("content-length", "12"),
+            ]
+        );
+        let no_body = retry_headers(&first, "x-api-key", "k", "0");
+        assert!(!no_body.iter().any(|(k, _)| *k == "content-length"));
+        assert_eq!(no_body.last(), Some(&("x-api-key", "k")));
+    }
+}

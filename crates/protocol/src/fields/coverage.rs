@@ -1,0 +1,299 @@
+//! The field tables against the translators: every documented field has a rule, and each
+//! translator does with each field what its rule says.
+//!
+//! `testdata/fields/<api>_request.json` lists every documented top-level field of the client
+//! API with a sample value that asks for something. For each field and family the sample is
+//! added to a baseline request and translated:
+//! - refused -> a 400 naming the field (a neutral sample: accepted, and nothing sent);
+//! - ignored -> the same upstream body as the baseline;
+//! - mapped -> a different upstream body (the field had an effect);
+//! - passed -> the upstream body holds the field, unchanged.
+//!
+//! Where the vendor speaks the client's API (chat to OpenAI-compatible, Messages to Claude)
+//! the body goes through unchanged, so those columns must say `passed` throughout.
+
+use super::*;
+use crate::anthropic::{
+    chat_request_to_messages, messages_request_to_chat_for, ChatTarget, ClaudeOptions,
+};
+use crate::gemini::{chat_request_to_gemini, GeminiOptions};
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+type Translate = fn(&[u8]) -> Result<Vec<u8>, GatewayError>;
+
+/// Fields whose effect is not in the upstream body: Gemini takes the model and streaming
+/// from the URL; `stream_options` shapes the converted stream the client gets.
+const OUTSIDE_BODY: &[(&str, VendorFamily)] = &[
+    ("model", VendorFamily::Gemini),
+    ("stream", VendorFamily::Gemini),
+    ("stream_options", VendorFamily::Claude),
+    ("stream_options", VendorFamily::Gemini),
+];
+
+fn chat_to_claude(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
+    chat_request_to_messages(body, &ClaudeOptions::default())
+}
+
+fn chat_to_gemini(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
+    chat_request_to_gemini(body, &GeminiOptions::default())
+}
+
+fn messages_to_openai(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
+    messages_request_to_chat_for(body, ChatTarget::OpenAiCompatible)
+}
+
+/// The chain the gateway runs for an Anthropic client in front of Gemini.
+fn messages_to_gemini(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
+    let chat = messages_request_to_chat_for(body, ChatTarget::Gemini)?;
+    chat_request_to_gemini(&chat, &GeminiOptions::default())
+}
+
+fn load(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/fields")
+        .join(name);
+    let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&text).unwrap()
+}
+
+fn is_neutral(rule: &FieldRule, value: &Value) -> bool {
+    let text = value.to_string();
+    let json = Json::from_slice(text.as_bytes()).unwrap();
+    rule.neutral.iter().any(|n| n.matches(&json))
+}
+
+fn body(base: &Map<String, Value>, extra: &[(&str, &Value)]) -> Vec<u8> {
+    let mut obj = base.clone();
+    for (k, v) in extra {
+        obj.insert((*k).to_owned(), (*v).clone());
+    }
+    Value::Object(obj).to_string().into_bytes()
+}
+
+fn json_of(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap()
+}
+
+fn check_table(
+    table: &FieldTable,
+    fixture: &str,
+    translators: &[(VendorFamily, Option<Translate>)],
+) {
+    let fx = load(fixture);
+    let base = fx["base"].as_object().unwrap();
+    let samples = fx["fields"].as_object().unwrap();
+
+    let documented: BTreeSet<&str> = samples.keys().map(String::as_str).collect();
+    let ruled: BTreeSet<&str> = table.fields.iter().map(|r| r.field).collect();
+    assert_eq!(
+        documented.difference(&ruled).collect::<Vec<_>>(),
+        Vec::<&&str>::new(),
+        "{fixture}: documented fields without a rule in the table"
+    );
+    assert_eq!(
+        ruled.difference(&documented).collect::<Vec<_>>(),
+        Vec::<&&str>::new(),
+        "{fixture}: rules without a sample in the fixture"
+    );
+
+    for (family, translate) in translators {
+        let Some(translate) = translate else {
+            // The vendor speaks the client's API: the body passes unchanged.
+            for r in table.fields {
+                assert_eq!(r.disposition(*family), Disposition::Passed, "{}", r.field);
+            }
+            assert_eq!(table.unknown[family.column()], Disposition::Passed);
+            continue;
+        };
+        for rule in table.fields {
+            let sample = &samples[rule.field];
+            let value = &sample["value"];
+            let with: Vec<(&str, &Value)> = sample
+                .get("with")
+                .and_then(Value::as_object)
+                .map(|w| w.iter().map(|(k, v)| (k.as_str(), v)).collect())
+                .unwrap_or_default();
+            let baseline = body(base, &with);
+            let mut extra = with.clone();
+            extra.push((rule.field, value));
+            let request = body(base, &extra);
+            let what = format!("{fixture}: {} for {}", rule.field, family.name());
+            let expected = rule.disposition(*family);
+            if expected == Disposition::Refused && !is_neutral(rule, value) {
+                // Refused whatever else the request holds: sent alone, it names itself.
+                let e = translate(&body(base, &[(rule.field, value)]))
+                    .err()
+                    .unwrap_or_else(|| panic!("{what}: expected a 400"));
+                assert_eq!(
+                    (e.status(), e.param),
+                    (400, Some(rule.field)),
+                    "{what}: {e:?}"
+                );
+                continue;
+            }
+            let result = translate(&request);
+            let before = translate(&baseline).unwrap_or_else(|e| panic!("{what}: baseline: {e:?}"));
+            match expected {
+                Disposition::Refused | Disposition::Ignored => {
+                    let out = result.unwrap_or_else(|e| panic!("{what}: {e:?}"));
+                    assert_eq!(json_of(&out), json_of(&before), "{what}: must not be sent");
+                }
+                Disposition::Mapped => {
+                    let out = result.unwrap_or_else(|e| panic!("{what}: {e:?}"));
+                    if !OUTSIDE_BODY.contains(&(rule.field, *family)) {
+                        assert_ne!(json_of(&out), json_of(&before), "{what}: had no effect");
+                    }
+                }
+                Disposition::Passed => {
+                    let out = json_of(&result.unwrap_or_else(|e| panic!("{what}: {e:?}")));
+                    assert_eq!(&out[rule.field], value, "{what}: not passed unchanged");
+                }
+            }
+        }
+        // A field no table lists.
+        for (key, value) in fx["unknown"].as_object().unwrap() {
+            assert!(table.rule(key).is_none());
+            let result = translate(&body(base, &[(key.as_str(), value)]));
+            match table.unknown[family.column()] {
+                Disposition::Refused => {
+                    let e = result
+                        .err()
+                        .unwrap_or_else(|| panic!("{key}: expected a 400"));
+                    assert_eq!(e.status(), 400);
+                    assert!(e.message.contains(&format!("`{key}`")), "{}", e.message);
+                }
+                other => panic!("{key}: no converted family passes unknown fields ({other:?})"),
+            }
+        }
+    }
+}
+
+#[test]
+fn every_chat_field_has_a_rule_the_translators_follow() {
+    check_table(
+        &CHAT_FIELDS,
+        "chat_request.json",
+        &[
+            (VendorFamily::OpenAi, None),
+            (VendorFamily::Claude, Some(chat_to_claude)),
+            (VendorFamily::Gemini, Some(chat_to_gemini)),
+        ],
+    );
+}
+
+#[test]
+fn every_messages_field_has_a_rule_the_translators_follow() {
+    check_table(
+        &MESSAGES_FIELDS,
+        "messages_request.json",
+        &[
+            (VendorFamily::OpenAi, Some(messages_to_openai)),
+            (VendorFamily::Claude, None),
+            (VendorFamily::Gemini, Some(messages_to_gemini)),
+        ],
+    );
+}
+
+/// The README shows exactly the generated tables.
+#[test]
+fn readme_table_is_generated() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let (begin, end) = ("<!-- fields:begin -->\n", "<!-- fields:end -->");
+    let start = readme
+        .find(begin)
+        .expect("README has no fields:begin marker")
+        + begin.len();
+    let stop = readme[start..]
+        .find(end)
+        .expect("README has no fields:end marker")
+        + start;
+    let want = readme_tables();
+    if readme[start..stop] != want {
+        if std::env::var_os("SWITCHYARD_BLESS").is_some() {
+            let updated = format!("{}{want}{}", &readme[..start], &readme[stop..]);
+            std::fs::write(&path, updated).unwrap();
+            return;
+        }
+        panic!(
+            "README.md's field table is stale; run `SWITCHYARD_BLESS=1 cargo test -p \
+             switchyard-protocol readme_table` and review the diff"
+        );
+    }
+}
+
+/// `testdata/fields/messages_to_gemini/`: an Anthropic client's request through the chain
+/// the gateway runs for Gemini (Messages -> chat -> `generateContent`), to `<case>.out.json`
+/// or `<case>.error.json` (`status`, `param`).
+#[test]
+fn messages_to_gemini_fixtures() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/fields/messages_to_gemini");
+    let mut cases: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".in.json").map(str::to_owned))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 4, "too few cases");
+    for case in cases {
+        let input = std::fs::read(dir.join(format!("{case}.in.json"))).unwrap();
+        match messages_to_gemini(&input) {
+            Ok(out) => {
+                let path = dir.join(format!("{case}.out.json"));
+                let got = json_of(&out);
+                let want = std::fs::read(&path).ok().map(|b| json_of(&b));
+                if want.as_ref() != Some(&got) {
+                    if std::env::var_os("SWITCHYARD_BLESS").is_some() {
+                        let text = serde_json::to_string_pretty(&got).unwrap() + "\n";
+                        std::fs::write(&path, text).unwrap();
+                        continue;
+                    }
+                    panic!("{case}: got {got:#}");
+                }
+            }
+            Err(e) => {
+                let want = load(&format!("messages_to_gemini/{case}.error.json"));
+                assert_eq!(want["status"], e.status(), "{case}: {e:?}");
+                assert_eq!(want["param"].as_str(), e.param, "{case}: {e:?}");
+            }
+        }
+    }
+}
+
+/// Gemini's thought parts reach an Anthropic client as `thinking` blocks, whole and streamed,
+/// through the same chain (Gemini -> chat `reasoning_content` -> Messages).
+#[test]
+fn gemini_thoughts_reach_anthropic_clients_as_thinking_blocks() {
+    use crate::anthropic::{chat_response_to_messages, ChatStreamToMessages};
+    use crate::gemini::{gemini_response_to_chat, GeminiStreamToChat};
+    use crate::stream::StreamConverter;
+
+    let answer = br#"{"candidates":[{"content":{"role":"model","parts":[
+        {"text":"221 = 13 x 17.","thought":true},{"text":"No: 221 = 13 x 17."}]},
+        "finishReason":"STOP"}],
+        "usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":8,"thoughtsTokenCount":30}}"#;
+    let chat = gemini_response_to_chat(answer, "gemini-2.5-flash", "id1", 1).unwrap();
+    let messages = json_of(&chat_response_to_messages(&chat).unwrap());
+    assert_eq!(messages["content"][0]["type"], "thinking");
+    assert_eq!(messages["content"][0]["thinking"], "221 = 13 x 17.");
+    assert_eq!(messages["content"][1]["type"], "text");
+
+    let mut gemini = GeminiStreamToChat::new("gemini-2.5-flash", "id1", 1, true);
+    let mut anthropic = ChatStreamToMessages::new();
+    let sse = concat!(
+        "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"13 x 17\",\"thought\":true}]}}]}\r\n\r\n",
+        "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"No.\"}]},\"finishReason\":\"STOP\"}],",
+        "\"usageMetadata\":{\"promptTokenCount\":9,\"candidatesTokenCount\":2,\"thoughtsTokenCount\":5}}\r\n\r\n",
+    );
+    let mut out = anthropic.push(&gemini.push(sse.as_bytes()));
+    let tail = gemini.finish();
+    out.extend(anthropic.push(&tail));
+    out.extend(anthropic.finish());
+    let text = String::from_utf8(out).unwrap();
+    let thinking = text.find("\"thinking_delta\"").expect("no thinking_delta");
+    let answer = text.find("\"text_delta\"").expect("no text_delta");
+    assert!(thinking < answer, "{text}");
+    assert!(text.contains("\"thinking\":\"13 x 17\""), "{text}");
+}

@@ -1,0 +1,451 @@
+//! `Host` over Envoy's dynamic-module ABI: [`StreamHost`] for one stream's hooks, [`ConfigHost`]
+//! for a filter config's main-thread work (ticks, background callouts). Shared state lives in
+//! process memory behind a lock ([`SHARED`]): every worker thread of this Envoy sees it.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+use switchyard_envoy_module::{
+    log as envoy_log, CalloutOutcome, CalloutResponse as EnvoyCallout, ConfigContext, EnvoyFilter,
+    Side,
+};
+use switchyard_filter::host::{
+    BodyFacts, Callout, CalloutResponse, Host, HttpHost, RouteKeys, SharedError,
+};
+use switchyard_policy::stats;
+
+/// Filter-state key of the access-log facts: the same name the Wasm build's facts have
+/// (`%FILTER_STATE(wasm.switchyard:PLAIN)%`), so one access-log format serves both runtimes.
+pub const LOG_FACTS_KEY: &str = "wasm.switchyard";
+
+/// `key -> (bytes, version)`; the version is the CAS token.
+type Store = HashMap<String, (Vec<u8>, u32)>;
+
+/// State shared by every worker.
+static SHARED: OnceLock<Mutex<Store>> = OnceLock::new();
+
+fn shared() -> &'static Mutex<Store> {
+    SHARED.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A seed from the clock's nanoseconds.
+pub fn seed() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
+}
+
+fn shared_get(key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+    match shared().lock() {
+        Ok(map) => match map.get(key) {
+            Some((v, cas)) => (Some(v.clone()), Some(*cas)),
+            None => (None, None),
+        },
+        Err(_) => (None, None),
+    }
+}
+
+fn shared_set(key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError> {
+    let mut map = shared()
+        .lock()
+        .map_err(|_| SharedError::Failed("shared state lock poisoned".into()))?;
+    let current = map.get(key).map(|(_, c)| *c);
+    if let (Some(want), Some(have)) = (cas, current) {
+        if want != have {
+            return Err(SharedError::CasMismatch);
+        }
+    }
+    let next = current.unwrap_or(0).wrapping_add(1);
+    map.insert(key.to_string(), (value.to_vec(), next));
+    Ok(())
+}
+
+/// Callout headers as the ABI takes them: `:authority` goes as `host`.
+fn callout_headers<'c>(call: &'c Callout<'_>) -> Vec<(&'c str, &'c [u8])> {
+    call.headers
+        .iter()
+        .map(|(k, v)| {
+            let k = if *k == ":authority" { "host" } else { *k };
+            (k, v.as_bytes())
+        })
+        .collect()
+}
+
+/// A finished callout as the filters read it (`status: None` when it got no answer).
+pub fn callout_response(outcome: CalloutOutcome, response: &EnvoyCallout<'_>) -> CalloutResponse {
+    if outcome != CalloutOutcome::Success {
+        return CalloutResponse::default();
+    }
+    CalloutResponse {
+        status: response.status(),
+        headers: response
+            .headers()
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
+            .collect(),
+        body: response.body(),
+    }
+}
+
+/// Label values as the Wasm build's names carry them.
+fn labels<'l>(labels: &'l [(&'l str, &'l str)]) -> Vec<(&'l str, std::borrow::Cow<'l, str>)> {
+    labels
+        .iter()
+        .map(|(k, v)| (*k, stats::label_value(v)))
+        .collect()
+}
+
+/// The host of one stream, for the duration of one hook.
+pub struct StreamHost<'h, 'e> {
+    f: RefCell<&'h mut EnvoyFilter<'e>>,
+}
+
+impl<'h, 'e> StreamHost<'h, 'e> {
+    pub fn new(f: &'h mut EnvoyFilter<'e>) -> Self {
+        StreamHost { f: RefCell::new(f) }
+    }
+
+    fn string(bytes: Option<&[u8]>) -> Option<String> {
+        bytes.map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+}
+
+impl Host for StreamHost<'_, '_> {
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+
+    fn random_seed(&self) -> u64 {
+        seed()
+    }
+
+    fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        shared_get(key)
+    }
+
+    fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError> {
+        shared_set(key, value, cas)
+    }
+
+    fn http_call(&mut self, call: &Callout<'_>) -> Result<u32, String> {
+        let headers = callout_headers(call);
+        let id = self
+            .f
+            .get_mut()
+            .http_callout(
+                call.cluster,
+                &headers,
+                call.body.unwrap_or_default(),
+                call.timeout_ms,
+            )
+            .map_err(|e| e.to_string())?;
+        u32::try_from(id).map_err(|_| format!("callout id {id} out of range"))
+    }
+
+    fn count(&self, metric: &str, l: &[(&str, &str)], n: u64) {
+        let l = labels(l);
+        let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+        if let Ok(mut f) = self.f.try_borrow_mut() {
+            f.counter_add(metric, &l, n);
+        }
+    }
+
+    fn record(&self, metric: &str, l: &[(&str, &str)], value: u64) {
+        let l = labels(l);
+        let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+        if let Ok(mut f) = self.f.try_borrow_mut() {
+            f.histogram_record(metric, &l, value);
+        }
+    }
+}
+
+impl HttpHost for StreamHost<'_, '_> {
+    fn request_header(&self, name: &str) -> Option<String> {
+        Self::string(self.f.borrow().request_header(name))
+    }
+
+    fn request_headers(&self) -> Vec<(String, String)> {
+        self.f
+            .borrow()
+            .request_headers()
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn set_request_header(&mut self, name: &str, value: Option<&str>) {
+        let f = self.f.get_mut();
+        match value {
+            Some(v) => f.set_request_header(name, v.as_bytes()),
+            None => f.remove_request_header(name),
+        };
+    }
+
+    fn response_header(&self, name: &str) -> Option<String> {
+        Self::string(self.f.borrow().response_header(name))
+    }
+
+    fn set_response_header(&mut self, name: &str, value: Option<&str>) {
+        let f = self.f.get_mut();
+        match value {
+            Some(v) => f.set_response_header(name, v.as_bytes()),
+            None => f.remove_response_header(name),
+        };
+    }
+
+    fn request_body(&self, _size: usize) -> Option<Vec<u8>> {
+        Some(self.f.borrow().body(Side::Request))
+    }
+
+    fn set_request_body(&mut self, _size: usize, body: &[u8]) {
+        self.f.get_mut().replace_body(Side::Request, body);
+    }
+
+    fn response_body(&self, _size: usize) -> Option<Vec<u8>> {
+        Some(self.f.borrow().body(Side::Response))
+    }
+
+    fn set_response_body(&mut self, _size: usize, body: &[u8]) {
+        self.f.get_mut().replace_body(Side::Response, body);
+    }
+
+    fn send_response(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+        let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+        self.f
+            .get_mut()
+            .send_local_reply(u32::from(status), &headers, body, "switchyard");
+    }
+
+    fn resume_request(&mut self) {
+        self.f.get_mut().continue_decoding();
+    }
+
+    fn resume_response(&mut self) {
+        self.f.get_mut().continue_encoding();
+    }
+
+    fn clear_route_cache(&mut self) {
+        self.f.get_mut().clear_route_cache();
+    }
+
+    fn route_keys(&self) -> RouteKeys {
+        let f = self.f.borrow();
+        RouteKeys {
+            route: f.route_name().map(str::to_string),
+            host: Self::string(f.request_header(":authority")),
+            cluster: f.cluster_name().map(str::to_string),
+        }
+    }
+
+    fn cluster_name(&self) -> Option<String> {
+        self.f.borrow().cluster_name().map(str::to_string)
+    }
+
+    /// No metadata filter runs before native filters: they decide from the body itself.
+    fn body_facts(&self) -> BodyFacts {
+        BodyFacts::default()
+    }
+
+    fn final_status(&self) -> Option<u16> {
+        self.f
+            .borrow()
+            .response_code()
+            .and_then(|c| u16::try_from(c).ok())
+    }
+
+    fn final_status_details(&self) -> Option<String> {
+        self.f.borrow().response_code_details().map(str::to_string)
+    }
+
+    fn set_log_facts(&mut self, facts: &str) {
+        self.f
+            .get_mut()
+            .set_filter_state(LOG_FACTS_KEY, facts.as_bytes());
+    }
+
+    fn holds_headers_for_body(&self) -> bool {
+        true
+    }
+}
+
+/// One held sample: kind, metric, labels, value.
+type Sample = (stats::Kind, String, Vec<(String, String)>, u64);
+
+/// Metric samples taken outside any stream (config-level work: health-check outcomes). The
+/// ABI's metric calls this module uses need a stream, so they are held here and emitted by the
+/// next stream of the same filter config.
+#[derive(Default)]
+pub struct PendingMetrics {
+    any: std::sync::atomic::AtomicBool,
+    samples: Mutex<Vec<Sample>>,
+}
+
+impl PendingMetrics {
+    fn push(&self, kind: stats::Kind, metric: &str, labels: &[(&str, &str)], value: u64) {
+        if let Ok(mut s) = self.samples.lock() {
+            let labels = labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            s.push((kind, metric.to_string(), labels, value));
+            self.any.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// Emit what is held through a stream's host (cheap when nothing is).
+    pub fn flush(&self, host: &impl Host) {
+        if !self.any.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let samples = match self.samples.lock() {
+            Ok(mut s) => std::mem::take(&mut *s),
+            Err(_) => return,
+        };
+        for (kind, metric, labels, value) in samples {
+            let labels: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            match kind {
+                stats::Kind::Counter => host.count(&metric, &labels, value),
+                stats::Kind::Histogram => host.record(&metric, &labels, value),
+            }
+        }
+    }
+}
+
+/// The host of a filter config's main-thread work (ticks, background callouts).
+pub struct ConfigHost<'h, 'c> {
+    ctx: &'h mut ConfigContext<'c>,
+    pending: &'h PendingMetrics,
+}
+
+impl<'h, 'c> ConfigHost<'h, 'c> {
+    pub fn new(ctx: &'h mut ConfigContext<'c>, pending: &'h PendingMetrics) -> Self {
+        ConfigHost { ctx, pending }
+    }
+}
+
+impl Host for ConfigHost<'_, '_> {
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+
+    fn random_seed(&self) -> u64 {
+        seed()
+    }
+
+    fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        shared_get(key)
+    }
+
+    fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError> {
+        shared_set(key, value, cas)
+    }
+
+    fn http_call(&mut self, call: &Callout<'_>) -> Result<u32, String> {
+        let headers = callout_headers(call);
+        let id = self
+            .ctx
+            .http_callout(
+                call.cluster,
+                &headers,
+                call.body.unwrap_or_default(),
+                call.timeout_ms,
+            )
+            .map_err(|e| e.to_string())?;
+        u32::try_from(id).map_err(|_| format!("callout id {id} out of range"))
+    }
+
+    /// Held until the next stream emits it ([`PendingMetrics`]).
+    fn count(&self, metric: &str, labels: &[(&str, &str)], n: u64) {
+        self.pending.push(stats::Kind::Counter, metric, labels, n);
+    }
+
+    fn record(&self, metric: &str, labels: &[(&str, &str)], value: u64) {
+        self.pending
+            .push(stats::Kind::Histogram, metric, labels, value);
+    }
+}
+
+/// Hosts with only shared state and a clock: a thread the module owns (Redis polling).
+pub struct ThreadHost;
+
+impl Host for ThreadHost {
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+
+    fn random_seed(&self) -> u64 {
+        seed()
+    }
+
+    fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        shared_get(key)
+    }
+
+    fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError> {
+        shared_set(key, value, cas)
+    }
+
+    fn http_call(&mut self, _call: &Callout<'_>) -> Result<u32, String> {
+        Err("no callouts from a module thread".into())
+    }
+
+    fn count(&self, _metric: &str, _labels: &[(&str, &str)], _n: u64) {}
+
+    fn record(&self, _metric: &str, _labels: &[(&str, &str)], _value: u64) {}
+}
+
+/// Routes the `log` facade (which the filters use) to Envoy's log.
+struct EnvoyLogger;
+
+impl log::Log for EnvoyLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        envoy_log::enabled(level(metadata.level()))
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let level = level(record.level());
+        if envoy_log::enabled(level) {
+            envoy_log::log(level, &record.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn level(l: log::Level) -> envoy_log::Level {
+    match l {
+        log::Level::Error => envoy_log::Level::Error,
+        log::Level::Warn => envoy_log::Level::Warn,
+        log::Level::Info => envoy_log::Level::Info,
+        log::Level::Debug => envoy_log::Level::Debug,
+        log::Level::Trace => envoy_log::Level::Trace,
+    }
+}
+
+static LOGGER: EnvoyLogger = EnvoyLogger;
+
+/// Install the logger (once per process; later calls do nothing).
+pub fn install_logger() {
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Trace);
+    }
+}

@@ -1,0 +1,284 @@
+//! Filters that exist only in test builds (feature `test-filters`), to prove what the native
+//! runtime can do in real Envoy (`tests/tests/native_module.rs`):
+//!
+//! - `switchyard-test`: holds the request headers, reads the whole body, sets the routing header
+//!   (config `header`, default `x-selected-provider`) from a body field (config `field`, default
+//!   `provider`), rewrites the body, clears the route cache and continues; counts
+//!   `gen_ai_client_requests{gen_ai_provider_name,reason}`. With feature `panic-trigger` it
+//!   panics in the hook named by request header `x-switchyard-test-panic`.
+//! - `switchyard-test-async`: with request header `x-test-async: callout` it holds the request,
+//!   calls cluster `provider-b` and continues with the callout's status in `x-callout-status`;
+//!   with `x-test-async: scheduler` a thread of its own wakes the stream through the worker
+//!   scheduler. Every request gets `x-config-ticks`: events a config-time thread posted to the
+//!   main thread through the config scheduler.
+//! - `switchyard-test-echo`: copies what it sees in its request-header phase (routing header,
+//!   route and cluster names) into `x-seen-*` request headers, so the upstream records them.
+
+use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_envoy_module::{
+    BodyStatus, CalloutOutcome, CalloutResponse, ConfigContext, EnvoyFilter, FilterFactory,
+    HeadersStatus, HttpFilter, Side,
+};
+
+pub const REQUESTS: &str = "gen_ai_client_requests";
+
+pub fn new_config(
+    ctx: &mut ConfigContext,
+    filter_name: &str,
+    config: &[u8],
+) -> Result<Option<Box<dyn FilterFactory>>, String> {
+    // The bytes are the StringValue's JSON text: parsing them proves it (a serialized Any
+    // would not parse).
+    let parse = || -> Result<Value, String> {
+        serde_json::from_slice(config).map_err(|e| {
+            format!(
+                "config is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(config)
+            )
+        })
+    };
+    match filter_name {
+        "switchyard-test" => {
+            let v = parse()?;
+            let field = v["field"].as_str().unwrap_or("provider").to_string();
+            let header = v["header"]
+                .as_str()
+                .unwrap_or("x-selected-provider")
+                .to_string();
+            ctx.define_counter(REQUESTS, &["gen_ai_provider_name", "reason"])?;
+            Ok(Some(Box::new(RouterFactory { field, header })))
+        }
+        "switchyard-test-async" => {
+            parse()?;
+            let ticks = Arc::new(AtomicU64::new(0));
+            // Background work off the workers: a thread of ours posts to the main thread.
+            if !ctx.is_validation_mode() {
+                if let Some(scheduler) = ctx.scheduler() {
+                    std::thread::spawn(move || {
+                        for event in 1..=3 {
+                            std::thread::sleep(Duration::from_millis(10));
+                            scheduler.commit(event);
+                        }
+                    });
+                }
+            }
+            Ok(Some(Box::new(AsyncFactory { ticks })))
+        }
+        "switchyard-test-echo" => {
+            parse()?;
+            Ok(Some(Box::new(EchoFactory)))
+        }
+        _ => Ok(None),
+    }
+}
+
+struct RouterFactory {
+    field: String,
+    header: String,
+}
+
+impl FilterFactory for RouterFactory {
+    fn new_filter(&self, _f: &mut EnvoyFilter) -> Box<dyn HttpFilter> {
+        Box::new(RouterFilter {
+            field: self.field.clone(),
+            header: self.header.clone(),
+            panic_at: None,
+        })
+    }
+}
+
+struct RouterFilter {
+    field: String,
+    header: String,
+    /// Hook name from request header `x-switchyard-test-panic`.
+    panic_at: Option<String>,
+}
+
+impl RouterFilter {
+    #[cfg(feature = "panic-trigger")]
+    #[allow(clippy::panic)]
+    fn maybe_panic(&self, hook: &str) {
+        if self.panic_at.as_deref() == Some(hook) {
+            panic!("test panic requested in {hook}");
+        }
+    }
+    #[cfg(not(feature = "panic-trigger"))]
+    fn maybe_panic(&self, _hook: &str) {}
+}
+
+impl HttpFilter for RouterFilter {
+    fn on_request_headers(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> HeadersStatus {
+        self.panic_at = f
+            .request_header_str("x-switchyard-test-panic")
+            .map(str::to_string);
+        self.maybe_panic("request_headers");
+        if end_of_stream {
+            HeadersStatus::Continue
+        } else {
+            // Hold the headers: the route is decided from the body.
+            HeadersStatus::StopIteration
+        }
+    }
+
+    fn on_request_body(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> BodyStatus {
+        if !end_of_stream {
+            return BodyStatus::StopIterationAndBuffer;
+        }
+        self.maybe_panic("request_body");
+        let body = f.body(Side::Request);
+        let Ok(mut json) = serde_json::from_slice::<Value>(&body) else {
+            return BodyStatus::Continue;
+        };
+        let Some(provider) = json[self.field.as_str()].as_str().map(str::to_string) else {
+            return BodyStatus::Continue;
+        };
+        f.set_request_header(&self.header, provider.as_bytes());
+        f.clear_route_cache();
+        f.set_metadata("switchyard", "provider", &provider);
+        f.set_filter_state("switchyard.provider", provider.as_bytes());
+        f.counter_add(
+            REQUESTS,
+            &[("reason", "body"), ("gen_ai_provider_name", &provider)],
+            1,
+        );
+        // Rewrite the body (proves body replacement): the upstream sees `routed_by`.
+        if let Some(o) = json.as_object_mut() {
+            o.insert("routed_by".into(), Value::String("switchyard-test".into()));
+        }
+        let new_body = json.to_string();
+        f.remove_request_header("content-length");
+        f.replace_body(Side::Request, new_body.as_bytes());
+        BodyStatus::Continue
+    }
+
+    fn on_response_headers(&mut self, f: &mut EnvoyFilter, _end_of_stream: bool) -> HeadersStatus {
+        self.maybe_panic("response_headers");
+        let route = f.route_name().unwrap_or("-").to_string();
+        f.set_response_header("x-test-route-at-response", route.as_bytes());
+        let code = f.response_code().map_or("-".to_string(), |c| c.to_string());
+        let details = f.response_code_details().unwrap_or("-").to_string();
+        let forwarded = f
+            .request_header_values("x-forwarded-test")
+            .len()
+            .to_string();
+        f.set_response_header("x-test-response-code", code.as_bytes());
+        f.set_response_header("x-test-response-code-details", details.as_bytes());
+        f.set_response_header("x-test-forwarded-count", forwarded.as_bytes());
+        HeadersStatus::Continue
+    }
+}
+
+struct EchoFactory;
+
+impl FilterFactory for EchoFactory {
+    fn new_filter(&self, _f: &mut EnvoyFilter) -> Box<dyn HttpFilter> {
+        Box::new(EchoFilter)
+    }
+}
+
+struct EchoFilter;
+
+impl HttpFilter for EchoFilter {
+    fn on_request_headers(&mut self, f: &mut EnvoyFilter, _end_of_stream: bool) -> HeadersStatus {
+        let seen = [
+            (
+                "x-seen-provider",
+                f.request_header("x-selected-provider")
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_else(|| b"-".to_vec()),
+            ),
+            (
+                "x-seen-route",
+                f.route_name().unwrap_or("-").as_bytes().to_vec(),
+            ),
+            (
+                "x-seen-cluster",
+                f.cluster_name().unwrap_or("-").as_bytes().to_vec(),
+            ),
+        ];
+        for (k, v) in seen {
+            f.set_request_header(k, &v);
+        }
+        HeadersStatus::Continue
+    }
+}
+
+struct AsyncFactory {
+    ticks: Arc<AtomicU64>,
+}
+
+impl FilterFactory for AsyncFactory {
+    fn new_filter(&self, _f: &mut EnvoyFilter) -> Box<dyn HttpFilter> {
+        Box::new(AsyncFilter {
+            ticks: self.ticks.load(Ordering::Relaxed),
+        })
+    }
+
+    fn on_scheduled(&self, _ctx: &mut ConfigContext, event_id: u64) {
+        self.ticks.fetch_max(event_id, Ordering::Relaxed);
+    }
+}
+
+struct AsyncFilter {
+    ticks: u64,
+}
+
+impl HttpFilter for AsyncFilter {
+    fn on_request_headers(&mut self, f: &mut EnvoyFilter, _end_of_stream: bool) -> HeadersStatus {
+        f.set_request_header("x-config-ticks", self.ticks.to_string().as_bytes());
+        match f.request_header_str("x-test-async") {
+            Some("callout") => {
+                let body = br#"{"model":"m","messages":[{"role":"user","content":"callout"}]}"#;
+                let headers: [(&str, &[u8]); 4] = [
+                    (":method", b"POST"),
+                    (":path", b"/v1/chat/completions"),
+                    ("host", b"callout.local"),
+                    ("content-type", b"application/json"),
+                ];
+                match f.http_callout("provider-b", &headers, body, 5000) {
+                    Ok(_) => HeadersStatus::StopAllIterationAndBuffer,
+                    Err(e) => {
+                        f.set_request_header("x-callout-status", e.to_string().as_bytes());
+                        HeadersStatus::Continue
+                    }
+                }
+            }
+            Some("scheduler") => match f.scheduler() {
+                Some(scheduler) => {
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(20));
+                        scheduler.commit(7);
+                    });
+                    HeadersStatus::StopAllIterationAndBuffer
+                }
+                None => HeadersStatus::Continue,
+            },
+            _ => HeadersStatus::Continue,
+        }
+    }
+
+    fn on_callout_done(
+        &mut self,
+        f: &mut EnvoyFilter,
+        _callout_id: u64,
+        outcome: CalloutOutcome,
+        response: &CalloutResponse,
+    ) {
+        let status = match (outcome, response.status()) {
+            (CalloutOutcome::Success, Some(s)) => s.to_string(),
+            (o, _) => format!("{o:?}"),
+        };
+        let json_ok = serde_json::from_slice::<Value>(&response.body()).is_ok();
+        f.set_request_header("x-callout-status", status.as_bytes());
+        f.set_request_header("x-callout-json", if json_ok { b"yes" } else { b"no" });
+        f.continue_decoding();
+    }
+
+    fn on_scheduled(&mut self, f: &mut EnvoyFilter, event_id: u64) {
+        f.set_request_header("x-scheduled", event_id.to_string().as_bytes());
+        f.continue_decoding();
+    }
+}
