@@ -132,3 +132,29 @@ fn library_controls() {
         "stopped listening"
     );
 }
+
+#[test]
+fn cloud_credentials_over_http() {
+    let s = crate::server();
+    let body = br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}]}"#;
+    let path = "/model/m/converse";
+    assert_eq!(crate::client::post_raw(s.addr(), path, body).status, 200);
+    let r = crate::client::post(
+        s.addr(),
+        "/__mock/aws",
+        &serde_json::json!({"access_key_id": "AKID", "secret_access_key": "s"}),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(crate::client::post_raw(s.addr(), path, body).status, 403);
+    let r = crate::client::post(
+        s.addr(),
+        "/__mock/vertex",
+        &serde_json::json!({"public_key_pem": "nope"}),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        crate::client::post(s.addr(), "/__mock/reset", &serde_json::json!({})).status,
+        200
+    );
+    assert_eq!(crate::client::post_raw(s.addr(), path, body).status, 200);
+}
