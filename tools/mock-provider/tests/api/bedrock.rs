@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use switchyard_protocol::bedrock::eventstream::{EventStreamDecoder, Message};
 use switchyard_protocol::bedrock::sigv4::{self, Credentials, Request, Scope};
 
-use crate::client::{Conn, Reply};
+use crate::client::{Conn, Reply, ReplyExt};
 use crate::server;
 
 const MODEL_PATH: &str = "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse";

@@ -11,7 +11,7 @@ use rsa::Generate;
 use serde_json::{json, Value};
 use switchyard_protocol::vertex::{self, ServiceAccountKey, TokenAction, TokenCache};
 
-use crate::client::{Conn, Reply};
+use crate::client::{Conn, Reply, ReplyExt};
 use crate::server;
 
 const GEMINI: &str = "/v1/projects/my-proj/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent";
