@@ -537,6 +537,20 @@ impl<'a> EnvoyFilter<'a> {
         }
     }
 
+    /// Bytes of [`Self::body`] (the buffered body plus the current chunk), without copying.
+    pub fn body_len(&self, side: Side) -> usize {
+        let buffered = self.buffered_body_len(side);
+        if self.received_is_buffered(side) {
+            return buffered;
+        }
+        buffered
+            + self
+                .received_body(side)
+                .iter()
+                .map(|c| c.len())
+                .sum::<usize>()
+    }
+
     /// Total bytes of the buffered body.
     pub fn buffered_body_len(&self, side: Side) -> usize {
         // SAFETY: plain call on a valid filter pointer.

@@ -76,6 +76,16 @@ pub struct RequestFacts {
 /// messages are skipped, not materialised). With duplicate keys the last one counts, as with
 /// [`validate`].
 pub fn request_facts(body: &[u8], needs_model: bool) -> Result<RequestFacts, GatewayError> {
+    // JSON is UTF-8; the pass below skips most strings without looking inside them.
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(GatewayError::invalid(
+            "invalid_json",
+            format!(
+                "request body is not valid JSON: invalid UTF-8 at byte {}",
+                e.valid_up_to()
+            ),
+        ));
+    }
     if body.trim_ascii_start().first() != Some(&b'{') {
         // Not an object: the full check words the error.
         validate(body, needs_model)?;

@@ -153,6 +153,12 @@ pub(super) fn e2e(opts: &Opts) -> Result<Value> {
     let s0w_cpu = series("S0w", "saturated", "cpu_us_per_req");
     let s0w_p50 = series("S0w", "c1", "p50_us");
     let s0w_p99 = series("S0w", "c1", "p99_us");
+    let s0_cpu = series("S0", "saturated", "cpu_us_per_req");
+    let s0_rss = rows
+        .iter()
+        .find(|r| r["key"] == "S0")
+        .and_then(|r| r["rss_mib"].as_f64())
+        .unwrap_or(f64::NAN);
     let s0w_rss = rows
         .iter()
         .find(|r| r["key"] == "S0w")
@@ -165,10 +171,17 @@ pub(super) fn e2e(opts: &Opts) -> Result<Value> {
         r["vs_s0"] = json!(paired(&rps, &s0_rps, ratio));
         r["vs_s0w"] = json!(paired(&rps, &s0w_rps, ratio));
         r["cpu_added_us"] = json!(paired(&cpu, &s0w_cpu, diff));
+        // Native rows are compared with Envoy alone (they need no Wasm VM).
+        r["cpu_added_s0_us"] = json!(paired(&cpu, &s0_cpu, diff));
         r["p50_added_us"] = json!(paired(&series(&key, "c1", "p50_us"), &s0w_p50, diff));
         r["p99_added_us"] = json!(paired(&series(&key, "c1", "p99_us"), &s0w_p99, diff));
         let rss = r["rss_mib"].as_f64().unwrap_or(f64::NAN);
         r["rss_added_mib"] = json!(rss - s0w_rss);
+        r["rss_added_s0_mib"] = json!(rss - s0_rss);
+    }
+    if let Some(s3n) = rows.iter().find(|r| r["key"] == "S3n") {
+        let added = s3n["cpu_added_s0_us"].as_f64().unwrap_or(f64::NAN);
+        stream_info["native_cpu_added_us_per_event"] = json!(added / upstream_events as f64);
     }
     if let Some(s3) = rows.iter().find(|r| r["key"] == "S3") {
         let events = upstream_events as f64;

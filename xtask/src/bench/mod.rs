@@ -228,6 +228,7 @@ fn instructions(opts: &Opts) -> Result {
         .into_iter()
         .filter(|(key, ..)| {
             *key == "S0w"
+                || *key == "S0"
                 || opts
                     .only
                     .as_ref()

@@ -73,12 +73,14 @@ pub(super) fn markdown(r: &Value) -> String {
             o["latency_duration_s"],
         ));
         s.push_str(
-            "| scenario | req/s (min-max) | vs S0 | vs S0w | p50 c=1 µs | p99 c=1 µs | p50 vs S0w µs | Envoy CPU µs/req | CPU vs S0w µs | RSS MiB | RSS vs S0w MiB |\n",
+            "| scenario | req/s (min-max) | vs S0 | vs S0w | p50 c=1 µs | p99 c=1 µs | p50 vs S0w µs | Envoy CPU µs/req | CPU vs S0w µs | CPU vs S0 µs | RSS MiB | RSS vs S0w MiB | RSS vs S0 MiB |\n",
         );
-        s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        s.push_str(
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        );
         for row in e["scenarios"].as_array().into_iter().flatten() {
             s.push_str(&format!(
-                "| {} {} | {} ({}-{}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} {} | {} ({}-{}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 row["key"].as_str().unwrap_or("?"),
                 row["title"].as_str().unwrap_or(""),
                 f(&row["rps"], 0),
@@ -91,8 +93,10 @@ pub(super) fn markdown(r: &Value) -> String {
                 signed(&row["p50_added_us"], 0),
                 f(&row["cpu_us_per_req"], 1),
                 signed(&row["cpu_added_us"], 1),
+                signed(&row["cpu_added_s0_us"], 1),
                 f(&row["rss_mib"], 1),
                 signed(&row["rss_added_mib"], 1),
+                signed(&row["rss_added_s0_mib"], 1),
             ));
         }
         let st = &e["stream"];
@@ -107,6 +111,12 @@ pub(super) fn markdown(r: &Value) -> String {
                 f(&st["cpu_us_per_event"], 2),
                 f(&st["cpu_added_us_per_event"], 2),
             ));
+            if st["native_cpu_added_us_per_event"].is_number() {
+                s.push_str(&format!(
+                    "S3n (native module): {} µs of Envoy CPU per event over S0's per-request                      cost.\n\n",
+                    f(&st["native_cpu_added_us_per_event"], 2)
+                ));
+            }
         } else {
             s.push('\n');
         }

@@ -209,6 +209,16 @@ pub(super) fn scenario_specs(mock: &Mock, wasm: &Path) -> Result<Vec<Row>> {
     add_provider(&mut s4, "beta", second);
     s4.default_cluster = Some("provider-alpha".into());
 
+    // The same filters in the native module (libswitchyard.so, release build): no V8, no
+    // json_to_metadata. Compared with S0, Envoy with no filter.
+    let native = |wasm_spec: &BootstrapSpec| {
+        let mut n = wasm_spec.clone();
+        n.runtime = switchyard::envoy::Runtime::Native;
+        n.native_module_dir = Some(crate::target_dir().join("native"));
+        n
+    };
+    let (s1n, s2n, s3n, s4n) = (native(&s1), native(&s2), native(&s3), native(&s4));
+
     let plain_body = chat_body("gpt-4o", false);
     Ok(vec![
         ("S0", "Envoy, no Wasm", s0, plain_body.clone(), check_plain),
@@ -252,6 +262,34 @@ pub(super) fn scenario_specs(mock: &Mock, wasm: &Path) -> Result<Vec<Row>> {
             "S4",
             "ai-load-balancer + ai-proxy",
             s4,
+            chat_body("auto", false),
+            check_s4,
+        ),
+        (
+            "S1n",
+            "S1, native module",
+            s1n,
+            chat_body("gpt-4o", false),
+            check_s1,
+        ),
+        (
+            "S2n",
+            "S2, native module",
+            s2n,
+            chat_body("gpt-4o", false),
+            check_s2,
+        ),
+        (
+            "S3n",
+            "S3, native module",
+            s3n,
+            chat_body("gpt-4o", true),
+            check_s3,
+        ),
+        (
+            "S4n",
+            "S4, native module",
+            s4n,
             chat_body("auto", false),
             check_s4,
         ),

@@ -26,6 +26,45 @@ pub(super) fn targets(report: &Value) -> Value {
     };
     // (what, measured, limit, higher is better, unit)
     let list: Vec<(&str, Option<f64>, f64, bool, &str)> = vec![
+        // Issue 17: the native module against Envoy with no filter (S0).
+        ("S1n throughput / S0", row("S1n", "vs_s0"), 0.90, true, "x"),
+        ("S2n throughput / S0", row("S2n", "vs_s0"), 0.85, true, "x"),
+        ("S4n throughput / S0", row("S4n", "vs_s0"), 0.80, true, "x"),
+        (
+            "S1n Envoy CPU added over S0",
+            row("S1n", "cpu_added_s0_us"),
+            10.0,
+            false,
+            "us/req",
+        ),
+        (
+            "S2n Envoy CPU added over S0",
+            row("S2n", "cpu_added_s0_us"),
+            15.0,
+            false,
+            "us/req",
+        ),
+        (
+            "S4n Envoy CPU added over S0",
+            row("S4n", "cpu_added_s0_us"),
+            20.0,
+            false,
+            "us/req",
+        ),
+        (
+            "S3n Envoy CPU added over S0 per stream event",
+            report["e2e"]["stream"]["native_cpu_added_us_per_event"].as_f64(),
+            1.0,
+            false,
+            "us/event",
+        ),
+        (
+            "RSS with both filters, native (S4n) minus S0",
+            row("S4n", "rss_added_s0_mib"),
+            6.0,
+            false,
+            "MiB",
+        ),
         ("S1 throughput / S0w", row("S1", "vs_s0w"), 0.90, true, "x"),
         ("S2 throughput / S0w", row("S2", "vs_s0w"), 0.75, true, "x"),
         ("S4 throughput / S0w", row("S4", "vs_s0w"), 0.75, true, "x"),

@@ -495,12 +495,21 @@ fn converted_requests_suit_claude_and_gemini() {
             continue;
         };
         let claude = crate::anthropic::chat_request_to_messages(&chat.body, &Default::default());
-        assert!(claude.is_ok() || deliberate(&claude), "{case}: Claude: {claude:?}");
+        assert!(
+            claude.is_ok() || deliberate(&claude),
+            "{case}: Claude: {claude:?}"
+        );
         let gemini = crate::gemini::chat_request_to_gemini(&chat.body, &Default::default());
-        assert!(gemini.is_ok() || deliberate(&gemini), "{case}: Gemini: {gemini:?}");
+        assert!(
+            gemini.is_ok() || deliberate(&gemini),
+            "{case}: Gemini: {gemini:?}"
+        );
         converted += usize::from(claude.is_ok() && gemini.is_ok());
     }
-    assert!(converted >= 3, "most cases convert for both vendors ({converted})");
+    assert!(
+        converted >= 3,
+        "most cases convert for both vendors ({converted})"
+    );
 }
 
 /// Gemini's thought signature survives a whole turn: Gemini answer -> chat -> Responses
