@@ -216,31 +216,21 @@ fn native_test_dir() -> PathBuf {
 /// of its own (other features), the e2e suite's build with the test-only filters.
 fn build_native() -> Result {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(&cargo).current_dir(root()).args([
-        "build",
-        "--profile",
-        "native",
-        "-p",
-        "switchyard-module",
-    ]))?;
-    let test_target = target_dir().join("native-test");
-    run(Command::new(&cargo)
-        .current_dir(root())
-        .args([
-            "build",
-            "--profile",
-            "native",
-            "-p",
-            "switchyard-module",
-            "--features",
-            "panic-trigger",
-            "--target-dir",
-        ])
-        .arg(&test_target))?;
+    let build = |features: &[&str]| {
+        run(Command::new(&cargo)
+            .current_dir(root())
+            .args(["build", "--profile", "native", "-p", "switchyard-module"])
+            .args(features))
+    };
+    // The e2e build (test filters, panic trigger) first, copied aside; then the release build,
+    // which stays at target/native/libswitchyard.so. One target dir: the dependencies are
+    // compiled once, and cargo keeps both variants of the module (switching is a re-copy).
+    build(&["--features", "panic-trigger"])?;
     std::fs::create_dir_all(native_test_dir()).map_err(|e| e.to_string())?;
-    let from = test_target.join("native/libswitchyard.so");
-    std::fs::copy(&from, native_test_dir().join("libswitchyard.so"))
-        .map_err(|e| format!("copy {}: {e}", from.display()))?;
+    let built = native_dir().join("libswitchyard.so");
+    std::fs::copy(&built, native_test_dir().join("libswitchyard.so"))
+        .map_err(|e| format!("copy {}: {e}", built.display()))?;
+    build(&[])?;
     for dir in [native_dir(), native_test_dir()] {
         let so = dir.join("libswitchyard.so");
         let size = std::fs::metadata(&so).map(|m| m.len()).unwrap_or(0);
