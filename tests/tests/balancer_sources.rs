@@ -208,6 +208,56 @@ fn seed_check_with_redis_over_webdis() {
     assert!(!gw.wasm_failed(), "{}", gw.envoy.log());
 }
 
+/// `metrics.source: redis` with no Webdis: the native module reads Redis itself (a module
+/// thread, the `redis` crate); a Proxy-Wasm plugin on stock Envoy cannot reach Redis without
+/// Webdis, so it keeps to the documented fallback (weighted random, never an error).
+#[test]
+fn redis_without_webdis_native_reads_it_wasm_falls_back() {
+    let (redis, redis_port) = start_redis();
+    redis_set(redis_port, "ai_metric:qwen_1", "10");
+    redis_set(redis_port, "ai_metric:minimax_1", "90");
+    let minmax = mock();
+    let qianwen = mock();
+    let mut s = spec();
+    s.filters.push(lb_filter(json!({
+        "providers": [
+            {"name": "minmax", "key": "minimax_1", "model": "MiniMax-M2.1"},
+            {"name": "qianwen", "key": "qwen_1", "model": "qwen3-max-preview"}
+        ],
+        "redis": {"service_name": "127.0.0.1", "service_port": redis_port, "timeout": 500},
+        "redis_key_prefix": "ai_metric:",
+        "metrics": {"refresh_ms": 100, "stale_after_ms": 2000}
+    })));
+    add_provider(&mut s, "minmax", minmax.addr());
+    add_provider(&mut s, "qianwen", qianwen.addr());
+    s.default_cluster = Some("provider-minmax".into());
+    let gw = Gateway::start_with(&s, 2);
+    if !native() {
+        for _ in 0..20 {
+            let r = gw.post("/masgod/v1/chat/completions", AUTO);
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+        assert!(gw.metric("switchyard_balancer_picks", &[("reason", "fallback")]) >= 20.0);
+        assert!(!gw.wasm_failed(), "{}", gw.envoy.log());
+        return;
+    }
+    until_metrics_decide(&gw, "qianwen", Duration::from_secs(15));
+    all_go_to(&gw, "qwen3-max-preview", 10);
+    // Flip the load: traffic follows within a refresh or two.
+    redis_set(redis_port, "ai_metric:qwen_1", "90");
+    redis_set(redis_port, "ai_metric:minimax_1", "10");
+    until_model(&gw, "MiniMax-M2.1", Duration::from_secs(6));
+    all_go_to(&gw, "MiniMax-M2.1", 10);
+    // Redis goes away: metrics turn stale, picks fall back to weighted random, never a 5xx.
+    drop(redis);
+    std::thread::sleep(Duration::from_millis(3500));
+    for _ in 0..20 {
+        let r = gw.post("/masgod/v1/chat/completions", AUTO);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert!(gw.metric("switchyard_balancer_picks", &[("reason", "fallback")]) >= 20.0);
+}
+
 #[test]
 fn http_source_polls_each_providers_own_metrics() {
     let minmax = mock();
