@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use switchyard_envoy_module::{
-    log as envoy_log, CalloutOutcome, CalloutResponse as EnvoyCallout, ConfigContext, EnvoyFilter,
-    Side,
+    log as envoy_log, CalloutError, CalloutOutcome, CalloutResponse as EnvoyCallout, ConfigContext,
+    EnvoyFilter, Side,
 };
 use switchyard_filter::host::{
     BodyFacts, Callout, CalloutResponse, Host, HttpHost, RouteKeys, SharedError,
@@ -67,15 +67,49 @@ fn shared_set(key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedErr
     Ok(())
 }
 
-/// Callout headers as the ABI takes them: `:authority` goes as `host`.
-fn callout_headers<'c>(call: &'c Callout<'_>) -> Vec<(&'c str, &'c [u8])> {
-    call.headers
+/// The clock, the seed and the process-wide shared state: the same for every host here.
+macro_rules! process_state {
+    () => {
+        fn now_ms(&self) -> u64 {
+            now_ms()
+        }
+
+        fn random_seed(&self) -> u64 {
+            seed()
+        }
+
+        fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+            shared_get(key)
+        }
+
+        fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError> {
+            shared_set(key, value, cas)
+        }
+    };
+}
+
+/// Start `call` through `start(cluster, headers, body, timeout)`, with the headers as the ABI
+/// takes them (`:authority` goes as `host`) and the id as the filters keep it.
+fn start_callout(
+    call: &Callout<'_>,
+    start: impl FnOnce(&str, &[(&str, &[u8])], &[u8], u64) -> Result<u64, CalloutError>,
+) -> Result<u32, String> {
+    let headers: Vec<(&str, &[u8])> = call
+        .headers
         .iter()
         .map(|(k, v)| {
             let k = if *k == ":authority" { "host" } else { *k };
             (k, v.as_bytes())
         })
-        .collect()
+        .collect();
+    let id = start(
+        call.cluster,
+        &headers,
+        call.body.unwrap_or_default(),
+        call.timeout_ms,
+    )
+    .map_err(|e| e.to_string())?;
+    u32::try_from(id).map_err(|_| format!("callout id {id} out of range"))
 }
 
 /// A finished callout as the filters read it (`status: None` when it got no answer).
@@ -122,35 +156,11 @@ impl<'h, 'e> StreamHost<'h, 'e> {
 }
 
 impl Host for StreamHost<'_, '_> {
-    fn now_ms(&self) -> u64 {
-        now_ms()
-    }
-
-    fn random_seed(&self) -> u64 {
-        seed()
-    }
-
-    fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-        shared_get(key)
-    }
-
-    fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError> {
-        shared_set(key, value, cas)
-    }
+    process_state!();
 
     fn http_call(&mut self, call: &Callout<'_>) -> Result<u32, String> {
-        let headers = callout_headers(call);
-        let id = self
-            .f
-            .get_mut()
-            .http_callout(
-                call.cluster,
-                &headers,
-                call.body.unwrap_or_default(),
-                call.timeout_ms,
-            )
-            .map_err(|e| e.to_string())?;
-        u32::try_from(id).map_err(|_| format!("callout id {id} out of range"))
+        let f = self.f.get_mut();
+        start_callout(call, |c, h, b, t| f.http_callout(c, h, b, t))
     }
 
     fn count(&self, metric: &str, l: &[(&str, &str)], n: u64) {
@@ -343,34 +353,10 @@ impl<'h, 'c> ConfigHost<'h, 'c> {
 }
 
 impl Host for ConfigHost<'_, '_> {
-    fn now_ms(&self) -> u64 {
-        now_ms()
-    }
-
-    fn random_seed(&self) -> u64 {
-        seed()
-    }
-
-    fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-        shared_get(key)
-    }
-
-    fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError> {
-        shared_set(key, value, cas)
-    }
+    process_state!();
 
     fn http_call(&mut self, call: &Callout<'_>) -> Result<u32, String> {
-        let headers = callout_headers(call);
-        let id = self
-            .ctx
-            .http_callout(
-                call.cluster,
-                &headers,
-                call.body.unwrap_or_default(),
-                call.timeout_ms,
-            )
-            .map_err(|e| e.to_string())?;
-        u32::try_from(id).map_err(|_| format!("callout id {id} out of range"))
+        start_callout(call, |c, h, b, t| self.ctx.http_callout(c, h, b, t))
     }
 
     /// Held until the next stream emits it ([`PendingMetrics`]).
@@ -388,21 +374,7 @@ impl Host for ConfigHost<'_, '_> {
 pub struct ThreadHost;
 
 impl Host for ThreadHost {
-    fn now_ms(&self) -> u64 {
-        now_ms()
-    }
-
-    fn random_seed(&self) -> u64 {
-        seed()
-    }
-
-    fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-        shared_get(key)
-    }
-
-    fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError> {
-        shared_set(key, value, cas)
-    }
+    process_state!();
 
     fn http_call(&mut self, _call: &Callout<'_>) -> Result<u32, String> {
         Err("no callouts from a module thread".into())
