@@ -1,6 +1,6 @@
 //! A mock LLM vendor server for tests, demos and benchmarks.
 //!
-//! It speaks the OpenAI (chat completions, legacy completions, embeddings, models), Anthropic
+//! It speaks the OpenAI (chat completions, legacy completions, embeddings, models, responses), Anthropic
 //! Messages and Gemini (`generateContent`, `streamGenerateContent`, embeddings) APIs over plain
 //! HTTP/1.1 with keep-alive, streaming included. Answers are derived from the request, so they
 //! are deterministic: `"Mock answer to: <last user text, at most 40 chars>"`, with the request's
