@@ -158,7 +158,7 @@ impl HttpFilter for ProxyStream {
     }
 
     fn on_request_body(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> BodyStatus {
-        let size = f.buffered_body_len(switchyard_envoy_module::Side::Request);
+        let size = f.body_len(switchyard_envoy_module::Side::Request);
         body_status(
             self.0
                 .on_request_body(&mut StreamHost::new(f), size, end_of_stream),
@@ -177,7 +177,7 @@ impl HttpFilter for ProxyStream {
     }
 
     fn on_response_body(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> BodyStatus {
-        let size = f.buffered_body_len(switchyard_envoy_module::Side::Response);
+        let size = f.body_len(switchyard_envoy_module::Side::Response);
         body_status(
             self.0
                 .on_response_body(&mut StreamHost::new(f), size, end_of_stream),
@@ -267,7 +267,7 @@ impl HttpFilter for BalancerStream {
     }
 
     fn on_request_body(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> BodyStatus {
-        let size = f.buffered_body_len(switchyard_envoy_module::Side::Request);
+        let size = f.body_len(switchyard_envoy_module::Side::Request);
         body_status(
             self.0
                 .on_request_body(&mut StreamHost::new(f), size, end_of_stream),
