@@ -368,31 +368,30 @@ impl Translation {
                 anthropic::chat_response_to_messages(&chat)
             }
             Translation::ResponsesToChat => {
-                let (out, usage) = responses::chat_response_to_responses_with_usage(
+                return responses::chat_response_to_responses_with_usage(
                     body,
                     &ids.echo(),
                     ids.id,
                     ids.created,
-                )?;
-                return Ok((out, usage));
+                );
             }
             Translation::ResponsesToClaude => {
                 let chat = anthropic::messages_response_to_chat(body, ids.id, ids.created)?;
-                return Ok(responses::chat_response_to_responses_with_usage(
+                return responses::chat_response_to_responses_with_usage(
                     &chat,
                     &ids.echo(),
                     ids.id,
                     ids.created,
-                )?);
+                );
             }
             Translation::ResponsesToGemini => {
                 let chat = gemini::gemini_response_to_chat(body, ids.model, ids.id, ids.created)?;
-                return Ok(responses::chat_response_to_responses_with_usage(
+                return responses::chat_response_to_responses_with_usage(
                     &chat,
                     &ids.echo(),
                     ids.id,
                     ids.created,
-                )?);
+                );
             }
             Translation::ResponsesNative => {
                 return Ok((body.to_vec(), responses::usage_from_response_body(body)));
@@ -763,6 +762,52 @@ pub fn retry_count(n: u32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn provider(v: serde_json::Value) -> Provider {
+        Provider::new(serde_json::from_value(v).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn responses_translation_per_vendor_and_its_upstream_path() {
+        let cases = [
+            (
+                serde_json::json!({"type": "openai"}),
+                Translation::ResponsesNative,
+                "/v1/responses",
+            ),
+            (
+                serde_json::json!({"type": "deepseek"}),
+                Translation::ResponsesToChat,
+                "/chat/completions",
+            ),
+            (
+                serde_json::json!({"type": "generic", "genericHost": "h"}),
+                Translation::ResponsesToChat,
+                "/gw/v1/chat/completions?x=1",
+            ),
+            (
+                serde_json::json!({"type": "claude"}),
+                Translation::ResponsesToClaude,
+                "/v1/messages",
+            ),
+            (
+                serde_json::json!({"type": "gemini"}),
+                Translation::ResponsesToGemini,
+                "/v1beta/models/m:streamGenerateContent?alt=sse",
+            ),
+        ];
+        for (cfg, want, path) in cases {
+            let p = provider(cfg);
+            let t = Translation::choose(&p, Api::Responses).unwrap();
+            assert_eq!(t, want, "{}", p.spec.name);
+            let got = t
+                .upstream_path(&p, Api::Responses, Some("m"), true, "/gw/v1/responses?x=1")
+                .unwrap();
+            assert_eq!(got, path, "{}", p.spec.name);
+            assert_eq!(t.rewrites_body(), t != Translation::ResponsesNative);
+            assert!(t.responses_client() && !t.anthropic_client());
+        }
+    }
 
     #[test]
     fn retry_headers_swap_the_credential_and_drop_hop_by_hop() {

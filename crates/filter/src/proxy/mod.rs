@@ -84,6 +84,7 @@ impl ProxyRoot {
             context_text: None,
             obs: None,
             client_path: String::new(),
+            client_api: None,
             deferred: false,
             held_body: None,
         }
@@ -165,8 +166,9 @@ pub struct ProxyRequest {
     context_text: Option<Arc<str>>,
     /// Provider, models, status, usage and timings of this request, for metrics and logs.
     obs: Option<observe::Observation>,
-    /// The client's `:path` (read once).
+    /// The client's `:path` (read once), and the API it names.
     client_path: String,
+    client_api: Option<Api>,
     /// The host holds the headers until the body is complete: the header phase's decisions
     /// are taken in the body phase, from the body itself (native filters).
     deferred: bool,
@@ -247,8 +249,8 @@ impl ProxyRequest {
                     "no provider is configured for this request",
                 )
             })?;
-        let path = self.client_path.clone();
-        let id = self.fresh_id(Api::from_path(&path).unwrap_or(Api::ChatCompletions));
+        let path_api = self.client_api;
+        let id = self.fresh_id(path_api.unwrap_or(Api::ChatCompletions));
         // One clock read serves the answer's `created` and the request's duration.
         let now_ms = host.now_ms();
         let created = now_ms / 1000;
@@ -256,7 +258,7 @@ impl ProxyRequest {
             // Original protocol: only credentials and host change.
             return Ok(Some(Plan {
                 provider,
-                api: Api::from_path(&path).unwrap_or(Api::ChatCompletions),
+                api: path_api.unwrap_or(Api::ChatCompletions),
                 translation: Translation::Edit,
                 id,
                 created,
@@ -271,7 +273,7 @@ impl ProxyRequest {
                 echo: None,
             }));
         }
-        let api = Api::from_path(&path).ok_or_else(|| {
+        let api = path_api.ok_or_else(|| {
             GatewayError::new(
                 ErrorKind::NotFound,
                 "unsupported_api",
@@ -469,7 +471,8 @@ pub(crate) fn send_json(host: &mut impl HttpHost, status: u16, body: &[u8]) {
 impl ProxyRequest {
     pub fn on_request_headers(&mut self, host: &mut impl HttpHost, end_of_stream: bool) -> Action {
         self.client_path = host.request_header(":path").unwrap_or_default();
-        self.anthropic_client = Api::from_path(&self.client_path) == Some(Api::Messages);
+        self.client_api = Api::from_path(&self.client_path);
+        self.anthropic_client = self.client_api == Some(Api::Messages);
         if self.rules.is_some() && host.holds_headers_for_body() && !end_of_stream {
             // Decide once the body is here, with every fact known.
             self.deferred = true;
@@ -486,7 +489,7 @@ impl ProxyRequest {
         facts: Option<BodyFacts>,
         end_of_stream: bool,
     ) -> Action {
-        if Api::from_path(&self.client_path) == Some(Api::Models) && self.answer_models(host) {
+        if self.client_api == Some(Api::Models) && self.answer_models(host) {
             return Action::Pause;
         }
         let plan = match self.plan_request(host, facts) {
@@ -552,7 +555,7 @@ impl ProxyRequest {
         host: &impl HttpHost,
         body_size: usize,
     ) -> Result<Option<BodyFacts>, GatewayError> {
-        let needs_body = Api::from_path(&self.client_path).is_some_and(|a| a != Api::Models);
+        let needs_body = self.client_api.is_some_and(|a| a != Api::Models);
         if !needs_body {
             return Ok(None);
         }
