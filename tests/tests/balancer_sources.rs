@@ -5,8 +5,7 @@
 //! `cargo xtask build`, then
 //! `ENVOY_BIN=... cargo test -p switchyard-e2e --test balancer_sources`.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use switchyard_e2e::*;
@@ -21,25 +20,13 @@ impl Drop for Killed {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = root().join(format!("target/e2e/{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        }),
+        "nothing listens on {port}"
+    );
 }
 
 /// Redis on a free port, no persistence.
@@ -66,7 +53,7 @@ fn start_redis() -> (Killed, u16) {
 /// Webdis (Redis over HTTP) in front of the Redis on `redis_port`.
 fn start_webdis(redis_port: u16) -> (Killed, SocketAddr) {
     let port = free_port();
-    let dir = temp_dir(&format!("webdis-{port}"));
+    let dir = scratch_dir(&format!("webdis-{port}"));
     let config = json!({
         "redis_host": "127.0.0.1",
         "redis_port": redis_port,

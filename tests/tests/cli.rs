@@ -2,7 +2,7 @@
 //! and `switchyard up` applies an edited gateway.yaml (a provider added) without restarting
 //! Envoy or dropping a request in flight, and keeps running through a bad edit.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -10,17 +10,6 @@ use std::time::Duration;
 use switchyard::gateway::{GatewayConfig, Upstreams};
 use switchyard::up::{Event, Up, UpOptions};
 use switchyard_e2e::*;
-
-fn wasm_dir() -> PathBuf {
-    wasm("ai_proxy").parent().unwrap().to_path_buf()
-}
-
-fn workdir(name: &str) -> PathBuf {
-    let d = root().join(format!("target/e2e/cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn validate(bootstrap: &Path) -> (bool, String) {
     let out = Command::new(envoy_bin())
@@ -37,7 +26,7 @@ fn validate(bootstrap: &Path) -> (bool, String) {
 /// that the real plugins accept what the CLI renders.
 #[test]
 fn rendered_bootstraps_pass_envoy_validate() {
-    let dir = workdir("validate");
+    let dir = scratch_dir("cli-validate");
     let env = |v: &str| Some(format!("test-{v}"));
     // `vendors`: TLS clusters, path prefixes, Claude/Gemini options; `higress`: the Redis
     // metric source and a self-hosted endpoint. (`quickstart` runs in the `up` test.)
@@ -103,7 +92,7 @@ fn recv(rx: &mpsc::Receiver<Event>) -> Event {
 fn up_applies_edits_without_restart() {
     let alpha = mock();
     let beta = mock();
-    let dir = workdir("up");
+    let dir = scratch_dir("cli-up");
     let config = dir.join("gateway.yaml");
     std::fs::write(
         &config,

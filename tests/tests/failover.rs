@@ -3,7 +3,7 @@
 //! failures into answers, health checks and cooldowns bring the token back, and a `429` with
 //! `retry-after` rests the token.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use switchyard_e2e::*;
 
 const CHAT: &str = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hello there"}]}"#;
@@ -14,10 +14,10 @@ const HEALTH: &str = "x-switchyard-health-check";
 /// Envoy (two workers) with ai-proxy in front of one mock; `extra` is merged into the
 /// provider (`failover`, `retryOnFailure`).
 fn gateway(extra: serde_json::Value) -> (Gateway, MockServer) {
-    let mut provider = json!({"type": "deepseek", "apiTokens": [GOOD, BAD]});
-    for (k, v) in extra.as_object().expect("object") {
-        provider[k] = v.clone();
-    }
+    let provider = merged(
+        json!({"type": "deepseek", "apiTokens": [GOOD, BAD]}),
+        &extra,
+    );
     let (s, m) = proxy_spec(json!({ "provider": provider }));
     (Gateway::start_with(&s, 2), m)
 }
@@ -64,18 +64,6 @@ fn chat_until(gw: &Gateway, max: usize, mut done: impl FnMut() -> bool) -> Vec<u
         statuses.push(gw.post("/v1/chat/completions", CHAT).status);
     }
     statuses
-}
-
-/// Poll `done` every 100 ms for at most `limit`.
-fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    done()
 }
 
 #[test]
@@ -174,8 +162,9 @@ fn a_health_check_brings_the_token_back_after_the_mock_heals() {
     assert_eq!(client_hits(&m, BAD), 1);
     // Down: health checks probe it (and fail), clients do not get it.
     assert!(
-        wait_for(Duration::from_secs(15), || !health_checks(&m, BAD)
-            .is_empty()),
+        wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
+            !health_checks(&m, BAD).is_empty()
+        }),
         "a health check was sent"
     );
     for _ in 0..10 {
@@ -196,7 +185,7 @@ fn a_health_check_brings_the_token_back_after_the_mock_heals() {
     );
 
     m.set_default_script(Script::default());
-    let back = wait_for(Duration::from_secs(20), || {
+    let back = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
         gw.post("/v1/chat/completions", CHAT);
         client_hits(&m, BAD) > 1
     });
@@ -231,7 +220,7 @@ fn cooldown_brings_the_token_back_without_health_checks() {
         "out of rotation during the cooldown"
     );
     m.set_default_script(Script::default());
-    let back = wait_for(Duration::from_secs(20), || {
+    let back = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
         assert_eq!(gw.post("/v1/chat/completions", CHAT).status, 200);
         client_hits(&m, BAD) > 1
     });
@@ -302,8 +291,9 @@ fn after_the_balancer_rerouted_retries_and_health_checks_reach_the_chosen_provid
     }
     assert_eq!(client_hits(&qianwen, BAD), 1);
     assert!(
-        wait_for(Duration::from_secs(15), || !health_checks(&qianwen, BAD)
-            .is_empty()),
+        wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
+            !health_checks(&qianwen, BAD).is_empty()
+        }),
         "the health check reached qianwen's cluster"
     );
     assert!(
@@ -345,8 +335,9 @@ fn claude_retries_are_translated_and_health_checks_speak_messages() {
     );
     assert_eq!(client_hits(&m, BAD), 1);
     assert!(
-        wait_for(Duration::from_secs(15), || !health_checks(&m, BAD)
-            .is_empty()),
+        wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
+            !health_checks(&m, BAD).is_empty()
+        }),
         "a health check was sent"
     );
     let check = &health_checks(&m, BAD)[0];
@@ -408,7 +399,7 @@ fn token_state_survives_a_config_reload_with_the_same_tokens() {
     s.filters[0] = proxy_filter(provider(29000, &[GOOD, BAD]));
     gw.apply(&s);
     assert!(
-        wait_for(Duration::from_secs(10), || {
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
             gw.envoy
                 .admin_get("/stats?filter=listener_manager.listener_modified")
                 .is_ok_and(|(_, b)| b.contains("listener_modified: 1"))
@@ -430,7 +421,7 @@ fn token_state_survives_a_config_reload_with_the_same_tokens() {
     s.filters[0] = proxy_filter(provider(29000, &[OTHER, BAD]));
     gw.apply(&s);
     assert!(
-        wait_for(Duration::from_secs(20), || {
+        wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
             gw.post("/v1/chat/completions", CHAT);
             client_hits(&m, BAD) > 2
         }),

@@ -5,24 +5,13 @@
 //! the Wasm VMs never trap.
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 use switchyard_e2e::*;
 
 const CHAT: &str =
     r#"{"model":"m-1","messages":[{"role":"user","content":"one two three four five six"}]}"#;
 const STREAM: &str = r#"{"model":"m-1","stream":true,"messages":[{"role":"user","content":"one two three four five six"}]}"#;
-
-fn provider_gateway(provider: Value) -> (Gateway, MockServer) {
-    let m = mock();
-    let mut s = spec();
-    s.filters
-        .push(proxy_filter(json!({ "provider": provider })));
-    add_provider(&mut s, "upstream", m.addr());
-    s.default_cluster = Some("provider-upstream".into());
-    (Gateway::start(&s), m)
-}
 
 /// The three provider types, each with a 1.5 s upstream timeout.
 fn vendors() -> Vec<(&'static str, Gateway, MockServer)> {
@@ -63,77 +52,38 @@ impl Raw {
     }
 }
 
-/// POST and read the answer; the 20 s read timeout turns a hang into a test failure.
+/// POST and read the answer with the raw client, which tells a chunked body's terminator from
+/// a cut connection; the 20 s read timeout turns a hang into a test failure.
 fn post_raw(addr: SocketAddr, body: &str) -> Raw {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    write!(
-        s,
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut r = BufReader::new(s);
-    let mut line = String::new();
-    r.read_line(&mut line).expect("status line (no hang)");
-    let status = line
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let mut headers = String::new();
-    loop {
-        line.clear();
-        match r.read_line(&mut line) {
-            Ok(0) => break,
-            Ok(_) if line == "\r\n" => break,
-            Ok(_) => headers.push_str(&line.to_ascii_lowercase()),
-            Err(e) => panic!("reading headers: {e} (a hang?)"),
-        }
-    }
-    let mut body = Vec::new();
-    let mut clean_end = false;
-    if headers.contains("transfer-encoding: chunked") {
-        loop {
-            line.clear();
-            match r.read_line(&mut line) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut =>
-                {
-                    panic!("stream hung: {}", String::from_utf8_lossy(&body))
-                }
-                Err(_) => break,
-            }
-            let Ok(n) = usize::from_str_radix(line.trim(), 16) else {
-                break;
-            };
-            if n == 0 {
-                clean_end = true;
-                break;
-            }
-            let mut chunk = vec![0; n];
-            if r.read_exact(&mut chunk).is_err() {
-                break;
-            }
-            body.extend(chunk);
-            line.clear();
-            let _ = r.read_line(&mut line);
-        }
-    } else {
-        match r.read_to_end(&mut body) {
-            Ok(_) => clean_end = true,
-            Err(e) => panic!("reading body: {e} (a hang?)"),
-        }
+    let len = body.len().to_string();
+    let head = raw_http::request_head(
+        "POST",
+        "/v1/chat/completions",
+        &[
+            ("host", "x"),
+            ("content-type", "application/json"),
+            ("content-length", &len),
+            ("connection", "close"),
+        ],
+    );
+    let r = raw_http::exchange(addr, Duration::from_secs(20), &head, body.as_bytes())
+        .expect("status line (no hang)");
+    assert!(!r.hung(), "stream hung: {}", r.text());
+    let chunked = r
+        .header("transfer-encoding")
+        .is_some_and(|t| t.contains("chunked"));
+    if let (Some(e), false) = (r.error, chunked) {
+        panic!("reading the answer: {e} (a hang?)");
     }
     Raw {
-        status,
-        headers,
-        body,
-        clean_end,
+        status: r.status,
+        headers: r
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {}\r\n", v.to_ascii_lowercase()))
+            .collect(),
+        clean_end: r.complete,
+        body: r.body,
     }
 }
 
@@ -396,16 +346,7 @@ fn redis_down_or_silent_falls_back_and_serves() {
 #[test]
 fn context_file_unreachable_or_silent_is_an_openai_error() {
     for (what, files) in [("down", dead_port()), ("silent", black_hole())] {
-        let m = mock();
-        let mut s = spec();
-        s.filters.push(proxy_filter(json!({"provider": {
-            "type": "deepseek", "apiTokens": ["k"],
-            "context": {"fileUrl": "http://files.local/context.md", "serviceName": "context-files", "servicePort": 80}
-        }})));
-        add_provider(&mut s, "upstream", m.addr());
-        s.clusters
-            .push(envoy::Cluster::plain("context-files", files));
-        s.default_cluster = Some("provider-upstream".into());
+        let (s, m) = context_spec(files);
         let gw = Gateway::start(&s);
         for _ in 0..2 {
             let r = post_raw(gw.addr(), CHAT);

@@ -33,15 +33,11 @@ impl Target {
 }
 
 fn proxy_target(name: &'static str, provider: Value) -> Target {
-    let m = mock();
-    let mut s = spec();
-    s.buffer_limit_bytes = ENVOY_LIMIT;
-    s.filters.push(proxy_filter(json!({
+    let (mut s, m) = proxy_spec(json!({
         "provider": provider,
         "maxRequestBodyBytes": PROXY_LIMIT,
-    })));
-    add_provider(&mut s, "upstream", m.addr());
-    s.default_cluster = Some("provider-upstream".into());
+    }));
+    s.buffer_limit_bytes = ENVOY_LIMIT;
     Target {
         name,
         gw: Gateway::start(&s),

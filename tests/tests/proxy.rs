@@ -244,16 +244,7 @@ fn file_server(status: u16, body: &'static str) -> std::net::SocketAddr {
 
 fn context_gateway(status: u16) -> (Gateway, MockServer) {
     let files = file_server(status, "Switchyard facts: the gateway is fast.");
-    let m = mock();
-    let mut s = spec();
-    s.filters.push(proxy_filter(json!({"provider": {
-        "type": "deepseek", "apiTokens": ["k"],
-        "context": {"fileUrl": "http://files.local/context.md", "serviceName": "context-files", "servicePort": 80}
-    }})));
-    add_provider(&mut s, "upstream", m.addr());
-    s.clusters
-        .push(envoy::Cluster::plain("context-files", files));
-    s.default_cluster = Some("provider-upstream".into());
+    let (s, m) = context_spec(files);
     (Gateway::start(&s), m)
 }
 

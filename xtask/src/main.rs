@@ -2,7 +2,6 @@
 
 mod bench;
 mod fuzz;
-mod hostcalls;
 mod soak;
 
 use std::path::{Path, PathBuf};
@@ -217,31 +216,21 @@ fn native_test_dir() -> PathBuf {
 /// of its own (other features), the e2e suite's build with the test-only filters.
 fn build_native() -> Result {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(&cargo).current_dir(root()).args([
-        "build",
-        "--profile",
-        "native",
-        "-p",
-        "switchyard-module",
-    ]))?;
-    let test_target = target_dir().join("native-test");
-    run(Command::new(&cargo)
-        .current_dir(root())
-        .args([
-            "build",
-            "--profile",
-            "native",
-            "-p",
-            "switchyard-module",
-            "--features",
-            "panic-trigger",
-            "--target-dir",
-        ])
-        .arg(&test_target))?;
+    let build = |features: &[&str]| {
+        run(Command::new(&cargo)
+            .current_dir(root())
+            .args(["build", "--profile", "native", "-p", "switchyard-module"])
+            .args(features))
+    };
+    // The e2e build (test filters, panic trigger) first, copied aside; then the release build,
+    // which stays at target/native/libswitchyard.so. One target dir: the dependencies are
+    // compiled once, and cargo keeps both variants of the module (switching is a re-copy).
+    build(&["--features", "panic-trigger"])?;
     std::fs::create_dir_all(native_test_dir()).map_err(|e| e.to_string())?;
-    let from = test_target.join("native/libswitchyard.so");
-    std::fs::copy(&from, native_test_dir().join("libswitchyard.so"))
-        .map_err(|e| format!("copy {}: {e}", from.display()))?;
+    let built = native_dir().join("libswitchyard.so");
+    std::fs::copy(&built, native_test_dir().join("libswitchyard.so"))
+        .map_err(|e| format!("copy {}: {e}", built.display()))?;
+    build(&[])?;
     for dir in [native_dir(), native_test_dir()] {
         let so = dir.join("libswitchyard.so");
         let size = std::fs::metadata(&so).map(|m| m.len()).unwrap_or(0);
@@ -278,22 +267,28 @@ fn test(extra: &[String]) -> Result {
         .current_dir(&root)
         .args(["test", "--workspace", "--exclude", "switchyard-e2e"])
         .args(extra))?;
-    run(Command::new(&cargo)
-        .current_dir(&root)
-        .args([
-            "test",
-            "-p",
-            "switchyard-e2e",
-            "--tests",
-            "--",
-            "--test-threads",
-            "2",
-        ])
-        .args(extra)
-        .env("ENVOY_BIN", &envoy)
-        .env("SWITCHYARD_WASM_DIR", wasm_dir())
-        .env("SWITCHYARD_NATIVE_TEST_DIR", native_test_dir())
-        .env("SWITCHYARD_PYTHON", root.join(".venv/bin/python")))?;
+    // The whole e2e suite once per runtime: the filters as Proxy-Wasm plugins, then as the
+    // native module (`SWITCHYARD_RUNTIME`, read by the harness).
+    for runtime in ["wasm", "native"] {
+        eprintln!("xtask test: end-to-end suite, runtime {runtime}");
+        run(Command::new(&cargo)
+            .current_dir(&root)
+            .args([
+                "test",
+                "-p",
+                "switchyard-e2e",
+                "--tests",
+                "--",
+                "--test-threads",
+                "2",
+            ])
+            .args(extra)
+            .env("SWITCHYARD_RUNTIME", runtime)
+            .env("ENVOY_BIN", &envoy)
+            .env("SWITCHYARD_WASM_DIR", wasm_dir())
+            .env("SWITCHYARD_NATIVE_TEST_DIR", native_test_dir())
+            .env("SWITCHYARD_PYTHON", root.join(".venv/bin/python")))?;
+    }
     Ok(())
 }
 
@@ -309,6 +304,13 @@ fn up(args: &[String]) -> Result {
     let envoy = switchyard::run::find_envoy(&root).ok_or("envoy not found after setup")?;
     // `switchyard up`: Envoy with dynamic resources, mocks for providers without keys, and
     // edits to the config applied live. Ctrl-C or SIGTERM stops Envoy and the mocks.
-    let opts = switchyard::up::UpOptions::new(config, envoy, wasm_dir(), target_dir().join("up"));
+    // The native module by default (`--runtime wasm` for the Proxy-Wasm plugins).
+    let mut opts =
+        switchyard::up::UpOptions::new(config, envoy, wasm_dir(), target_dir().join("up"));
+    opts.native_dir = native_dir();
+    if let Some(w) = args.windows(2).find(|w| w[0] == "--runtime") {
+        opts.runtime = switchyard::envoy::Runtime::parse(&w[1])
+            .ok_or_else(|| format!("--runtime {}: native or wasm", w[1]))?;
+    }
     switchyard::up::run_foreground(opts, switchyard::up::stop_on_signals())
 }

@@ -15,8 +15,7 @@
 use mock_provider::{MockServer, Script, ScriptToolCall};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -161,62 +160,34 @@ fn send(
     body: &str,
     disconnect_after: Option<usize>,
 ) -> std::io::Result<Answer> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nhost: soak\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes())?;
-    s.write_all(body.as_bytes())?;
-    let mut r = BufReader::new(s);
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    let status = line
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let mut chunked = false;
-    loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 || line == "\r\n" {
-            break;
-        }
-        let l = line.to_ascii_lowercase();
-        chunked |= l.starts_with("transfer-encoding:") && l.contains("chunked");
-    }
-    let mut body = Vec::new();
+    let len = body.len().to_string();
+    let mut all = vec![
+        ("host", "soak"),
+        ("content-type", "application/json"),
+        ("content-length", len.as_str()),
+        ("connection", "close"),
+    ];
+    all.extend_from_slice(headers);
+    let mut c = raw_http::Conn::connect(addr, Duration::from_secs(30))?;
+    c.send(&raw_http::request_head("POST", path, &all), body.as_bytes())?;
+    let mut r = c.head()?;
     if let Some(n) = disconnect_after {
-        let mut buf = vec![0; n];
-        let got = r.read(&mut buf)?;
-        body.extend_from_slice(&buf[..got]);
-        return Ok(Answer { status, body });
+        // Hang up after the first bytes of the answer.
+        let body = c.some_bytes(n)?;
+        return Ok(Answer {
+            status: r.status,
+            body,
+        });
     }
-    if chunked {
-        loop {
-            line.clear();
-            if r.read_line(&mut line)? == 0 {
-                break;
-            }
-            let n = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            let mut chunk = vec![0; n];
-            r.read_exact(&mut chunk)?;
-            body.extend(chunk);
-            line.clear();
-            r.read_line(&mut line)?;
-        }
-    } else {
-        r.read_to_end(&mut body)?;
+    c.body(&mut r);
+    match r.error {
+        Some(e) => Err(e.into()),
+        None if !r.complete => Err(std::io::ErrorKind::UnexpectedEof.into()),
+        None => Ok(Answer {
+            status: r.status,
+            body: r.body,
+        }),
     }
-    Ok(Answer { status, body })
 }
 
 const TOOLS: &str = r#"[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]"#;

@@ -537,21 +537,21 @@ impl<'a> EnvoyFilter<'a> {
         }
     }
 
-    /// Total bytes of the buffered body.
-    /// The length of [`Self::body`] (buffered chunks plus the current hook's chunk), without
-    /// copying it: what a body hook has seen so far.
+    /// Bytes of [`Self::body`] (the buffered body plus the current chunk), without copying.
     pub fn body_len(&self, side: Side) -> usize {
         let buffered = self.buffered_body_len(side);
         if self.received_is_buffered(side) {
             return buffered;
         }
-        // SAFETY: plain call on a valid filter pointer.
-        let received = unsafe {
-            abi::envoy_dynamic_module_callback_http_get_body_size(self.ptr, Self::kinds(side).0)
-        };
-        buffered.saturating_add(received)
+        buffered
+            + self
+                .received_body(side)
+                .iter()
+                .map(|c| c.len())
+                .sum::<usize>()
     }
 
+    /// Total bytes of the buffered body.
     pub fn buffered_body_len(&self, side: Side) -> usize {
         // SAFETY: plain call on a valid filter pointer.
         unsafe {

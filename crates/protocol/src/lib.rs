@@ -4,6 +4,7 @@
 //! conversion is tested natively with fixtures. Nothing in this crate may panic on input.
 
 pub mod anthropic;
+pub mod bedrock;
 mod borrowed_json;
 pub mod error;
 pub mod fields;
@@ -16,6 +17,7 @@ pub mod sse;
 pub mod stream;
 pub mod stream_chain;
 pub mod usage;
+pub mod vertex;
 
 pub use error::{ErrorKind, GatewayError};
 pub use stream::{StreamConverter, Usage};

@@ -76,6 +76,27 @@ pub struct RequestFacts {
 /// messages are skipped, not materialised). With duplicate keys the last one counts, as with
 /// [`validate`].
 pub fn request_facts(body: &[u8], needs_model: bool) -> Result<RequestFacts, GatewayError> {
+    // JSON is UTF-8; the pass below skips most strings without looking inside them.
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(GatewayError::invalid(
+            "invalid_json",
+            format!(
+                "request body is not valid JSON: invalid UTF-8 at byte {}",
+                e.valid_up_to()
+            ),
+        ));
+    }
+    // The pass below skips strings without decoding their escapes: a body with a UTF-16
+    // surrogate escape (rare) is checked whole, so a lone surrogate is refused as Envoy's
+    // `json_to_metadata` refuses it.
+    if has_surrogate_escape(body) {
+        serde_json::from_slice::<Value>(body).map_err(|e| {
+            GatewayError::invalid(
+                "invalid_json",
+                format!("request body is not valid JSON: {e}"),
+            )
+        })?;
+    }
     if body.trim_ascii_start().first() != Some(&b'{') {
         // Not an object: the full check words the error.
         validate(body, needs_model)?;
@@ -108,6 +129,22 @@ pub fn request_facts(body: &[u8], needs_model: bool) -> Result<RequestFacts, Gat
         include_usage,
         model_spans: raw.model_spans,
     })
+}
+
+/// Whether `body` holds a `\uD800`-`\uDFFF` escape (case-insensitive hex).
+fn has_surrogate_escape(body: &[u8]) -> bool {
+    let mut rest = body;
+    while let Some(at) = rest.iter().position(|&b| b == b'\\') {
+        let next = rest.get(at + 1..).unwrap_or_default();
+        if let [b'u', b'd' | b'D', hex, ..] = next {
+            if matches!(hex.to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f') {
+                return true;
+            }
+        }
+        // Skip the escaped byte too (`\\` is one escape).
+        rest = next.get(1..).unwrap_or_default();
+    }
+    false
 }
 
 #[derive(Default)]
@@ -310,6 +347,28 @@ impl StreamConverter for UsageFilter {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn facts_refuse_what_envoys_json_parser_refuses() {
+        let lone = br#"{"model":"m","messages":[{"role":"user","content":"\ud800"}]}"#;
+        assert_eq!(
+            super::request_facts(lone, true).map_err(|e| e.code),
+            Err("invalid_json")
+        );
+        let bad_utf8 = b"{\"model\":\"m\",\"x\":\"\xff\"}";
+        assert_eq!(
+            super::request_facts(bad_utf8, true).map_err(|e| e.code),
+            Err("invalid_json")
+        );
+        // A surrogate pair and an escaped backslash before `ud800` are fine.
+        let pair = br#"{"model":"m","x":"\ud83d\ude00","y":"\\ud800"}"#;
+        assert_eq!(
+            super::request_facts(pair, true).map(|f| f.model),
+            Ok(Some("m".into()))
+        );
+        assert!(!super::has_surrogate_escape(br#"{"y":"\\ud800"}"#));
+        assert!(super::has_surrogate_escape(br#"{"y":"\uDBFF"}"#));
+    }
+
     use crate::openai::wants_usage;
 
     /// `request_facts` agrees with a full parse (`validate` and the stream fields of a `Value`).

@@ -13,6 +13,8 @@ use serde_json::Value;
 use switchyard_policy::{balancer::BalancerConfig, model_map::ModelMapping, proxy::ProxyConfig};
 use switchyard_policy::{metrics, resp, rules::RuleSet};
 use switchyard_protocol::anthropic::{self, ClaudeOptions};
+use switchyard_protocol::bedrock::eventstream::{EventStreamDecoder, HeaderValue, Message};
+use switchyard_protocol::bedrock::{self, BedrockOptions};
 use switchyard_protocol::gemini::{self, GeminiOptions};
 use switchyard_protocol::responses::{self, RequestEcho};
 use switchyard_protocol::sse::{SseEvent, SseParser};
@@ -36,6 +38,10 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("gemini_request", gemini_request),
     ("gemini_response", gemini_response),
     ("gemini_stream", gemini_stream),
+    ("bedrock_eventstream", bedrock_eventstream),
+    ("bedrock_stream", bedrock_stream),
+    ("bedrock_request", bedrock_request),
+    ("bedrock_response", bedrock_response),
     ("responses_request", responses_request),
     ("responses_response", responses_response),
     ("responses_stream", responses_stream),
@@ -339,6 +345,150 @@ pub fn gemini_stream(data: &[u8]) {
     });
 }
 
+/// AWS event-stream decoding: the same messages (and the same failure) however the bytes
+/// are cut, and the decoded messages re-encode to exactly the bytes they came from.
+pub fn bedrock_eventstream(data: &[u8]) {
+    let (pieces, payload) = chunked(data);
+    let decode = |pieces: &[&[u8]]| {
+        let mut d = EventStreamDecoder::with_max_message_len(1 << 16);
+        let mut out = Vec::new();
+        let mut failed = false;
+        for p in pieces {
+            if d.push_into(p, &mut out).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        let failed = failed || d.finish().is_err();
+        (out, failed)
+    };
+    let (whole, whole_failed) = decode(&[payload]);
+    let (cut, cut_failed) = decode(&pieces);
+    assert!(whole == cut, "chunking changed the decoded messages");
+    assert_eq!(
+        whole_failed, cut_failed,
+        "chunking changed whether decoding failed"
+    );
+    let mut again = Vec::new();
+    for m in &whole {
+        again.extend(
+            m.encode()
+                .unwrap_or_else(|| panic!("decoded message does not re-encode")),
+        );
+    }
+    assert!(
+        payload.starts_with(&again),
+        "decoded messages re-encode to other bytes"
+    );
+}
+
+/// Bedrock ConverseStream -> OpenAI chunks and Anthropic events. The bytes are fed as they
+/// are (mostly CRC failures), and also read as lines `<event-type> <json payload>` (`!type`
+/// for an exception) framed with valid CRCs, so mutations reach the converters' logic.
+pub fn bedrock_stream(data: &[u8]) {
+    let usage = data.get(2).is_some_and(|b| b & 1 == 1);
+    let run = |data: &[u8]| {
+        stream_both(data, || {
+            bedrock::ConverseStreamToChat::new("anthropic.claude-v2:1", "chatcmpl-x", 1, usage)
+        });
+        stream_both(data, || {
+            bedrock::ConverseStreamToMessages::new("m", "msg_x", 1)
+        });
+    };
+    run(data);
+    let (prefix, payload) = data.split_at(data.len().min(2));
+    let mut framed = prefix.to_vec();
+    for line in payload.split(|b| *b == b'\n') {
+        let text = String::from_utf8_lossy(line);
+        let (kind, json) = text.split_once(' ').unwrap_or((&text, "{}"));
+        let s = |v: &str| HeaderValue::String(v.to_owned());
+        let headers = match kind.strip_prefix('!') {
+            Some(exception) => vec![
+                (":exception-type".to_owned(), s(exception)),
+                (":message-type".to_owned(), s("exception")),
+            ],
+            None => vec![
+                (":event-type".to_owned(), s(kind)),
+                (":message-type".to_owned(), s("event")),
+            ],
+        };
+        let message = Message {
+            headers,
+            payload: json.as_bytes().to_vec(),
+        };
+        if let Some(bytes) = message.encode() {
+            framed.extend(bytes);
+        }
+    }
+    run(&framed);
+}
+
+/// OpenAI chat request -> Converse request, and the model in the path.
+pub fn bedrock_request(data: &[u8]) {
+    let (flag, body) = data.split_first().unwrap_or((&0, data));
+    let opts = BedrockOptions {
+        additional_fields: (flag & 1 == 1)
+            .then(|| serde_json::Map::from_iter([("top_k".to_owned(), Value::from(5))])),
+        default_max_tokens: (flag & 2 == 2).then_some(1024),
+    };
+    match bedrock::chat_request_to_converse(body, &opts) {
+        Ok(out) => {
+            check_json(&out, "chat_request_to_converse");
+        }
+        Err(e) => check_client_error(&e),
+    }
+    match bedrock::messages_request_to_converse(body, &opts) {
+        Ok(out) => {
+            check_json(&out, "messages_request_to_converse");
+        }
+        Err(e) => check_client_error(&e),
+    }
+    // Whatever the model id, an accepted one is one encoded path segment.
+    let model = String::from_utf8_lossy(body);
+    for stream in [false, true] {
+        match bedrock::converse_path(&model, stream) {
+            Ok(path) => {
+                let rest = path
+                    .strip_prefix("/model/")
+                    .unwrap_or_else(|| panic!("{path}"));
+                let (segment, method) = rest.rsplit_once('/').unwrap_or_else(|| panic!("{path}"));
+                assert!(
+                    method == "converse" || method == "converse-stream",
+                    "{path}"
+                );
+                assert!(
+                    segment
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || b"-._~%".contains(&c)),
+                    "{path}"
+                );
+            }
+            Err(e) => check_client_error(&e),
+        }
+    }
+}
+
+/// Converse response and Bedrock errors -> OpenAI (and Anthropic) shapes.
+pub fn bedrock_response(data: &[u8]) {
+    match bedrock::converse_response_to_chat(data, "m", "chatcmpl-x", 1) {
+        Ok((out, _)) => {
+            check_json(&out, "converse_response_to_chat");
+        }
+        Err(e) => assert_eq!(e.status(), 502, "{e:?}"),
+    }
+    let text = String::from_utf8_lossy(data);
+    for (status, error_type) in [
+        (400, None),
+        (429, Some("ThrottlingException:x")),
+        (500, Some(text.as_ref())),
+    ] {
+        let (status, out) = bedrock::error_to_openai(status, error_type, data);
+        assert!(status >= 400, "status {status}");
+        let v = check_json(&out, "bedrock::error_to_openai");
+        assert!(v["error"]["message"].is_string(), "{v}");
+    }
+}
+
 /// Responses request -> chat request, and on through the Claude and Gemini chat translators:
 /// whatever the Responses translator accepts, the next step answers with a request or a 4xx.
 pub fn responses_request(data: &[u8]) {
@@ -561,6 +711,13 @@ pub struct Seed {
 /// (flags, chunking seed) the target reads before the payload.
 type SeedUses = &'static [(&'static str, &'static [u8])];
 const FIXTURE_SEEDS: &[(&str, &str, SeedUses)] = &[
+    (
+        "bedrock/request",
+        ".in.json",
+        &[("bedrock_request", &[0]), ("bedrock_request", &[3])],
+    ),
+    ("bedrock/response", ".in.json", &[("bedrock_response", &[])]),
+    ("bedrock/errors", ".json", &[("bedrock_response", &[])]),
     (
         "gemini/request",
         ".in.json",

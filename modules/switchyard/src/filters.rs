@@ -3,7 +3,7 @@
 //! checks, metric polling) runs on Envoy's main thread, woken by a thread the module owns
 //! ([`Ticker`]); workers never wait for it.
 
-use crate::host::{callout_response, install_logger, seed, ConfigHost, StreamHost};
+use crate::host::{callout_response, install_logger, seed, ConfigHost, PendingMetrics, StreamHost};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -105,6 +105,7 @@ pub fn new_config(
 
 struct ProxyFactory {
     root: Mutex<ProxyRoot>,
+    pending: Arc<PendingMetrics>,
     _ticker: Option<Ticker>,
 }
 
@@ -118,6 +119,7 @@ impl ProxyFactory {
         let ticker = tick.and_then(|period| start_ticker(ctx, period));
         Ok(ProxyFactory {
             root: Mutex::new(root),
+            pending: Arc::default(),
             _ticker: ticker,
         })
     }
@@ -125,11 +127,14 @@ impl ProxyFactory {
 
 impl FilterFactory for ProxyFactory {
     fn new_filter(&self, _f: &mut EnvoyFilter) -> Box<dyn HttpFilter> {
-        Box::new(ProxyStream(lock(&self.root).new_request()))
+        Box::new(ProxyStream {
+            req: lock(&self.root).new_request(),
+            pending: self.pending.clone(),
+        })
     }
 
     fn on_scheduled(&self, ctx: &mut ConfigContext, _event_id: u64) {
-        lock(&self.root).on_tick(&mut ConfigHost::new(ctx));
+        lock(&self.root).on_tick(&mut ConfigHost::new(ctx, &self.pending));
     }
 
     fn on_callout_done(
@@ -143,31 +148,34 @@ impl FilterFactory for ProxyFactory {
             return;
         };
         let response = callout_response(outcome, response);
-        lock(&self.root).on_callout_done(&ConfigHost::new(ctx), id, &response);
+        lock(&self.root).on_callout_done(&ConfigHost::new(ctx, &self.pending), id, &response);
     }
 }
 
-struct ProxyStream(ProxyRequest);
+struct ProxyStream {
+    req: ProxyRequest,
+    /// The config's samples taken outside any stream, emitted here.
+    pending: Arc<PendingMetrics>,
+}
 
 impl HttpFilter for ProxyStream {
     fn on_request_headers(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> HeadersStatus {
-        headers_status(
-            self.0
-                .on_request_headers(&mut StreamHost::new(f), end_of_stream),
-        )
+        let mut host = StreamHost::new(f);
+        self.pending.flush(&host);
+        headers_status(self.req.on_request_headers(&mut host, end_of_stream))
     }
 
     fn on_request_body(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> BodyStatus {
         let size = f.body_len(switchyard_envoy_module::Side::Request);
         body_status(
-            self.0
+            self.req
                 .on_request_body(&mut StreamHost::new(f), size, end_of_stream),
         )
     }
 
     fn on_response_headers(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> HeadersStatus {
         match self
-            .0
+            .req
             .on_response_headers(&mut StreamHost::new(f), end_of_stream)
         {
             Action::Continue => HeadersStatus::Continue,
@@ -179,13 +187,13 @@ impl HttpFilter for ProxyStream {
     fn on_response_body(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> BodyStatus {
         let size = f.body_len(switchyard_envoy_module::Side::Response);
         body_status(
-            self.0
+            self.req
                 .on_response_body(&mut StreamHost::new(f), size, end_of_stream),
         )
     }
 
     fn on_stream_complete(&mut self, f: &mut EnvoyFilter) {
-        self.0.on_log(&mut StreamHost::new(f));
+        self.req.on_log(&mut StreamHost::new(f));
     }
 
     fn on_callout_done(
@@ -199,13 +207,14 @@ impl HttpFilter for ProxyStream {
             return;
         };
         let response = callout_response(outcome, response);
-        self.0
+        self.req
             .on_callout_done(&mut StreamHost::new(f), id, response);
     }
 }
 
 struct BalancerFactory {
     root: Mutex<BalancerRoot>,
+    pending: PendingMetrics,
     _ticker: Option<Ticker>,
     _redis: Option<crate::redis::Poller>,
 }
@@ -226,6 +235,7 @@ impl BalancerFactory {
         let ticker = tick.and_then(|period| start_ticker(ctx, period));
         Ok(BalancerFactory {
             root: Mutex::new(root),
+            pending: PendingMetrics::default(),
             _ticker: ticker,
             _redis: redis,
         })
@@ -238,7 +248,8 @@ impl FilterFactory for BalancerFactory {
     }
 
     fn on_scheduled(&self, ctx: &mut ConfigContext, _event_id: u64) {
-        lock(&self.root).on_tick(&mut ConfigHost::new(ctx));
+        // The balancer's config-level work emits no metrics.
+        lock(&self.root).on_tick(&mut ConfigHost::new(ctx, &self.pending));
     }
 
     fn on_callout_done(
@@ -252,7 +263,7 @@ impl FilterFactory for BalancerFactory {
             return;
         };
         let response = callout_response(outcome, response);
-        lock(&self.root).on_callout_done(&ConfigHost::new(ctx), id, &response);
+        lock(&self.root).on_callout_done(&ConfigHost::new(ctx, &self.pending), id, &response);
     }
 }
 

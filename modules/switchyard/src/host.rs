@@ -284,14 +284,61 @@ impl HttpHost for StreamHost<'_, '_> {
     }
 }
 
+/// One held sample: kind, metric, labels, value.
+type Sample = (stats::Kind, String, Vec<(String, String)>, u64);
+
+/// Metric samples taken outside any stream (config-level work: health-check outcomes). The
+/// ABI's metric calls this module uses need a stream, so they are held here and emitted by the
+/// next stream of the same filter config.
+#[derive(Default)]
+pub struct PendingMetrics {
+    any: std::sync::atomic::AtomicBool,
+    samples: Mutex<Vec<Sample>>,
+}
+
+impl PendingMetrics {
+    fn push(&self, kind: stats::Kind, metric: &str, labels: &[(&str, &str)], value: u64) {
+        if let Ok(mut s) = self.samples.lock() {
+            let labels = labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            s.push((kind, metric.to_string(), labels, value));
+            self.any.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// Emit what is held through a stream's host (cheap when nothing is).
+    pub fn flush(&self, host: &impl Host) {
+        if !self.any.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let samples = match self.samples.lock() {
+            Ok(mut s) => std::mem::take(&mut *s),
+            Err(_) => return,
+        };
+        for (kind, metric, labels, value) in samples {
+            let labels: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            match kind {
+                stats::Kind::Counter => host.count(&metric, &labels, value),
+                stats::Kind::Histogram => host.record(&metric, &labels, value),
+            }
+        }
+    }
+}
+
 /// The host of a filter config's main-thread work (ticks, background callouts).
 pub struct ConfigHost<'h, 'c> {
     ctx: &'h mut ConfigContext<'c>,
+    pending: &'h PendingMetrics,
 }
 
 impl<'h, 'c> ConfigHost<'h, 'c> {
-    pub fn new(ctx: &'h mut ConfigContext<'c>) -> Self {
-        ConfigHost { ctx }
+    pub fn new(ctx: &'h mut ConfigContext<'c>, pending: &'h PendingMetrics) -> Self {
+        ConfigHost { ctx, pending }
     }
 }
 
@@ -326,14 +373,15 @@ impl Host for ConfigHost<'_, '_> {
         u32::try_from(id).map_err(|_| format!("callout id {id} out of range"))
     }
 
-    /// Config-level work has no stream to count through: its metrics are dropped (logged).
-    fn count(&self, metric: &str, _labels: &[(&str, &str)], n: u64) {
-        envoy_log::debug(&format!(
-            "switchyard: {metric} +{n} (config-level, not counted)"
-        ));
+    /// Held until the next stream emits it ([`PendingMetrics`]).
+    fn count(&self, metric: &str, labels: &[(&str, &str)], n: u64) {
+        self.pending.push(stats::Kind::Counter, metric, labels, n);
     }
 
-    fn record(&self, _metric: &str, _labels: &[(&str, &str)], _value: u64) {}
+    fn record(&self, metric: &str, labels: &[(&str, &str)], value: u64) {
+        self.pending
+            .push(stats::Kind::Histogram, metric, labels, value);
+    }
 }
 
 /// Hosts with only shared state and a clock: a thread the module owns (Redis polling).

@@ -52,11 +52,50 @@ pub(crate) fn handle(
             shared.clear_requests();
             ok()
         }
+        (&Method::POST | &Method::PUT, "aws") => {
+            let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            let field = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+            match (field("access_key_id"), field("secret_access_key")) {
+                (Some(id), Some(secret)) => {
+                    shared.with_clouds(|c| {
+                        c.aws.retain(|(k, _)| k != id);
+                        c.aws.push((id.to_owned(), secret.to_owned()));
+                    });
+                    ok()
+                }
+                _ => bad_request("expected {\"access_key_id\", \"secret_access_key\"}"),
+            }
+        }
+        (&Method::POST | &Method::PUT, "vertex") => {
+            let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            let Some(pem) = v.get("public_key_pem").and_then(Value::as_str) else {
+                return bad_request("expected {\"public_key_pem\", \"token_lifetime_secs\"?}");
+            };
+            let lifetime = v
+                .get("token_lifetime_secs")
+                .and_then(Value::as_u64)
+                .unwrap_or(3600);
+            match crate::vertex::Issuer::new(pem, lifetime) {
+                Ok(issuer) => {
+                    shared.with_clouds(|c| c.vertex = Some(issuer));
+                    ok()
+                }
+                Err(e) => bad_request(&e),
+            }
+        }
+        (&Method::POST, "vertex/expire") => {
+            shared.with_clouds(|c| c.vertex.iter_mut().for_each(|v| v.expire_all()));
+            ok()
+        }
         (&Method::POST, "reset") => {
             shared.reset();
             ok()
         }
-        (_, "script" | "default" | "metrics" | "requests" | "reset") => admin_error(
+        (
+            _,
+            "script" | "default" | "metrics" | "requests" | "reset" | "aws" | "vertex"
+            | "vertex/expire",
+        ) => admin_error(
             405,
             &format!("method {method} not allowed on /__mock/{command}"),
         ),

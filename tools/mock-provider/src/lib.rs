@@ -1,8 +1,10 @@
 //! A mock LLM vendor server for tests, demos and benchmarks.
 //!
-//! It speaks the OpenAI (chat completions, legacy completions, embeddings, models, responses), Anthropic
-//! Messages and Gemini (`generateContent`, `streamGenerateContent`, embeddings) APIs over plain
-//! HTTP/1.1 with keep-alive, streaming included. Answers are derived from the request, so they
+//! It speaks the OpenAI (chat completions, legacy completions, embeddings, models, responses),
+//! Anthropic Messages and Gemini (`generateContent`, `streamGenerateContent`, embeddings) APIs,
+//! AWS Bedrock's Converse API (`/model/{id}/converse`, `/converse-stream` in event-stream
+//! frames) and Vertex AI's paths for Gemini and Claude (`rawPredict`, `streamRawPredict`) over
+//! plain HTTP/1.1 with keep-alive, streaming included. Answers are derived from the request, so they
 //! are deterministic: `"Mock answer to: <last user text, at most 40 chars>"`, with the request's
 //! `model` echoed and usage numbers that agree between plain and streamed responses.
 //!
@@ -20,7 +22,10 @@
 //! | `POST /__mock/metrics` | set gauges from a JSON object `{"name": number}` |
 //! | `GET /__mock/requests` | recorded requests as JSON (body as lossy UTF-8) |
 //! | `DELETE /__mock/requests` | forget the recorded requests |
-//! | `POST /__mock/reset` | clear requests, queue, default script and metrics |
+//! | `POST /__mock/reset` | clear requests, queue, default script, metrics and cloud credentials |
+//! | `POST /__mock/aws` | `{"access_key_id", "secret_access_key"}`: check SigV4 on Bedrock paths |
+//! | `POST /__mock/vertex` | `{"public_key_pem", "token_lifetime_secs"}`: issue tokens at `POST /token`, require them on `/v1/projects/...` |
+//! | `POST /__mock/vertex/expire` | expire every Vertex token issued so far |
 //! | `GET /health` | `200 ok` |
 //! | `GET /metrics` | Prometheus text of the gauges |
 //!
@@ -46,13 +51,28 @@
 //! | chat completion, stream (11 events, `include_usage`) | 20k | 50k |
 //! | Anthropic message, stream (13 events) | 19k | 44k |
 //!
+//! ## Cloud credentials
+//!
+//! With AWS credentials set ([`MockServer::add_aws_credentials`]), Bedrock paths require a
+//! SigV4 `Authorization` that the mock recomputes with the secret (or a Bedrock API key set
+//! with [`MockServer::add_bedrock_api_key`] as `Authorization: Bearer`) (mismatch: 403
+//! `InvalidSignatureException`, unknown key: 403 `UnrecognizedClientException`, no header:
+//! 403 `MissingAuthenticationTokenException`, clock skew over 5 minutes: 403). With a Vertex
+//! public key set ([`MockServer::set_vertex_auth`]), `POST /token` verifies JWT-bearer
+//! assertions (RS256 with that key, `scope` cloud-platform, `aud` ending in `/token`, at most
+//! one hour between `iat` and `exp`) and hands out expiring tokens, which every
+//! `/v1/projects/...` path then requires (401 `UNAUTHENTICATED` otherwise). Without them,
+//! nothing is checked.
+//!
 //! Recording keeps at most [`DEFAULT_RECORD_LIMIT`] requests (oldest dropped first); see
 //! [`MockServer::set_record_limit`].
 
 mod admin;
 mod answer;
 mod anthropic;
+mod bedrock;
 mod body;
+mod eventstream;
 mod gemini;
 mod metrics;
 mod openai;
@@ -61,8 +81,10 @@ mod reply;
 mod router;
 mod script;
 mod server;
+mod sigv4;
 mod sse;
 mod state;
+mod vertex;
 
 pub use record::RecordedRequest;
 pub use script::{Script, ScriptToolCall};

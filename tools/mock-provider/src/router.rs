@@ -13,7 +13,7 @@ use crate::body::MockBody;
 use crate::reply::{self, PROMETHEUS, TEXT};
 use crate::script::Script;
 use crate::state::Shared;
-use crate::{admin, anthropic, gemini, openai};
+use crate::{admin, anthropic, bedrock, gemini, openai, sigv4, vertex};
 
 /// Largest request body the mock reads.
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -37,6 +37,10 @@ enum Api<'p> {
     Messages,
     Responses,
     Gemini(&'p str, gemini::Method),
+    /// Bedrock Converse: the model id as sent (percent-encoded), and whether streaming.
+    Bedrock(&'p str, bool),
+    /// Claude on Vertex AI: model, and whether streaming.
+    VertexClaude(&'p str, bool),
 }
 
 /// Whose error shape a response uses.
@@ -45,13 +49,15 @@ enum Vendor {
     OpenAi,
     Anthropic,
     Gemini,
+    Bedrock,
 }
 
 impl Api<'_> {
     fn vendor(self) -> Vendor {
         match self {
-            Api::Messages => Vendor::Anthropic,
+            Api::Messages | Api::VertexClaude(..) => Vendor::Anthropic,
             Api::Gemini(..) => Vendor::Gemini,
+            Api::Bedrock(..) => Vendor::Bedrock,
             _ => Vendor::OpenAi,
         }
     }
@@ -60,6 +66,17 @@ impl Api<'_> {
 /// The API at `path`, if any. Any prefix is allowed (Azure deployments, DashScope's
 /// `/compatible-mode/v1`, Vertex AI project paths).
 fn api_of(path: &str) -> Option<Api<'_>> {
+    if let Some(rest) = path.strip_prefix("/model/") {
+        let (id, method) = rest.rsplit_once('/')?;
+        return match method {
+            "converse" => Some(Api::Bedrock(id, false)),
+            "converse-stream" => Some(Api::Bedrock(id, true)),
+            _ => None,
+        };
+    }
+    if let Some((model, stream)) = vertex::parse_claude_path(path) {
+        return Some(Api::VertexClaude(model, stream));
+    }
     if let Some((model, method)) = gemini::parse_path(path) {
         return Some(Api::Gemini(model, method));
     }
@@ -98,6 +115,22 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         return admin::handle(&shared, &parts.method, command, &body);
     }
     shared.record(&parts, &body);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if parts.method == Method::POST && path == "/token" {
+        let answer = shared.with_clouds(|c| c.vertex.as_mut().map(|v| v.token(&body, now)));
+        return answer.unwrap_or_else(|| {
+            openai::error(
+                404,
+                "mock-provider: no Vertex AI token issuer configured",
+                &[],
+            )
+        });
+    }
+    if let Some(refusal) = check_cloud_auth(&shared, &parts, &body, now) {
+        return refusal;
+    }
     let Some(api) = api_of(path) else {
         return openai::error(404, &format!("mock-provider: no API at {path}"), &[]);
     };
@@ -131,6 +164,64 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         return anthropic::models(&ctx);
     }
     respond(&ctx, api, query, &body)
+}
+
+/// SigV4 on Bedrock paths and bearer tokens on Vertex paths, when configured.
+fn check_cloud_auth(
+    shared: &Shared,
+    parts: &hyper::http::request::Parts,
+    body: &[u8],
+    now: u64,
+) -> Option<Response<MockBody>> {
+    let path = parts.uri.path();
+    shared.with_clouds(|clouds| {
+        let bearer = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let checked = !clouds.aws.is_empty() || !clouds.bedrock_api_keys.is_empty();
+        if path.starts_with("/model/") && checked {
+            if let Some(key) = bearer {
+                if clouds.bedrock_api_keys.iter().any(|k| k == key.trim()) {
+                    return None;
+                }
+                return Some(bedrock::exception_reply(
+                    403,
+                    "UnrecognizedClientException",
+                    "Invalid API Key format: Must start with pre-defined prefix",
+                    &[],
+                ));
+            }
+        }
+        if path.starts_with("/model/") && checked {
+            let secret_for = |id: &str| {
+                clouds
+                    .aws
+                    .iter()
+                    .find(|(k, _)| k == id)
+                    .map(|(_, s)| s.clone())
+            };
+            let query = parts.uri.query().unwrap_or("");
+            let method = parts.method.as_str();
+            if let Err(r) =
+                sigv4::verify(method, path, query, &parts.headers, body, secret_for, now)
+            {
+                return Some(bedrock::exception_reply(
+                    r.status,
+                    r.exception,
+                    &r.message,
+                    &[],
+                ));
+            }
+        }
+        if path.starts_with("/v1/projects/") {
+            if let Some(issuer) = &clouds.vertex {
+                return issuer.check_bearer(&parts.headers, now);
+            }
+        }
+        None
+    })
 }
 
 async fn read_body(body: Incoming) -> Result<Bytes, String> {
@@ -177,6 +268,11 @@ fn respond(ctx: &Ctx<'_>, api: Api<'_>, query: Option<&str>, body: &[u8]) -> Res
         Api::Messages => anthropic::messages(ctx, &json),
         Api::Responses => openai::responses(ctx, &json),
         Api::Gemini(model, method) => gemini::handle(ctx, model, method, query, &json),
+        Api::Bedrock(id, stream) => match bedrock::parse_path(&format!("/model/{id}/converse")) {
+            Some((model, _)) => bedrock::handle(ctx, &model, stream, &json),
+            None => vendor_error(vendor, 404, "mock-provider: bad model id", &script.headers),
+        },
+        Api::VertexClaude(model, stream) => vertex::claude(ctx, model, stream, &json),
     }
 }
 
@@ -190,6 +286,7 @@ fn vendor_error(
         Vendor::OpenAi => openai::error(status, message, extra),
         Vendor::Anthropic => anthropic::error(status, message, extra),
         Vendor::Gemini => gemini::error(status, message, extra),
+        Vendor::Bedrock => bedrock::error(status, message, extra),
     }
 }
 
@@ -217,6 +314,15 @@ mod tests {
         assert_eq!(
             api_of("/v1beta/models/gemini-2.0-flash:generateContent"),
             Some(Api::Gemini("gemini-2.0-flash", gemini::Method::Generate))
+        );
+        assert_eq!(
+            api_of("/model/anthropic.claude-v2%3A1/converse-stream"),
+            Some(Api::Bedrock("anthropic.claude-v2%3A1", true))
+        );
+        assert_eq!(api_of("/model/x/invoke"), None);
+        assert_eq!(
+            api_of("/v1/projects/p/locations/us-east5/publishers/anthropic/models/claude-x@1:rawPredict"),
+            Some(Api::VertexClaude("claude-x@1", false))
         );
         assert_eq!(api_of("/nope"), None);
     }

@@ -51,6 +51,9 @@ pub struct Script {
     /// Respond with exactly this body and `status` (default 200). Split into events after each
     /// blank line, so `chunk_delay_ms`, `split_bytes` and `drop_after_events` apply.
     pub raw_body: Option<String>,
+    /// Bedrock ConverseStream only: after the first content event, send an exception frame of
+    /// this type (e.g. `throttlingException`, message from `error_message`) and end the stream.
+    pub stream_exception: Option<String>,
 }
 
 /// A tool call the mock answers with.

@@ -123,7 +123,42 @@ impl MockServer {
         self.shared.set_gauge(name, value);
     }
 
-    /// Forget requests, queued scripts, the default script and metrics.
+    /// Require SigV4 on Bedrock paths and accept this key pair (several may be added).
+    pub fn add_aws_credentials(&self, access_key_id: &str, secret_access_key: &str) {
+        self.shared.with_clouds(|c| {
+            c.aws.retain(|(k, _)| k != access_key_id);
+            c.aws
+                .push((access_key_id.to_owned(), secret_access_key.to_owned()));
+        });
+    }
+
+    /// Accept this Bedrock API key as `Authorization: Bearer <key>` on Bedrock paths (which
+    /// then require a valid key or SigV4 signature).
+    pub fn add_bedrock_api_key(&self, key: &str) {
+        self.shared
+            .with_clouds(|c| c.bedrock_api_keys.push(key.to_owned()));
+    }
+
+    /// Issue Vertex AI tokens at `POST /token` for JWTs signed by the key whose public half
+    /// is `public_key_pem` (SPKI PEM), valid for `token_lifetime`, and require them on every
+    /// `/v1/projects/...` path. Replaces an earlier issuer (and its tokens).
+    pub fn set_vertex_auth(
+        &self,
+        public_key_pem: &str,
+        token_lifetime: Duration,
+    ) -> Result<(), String> {
+        let issuer = crate::vertex::Issuer::new(public_key_pem, token_lifetime.as_secs())?;
+        self.shared.with_clouds(|c| c.vertex = Some(issuer));
+        Ok(())
+    }
+
+    /// Make every Vertex AI token issued so far expired (tests of refreshing).
+    pub fn expire_vertex_tokens(&self) {
+        self.shared
+            .with_clouds(|c| c.vertex.iter_mut().for_each(|v| v.expire_all()));
+    }
+
+    /// Forget requests, queued scripts, the default script, metrics and cloud credentials.
     pub fn reset(&self) {
         self.shared.reset();
     }

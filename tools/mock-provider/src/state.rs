@@ -18,6 +18,17 @@ pub(crate) struct Shared {
     /// `Script::default()`, shared so that selecting it does not allocate.
     normal: Arc<Script>,
     next_id: AtomicU64,
+    clouds: Mutex<Clouds>,
+}
+
+/// Cloud credentials the mock checks: AWS key pairs (SigV4 on Bedrock paths) and the Vertex
+/// AI token issuer (bearer tokens on `/v1/projects/...` paths). Unset = not checked.
+#[derive(Default)]
+pub(crate) struct Clouds {
+    pub aws: Vec<(String, String)>,
+    /// Bedrock API keys accepted as `Authorization: Bearer <key>`.
+    pub bedrock_api_keys: Vec<String>,
+    pub vertex: Option<crate::vertex::Issuer>,
 }
 
 struct Recorded {
@@ -50,6 +61,7 @@ impl Shared {
             gauges: Mutex::new(Gauges::default()),
             normal,
             next_id: AtomicU64::new(1),
+            clouds: Mutex::new(Clouds::default()),
         }
     }
 
@@ -127,8 +139,14 @@ impl Shared {
         lock(&self.gauges).render()
     }
 
-    /// Forget requests, queued scripts, the default script and gauges.
+    /// Run `f` over the cloud credentials.
+    pub(crate) fn with_clouds<R>(&self, f: impl FnOnce(&mut Clouds) -> R) -> R {
+        f(&mut lock(&self.clouds))
+    }
+
+    /// Forget requests, queued scripts, the default script, gauges and cloud credentials.
     pub(crate) fn reset(&self) {
+        *lock(&self.clouds) = Clouds::default();
         self.clear_requests();
         {
             let mut scripts = lock(&self.scripts);

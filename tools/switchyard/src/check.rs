@@ -9,7 +9,7 @@
 use crate::gateway::{missing_vars_problem, GatewayConfig, GatewayError};
 use crate::higress::{DESTINATION, EXACT_HEADER_PREFIX};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// What kind of problem a finding is.
@@ -457,13 +457,4 @@ pub fn check_gateway(
         out.extend(check_manifests(m, Some((file, &names, &cfg.header()))));
     }
     out
-}
-
-/// Counts per kind, for summaries.
-pub fn summary(findings: &[Finding]) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for f in findings {
-        *m.entry(format!("{:?}", f.kind)).or_insert(0) += 1;
-    }
-    m
 }

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 pub const DESTINATION: &str = "higress.io/destination";
 pub const EXACT_HEADER_PREFIX: &str = "higress.io/exact-match-header-";
-pub const INGRESS_CLASS: &str = "higress";
-pub const HIGRESS_NAMESPACE: &str = "higress-system";
+const INGRESS_CLASS: &str = "higress";
+const HIGRESS_NAMESPACE: &str = "higress-system";
 
 /// Where the plugins' `.wasm` come from (`oci://…` or `file://…`).
 #[derive(Debug, Clone)]
@@ -81,7 +81,7 @@ fn names(cfg: &GatewayConfig) -> (String, String) {
 }
 
 /// Name of the Ingress that serves `provider` (`None`: the main one).
-pub fn ingress_name(cfg: &GatewayConfig, provider: Option<&str>) -> String {
+fn ingress_name(cfg: &GatewayConfig, provider: Option<&str>) -> String {
     let (_, prefix) = names(cfg);
     match provider {
         Some(p) => format!("{prefix}-{p}"),

@@ -23,7 +23,7 @@ impl LocalMocks {
         self.plan_with_env(cfg, &process_env)
     }
 
-    pub fn plan_with_env(
+    fn plan_with_env(
         &mut self,
         cfg: &GatewayConfig,
         env: &dyn Fn(&str) -> Option<String>,
@@ -70,15 +70,4 @@ impl LocalMocks {
     pub fn mocked(&self) -> Vec<String> {
         self.mocks.keys().cloned().collect()
     }
-
-    pub fn get(&self, provider: &str) -> Option<&MockServer> {
-        self.mocks.get(provider)
-    }
-}
-
-/// One-shot form of [`LocalMocks::plan`]: the mocks live as long as the returned value.
-pub fn upstreams_with_mocks(cfg: &GatewayConfig) -> std::io::Result<(Upstreams, LocalMocks)> {
-    let mut mocks = LocalMocks::default();
-    let up = mocks.plan(cfg)?;
-    Ok((up, mocks))
 }

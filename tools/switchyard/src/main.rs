@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use switchyard::check::{check_gateway, check_manifests, Manifests};
+use switchyard::envoy::Runtime;
 use switchyard::gateway::{process_env, GatewayConfig, GatewayError, Upstreams};
 use switchyard::higress::HigressOptions;
 use switchyard::run::write_private;
@@ -48,6 +49,8 @@ enum Cmd {
         envoy: Option<PathBuf>,
         #[command(flatten)]
         wasm: WasmDir,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
         /// Where the bootstrap, xDS files and Envoy log go (default: target/up).
         #[arg(long)]
         workdir: Option<PathBuf>,
@@ -55,6 +58,23 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         concurrency: u32,
     },
+}
+
+#[derive(Args)]
+struct RuntimeArgs {
+    /// Where the filters run: `native` (the dynamic module libswitchyard.so, no V8) or `wasm`
+    /// (Proxy-Wasm plugins behind json_to_metadata).
+    #[arg(long, default_value = "native", value_parser = parse_runtime)]
+    runtime: Runtime,
+    /// Directory with libswitchyard.so (default: $SWITCHYARD_NATIVE_DIR,
+    /// $CARGO_TARGET_DIR/native, target/native). Envoy finds it through
+    /// ENVOY_DYNAMIC_MODULES_SEARCH_PATH, which `up` sets.
+    #[arg(long)]
+    native_dir: Option<PathBuf>,
+}
+
+fn parse_runtime(s: &str) -> Result<Runtime, String> {
+    Runtime::parse(s).ok_or_else(|| format!("unknown runtime {s:?}: native or wasm"))
 }
 
 #[derive(Args)]
@@ -76,6 +96,8 @@ enum RenderTarget {
         output: Option<PathBuf>,
         #[command(flatten)]
         wasm: WasmDir,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
     },
     /// Kubernetes YAML for Higress: McpBridge, Ingresses, WasmPlugins.
     Higress {
@@ -111,9 +133,10 @@ fn main() -> ExitCode {
             config,
             envoy,
             wasm,
+            runtime,
             workdir,
             concurrency,
-        } => up(config, envoy, wasm, workdir, concurrency),
+        } => up(config, envoy, wasm, runtime, workdir, concurrency),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -143,6 +166,20 @@ fn wasm_dir(w: WasmDir) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(t) if !t.is_empty() => PathBuf::from(t).join("wasm"),
         _ => project_root().join("target/wasm"),
+    }
+}
+
+fn native_dir(r: &RuntimeArgs) -> PathBuf {
+    if let Some(d) = r
+        .native_dir
+        .clone()
+        .or_else(|| std::env::var_os("SWITCHYARD_NATIVE_DIR").map(PathBuf::from))
+    {
+        return d;
+    }
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(t) if !t.is_empty() => PathBuf::from(t).join("native"),
+        _ => project_root().join("target/native"),
     }
 }
 
@@ -176,10 +213,19 @@ fn render(target: RenderTarget) -> Result<(), String> {
             config,
             output,
             wasm,
+            runtime,
         } => {
             let cfg = load(&config)?;
             let ups = resolved(&config, &cfg)?;
-            let spec = switchyard::gateway::render(&cfg, &ups, &wasm_dir(wasm), cfg.admin_addr());
+            let mut spec =
+                switchyard::gateway::render(&cfg, &ups, &wasm_dir(wasm), cfg.admin_addr());
+            spec.runtime = runtime.runtime;
+            if runtime.runtime == Runtime::Native {
+                eprintln!(
+                    "switchyard: native runtime: start Envoy with ENVOY_DYNAMIC_MODULES_SEARCH_PATH={}",
+                    native_dir(&runtime).display()
+                );
+            }
             let json = serde_json::to_string_pretty(&switchyard::envoy::render(&spec))
                 .map_err(|e| e.to_string())?;
             emit(output.as_deref(), &format!("{json}\n"))
@@ -258,6 +304,7 @@ fn up(
     config: PathBuf,
     envoy: Option<PathBuf>,
     wasm: WasmDir,
+    runtime: RuntimeArgs,
     workdir: Option<PathBuf>,
     concurrency: u32,
 ) -> Result<(), String> {
@@ -272,5 +319,7 @@ fn up(
         workdir.unwrap_or_else(|| root.join("target/up")),
     );
     opts.concurrency = concurrency;
+    opts.runtime = runtime.runtime;
+    opts.native_dir = native_dir(&runtime);
     switchyard::up::run_foreground(opts, switchyard::up::stop_on_signals())
 }

@@ -2,8 +2,8 @@
 //! listener on loopback, wait until it serves, and stop it (also on drop).
 
 use crate::envoy::{render, BootstrapSpec};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -235,74 +235,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Minimal HTTP/1.1 GET over loopback (admin calls need no client library).
-pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    // Read until the announced length arrived or the peer closed.
-    loop {
-        let n = match s.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if buf.is_empty() => return Err(e),
-            Err(_) => break,
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(head_end) = find(&buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok());
-            if len.is_some_and(|len| buf.len() >= head_end + 4 + len) {
-                break;
-            }
-        }
-    }
-    Ok(parse_http_response(&buf))
+/// GET `path` on a loopback HTTP server (Envoy's admin): status and body.
+fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_idle_connections(0)
+        .timeout_connect(Some(Duration::from_secs(2)))
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut resp = agent
+        .get(format!("http://{addr}{path}"))
+        .call()
+        .map_err(std::io::Error::other)?;
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(ADMIN_BODY_LIMIT)
+        .read_to_string()
+        .map_err(std::io::Error::other)?;
+    Ok((resp.status().as_u16(), body))
 }
 
-/// Status and body (de-chunked) of a whole HTTP/1.1 response read off the wire; status 0
-/// when there is none.
-pub fn parse_http_response(raw: &[u8]) -> (u16, String) {
-    let text = String::from_utf8_lossy(raw);
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    (status, body)
-}
-
-/// The payload of a chunked body (stops at the last chunk or at anything malformed).
-pub fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || tail.len() < n {
-            break;
-        }
-        out.push_str(tail.get(..n).unwrap_or_default());
-        rest = tail.get(n..).unwrap_or_default().trim_start_matches("\r\n");
-    }
-    out
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
+/// Largest admin answer read (a config dump of many listeners stays far below).
+const ADMIN_BODY_LIMIT: u64 = 64 << 20;

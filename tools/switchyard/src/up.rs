@@ -7,12 +7,12 @@
 //! (ours or Envoy's refusal) is reported and the running config stays.
 
 use crate::envoy::{
-    clusters, discovery_response, listeners, render_dynamic, CDS_FILE, CLUSTER_TYPE, LDS_FILE,
-    LISTENER_TYPE,
+    clusters, discovery_response, listeners, native_runtime, render_dynamic, Runtime, CDS_FILE,
+    CLUSTER_TYPE, LDS_FILE, LISTENER_TYPE,
 };
 use crate::gateway::{self, GatewayConfig, GatewayError, Upstreams};
 use crate::local::LocalMocks;
-use crate::run::{write_atomic, EnvoyProcess, RunError};
+use crate::run::{write_atomic, EnvoyProcess, RunError, DYNAMIC_MODULES_SEARCH_PATH};
 use serde_json::Value;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -26,6 +26,10 @@ pub struct UpOptions {
     pub envoy: PathBuf,
     /// Directory with `ai_load_balancer.wasm` and `ai_proxy.wasm`.
     pub wasm_dir: PathBuf,
+    /// Where the filters run (default: the native module).
+    pub runtime: Runtime,
+    /// Directory with `libswitchyard.so` (the native runtime).
+    pub native_dir: PathBuf,
     /// Bootstrap, resources and log go here.
     pub workdir: PathBuf,
     pub concurrency: u32,
@@ -38,7 +42,9 @@ impl UpOptions {
         UpOptions {
             config,
             envoy,
+            native_dir: wasm_dir.with_file_name("native"),
             wasm_dir,
+            runtime: Runtime::Native,
             workdir,
             concurrency: 1,
             poll_interval: Duration::from_millis(200),
@@ -114,23 +120,29 @@ impl Up {
         }
         let mut mocks = LocalMocks::default();
         let upstreams = mocks.plan(&cfg)?;
-        let (cds, lds) = resources(&cfg, &upstreams, &opts.wasm_dir, &listen, 1);
+        let (cds, lds) = resources(&cfg, &upstreams, &opts, &listen, 1);
         write_atomic(&dir.join(CDS_FILE), cds.to_string().as_bytes())?;
         write_atomic(&dir.join(LDS_FILE), lds.to_string().as_bytes())?;
         let admin = match &cfg.admin {
             Some(_) => cfg.admin_addr(),
             None => SocketAddr::from(([127, 0, 0, 1], 0)),
         };
-        let bootstrap = render_dynamic(admin, &dir);
+        let mut bootstrap = render_dynamic(admin, &dir);
+        let mut env = Vec::new();
+        if opts.runtime == Runtime::Native {
+            bootstrap["layered_runtime"] = native_runtime();
+            env.push((DYNAMIC_MODULES_SEARCH_PATH, opts.native_dir.clone()));
+        }
         // Envoy appends to its log: start a fresh one so reports only show this run.
         let _ = std::fs::remove_file(opts.workdir.join("envoy.log"));
-        let envoy = EnvoyProcess::start_bootstrap(
+        let envoy = EnvoyProcess::start_bootstrap_env(
             &opts.envoy,
             &bootstrap,
             &opts.workdir,
             opts.concurrency,
             listen[0],
             admin,
+            &env,
         )
         .map_err(|e| match e {
             // The usual cause is a refused first config: say why instead of the whole log.
@@ -175,12 +187,8 @@ impl Up {
         self.mocks.mocked()
     }
 
-    pub fn mock(&self, provider: &str) -> Option<&mock_provider::MockServer> {
-        self.mocks.get(provider)
-    }
-
     /// Look at `gateway.yaml`; apply it when its content changed.
-    pub fn poll(&mut self) -> Option<Event> {
+    fn poll(&mut self) -> Option<Event> {
         let mut text = std::fs::read_to_string(&self.opts.config).ok()?;
         if text == self.last_text {
             return None;
@@ -229,7 +237,7 @@ impl Up {
             .collect::<Result<_, std::io::Error>>()?;
         let upstreams = self.mocks.plan(&cfg)?;
         let version = self.version + 1;
-        let (cds, lds) = resources(&cfg, &upstreams, &self.opts.wasm_dir, &listen, version);
+        let (cds, lds) = resources(&cfg, &upstreams, &self.opts, &listen, version);
         // Clusters first, so the new routes never point at a cluster Envoy lacks.
         if let Err(e) = self.push(CDS_FILE, &cds, "cluster_manager.cds") {
             self.version = version;
@@ -374,16 +382,17 @@ fn parse(path: &Path, text: &str) -> Result<GatewayConfig, GatewayError> {
 fn resources(
     cfg: &GatewayConfig,
     upstreams: &Upstreams,
-    wasm_dir: &Path,
+    opts: &UpOptions,
     listen: &[SocketAddr],
     version: u64,
 ) -> (Value, Value) {
     let mut spec = gateway::render(
         cfg,
         upstreams,
-        wasm_dir,
+        &opts.wasm_dir,
         SocketAddr::from(([127, 0, 0, 1], 0)),
     );
+    spec.runtime = opts.runtime;
     if let Some((first, rest)) = listen.split_first() {
         spec.listen = *first;
         spec.extra_listeners = rest.to_vec();

@@ -1,7 +1,7 @@
 use mock_provider::Script;
 use serde_json::{json, Value};
 
-use crate::client::{get, post, post_raw, Conn};
+use crate::client::{get, post, post_raw, Conn, ReplyExt};
 use crate::server;
 
 fn chat() -> Value {
@@ -131,4 +131,30 @@ fn library_controls() {
         std::net::TcpStream::connect(addr).is_err(),
         "stopped listening"
     );
+}
+
+#[test]
+fn cloud_credentials_over_http() {
+    let s = crate::server();
+    let body = br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}]}"#;
+    let path = "/model/m/converse";
+    assert_eq!(crate::client::post_raw(s.addr(), path, body).status, 200);
+    let r = crate::client::post(
+        s.addr(),
+        "/__mock/aws",
+        &serde_json::json!({"access_key_id": "AKID", "secret_access_key": "s"}),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(crate::client::post_raw(s.addr(), path, body).status, 403);
+    let r = crate::client::post(
+        s.addr(),
+        "/__mock/vertex",
+        &serde_json::json!({"public_key_pem": "nope"}),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        crate::client::post(s.addr(), "/__mock/reset", &serde_json::json!({})).status,
+        200
+    );
+    assert_eq!(crate::client::post_raw(s.addr(), path, body).status, 200);
 }

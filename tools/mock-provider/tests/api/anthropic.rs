@@ -1,7 +1,7 @@
 use mock_provider::{Script, ScriptToolCall};
 use serde_json::{json, Value};
 
-use crate::client::{post, post_with};
+use crate::client::{post, post_with, ReplyExt};
 use crate::server;
 
 fn request(stream: bool) -> Value {

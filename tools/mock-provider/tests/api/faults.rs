@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use mock_provider::Script;
 use serde_json::{json, Value};
 
-use crate::client::{post, post_with, Conn};
+use crate::client::{post, post_with, Conn, ReplyExt};
 use crate::{normalized, server};
 
 fn chat(stream: bool) -> Value {

@@ -1,7 +1,7 @@
 use mock_provider::{Script, ScriptToolCall};
 use serde_json::{json, Value};
 
-use crate::client::{post, post_raw, post_with};
+use crate::client::{post, post_raw, post_with, ReplyExt};
 use crate::server;
 
 const PLAIN: &str = "/v1beta/models/gemini-2.0-flash:generateContent";

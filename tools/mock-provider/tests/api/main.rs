@@ -3,10 +3,12 @@
 
 mod admin;
 mod anthropic;
+mod bedrock;
 mod client;
 mod faults;
 mod gemini;
 mod openai;
+mod vertex;
 
 use mock_provider::MockServer;
 

@@ -1,7 +1,7 @@
 use mock_provider::{Script, ScriptToolCall};
 use serde_json::{json, Value};
 
-use crate::client::{get, post, post_raw, post_with};
+use crate::client::{get, post, post_raw, post_with, ReplyExt};
 use crate::{normalized, server};
 
 fn chat_request(stream: bool) -> Value {

@@ -1,0 +1,803 @@
+//! OpenAI chat-completions request -> Bedrock Converse request, and the upstream path.
+
+use crate::error::GatewayError;
+use serde_json::{json, Map, Value};
+
+/// Per-provider Bedrock settings from the plugin config.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BedrockOptions {
+    /// `bedrockAdditionalFields` (Higress): an object merged into
+    /// `additionalModelRequestFields`, for model-specific parameters such as `top_k`.
+    pub additional_fields: Option<Map<String, Value>>,
+    /// `maxTokens` when the client sent neither `max_tokens` nor `max_completion_tokens`
+    /// (`None`: leave it to the model's default).
+    pub default_max_tokens: Option<u32>,
+}
+
+/// Longest model id accepted (ARNs of inference profiles included).
+const MAX_MODEL_LEN: usize = 2048;
+
+/// `/model/{modelId}/converse`, or `/converse-stream` when streaming.
+///
+/// The model id (`anthropic.claude-3-5-sonnet-20240620-v1:0`, an inference profile such as
+/// `us.anthropic...`, or an ARN) is percent-encoded as one path segment: everything but
+/// ASCII letters, digits and `-._~` is escaped, so `:` becomes `%3A` and `/` `%2F`. AWS
+/// SDKs send it the same way; [`sigv4`](super::sigv4) then signs the path as sent. An empty
+/// id, one longer than 2048 bytes or one with control characters is a 400 naming `model`.
+pub fn converse_path(model: &str, stream: bool) -> Result<String, GatewayError> {
+    if model.is_empty() || model.len() > MAX_MODEL_LEN || model.chars().any(char::is_control) {
+        return Err(GatewayError::invalid(
+            "invalid_model",
+            "model must be a Bedrock model id, inference profile id or ARN (1 to 2048 characters, no control characters)",
+        )
+        .with_param("model"));
+    }
+    let method = if stream {
+        "converse-stream"
+    } else {
+        "converse"
+    };
+    Ok(format!("/model/{}/{method}", encode_segment(model)))
+}
+
+/// `bedrock-runtime.{region}.amazonaws.com`. A region outside `[a-z0-9-]` (1..=32 bytes)
+/// is a config error (500 naming the field, not its value).
+pub fn runtime_host(region: &str) -> Result<String, GatewayError> {
+    let ok = !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+    if !ok {
+        return Err(GatewayError::new(
+            crate::ErrorKind::Internal,
+            "invalid_provider_config",
+            "the AWS region in the provider config is not a valid region name",
+        ));
+    }
+    Ok(format!("bedrock-runtime.{region}.amazonaws.com"))
+}
+
+/// Percent-encode every byte outside RFC 3986's unreserved set.
+pub(crate) fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+fn invalid(param: &'static str, code: &'static str, message: String) -> GatewayError {
+    GatewayError::invalid(code, message).with_param(param)
+}
+
+fn wrong_type(param: &'static str, path: &str, expected: &str) -> GatewayError {
+    invalid(param, "invalid_type", format!("{path} must be {expected}"))
+}
+
+/// The value of `key`, `null` counting as absent.
+fn get<'v>(obj: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}
+
+fn opt_u32(obj: &Map<String, Value>, key: &'static str) -> Result<Option<u32>, GatewayError> {
+    match get(obj, key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| wrong_type(key, key, "a non-negative integer")),
+    }
+}
+
+fn opt_f64(obj: &Map<String, Value>, key: &'static str) -> Result<Option<f64>, GatewayError> {
+    match get(obj, key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .filter(|f| f.is_finite())
+            .map(Some)
+            .ok_or_else(|| wrong_type(key, key, "a number")),
+    }
+}
+
+/// Translate an OpenAI chat-completions request body to a Bedrock Converse request body.
+///
+/// The model is not part of the body (it is in the path, see [`converse_path`]). Mappings:
+/// - `system`/`developer` messages -> top-level `system` text blocks;
+/// - `user` content: text, `image_url` data URLs -> `image` blocks (`png`, `jpeg`, `gif`,
+///   `webp`, base64 bytes), `file` data URLs of PDFs -> `document` blocks; http(s) image
+///   URLs are a 400 (Converse only takes inline bytes or S3 locations);
+/// - `assistant` text and `tool_calls` -> `text` and `toolUse` blocks (arguments parsed);
+/// - `tool` messages -> `toolResult` blocks of the following user turn;
+/// - consecutive turns of one role are merged (Converse wants them alternating), blank
+///   text is dropped (Converse rejects it);
+/// - `max_completion_tokens`/`max_tokens`, `temperature`, `top_p`, `stop` ->
+///   `inferenceConfig`; `tools` -> `toolConfig.tools[].toolSpec`, `tool_choice` `auto` /
+///   `required` / named -> `toolChoice` `auto` / `any` / `tool`. `tool_choice: "none"` drops
+///   the tools unless the history holds tool blocks (Converse then requires `toolConfig`);
+/// - `response_format` `json_schema` -> `outputConfig.textFormat` (schema as a JSON string);
+/// - [`BedrockOptions::additional_fields`] -> `additionalModelRequestFields`.
+///
+/// Errors are 400s naming the field: invalid JSON, empty `messages`, wrong types, unknown
+/// roles, unparsable tool-call arguments, unsupported parts, `n` > 1.
+pub fn chat_request_to_converse(
+    body: &[u8],
+    opts: &BedrockOptions,
+) -> Result<Vec<u8>, GatewayError> {
+    let req: Value = serde_json::from_slice(body).map_err(|e| {
+        GatewayError::invalid(
+            "invalid_json",
+            format!("request body is not valid JSON: {e}"),
+        )
+    })?;
+    let req = req.as_object().ok_or_else(|| {
+        GatewayError::invalid("invalid_type", "request body must be a JSON object")
+    })?;
+    crate::openai::check_request_fields(req)?;
+    if let Some(n) = get(req, "n") {
+        if n.as_u64() != Some(1) {
+            return Err(invalid(
+                "n",
+                "unsupported_value",
+                "n must be 1: Bedrock returns one choice per request".into(),
+            ));
+        }
+    }
+    let messages = match get(req, "messages") {
+        Some(Value::Array(m)) if !m.is_empty() => m,
+        Some(Value::Array(_)) => {
+            return Err(invalid(
+                "messages",
+                "invalid_value",
+                "messages must not be empty".into(),
+            ))
+        }
+        Some(_) => return Err(wrong_type("messages", "messages", "an array")),
+        None => {
+            return Err(invalid(
+                "messages",
+                "missing_required_parameter",
+                "messages is required".into(),
+            ))
+        }
+    };
+    let (system, turns) = convert_messages(messages)?;
+    if turns.is_empty() {
+        return Err(invalid(
+            "messages",
+            "invalid_value",
+            "messages must contain at least one user or assistant message with content".into(),
+        ));
+    }
+    let has_tool_blocks = turns.iter().any(|t| {
+        t["content"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|b| b.get("toolUse").is_some() || b.get("toolResult").is_some())
+        })
+    });
+
+    let mut out = Map::new();
+    out.insert("messages".into(), Value::Array(turns));
+    if !system.is_empty() {
+        out.insert("system".into(), Value::Array(system));
+    }
+
+    let mut inference = Map::new();
+    let max_tokens = match opt_u32(req, "max_completion_tokens")? {
+        Some(n) => Some(n),
+        None => opt_u32(req, "max_tokens")?,
+    }
+    .or(opts.default_max_tokens);
+    if let Some(n) = max_tokens {
+        inference.insert("maxTokens".into(), json!(n));
+    }
+    if let Some(t) = opt_f64(req, "temperature")? {
+        inference.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = opt_f64(req, "top_p")? {
+        inference.insert("topP".into(), json!(p));
+    }
+    let stops = stop_sequences(req)?;
+    if !stops.is_empty() {
+        inference.insert("stopSequences".into(), json!(stops));
+    }
+    if !inference.is_empty() {
+        out.insert("inferenceConfig".into(), Value::Object(inference));
+    }
+
+    if let Some(config) = tool_config(req, has_tool_blocks)? {
+        out.insert("toolConfig".into(), config);
+    }
+    if let Some(format) = output_config(req)? {
+        out.insert("outputConfig".into(), format);
+    }
+    if let Some(fields) = opts.additional_fields.as_ref().filter(|f| !f.is_empty()) {
+        out.insert(
+            "additionalModelRequestFields".into(),
+            Value::Object(fields.clone()),
+        );
+    }
+    serde_json::to_vec(&Value::Object(out)).map_err(|e| {
+        GatewayError::new(
+            crate::ErrorKind::Internal,
+            "encoding_failed",
+            format!("could not encode the Converse request: {e}"),
+        )
+    })
+}
+
+/// `response_format: {"type": "json_schema", "json_schema": {name, schema, description}}` ->
+/// `outputConfig.textFormat` (structured output; Converse takes the schema as a JSON
+/// string). `json_object` and `text` have no Converse equivalent and are dropped.
+fn output_config(req: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
+    let Some(format) = get(req, "response_format") else {
+        return Ok(None);
+    };
+    if format.get("type").and_then(Value::as_str) != Some("json_schema") {
+        return Ok(None);
+    }
+    let spec = format.get("json_schema");
+    let schema = spec
+        .and_then(|s| s.get("schema"))
+        .filter(|s| s.is_object())
+        .ok_or_else(|| {
+            wrong_type(
+                "response_format",
+                "response_format.json_schema.schema",
+                "a JSON schema object",
+            )
+        })?;
+    let mut json_schema = Map::new();
+    json_schema.insert("schema".into(), Value::String(schema.to_string()));
+    for key in ["name", "description"] {
+        if let Some(v) = spec.and_then(|s| s.get(key)).and_then(Value::as_str) {
+            json_schema.insert(key.into(), json!(v));
+        }
+    }
+    Ok(Some(json!({
+        "textFormat": {"type": "json_schema", "structure": {"jsonSchema": json_schema}}
+    })))
+}
+
+fn stop_sequences(req: &Map<String, Value>) -> Result<Vec<String>, GatewayError> {
+    let list = match get(req, "stop") {
+        None => return Ok(Vec::new()),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| wrong_type("stop", &format!("stop[{i}]"), "a string"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(wrong_type(
+                "stop",
+                "stop",
+                "a string or an array of strings",
+            ))
+        }
+    };
+    Ok(list.into_iter().filter(|s| !s.is_empty()).collect())
+}
+
+/// System blocks and the merged user/assistant turns.
+type Converted = (Vec<Value>, Vec<Value>);
+
+fn convert_messages(messages: &[Value]) -> Result<Converted, GatewayError> {
+    let mut system = Vec::new();
+    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    for (i, msg) in messages.iter().enumerate() {
+        let path = format!("messages[{i}]");
+        let msg = msg
+            .as_object()
+            .ok_or_else(|| wrong_type("messages", &path, "an object"))?;
+        let role = match msg.get("role") {
+            Some(Value::String(r)) => r.as_str(),
+            Some(_) => return Err(wrong_type("messages", &format!("{path}.role"), "a string")),
+            None => {
+                return Err(invalid(
+                    "messages",
+                    "missing_required_parameter",
+                    format!("{path}.role is required"),
+                ))
+            }
+        };
+        let content = get(msg, "content");
+        let cpath = format!("{path}.content");
+        let (role, blocks) = match role {
+            "system" | "developer" => {
+                system.extend(text_only(content, &cpath)?);
+                continue;
+            }
+            "user" => ("user", user_blocks(content, &cpath)?),
+            "assistant" => ("assistant", assistant_blocks(msg, &path)?),
+            "tool" => ("user", vec![tool_result(msg, &path)?]),
+            other => {
+                return Err(invalid(
+                    "messages",
+                    "invalid_value",
+                    format!("{path}.role must be one of system, developer, user, assistant, tool; got {other:?}"),
+                ))
+            }
+        };
+        if blocks.is_empty() {
+            continue;
+        }
+        match turns.last_mut() {
+            Some((last, content)) if *last == role => content.extend(blocks),
+            _ => turns.push((role, blocks)),
+        }
+    }
+    // Tool results first in their turn, as the assistant turn before expects them.
+    let turns = turns
+        .into_iter()
+        .map(|(role, content)| {
+            let (mut results, rest): (Vec<Value>, Vec<Value>) = content
+                .into_iter()
+                .partition(|b| b.get("toolResult").is_some());
+            results.extend(rest);
+            json!({ "role": role, "content": results })
+        })
+        .collect();
+    Ok((system, turns))
+}
+
+fn text_block(text: &str) -> Option<Value> {
+    (!text.trim().is_empty()).then(|| json!({ "text": text }))
+}
+
+fn part_type<'v>(part: &'v Value, path: &str) -> Result<&'v str, GatewayError> {
+    part.get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| wrong_type("messages", &format!("{path}.type"), "a string"))
+}
+
+fn part_str<'v>(part: &'v Value, key: &str, path: &str) -> Result<&'v str, GatewayError> {
+    part.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| wrong_type("messages", &format!("{path}.{key}"), "a string"))
+}
+
+/// Content that may only hold text: a string or `text` parts.
+fn text_only(content: Option<&Value>, path: &str) -> Result<Vec<Value>, GatewayError> {
+    match content {
+        None => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(text_block(s).into_iter().collect()),
+        Some(Value::Array(parts)) => {
+            let mut out = Vec::new();
+            for (j, part) in parts.iter().enumerate() {
+                let ppath = format!("{path}[{j}]");
+                match part_type(part, &ppath)? {
+                    "text" => out.extend(text_block(part_str(part, "text", &ppath)?)),
+                    other => {
+                        return Err(invalid(
+                            "messages",
+                            "unsupported_value",
+                            format!("{ppath}.type must be text here; got {other:?}"),
+                        ))
+                    }
+                }
+            }
+            Ok(out)
+        }
+        Some(_) => Err(wrong_type(
+            "messages",
+            path,
+            "a string or an array of parts",
+        )),
+    }
+}
+
+/// `data:<media type>;base64,<data>` split into media type and data.
+fn parse_data_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("data:")?;
+    let (meta, data) = rest.split_once(',')?;
+    Some((meta.strip_suffix(";base64")?, data))
+}
+
+fn user_blocks(content: Option<&Value>, path: &str) -> Result<Vec<Value>, GatewayError> {
+    let Some(Value::Array(parts)) = content else {
+        return text_only(content, path);
+    };
+    let mut out = Vec::new();
+    for (j, part) in parts.iter().enumerate() {
+        let ppath = format!("{path}[{j}]");
+        match part_type(part, &ppath)? {
+            "text" => out.extend(text_block(part_str(part, "text", &ppath)?)),
+            "image_url" => {
+                let upath = format!("{ppath}.image_url.url");
+                let url = match part.get("image_url") {
+                    Some(Value::String(u)) => u.as_str(),
+                    Some(obj) => obj
+                        .get("url")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| wrong_type("messages", &upath, "a string"))?,
+                    None => {
+                        return Err(invalid(
+                            "messages",
+                            "missing_required_parameter",
+                            format!("{ppath}.image_url is required"),
+                        ))
+                    }
+                };
+                out.push(image_block(url, &upath)?);
+            }
+            "file" => {
+                let fpath = format!("{ppath}.file.file_data");
+                let data = part
+                    .pointer("/file/file_data")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        invalid(
+                            "messages",
+                            "unsupported_value",
+                            format!("{fpath} is required: only inline files (data URLs) can be sent to Bedrock"),
+                        )
+                    })?;
+                let (media_type, data) = parse_data_url(data)
+                    .filter(|(m, _)| *m == "application/pdf")
+                    .ok_or_else(|| {
+                        invalid(
+                            "messages",
+                            "invalid_value",
+                            format!("{fpath} must be a base64 data URL of a PDF"),
+                        )
+                    })?;
+                let _ = media_type;
+                // Converse wants a document name: letters, digits, spaces, hyphens, brackets.
+                let name = part
+                    .pointer("/file/filename")
+                    .and_then(Value::as_str)
+                    .map(document_name)
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| format!("document-{}", out.len() + 1));
+                out.push(json!({"document": {"format": "pdf", "name": name, "source": {"bytes": data}}}));
+            }
+            other => {
+                return Err(invalid(
+                    "messages",
+                    "unsupported_value",
+                    format!("{ppath}.type {other:?} is not supported by Bedrock (text, image_url and file are)"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A file name reduced to what Converse accepts in a document name.
+fn document_name(name: &str) -> String {
+    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    stem.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '(' | ')' | '[' | ']') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(200)
+        .collect()
+}
+
+fn image_block(url: &str, path: &str) -> Result<Value, GatewayError> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        return Err(invalid(
+            "messages",
+            "unsupported_value",
+            format!("{path}: Bedrock takes images inline only; send a base64 data URL"),
+        ));
+    }
+    let (media_type, data) = parse_data_url(url).ok_or_else(|| {
+        invalid(
+            "messages",
+            "invalid_value",
+            format!("{path} must be a base64 data URL (data:<type>;base64,...)"),
+        )
+    })?;
+    let format = match media_type {
+        "image/png" => "png",
+        "image/jpeg" | "image/jpg" => "jpeg",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        other => {
+            return Err(invalid(
+                "messages",
+                "unsupported_value",
+                format!("{path}: image type {other:?} is not supported by Bedrock (png, jpeg, gif, webp are)"),
+            ))
+        }
+    };
+    Ok(json!({"image": {"format": format, "source": {"bytes": data}}}))
+}
+
+fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, GatewayError> {
+    let cpath = format!("{path}.content");
+    let mut out = Vec::new();
+    match get(msg, "content") {
+        Some(Value::Array(parts)) => {
+            for (j, part) in parts.iter().enumerate() {
+                let ppath = format!("{cpath}[{j}]");
+                let key = match part_type(part, &ppath)? {
+                    "text" => "text",
+                    "refusal" => "refusal",
+                    other => {
+                        return Err(invalid(
+                            "messages",
+                            "unsupported_value",
+                            format!("{ppath}.type must be text or refusal in an assistant message; got {other:?}"),
+                        ))
+                    }
+                };
+                out.extend(text_block(part_str(part, key, &ppath)?));
+            }
+        }
+        other => out.extend(text_only(other, &cpath)?),
+    }
+    let calls = match get(msg, "tool_calls") {
+        None => return Ok(out),
+        Some(Value::Array(calls)) => calls,
+        Some(_) => {
+            return Err(wrong_type(
+                "messages",
+                &format!("{path}.tool_calls"),
+                "an array",
+            ))
+        }
+    };
+    for (k, call) in calls.iter().enumerate() {
+        let tpath = format!("{path}.tool_calls[{k}]");
+        let id = call
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| wrong_type("messages", &format!("{tpath}.id"), "a non-empty string"))?;
+        let name = call
+            .pointer("/function/name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| wrong_type("messages", &format!("{tpath}.function.name"), "a string"))?;
+        let apath = format!("{tpath}.function.arguments");
+        let input = match call.pointer("/function/arguments") {
+            None | Some(Value::Null) => json!({}),
+            Some(Value::String(s)) if s.trim().is_empty() => json!({}),
+            Some(Value::String(s)) => serde_json::from_str::<Value>(s).map_err(|e| {
+                invalid(
+                    "messages",
+                    "invalid_value",
+                    format!("{apath} is not valid JSON: {e}"),
+                )
+            })?,
+            Some(_) => return Err(wrong_type("messages", &apath, "a JSON string")),
+        };
+        if !input.is_object() {
+            return Err(invalid(
+                "messages",
+                "invalid_value",
+                format!("{apath} must encode a JSON object"),
+            ));
+        }
+        out.push(json!({"toolUse": {"toolUseId": tool_id(id), "name": name, "input": input}}));
+    }
+    Ok(out)
+}
+
+fn tool_result(msg: &Map<String, Value>, path: &str) -> Result<Value, GatewayError> {
+    let id = match get(msg, "tool_call_id") {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        _ => {
+            return Err(wrong_type(
+                "messages",
+                &format!("{path}.tool_call_id"),
+                "a non-empty string",
+            ))
+        }
+    };
+    let cpath = format!("{path}.content");
+    let mut content = match get(msg, "content") {
+        None => Vec::new(),
+        Some(Value::String(s)) => vec![json!({ "text": s })],
+        array @ Some(Value::Array(_)) => user_blocks(array, &cpath)?,
+        Some(_) => {
+            return Err(wrong_type(
+                "messages",
+                &cpath,
+                "a string or an array of parts",
+            ))
+        }
+    };
+    if content.is_empty() {
+        // Converse wants at least one content block in a tool result.
+        content.push(json!({ "text": "" }));
+    }
+    Ok(json!({"toolResult": {"toolUseId": tool_id(id), "content": content}}))
+}
+
+/// Converse accepts tool ids matching `^[a-zA-Z0-9_-]+$` of at most 64 characters; ids
+/// minted by other vendors may not. Applied to `toolUse` and `toolResult` alike, so pairs
+/// still match.
+pub(crate) fn tool_id(id: &str) -> String {
+    id.chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn tool_config(
+    req: &Map<String, Value>,
+    has_tool_blocks: bool,
+) -> Result<Option<Value>, GatewayError> {
+    let tools = match get(req, "tools") {
+        None => return Ok(None),
+        Some(Value::Array(t)) if t.is_empty() => return Ok(None),
+        Some(Value::Array(t)) => t,
+        Some(_) => return Err(wrong_type("tools", "tools", "an array")),
+    };
+    let mut specs = Vec::with_capacity(tools.len());
+    let mut names = Vec::with_capacity(tools.len());
+    for (i, tool) in tools.iter().enumerate() {
+        let path = format!("tools[{i}]");
+        match tool.get("type").and_then(Value::as_str) {
+            Some("function") | None => {}
+            Some(other) => {
+                return Err(invalid(
+                    "tools",
+                    "unsupported_value",
+                    format!("{path}.type must be function; got {other:?}"),
+                ))
+            }
+        }
+        let name = tool
+            .pointer("/function/name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                wrong_type(
+                    "tools",
+                    &format!("{path}.function.name"),
+                    "a non-empty string",
+                )
+            })?;
+        let mut spec = Map::new();
+        spec.insert("name".into(), json!(name));
+        match tool.pointer("/function/description") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(d)) if d.is_empty() => {}
+            Some(Value::String(d)) => {
+                spec.insert("description".into(), json!(d));
+            }
+            Some(_) => {
+                return Err(wrong_type(
+                    "tools",
+                    &format!("{path}.function.description"),
+                    "a string",
+                ))
+            }
+        }
+        let schema = match tool.pointer("/function/parameters") {
+            None | Some(Value::Null) => json!({"type": "object", "properties": {}}),
+            Some(s @ Value::Object(_)) => s.clone(),
+            Some(_) => {
+                return Err(wrong_type(
+                    "tools",
+                    &format!("{path}.function.parameters"),
+                    "a JSON schema object",
+                ))
+            }
+        };
+        spec.insert("inputSchema".into(), json!({ "json": schema }));
+        specs.push(json!({ "toolSpec": spec }));
+        names.push(name);
+    }
+    let choice = match get(req, "tool_choice") {
+        None => None,
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Some(json!({"auto": {}})),
+            "required" => Some(json!({"any": {}})),
+            "none" if has_tool_blocks => None,
+            "none" => return Ok(None),
+            other => {
+                return Err(invalid(
+                    "tool_choice",
+                    "invalid_value",
+                    format!(
+                        "tool_choice must be auto, none, required or a function; got {other:?}"
+                    ),
+                ))
+            }
+        },
+        Some(c) => {
+            let name = c
+                .pointer("/function/name")
+                .or_else(|| c.get("name"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    wrong_type("tool_choice", "tool_choice.function.name", "a string")
+                })?;
+            if !names.contains(&name) {
+                return Err(invalid(
+                    "tool_choice",
+                    "invalid_value",
+                    format!("tool_choice names {name:?}, which is not in tools"),
+                ));
+            }
+            Some(json!({"tool": {"name": name}}))
+        }
+    };
+    let mut config = Map::new();
+    config.insert("tools".into(), Value::Array(specs));
+    if let Some(choice) = choice {
+        config.insert("toolChoice".into(), choice);
+    }
+    Ok(Some(Value::Object(config)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_encode_the_model_id() {
+        assert_eq!(
+            converse_path("anthropic.claude-3-5-sonnet-20240620-v1:0", false).unwrap(),
+            "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
+        );
+        assert_eq!(
+            converse_path("us.meta.llama3-2-1b-instruct-v1:0", true).unwrap(),
+            "/model/us.meta.llama3-2-1b-instruct-v1%3A0/converse-stream"
+        );
+        assert_eq!(
+            converse_path(
+                "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.x",
+                false
+            )
+            .unwrap(),
+            "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile%2Fus.x/converse"
+        );
+        assert_eq!(
+            converse_path("a/../b?c#d%e f", false).unwrap(),
+            "/model/a%2F..%2Fb%3Fc%23d%25e%20f/converse"
+        );
+        for bad in ["", "a\r\nb", "a\0"] {
+            let e = converse_path(bad, false).unwrap_err();
+            assert_eq!((e.status(), e.param), (400, Some("model")));
+        }
+        assert!(converse_path(&"a".repeat(2049), false).is_err());
+    }
+
+    #[test]
+    fn runtime_hosts() {
+        assert_eq!(
+            runtime_host("us-east-1").unwrap(),
+            "bedrock-runtime.us-east-1.amazonaws.com"
+        );
+        for bad in ["", "US-EAST-1", "us-east-1.evil.com/", "a b"] {
+            assert_eq!(runtime_host(bad).unwrap_err().status(), 500, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tool_ids_are_sanitised() {
+        assert_eq!(tool_id("call.1:x"), "call_1_x");
+        assert_eq!(tool_id(&"a".repeat(80)).len(), 64);
+    }
+}
