@@ -484,7 +484,7 @@ fn claude_model_list_is_the_gateways_and_unreadable_answers_are_errors() {
     let r = gw.post("/v1/chat/completions", CHAT);
     assert_eq!(
         r.json()["error"]["code"],
-        "invalid_vendor_response",
+        "invalid_upstream_response",
         "{}",
         r.text()
     );
