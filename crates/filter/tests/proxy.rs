@@ -609,3 +609,102 @@ fn empty_vendor_answer_to_a_conversion_is_a_502() {
     assert_eq!(req.on_response_headers(&mut host, true), Action::Pause);
     assert_eq!(host.local_reply.map(|r| r.status), Some(502));
 }
+
+#[test]
+fn chat_to_gemini_plain() {
+    let root = proxy_root(json!({"provider": {"type": "gemini", "apiTokens": ["g"]}}));
+    let mut host = chat(json!({"model": "gemini-2.5-flash", "messages": [
+        {"role": "system", "content": "be brief"}, {"role": "user", "content": "2+2?"}]}));
+    let mut req = root.new_request();
+    send_request(&mut req, &mut host);
+    assert_eq!(
+        host.request_header_value(":path"),
+        Some("/v1beta/models/gemini-2.5-flash:generateContent")
+    );
+    let sent = host.request_json();
+    assert_eq!(sent["systemInstruction"]["parts"][0]["text"], "be brief");
+    assert_eq!(sent["contents"][0]["role"], "user");
+    let answer = fixture("gemini/response/text.in.json");
+    let out = json(&receive(
+        &mut req,
+        &mut host,
+        200,
+        &[("content-type", "application/json")],
+        &[&answer],
+    ));
+    assert_eq!(out["object"], "chat.completion");
+    assert_eq!(out["choices"][0]["message"]["content"], "2 + 2 = 4.");
+    assert_eq!(out["choices"][0]["finish_reason"], "stop");
+    assert_eq!(out["usage"]["prompt_tokens"], 9);
+    assert_eq!(out["usage"]["completion_tokens"], 7);
+}
+
+#[test]
+fn messages_to_chat_and_to_gemini_plain() {
+    let body = json!({"model": "m", "max_tokens": 64, "system": "be brief",
+        "messages": [{"role": "user", "content": "2+2?"}]});
+    let make =
+        || MockHost::post("/v1/messages", body.to_string().as_bytes()).with_facts(facts_of(&body));
+
+    // To an OpenAI-compatible vendor: chat completions and back to a Messages answer.
+    let root = proxy_root(deepseek());
+    let mut host = make();
+    let mut req = root.new_request();
+    send_request(&mut req, &mut host);
+    assert_eq!(
+        host.request_header_value(":path"),
+        Some("/chat/completions")
+    );
+    assert_eq!(
+        host.request_json()["messages"][0],
+        json!({"role": "system", "content": "be brief"})
+    );
+    let out = json(&receive(
+        &mut req,
+        &mut host,
+        200,
+        &[("content-type", "application/json")],
+        &[COMPLETION.as_bytes()],
+    ));
+    assert_eq!(out["type"], "message");
+    assert_eq!(out["content"][0], json!({"type": "text", "text": "hi"}));
+    assert_eq!(out["stop_reason"], "end_turn");
+    assert_eq!(out["usage"]["input_tokens"], 5);
+
+    // To Gemini: through chat in both directions.
+    let root = proxy_root(json!({"provider": {"type": "gemini", "apiTokens": ["g"]}}));
+    let mut host = make();
+    let mut req = root.new_request();
+    send_request(&mut req, &mut host);
+    assert_eq!(
+        host.request_header_value(":path"),
+        Some("/v1beta/models/m:generateContent")
+    );
+    assert_eq!(
+        host.request_json()["systemInstruction"]["parts"][0]["text"],
+        "be brief"
+    );
+    let answer = fixture("gemini/response/text.in.json");
+    let out = json(&receive(
+        &mut req,
+        &mut host,
+        200,
+        &[("content-type", "application/json")],
+        &[&answer],
+    ));
+    assert_eq!(out["type"], "message");
+    assert_eq!(out["content"][0]["text"], "2 + 2 = 4.");
+    assert_eq!(out["usage"]["output_tokens"], 7);
+    // A vendor error comes back in Anthropic's shape.
+    let mut host = make();
+    let err = br#"{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED"}}"#;
+    let out = json(&exchange(
+        &root,
+        &mut host,
+        429,
+        &[("content-type", "application/json")],
+        err,
+    ));
+    assert_eq!(out["type"], "error");
+    assert_eq!(out["error"]["type"], "rate_limit_error");
+}

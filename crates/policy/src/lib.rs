@@ -12,6 +12,7 @@ pub mod local;
 pub mod metrics;
 pub mod model_map;
 pub mod models;
+pub mod observe;
 pub mod proxy;
 pub mod resp;
 pub mod rules;

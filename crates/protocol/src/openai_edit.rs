@@ -97,6 +97,12 @@ pub fn request_facts(body: &[u8], needs_model: bool) -> Result<RequestFacts, Gat
             )
         })?;
     }
+    if nesting_deeper_than(body, MAX_DEPTH) {
+        return Err(GatewayError::invalid(
+            "invalid_json",
+            format!("request body is not valid JSON: nested deeper than {MAX_DEPTH} levels"),
+        ));
+    }
     if body.trim_ascii_start().first() != Some(&b'{') {
         // Not an object: the full check words the error.
         validate(body, needs_model)?;
@@ -129,6 +135,39 @@ pub fn request_facts(body: &[u8], needs_model: bool) -> Result<RequestFacts, Gat
         include_usage,
         model_spans: raw.model_spans,
     })
+}
+
+/// Deepest nesting accepted (serde_json's own limit; the pass below skips nested values
+/// without counting them).
+const MAX_DEPTH: usize = 128;
+
+/// Whether arrays and objects in `body` nest deeper than `limit` (brackets inside strings do
+/// not count).
+fn nesting_deeper_than(body: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Whether `body` holds a `\uD800`-`\uDFFF` escape (case-insensitive hex).
@@ -366,6 +405,22 @@ mod tests {
             Ok(Some("m".into()))
         );
         assert!(!super::has_surrogate_escape(br#"{"y":"\\ud800"}"#));
+        let deep = format!(
+            r#"{{"model":"m","messages":{}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert_eq!(
+            super::request_facts(deep.as_bytes(), true).map_err(|e| e.code),
+            Err("invalid_json")
+        );
+        let ok = format!(
+            r#"{{"model":"m","x":"{}","m":{}{}}}"#,
+            "[".repeat(300),
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert!(super::request_facts(ok.as_bytes(), true).is_ok());
         assert!(super::has_surrogate_escape(br#"{"y":"\uDBFF"}"#));
     }
 

@@ -4,7 +4,7 @@
 use hyper::Response;
 use serde_json::{json, Value};
 
-use crate::answer::{embedding, Answer, Finish, Prompt};
+use crate::answer::{count_words, embedding, Answer, Finish, Prompt};
 use crate::body::MockBody;
 use crate::reply::{self, ok_status, EVENT_STREAM, JSON};
 use crate::router::Ctx;
@@ -66,7 +66,7 @@ pub(crate) fn handle(
                 .and_then(Value::as_u64);
             let answer = Answer::new(&prompt(body), ctx.script, max_tokens);
             if method == Method::Generate {
-                let out = chunk(ctx, model, &answer, parts_all(&answer), true);
+                let out = chunk(ctx, model, &answer, parts_all(ctx, &answer), true);
                 reply::json(ok_status(ctx.script), &ctx.script.headers, to_json(&out))
             } else {
                 stream(ctx, model, &answer, is_sse(query))
@@ -126,14 +126,16 @@ fn is_sse(query: Option<&str>) -> bool {
         .any(|p| p == "alt=sse")
 }
 
-/// Stream chunks: one per text piece, then one with all function calls; the last carries
+/// Stream chunks: the thought summary (if scripted), one per text piece, then one with all function calls; the last carries
 /// `finishReason` and the full `usageMetadata`, earlier ones a partial one.
 fn stream(ctx: &Ctx<'_>, model: &str, answer: &Answer<'_>, sse: bool) -> Response<MockBody> {
-    let mut chunks: Vec<Vec<Value>> = answer
-        .text_chunks(ctx.script.events)
-        .into_iter()
-        .map(|t| vec![json!({"text": t})])
-        .collect();
+    let mut chunks: Vec<Vec<Value>> = thought_part(ctx).into_iter().map(|p| vec![p]).collect();
+    chunks.extend(
+        answer
+            .text_chunks(ctx.script.events)
+            .into_iter()
+            .map(|t| vec![json!({"text": t})]),
+    );
     if !answer.tool_calls.is_empty() {
         chunks.push(function_calls(answer));
     }
@@ -173,11 +175,16 @@ fn chunk(ctx: &Ctx<'_>, model: &str, answer: &Answer<'_>, parts: Vec<Value>, las
             Finish::Length => "MAX_TOKENS",
             Finish::Stop | Finish::ToolCalls => "STOP",
         });
-        json!({
+        let thoughts = ctx.script.thought_text.as_deref().map(count_words);
+        let mut usage = json!({
             "promptTokenCount": answer.prompt_tokens,
             "candidatesTokenCount": answer.completion_tokens,
-            "totalTokenCount": answer.total_tokens(),
-        })
+            "totalTokenCount": answer.total_tokens() + thoughts.unwrap_or(0),
+        });
+        if let Some(n) = thoughts {
+            usage["thoughtsTokenCount"] = Value::from(n);
+        }
+        usage
     } else {
         json!({
             "promptTokenCount": answer.prompt_tokens,
@@ -192,9 +199,16 @@ fn chunk(ctx: &Ctx<'_>, model: &str, answer: &Answer<'_>, parts: Vec<Value>, las
     })
 }
 
-/// All parts of a plain answer: the text (unless only function calls), then function calls.
-fn parts_all(answer: &Answer<'_>) -> Vec<Value> {
-    let mut parts = Vec::new();
+/// The scripted thought summary as a part, if any.
+fn thought_part(ctx: &Ctx<'_>) -> Option<Value> {
+    let text = ctx.script.thought_text.as_deref()?;
+    Some(json!({"text": text, "thought": true}))
+}
+
+/// All parts of a plain answer: the thought summary (if scripted), the text (unless only
+/// function calls), then function calls.
+fn parts_all(ctx: &Ctx<'_>, answer: &Answer<'_>) -> Vec<Value> {
+    let mut parts: Vec<Value> = thought_part(ctx).into_iter().collect();
     if !answer.text.is_empty() || answer.tool_calls.is_empty() {
         parts.push(json!({"text": answer.text}));
     }

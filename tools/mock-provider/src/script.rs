@@ -54,6 +54,10 @@ pub struct Script {
     /// Bedrock ConverseStream only: after the first content event, send an exception frame of
     /// this type (e.g. `throttlingException`, message from `error_message`) and end the stream.
     pub stream_exception: Option<String>,
+    /// Gemini (and Vertex AI) only: a thought summary (a part with `thought: true`, as sent
+    /// when the request sets `thinkingConfig.includeThoughts`) before the answer; streamed as
+    /// its own chunk. Its words are reported as `usageMetadata.thoughtsTokenCount`.
+    pub thought_text: Option<String>,
 }
 
 /// A tool call the mock answers with.

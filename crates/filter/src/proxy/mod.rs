@@ -8,10 +8,8 @@
 //! and `switchyard_protocol` (bodies and streams).
 
 mod failover;
-mod observe;
 
 pub use failover::HEALTH_CHECK_HEADER;
-pub use observe::{Observation, FILTER_STATE_KEY};
 
 use crate::host::{
     select_config, Action, BodyFacts, Callout, CalloutResponse, Host, HttpHost, Rng,
@@ -20,8 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchyard_policy::config_error::parse_json;
 use switchyard_policy::context_file::{self, ContextCache};
+use switchyard_policy::observe;
 use switchyard_policy::proxy::{Protocol, Provider, ProxyConfig};
 use switchyard_policy::rules::RuleSet;
+use switchyard_policy::stats::Kind;
 use switchyard_policy::translation::{
     self, AnswerPlan, Ids, ResponseMode, Translation, UpstreamTarget,
 };
@@ -901,6 +901,14 @@ impl ProxyRequest {
         if let Some(line) = obs.publish() {
             host.set_log_facts(&line);
         }
-        obs.emit(&*host, status, details.as_deref(), host.now_ms());
+        obs.emit(
+            status,
+            details.as_deref(),
+            host.now_ms(),
+            |kind, metric, labels, value| match kind {
+                Kind::Counter => host.count(metric, labels, value),
+                Kind::Histogram => host.record(metric, labels, value),
+            },
+        );
     }
 }

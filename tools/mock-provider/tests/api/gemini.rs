@@ -103,6 +103,57 @@ fn function_call_whole_in_one_chunk() {
 }
 
 #[test]
+fn thought_summary_before_the_answer() {
+    let s = server();
+    let script = Script {
+        thought_text: Some("Rayleigh scattering, shorter waves".into()),
+        ..Script::text("Because of Rayleigh scattering.")
+    };
+    s.push_script(script.clone());
+    let v = post(s.addr(), PLAIN, &request()).json();
+    assert_eq!(
+        v["candidates"][0]["content"]["parts"],
+        json!([
+            {"text": "Rayleigh scattering, shorter waves", "thought": true},
+            {"text": "Because of Rayleigh scattering."},
+        ])
+    );
+    assert_eq!(
+        v["usageMetadata"],
+        json!({"promptTokenCount": 7, "candidatesTokenCount": 4, "thoughtsTokenCount": 4, "totalTokenCount": 15})
+    );
+
+    s.push_script(script);
+    let chunks = post(s.addr(), &format!("{STREAM}?alt=sse"), &request()).data();
+    assert_eq!(chunks.len(), 5, "the thought, then one chunk per word");
+    assert_eq!(
+        chunks[0]["candidates"][0]["content"]["parts"],
+        json!([{"text": "Rayleigh scattering, shorter waves", "thought": true}])
+    );
+    let answer: String = chunks[1..]
+        .iter()
+        .map(|c| {
+            let part = &c["candidates"][0]["content"]["parts"][0];
+            assert!(part.get("thought").is_none(), "{part}");
+            part["text"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(answer, "Because of Rayleigh scattering.");
+    assert_eq!(chunks[4]["usageMetadata"], v["usageMetadata"]);
+
+    // Without the script: no thought part, no thought tokens.
+    let v = post(s.addr(), PLAIN, &request()).json();
+    assert!(v["usageMetadata"].get("thoughtsTokenCount").is_none());
+    assert_eq!(
+        v["candidates"][0]["content"]["parts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
 fn max_output_tokens() {
     let s = server();
     let mut req = request();

@@ -1,21 +1,18 @@
 //! Per-request observation: which provider and models served a request, its status, token
-//! usage, time to first byte and duration. Emitted as host metrics when the request ends
-//! (`switchyard_policy::stats` names them) and as filter state for access logs.
+//! usage, time to first byte and duration; the metric labels it is emitted with when the
+//! request ends ([`crate::stats`] names them) and the access-log facts. Pure: the filter hands
+//! the samples to its host.
 //!
 //! Filter state `wasm.switchyard` (read in an access log with
 //! `%FILTER_STATE(wasm.switchyard:PLAIN)%`) holds them as one logfmt line:
 //! `provider=… model=… upstream_model=… input_tokens=… output_tokens=… ttft_ms=…`.
 
-use crate::host::Host;
-use switchyard_policy::proxy::Provider;
-use switchyard_policy::stats::{self, model_label, status_class};
-use switchyard_policy::vendor::Api;
+use crate::proxy::Provider;
+use crate::stats::{self, model_label, status_class, Kind};
+use crate::vendor::Api;
 use switchyard_protocol::responses::{usage_from_response_body, ResponsesUsageTap};
 use switchyard_protocol::usage::{usage_from_tail, BodyTail, MessagesUsageTap};
 use switchyard_protocol::{StreamConverter, Usage};
-
-/// Filter state key of the per-request facts (`%FILTER_STATE(wasm.switchyard:PLAIN)%`).
-pub const FILTER_STATE_KEY: &str = "switchyard";
 
 /// Longest value written into the access-log facts; longer ones are cut.
 const MAX_LOG_VALUE: usize = 128;
@@ -229,13 +226,14 @@ impl Observation {
         line
     }
 
-    /// The request is over (`on_log`): emit its metrics. `final_status` is what the client got.
+    /// The request is over (`on_log`): its metric samples, handed to `sample(kind, metric,
+    /// labels, value)`. `final_status` is what the client got.
     pub fn emit(
         &self,
-        host: &(impl Host + ?Sized),
         final_status: Option<u16>,
         code_details: Option<&str>,
         now: u64,
+        mut sample: impl FnMut(Kind, &str, &[(&str, &str)], u64),
     ) {
         let status = final_status.or(self.status).unwrap_or(0);
         let provider = self.provider.as_str();
@@ -243,7 +241,18 @@ impl Observation {
         let resp = self.response_label_owned.as_str();
         let req = if req.is_empty() { "unknown" } else { req };
         let resp = if resp.is_empty() { "unknown" } else { resp };
-        stats_count_request(host, provider, req, resp, self.operation, status);
+        sample(
+            Kind::Counter,
+            stats::REQUESTS,
+            &[
+                (stats::PROVIDER, provider),
+                (stats::REQUEST_MODEL, req),
+                (stats::RESPONSE_MODEL, resp),
+                (stats::OPERATION, self.operation),
+                (stats::STATUS_CLASS, status_class(status)),
+            ],
+            1,
+        );
         if let Some(u) = self.usage {
             let uncached = u
                 .prompt_tokens
@@ -255,7 +264,8 @@ impl Observation {
                 ("cache_read", u.cached_tokens),
                 ("cache_creation", u.cache_creation_tokens),
             ] {
-                host.count(
+                sample(
+                    Kind::Counter,
                     stats::TOKEN_USAGE,
                     &[
                         (stats::PROVIDER, provider),
@@ -267,7 +277,8 @@ impl Observation {
                 );
             }
         }
-        host.record(
+        sample(
+            Kind::Histogram,
             stats::OPERATION_DURATION,
             &[
                 (stats::PROVIDER, provider),
@@ -278,7 +289,8 @@ impl Observation {
         );
         if self.streaming && status < 400 {
             if let Some(first) = self.first_byte_ms {
-                host.record(
+                sample(
+                    Kind::Histogram,
                     stats::TIME_TO_FIRST_TOKEN,
                     &[(stats::PROVIDER, provider), (stats::RESPONSE_MODEL, resp)],
                     first.saturating_sub(self.started_ms),
@@ -286,34 +298,14 @@ impl Observation {
             }
         }
         if let Some(kind) = error_type(self.status, code_details) {
-            host.count(
+            sample(
+                Kind::Counter,
                 stats::UPSTREAM_ERRORS,
                 &[(stats::PROVIDER, provider), (stats::ERROR_TYPE, kind)],
                 1,
             );
         }
     }
-}
-
-fn stats_count_request(
-    host: &(impl Host + ?Sized),
-    provider: &str,
-    req: &str,
-    resp: &str,
-    op: &str,
-    status: u16,
-) {
-    host.count(
-        stats::REQUESTS,
-        &[
-            (stats::PROVIDER, provider),
-            (stats::REQUEST_MODEL, req),
-            (stats::RESPONSE_MODEL, resp),
-            (stats::OPERATION, op),
-            (stats::STATUS_CLASS, status_class(status)),
-        ],
-        1,
-    );
 }
 
 /// What kind of upstream failure ended the request, if any: Envoy's response code details

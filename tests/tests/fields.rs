@@ -1,0 +1,360 @@
+//! Issue 20, end to end with the official SDKs: no request field is dropped silently. A field
+//! the vendor has an equivalent for reaches it under the vendor's name (structured output to
+//! Claude's `output_config.format` and Gemini's `responseSchema`, thinking to Gemini's
+//! `thinkingConfig`), what the vendor answers comes back in the client's terms (Gemini thought
+//! parts as Anthropic `thinking` blocks and OpenAI `reasoning_content`), and a field with no
+//! equivalent is a 400 naming it that the SDK raises, before anything reaches the vendor.
+//!
+//! Build first: `cargo xtask build`; run with `cargo xtask test` (or set `ENVOY_BIN`).
+
+use serde_json::Value;
+use switchyard_e2e::*;
+
+/// The JSON the mock answers where the client asked for a `Weather` object.
+const WEATHER: &str = r#"{"city":"Paris","temperature_c":21}"#;
+
+/// The thought summary the Gemini mock sends before its answer.
+const THOUGHT: &str = "The user wants the weather; Paris is mild in May.";
+
+/// The `Weather` model the Python scripts parse answers into (`from pydantic import ...`
+/// already done), and the schema of the same object as a plain dict.
+const WEATHER_PY: &str = r#"
+class Weather(BaseModel):
+    city: str
+    temperature_c: int
+
+schema = {"type": "object", "properties": {"city": {"type": "string"}, "temperature_c": {"type": "integer"}}, "required": ["city", "temperature_c"], "additionalProperties": False}
+"#;
+
+fn base(gw: &Gateway) -> String {
+    format!("http://{}/v1", gw.addr())
+}
+
+fn claude_gateway() -> (Gateway, MockServer) {
+    provider_gateway(json!({"type": "claude", "apiTokens": ["sk-ant-1"]}))
+}
+
+/// ai-proxy with a Gemini provider (`claude-*` mapped to a Gemini model for Anthropic
+/// clients); the Wasm runtime needs the body-to-metadata filter for the model in the path.
+fn gemini_gateway() -> (Gateway, MockServer) {
+    let (mut s, m) = proxy_spec(json!({"provider": {
+        "type": "gemini", "apiTokens": ["g-key-1"],
+        "modelMapping": {"claude-*": "gemini-2.5-flash"}
+    }}));
+    s.body_metadata = true;
+    (Gateway::start(&s), m)
+}
+
+fn bodies(m: &MockServer) -> Vec<Value> {
+    m.requests()
+        .iter()
+        .map(|r| {
+            r.json()
+                .unwrap_or_else(|| panic!("upstream body is not JSON: {r:?}"))
+        })
+        .collect()
+}
+
+#[test]
+fn openai_sdk_structured_output_to_claude() {
+    let (gw, m) = claude_gateway();
+    m.set_default_script(Script::text(WEATHER));
+    let script = format!(
+        "{}{WEATHER_PY}{}",
+        "import sys, json, openai\nfrom pydantic import BaseModel\n",
+        r#"
+c = openai.OpenAI(base_url=sys.argv[1], api_key="client-key", max_retries=0)
+msgs = [{"role": "user", "content": "weather in Paris as JSON"}]
+r = c.chat.completions.create(model="claude-sonnet-4-5", messages=msgs,
+    response_format={"type": "json_schema", "json_schema": {"name": "weather", "schema": schema, "strict": True}})
+assert r.object == "chat.completion" and r.choices[0].finish_reason == "stop", r
+assert json.loads(r.choices[0].message.content) == {"city": "Paris", "temperature_c": 21}, r
+p = c.chat.completions.parse(model="claude-sonnet-4-5", messages=msgs, response_format=Weather)
+w = p.choices[0].message.parsed
+assert isinstance(w, Weather) and w.city == "Paris" and w.temperature_c == 21, p
+with c.chat.completions.stream(model="claude-sonnet-4-5", messages=msgs, response_format=Weather) as s:
+    final = s.get_final_completion()
+assert final.choices[0].message.parsed == w, final
+try:
+    c.chat.completions.create(model="claude-sonnet-4-5", messages=msgs, response_format={"type": "json_object"})
+    raise SystemExit("json_object was not refused")
+except openai.BadRequestError as e:
+    assert e.status_code == 400 and e.param == "response_format", (e.status_code, e.param, e.body)
+    assert "json_object" in e.message and "json_schema" in e.message, e.message
+print("ok")
+"#
+    );
+    run_python(&script, &[base(&gw)]);
+
+    let up = bodies(&m);
+    assert_eq!(up.len(), 3, "json_object never reached the vendor: {up:?}");
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}, "temperature_c": {"type": "integer"}}, "required": ["city", "temperature_c"], "additionalProperties": false});
+    assert_eq!(
+        up[0]["output_config"],
+        json!({"format": {"type": "json_schema", "schema": schema}}),
+        "{}",
+        up[0]
+    );
+    assert!(up[0].get("response_format").is_none(), "{}", up[0]);
+    for body in &up[1..] {
+        let format = &body["output_config"]["format"];
+        assert_eq!(format["type"], "json_schema", "{body}");
+        // The SDK's schema from the pydantic model, as it sent it.
+        assert_eq!(
+            format["schema"]["properties"]["temperature_c"]["type"], "integer",
+            "{body}"
+        );
+        assert_eq!(
+            format["schema"]["required"],
+            json!(["city", "temperature_c"])
+        );
+        assert!(body.get("response_format").is_none(), "{body}");
+    }
+    assert_eq!(up[2]["stream"], true);
+    assert!(!gw.wasm_failed());
+}
+
+#[test]
+fn openai_sdk_structured_output_to_gemini() {
+    let (gw, m) = gemini_gateway();
+    m.set_default_script(Script::text(WEATHER));
+    let script = format!(
+        "{}{WEATHER_PY}{}",
+        "import sys, json, openai\nfrom pydantic import BaseModel\n",
+        r#"
+c = openai.OpenAI(base_url=sys.argv[1], api_key="client-key", max_retries=0)
+msgs = [{"role": "user", "content": "weather in Paris as JSON"}]
+r = c.chat.completions.create(model="gemini-2.5-flash", messages=msgs,
+    response_format={"type": "json_schema", "json_schema": {"name": "weather", "schema": schema, "strict": True}})
+assert json.loads(r.choices[0].message.content) == {"city": "Paris", "temperature_c": 21}, r
+p = c.chat.completions.parse(model="gemini-2.5-flash", messages=msgs, response_format=Weather)
+w = p.choices[0].message.parsed
+assert isinstance(w, Weather) and w.city == "Paris" and w.temperature_c == 21, p
+with c.chat.completions.stream(model="gemini-2.5-flash", messages=msgs, response_format=Weather) as s:
+    final = s.get_final_completion()
+assert final.choices[0].message.parsed == w, final
+r = c.chat.completions.create(model="gemini-2.5-flash", messages=msgs, response_format={"type": "json_object"})
+assert json.loads(r.choices[0].message.content)["city"] == "Paris", r
+print("ok")
+"#
+    );
+    run_python(&script, &[base(&gw)]);
+
+    let got = m.requests();
+    let paths: Vec<&str> = got.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+        ]
+    );
+    let up = bodies(&m);
+    let want = json!({
+        "type": "OBJECT",
+        "properties": {"city": {"type": "STRING"}, "temperature_c": {"type": "INTEGER"}},
+        "required": ["city", "temperature_c"],
+    });
+    let config = &up[0]["generationConfig"];
+    assert_eq!(config["responseMimeType"], "application/json", "{}", up[0]);
+    assert_eq!(config["responseSchema"], want, "{}", up[0]);
+    assert!(up[0].get("response_format").is_none(), "{}", up[0]);
+    for body in &up[1..3] {
+        let config = &body["generationConfig"];
+        assert_eq!(config["responseMimeType"], "application/json", "{body}");
+        let schema = &config["responseSchema"];
+        assert_eq!(schema["type"], "OBJECT", "{body}");
+        assert_eq!(
+            schema["properties"]["temperature_c"]["type"], "INTEGER",
+            "{body}"
+        );
+        assert_eq!(schema["required"], json!(["city", "temperature_c"]));
+        assert!(
+            schema.get("additionalProperties").is_none(),
+            "Gemini rejects additionalProperties: {body}"
+        );
+    }
+    // json_object: JSON mode without a schema.
+    let config = &up[3]["generationConfig"];
+    assert_eq!(config["responseMimeType"], "application/json", "{}", up[3]);
+    assert!(config.get("responseSchema").is_none(), "{}", up[3]);
+    assert!(!gw.wasm_failed());
+}
+
+#[test]
+fn anthropic_sdk_thinking_to_gemini() {
+    let (gw, m) = gemini_gateway();
+    m.set_default_script(Script {
+        thought_text: Some(THOUGHT.into()),
+        ..Script::text("Mild and sunny, 21 degrees.")
+    });
+    let script = r#"
+import sys, anthropic
+c = anthropic.Anthropic(base_url=sys.argv[1], api_key="client-key", max_retries=0)
+msgs = [{"role": "user", "content": "weather in Paris?"}]
+thought = sys.argv[2]
+m = c.messages.create(model="claude-sonnet-4-5", max_tokens=4096, messages=msgs,
+    thinking={"type": "enabled", "budget_tokens": 2048})
+assert [b.type for b in m.content] == ["thinking", "text"], m
+assert m.content[0].thinking == thought, m
+assert m.content[1].text == "Mild and sunny, 21 degrees.", m
+assert m.stop_reason == "end_turn", m
+assert m.usage.output_tokens > len(thought.split()), m.usage
+with c.messages.stream(model="claude-sonnet-4-5", max_tokens=4096, messages=msgs,
+        thinking={"type": "enabled", "budget_tokens": 2048}) as s:
+    kinds = [e.type for e in s]
+    final = s.get_final_message()
+assert "thinking" in kinds and "text" in kinds, kinds
+assert kinds.index("thinking") < kinds.index("text"), kinds
+assert [b.type for b in final.content] == ["thinking", "text"], final
+assert final.content[0].thinking == thought, final
+assert final.content[1].text == m.content[1].text, final
+m = c.messages.create(model="claude-sonnet-4-5", max_tokens=4096, messages=msgs,
+    thinking={"type": "disabled"})
+assert m.content[-1].type == "text", m
+print("ok")
+"#;
+    run_python(
+        script,
+        &[format!("http://{}", gw.addr()), THOUGHT.to_string()],
+    );
+
+    let got = m.requests();
+    let paths: Vec<&str> = got.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+        ]
+    );
+    let up = bodies(&m);
+    for body in &up[..2] {
+        assert_eq!(
+            body["generationConfig"]["thinkingConfig"],
+            json!({"thinkingBudget": 2048, "includeThoughts": true}),
+            "{body}"
+        );
+        assert!(body.get("thinking").is_none(), "{body}");
+    }
+    assert_eq!(
+        up[2]["generationConfig"]["thinkingConfig"],
+        json!({"thinkingBudget": 0}),
+        "disabled: no thinking, no thoughts to include: {}",
+        up[2]
+    );
+    assert!(!gw.wasm_failed());
+}
+
+#[test]
+fn openai_sdk_reasoning_effort_to_gemini() {
+    let (gw, m) = gemini_gateway();
+    m.set_default_script(Script {
+        thought_text: Some(THOUGHT.into()),
+        ..Script::text("Mild and sunny, 21 degrees.")
+    });
+    let script = r#"
+import sys, openai
+c = openai.OpenAI(base_url=sys.argv[1], api_key="client-key", max_retries=0)
+msgs = [{"role": "user", "content": "weather in Paris?"}]
+thought = sys.argv[2]
+r = c.chat.completions.create(model="gemini-2.5-flash", messages=msgs, reasoning_effort="low")
+assert r.choices[0].message.content == "Mild and sunny, 21 degrees.", r
+assert r.choices[0].message.reasoning_content == thought, r
+assert r.usage.completion_tokens_details.reasoning_tokens == len(thought.split()), r.usage
+chunks = list(c.chat.completions.create(model="gemini-2.5-flash", messages=msgs, reasoning_effort="low", stream=True))
+reasoning = "".join(getattr(ch.choices[0].delta, "reasoning_content", None) or "" for ch in chunks if ch.choices)
+text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+assert reasoning == thought, chunks
+assert text == "Mild and sunny, 21 degrees.", chunks
+print("ok")
+"#;
+    run_python(script, &[base(&gw), THOUGHT.to_string()]);
+    for body in bodies(&m) {
+        assert_eq!(
+            body["generationConfig"]["thinkingConfig"],
+            json!({"thinkingBudget": 1024, "includeThoughts": true}),
+            "{body}"
+        );
+        assert!(body.get("reasoning_effort").is_none(), "{body}");
+    }
+    assert_eq!(m.requests().len(), 2);
+    assert!(!gw.wasm_failed());
+}
+
+#[test]
+fn refused_fields_are_400s_naming_the_field() {
+    // OpenAI client -> Claude: a field Claude has no equivalent for, and one nobody knows.
+    let (gw, m) = claude_gateway();
+    let script = r#"
+import sys, openai
+c = openai.OpenAI(base_url=sys.argv[1], api_key="client-key", max_retries=0)
+msgs = [{"role": "user", "content": "hi"}]
+for stream in (False, True):
+    try:
+        c.chat.completions.create(model="claude-sonnet-4-5", messages=msgs, logit_bias={"50256": -100}, stream=stream)
+        raise SystemExit("logit_bias was not refused")
+    except openai.BadRequestError as e:
+        assert e.status_code == 400 and e.param == "logit_bias", (e.status_code, e.param, e.body)
+        assert "`logit_bias`" in e.message and "Claude" in e.message, e.message
+        assert e.code == "unsupported_parameter", e.code
+try:
+    c.chat.completions.create(model="claude-sonnet-4-5", messages=msgs, extra_body={"frobnicate": True})
+    raise SystemExit("an unknown field was not refused")
+except openai.BadRequestError as e:
+    assert e.status_code == 400 and "`frobnicate`" in e.message, (e.status_code, e.message)
+# A neutral value asks for nothing and goes through.
+r = c.chat.completions.create(model="claude-sonnet-4-5", messages=msgs, logit_bias={})
+assert r.choices[0].message.content.startswith("Mock answer"), r
+print("ok")
+"#;
+    run_python(script, &[base(&gw)]);
+    let up = bodies(&m);
+    assert_eq!(
+        up.len(),
+        1,
+        "only the neutral request reached Claude: {up:?}"
+    );
+    assert!(up[0].get("logit_bias").is_none(), "{}", up[0]);
+
+    // The same refusal without an SDK: the raw OpenAI error body.
+    let r = gw.post(
+        "/v1/chat/completions",
+        r#"{"model":"claude-sonnet-4-5","logit_bias":{"50256":-100},"messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["error"]["param"], "logit_bias", "{v}");
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    assert_eq!(m.requests().len(), 1);
+
+    // Anthropic client -> Gemini: `speed` (fast mode) exists only at Anthropic.
+    let (gw, m) = gemini_gateway();
+    let script = r#"
+import sys, anthropic
+c = anthropic.Anthropic(base_url=sys.argv[1], api_key="client-key", max_retries=0)
+msgs = [{"role": "user", "content": "hi"}]
+try:
+    c.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=msgs, extra_body={"speed": "fast"})
+    raise SystemExit("speed was not refused")
+except anthropic.BadRequestError as e:
+    assert e.status_code == 400, e.status_code
+    assert e.body["type"] == "error" and e.body["error"]["type"] == "invalid_request_error", e.body
+    assert "`speed`" in e.body["error"]["message"], e.body
+m = c.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=msgs, extra_body={"speed": "standard"})
+assert m.content[0].text.startswith("Mock answer"), m
+print("ok")
+"#;
+    run_python(script, &[format!("http://{}", gw.addr())]);
+    let up = bodies(&m);
+    assert_eq!(
+        up.len(),
+        1,
+        "only the neutral request reached Gemini: {up:?}"
+    );
+    assert!(up[0].get("speed").is_none(), "{}", up[0]);
+    assert!(!gw.wasm_failed());
+}
