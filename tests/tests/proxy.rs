@@ -381,20 +381,26 @@ print("ok")
 }
 
 #[test]
-fn embeddings_models_and_legacy_completions_are_routed() {
-    let (gw, m) = proxy_gateway(
-        json!({"provider": {"type": "openai", "apiTokens": ["k"], "modelMapping": {"*": "text-embedding-3-small"}}}),
-    );
+fn embeddings_and_legacy_completions_are_routed_and_models_answered_by_the_gateway() {
+    let (gw, m) = proxy_gateway(json!({"provider": {"type": "openai", "apiTokens": ["k"],
+        "models": ["gpt-4o-mini"], "modelMapping": {"emb": "text-embedding-3-small", "*": "text-embedding-3-small"}}}));
     let r = gw.post("/v1/embeddings", r#"{"model":"emb","input":["a","b"]}"#);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"].as_array().map(Vec::len), Some(2));
+    // The gateway's own list (configured models, exact mapping keys), not the upstream's.
     let r = gw.request("GET", "/v1/models", &[], &[]);
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["object"], "list");
+    assert_eq!(
+        r.json(),
+        json!({"object": "list", "data": [
+            {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "openai"},
+            {"id": "emb", "object": "model", "created": 0, "owned_by": "openai"}
+        ]})
+    );
     let r = gw.post("/v1/completions", r#"{"model":"m","prompt":"say hi"}"#);
     assert_eq!(r.status, 200, "{}", r.text());
     let paths: Vec<String> = m.requests().iter().map(|r| r.path.clone()).collect();
-    assert_eq!(paths, ["/v1/embeddings", "/v1/models", "/v1/completions"]);
+    assert_eq!(paths, ["/v1/embeddings", "/v1/completions"]);
     assert_eq!(
         m.requests()[0].json().unwrap()["model"],
         "text-embedding-3-small"

@@ -452,8 +452,9 @@ fn claude_without_body_metadata_reads_the_body() {
 }
 
 #[test]
-fn claude_model_list_and_unreadable_answers() {
-    let (gw, m) = claude_gateway();
+fn claude_model_list_is_the_gateways_and_unreadable_answers_are_errors() {
+    let (gw, m) = provider_gateway(json!({"type": "claude", "apiTokens": ["sk-ant-1"],
+        "models": ["claude-sonnet-4-5"], "modelMapping": {"sonnet": "claude-sonnet-4-5"}}));
     let r = gw.request(
         "GET",
         "/v1/models",
@@ -463,25 +464,27 @@ fn claude_model_list_and_unreadable_answers() {
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["object"], "list", "{v}");
-    assert_eq!(v["data"][0]["id"], "claude-sonnet-4-5");
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["claude-sonnet-4-5", "sonnet"], "{v}");
     assert_eq!(v["data"][0]["object"], "model");
-    assert_eq!(v["data"][0]["created"], 1_759_104_000u64);
-    let up = &m.requests()[0];
-    assert_eq!(up.path, "/v1/models");
-    assert_eq!(up.header("x-api-key"), Some("sk-ant-1"));
-    assert_eq!(up.header("anthropic-version"), Some("2023-06-01"));
-    assert!(up.header("authorization").is_none());
+    assert_eq!(v["data"][0]["owned_by"], "claude");
+    assert!(m.requests().is_empty(), "answered by the gateway");
 
-    // An unreadable model list: OpenAI's error shape (the 200 status already went out).
+    // An unreadable answer: OpenAI's error shape (the 200 status already went out).
     m.push_script(Script {
         raw_body: Some("<html>oops</html>".into()),
         headers: vec![("content-type".into(), "application/json".into())],
         ..Default::default()
     });
-    let r = gw.request("GET", "/v1/models", &[], &[]);
+    let r = gw.post("/v1/chat/completions", CHAT);
     assert_eq!(
         r.json()["error"]["code"],
-        "invalid_vendor_response",
+        "invalid_upstream_response",
         "{}",
         r.text()
     );

@@ -31,6 +31,10 @@ const TARGETS: &[&str] = &[
     "model_mapping",
     "resp",
     "metrics",
+    "responses_request",
+    "responses_response",
+    "responses_stream",
+    "responses_usage",
 ];
 
 struct Options {

@@ -25,9 +25,11 @@ use switchyard_policy::config_error::parse_json;
 use switchyard_policy::failover::Lease;
 use switchyard_policy::local::{is_failure, LocalBoard};
 use switchyard_policy::metrics::{cache_key, fetch_plan, fresh_entry, newer_entry, ReplyParser};
+use switchyard_policy::models::list_body;
 use switchyard_policy::rules::RuleSet;
 use switchyard_policy::select::{select, weighted_random, Candidate};
 use switchyard_policy::stats;
+use switchyard_policy::vendor::Api;
 use switchyard_protocol::json_field::{replace_top_level_string, top_level_string};
 use switchyard_protocol::{ErrorKind, GatewayError};
 
@@ -325,10 +327,30 @@ impl BalancerRequest {
     }
 }
 
+/// `GET /v1/models` is answered here, from the balancer's config (its aliases and every
+/// provider's models): the route would otherwise forward it to one provider, whose list is
+/// neither complete nor in terms the client may send.
+fn answer_models(host: &mut impl HttpHost, rules: &RuleSet<BalancerConfig>) -> Option<Action> {
+    let path = host.request_header(":path")?;
+    if Api::from_path(&path) != Some(Api::Models) {
+        return None;
+    }
+    let cfg = select_config(host, rules)?;
+    let body = list_body(&cfg.listed_models());
+    crate::proxy::send_list(host, &body);
+    Some(Action::Pause)
+}
+
 impl BalancerRequest {
     pub fn on_request_headers(&mut self, host: &mut impl HttpHost, end_of_stream: bool) -> Action {
-        if self.rules.is_none() {
+        let Some(rules) = self.rules.clone() else {
             return Action::Continue;
+        };
+        // A model list request has no body (which spares chat requests a `:path` read).
+        if end_of_stream {
+            if let Some(action) = answer_models(host, &rules) {
+                return action;
+            }
         }
         if host.holds_headers_for_body() && !end_of_stream {
             // Decide once the body is here: its model is then known without a metadata

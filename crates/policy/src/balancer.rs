@@ -333,6 +333,22 @@ impl BalancerConfig {
         })
     }
 
+    /// The models this balancer answers `GET /v1/models` with: its aliases (owned by
+    /// `switchyard`), then each provider's `model` and `models` (owned by the provider), each
+    /// once.
+    pub fn listed_models(&self) -> Vec<crate::models::ListedModel<'_>> {
+        let mut out = Vec::new();
+        for a in &self.aliases {
+            crate::models::push_unique(&mut out, a, crate::models::GATEWAY_OWNER);
+        }
+        for p in &self.providers {
+            for m in std::iter::once(&p.model).chain(&p.models) {
+                crate::models::push_unique(&mut out, m, &p.name);
+            }
+        }
+        out
+    }
+
     pub fn is_alias(&self, model: &str) -> bool {
         self.aliases.iter().any(|a| a == model)
     }

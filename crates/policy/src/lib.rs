@@ -11,6 +11,7 @@ pub mod herding;
 pub mod local;
 pub mod metrics;
 pub mod model_map;
+pub mod models;
 pub mod observe;
 pub mod proxy;
 pub mod resp;

@@ -58,6 +58,13 @@ impl ModelMapping {
             || self.fallback.as_deref().is_some_and(literal)
     }
 
+    /// The exact model names the mapping accepts (its keys without wildcards), sorted.
+    pub fn exact_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.exact.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
     /// The model to send upstream for `model`.
     pub fn map(&self, model: &str) -> String {
         let keep = |target: &str| {

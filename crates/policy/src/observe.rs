@@ -10,8 +10,9 @@
 use crate::proxy::Provider;
 use crate::stats::{self, model_label, status_class, Kind};
 use crate::vendor::Api;
-use switchyard_protocol::usage::{BodyTail, MessagesUsageTap};
-use switchyard_protocol::Usage;
+use switchyard_protocol::responses::{usage_from_response_body, ResponsesUsageTap};
+use switchyard_protocol::usage::{usage_from_tail, BodyTail, MessagesUsageTap};
+use switchyard_protocol::{StreamConverter, Usage};
 
 /// Longest value written into the access-log facts; longer ones are cut.
 const MAX_LOG_VALUE: usize = 128;
@@ -48,6 +49,11 @@ pub enum Tap {
     Sniff,
     Body(BodyTail),
     Messages(MessagesUsageTap),
+    /// [`Tap::Sniff`] for a Responses API answer (passed through from OpenAI).
+    SniffResponses,
+    /// A whole Responses object (its usage counts are named as in Responses).
+    ResponsesBody(BodyTail),
+    ResponsesStream(ResponsesUsageTap),
 }
 
 pub struct Observation {
@@ -71,7 +77,8 @@ pub struct Observation {
 /// OpenTelemetry's `gen_ai.operation.name` for an API.
 pub fn operation(api: Api) -> &'static str {
     match api {
-        Api::ChatCompletions | Api::Messages => "chat",
+        // No OpenTelemetry value names the Responses API; it is chat generation.
+        Api::ChatCompletions | Api::Messages | Api::Responses => "chat",
         Api::Completions => "text_completion",
         Api::Embeddings => "embeddings",
         Api::Models => "models",
@@ -139,17 +146,22 @@ impl Observation {
     }
 
     pub fn feed(&mut self, chunk: &[u8]) {
-        if matches!(self.tap, Tap::Sniff) {
-            match chunk.trim_ascii_start().first() {
-                None => return,
-                Some(b'{') => self.tap = Tap::Body(BodyTail::new(KEEP_WHOLE, KEEP_TAIL)),
-                Some(_) => self.tap = Tap::Messages(MessagesUsageTap::new()),
-            }
+        if matches!(self.tap, Tap::Sniff | Tap::SniffResponses) {
+            let responses = matches!(self.tap, Tap::SniffResponses);
+            let body = || BodyTail::new(KEEP_WHOLE, KEEP_TAIL);
+            self.tap = match (chunk.trim_ascii_start().first(), responses) {
+                (None, _) => return,
+                (Some(b'{'), false) => Tap::Body(body()),
+                (Some(_), false) => Tap::Messages(MessagesUsageTap::new()),
+                (Some(b'{'), true) => Tap::ResponsesBody(body()),
+                (Some(_), true) => Tap::ResponsesStream(ResponsesUsageTap::new()),
+            };
         }
         match &mut self.tap {
-            Tap::None | Tap::Sniff => {}
-            Tap::Body(t) => t.push(chunk),
+            Tap::None | Tap::Sniff | Tap::SniffResponses => {}
+            Tap::Body(t) | Tap::ResponsesBody(t) => t.push(chunk),
             Tap::Messages(t) => t.push(chunk),
+            Tap::ResponsesStream(t) => t.observe(chunk),
         }
     }
 
@@ -157,10 +169,18 @@ impl Observation {
     /// filter state (before access logs run), the first time only.
     pub fn complete(&mut self, converter_usage: Option<Usage>) -> Option<String> {
         if self.usage.is_none() {
-            self.usage = converter_usage.or_else(|| match &self.tap {
-                Tap::None | Tap::Sniff => None,
+            self.usage = converter_usage.or_else(|| match &mut self.tap {
+                Tap::None | Tap::Sniff | Tap::SniffResponses => None,
                 Tap::Body(t) => t.usage(),
                 Tap::Messages(t) => t.usage(),
+                Tap::ResponsesBody(t) => {
+                    let kept = t.kept();
+                    usage_from_response_body(kept).or_else(|| usage_from_tail(kept))
+                }
+                Tap::ResponsesStream(t) => {
+                    t.finish();
+                    StreamConverter::usage(t)
+                }
             });
         }
         self.publish()

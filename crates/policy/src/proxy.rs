@@ -3,6 +3,7 @@
 use crate::config_error::from_value;
 use crate::failover::Thresholds;
 use crate::model_map::ModelMapping;
+use crate::models::ListedModel;
 use crate::vendor::{self, split_url, Api, Auth, Family, VendorSpec};
 use crate::ConfigError;
 use serde::Deserialize;
@@ -158,8 +159,9 @@ impl Provider {
             Api::ChatCompletions => true,
             Api::Completions => self.spec.completions,
             Api::Embeddings => self.spec.embeddings,
-            Api::Models => self.spec.models,
-            Api::Messages => true,
+            // Answered by the gateway from its config.
+            Api::Models => true,
+            Api::Messages | Api::Responses => true,
         }
     }
 
@@ -564,6 +566,30 @@ impl ProxyConfig {
             active_provider_header: raw.active_provider_header.map(|h| h.to_ascii_lowercase()),
             max_request_body_bytes: raw.max_request_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
         })
+    }
+
+    /// The models this scope serves, for `GET /v1/models`: each provider's `models`, then the
+    /// exact keys of its `modelMapping` (prefix, regex and `*` patterns name no model), in
+    /// config order, each once; owned by the provider's id (its type when it has none).
+    pub fn listed_models(&self) -> Vec<ListedModel<'_>> {
+        let mut out = Vec::new();
+        for p in &self.providers {
+            let owner = if p.config.id.is_empty() {
+                p.config.vendor.as_str()
+            } else {
+                p.config.id.as_str()
+            };
+            let names = p
+                .config
+                .models
+                .iter()
+                .map(String::as_str)
+                .chain(p.config.model_mapping.exact_names());
+            for id in names {
+                crate::models::push_unique(&mut out, id, owner);
+            }
+        }
+        out
     }
 
     /// The provider for a request: the one whose id equals the routing header's value, else

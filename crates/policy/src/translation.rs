@@ -9,7 +9,8 @@ use switchyard_protocol::anthropic::{self, ClaudeOptions};
 use switchyard_protocol::error::vendor_error_body;
 use switchyard_protocol::gemini::{self, GeminiOptions};
 use switchyard_protocol::openai_edit::{self, RequestEdits, UsageFilter};
-use switchyard_protocol::{ErrorKind, GatewayError, StreamConverter, Usage};
+use switchyard_protocol::responses::{self, ChatStreamToResponses, RequestEcho};
+use switchyard_protocol::{Chain, ErrorKind, GatewayError, StreamConverter, Usage};
 
 /// `anthropic-version` sent to Claude when the config names none.
 pub const DEFAULT_CLAUDE_VERSION: &str = "2023-06-01";
@@ -32,8 +33,17 @@ pub enum Translation {
     MessagesNative,
     /// Anthropic Messages client, Gemini vendor: through OpenAI chat in both directions.
     MessagesToGemini,
-    /// OpenAI models-list client, Claude vendor (`GET /v1/models`, answer converted).
-    ModelsFromClaude,
+    /// OpenAI Responses client, vendor that serves Responses itself ([`VendorSpec::responses`]):
+    /// passed through (model mapping, context), usage read on the way.
+    ///
+    /// [`VendorSpec::responses`]: crate::vendor::VendorSpec::responses
+    ResponsesNative,
+    /// OpenAI Responses client, OpenAI-compatible chat vendor: through chat completions.
+    ResponsesToChat,
+    /// OpenAI Responses client, Claude vendor: through chat, then the Messages API.
+    ResponsesToClaude,
+    /// OpenAI Responses client, Gemini vendor: through chat, then `generateContent`.
+    ResponsesToGemini,
 }
 
 /// Everything a translator needs besides the bytes.
@@ -44,6 +54,16 @@ pub struct Ids<'a> {
     pub id: &'a str,
     /// Unix seconds.
     pub created: u64,
+    /// Responses clients: what the answer echoes of the request (`None`: the model only).
+    pub echo: Option<&'a RequestEcho>,
+}
+
+impl Ids<'_> {
+    fn echo(&self) -> RequestEcho {
+        self.echo
+            .cloned()
+            .unwrap_or_else(|| RequestEcho::for_model(self.model))
+    }
 }
 
 impl Translation {
@@ -51,11 +71,16 @@ impl Translation {
     pub fn choose(provider: &Provider, api: Api) -> Result<Translation, GatewayError> {
         let t = match (provider.family(), api) {
             (Family::OpenAi, Api::Messages) => Translation::MessagesToChat,
+            (Family::OpenAi, Api::Responses) if provider.spec.responses => {
+                Translation::ResponsesNative
+            }
+            (Family::OpenAi, Api::Responses) => Translation::ResponsesToChat,
             (Family::OpenAi, _) => Translation::Edit,
             (Family::Claude, Api::ChatCompletions) => Translation::ChatToClaude,
             (Family::Claude, Api::Messages) => Translation::MessagesNative,
-            (Family::Claude, Api::Models) => Translation::ModelsFromClaude,
+            (Family::Claude, Api::Responses) => Translation::ResponsesToClaude,
             (Family::Gemini, Api::ChatCompletions) => Translation::ChatToGemini,
+            (Family::Gemini, Api::Responses) => Translation::ResponsesToGemini,
             (Family::Gemini, Api::Embeddings) => Translation::EmbeddingsToGemini,
             (Family::Gemini, Api::Messages) => Translation::MessagesToGemini,
             _ => {
@@ -83,11 +108,22 @@ impl Translation {
         )
     }
 
+    /// Whether the client speaks OpenAI's Responses API.
+    pub fn responses_client(self) -> bool {
+        matches!(
+            self,
+            Translation::ResponsesNative
+                | Translation::ResponsesToChat
+                | Translation::ResponsesToClaude
+                | Translation::ResponsesToGemini
+        )
+    }
+
     /// Whether the body is always rewritten (so `content-length` must go in the header phase).
     pub fn rewrites_body(self) -> bool {
         !matches!(
             self,
-            Translation::Edit | Translation::MessagesNative | Translation::ModelsFromClaude
+            Translation::Edit | Translation::MessagesNative | Translation::ResponsesNative
         )
     }
 
@@ -101,20 +137,34 @@ impl Translation {
         client_path: &str,
     ) -> Result<String, GatewayError> {
         match self {
-            Translation::Edit | Translation::MessagesToChat => {
+            Translation::Edit | Translation::MessagesToChat | Translation::ResponsesNative => {
                 provider.openai_path(api, model, client_path)
             }
-            Translation::ChatToClaude | Translation::MessagesNative => {
+            Translation::ResponsesToChat if provider.endpoint.keep_path => {
+                // The client's layout, with chat completions in place of responses.
+                let (path, query) = match client_path.find('?') {
+                    Some(i) => client_path.split_at(i),
+                    None => (client_path, ""),
+                };
+                let stem = path.trim_end_matches('/');
+                let stem = stem.strip_suffix("/responses").unwrap_or(stem);
+                Ok(format!("{stem}/chat/completions{query}"))
+            }
+            Translation::ResponsesToChat => {
+                provider.openai_path(Api::ChatCompletions, model, client_path)
+            }
+            Translation::ChatToClaude
+            | Translation::MessagesNative
+            | Translation::ResponsesToClaude => {
                 if provider.endpoint.keep_path {
                     Ok(client_path.to_string())
                 } else {
                     Ok(format!("{}/messages", provider.endpoint.base))
                 }
             }
-            Translation::ModelsFromClaude => Ok(format!("{}/models", provider.endpoint.base)),
-            Translation::ChatToGemini | Translation::MessagesToGemini => {
-                gemini::model_path(gemini_model(model)?, streaming)
-            }
+            Translation::ChatToGemini
+            | Translation::MessagesToGemini
+            | Translation::ResponsesToGemini => gemini::model_path(gemini_model(model)?, streaming),
             Translation::EmbeddingsToGemini => gemini::embed_path(gemini_model(model)?, true),
         }
     }
@@ -132,7 +182,12 @@ impl Translation {
         };
         match self {
             Translation::Edit => openai_edit::apply(body, edits),
-            Translation::ModelsFromClaude => Ok(None),
+            Translation::ResponsesNative
+            | Translation::ResponsesToChat
+            | Translation::ResponsesToClaude
+            | Translation::ResponsesToGemini => self
+                .responses_request_body(provider, body, edits, model)
+                .map(|(out, _)| out),
             Translation::MessagesNative => openai_edit::apply(
                 body,
                 &RequestEdits {
@@ -184,6 +239,51 @@ impl Translation {
         }
     }
 
+    /// [`Self::request_body`] for a Responses client, with what the answer must echo of the
+    /// request (`None` when it passes through unconverted). `edits.context` goes in as a
+    /// system message (Responses bodies have no `messages` for the chat edit).
+    pub fn responses_request_body(
+        self,
+        provider: &Provider,
+        body: &[u8],
+        edits: &RequestEdits<'_>,
+        model: &str,
+    ) -> Result<(Option<Vec<u8>>, Option<RequestEcho>), GatewayError> {
+        if self == Translation::ResponsesNative {
+            // Never `stream_options`: not a Responses parameter.
+            let mapped = openai_edit::apply(
+                body,
+                &RequestEdits {
+                    model: edits.model,
+                    model_spans: edits.model_spans,
+                    ..RequestEdits::default()
+                },
+            )?;
+            let Some(text) = edits.context else {
+                return Ok((mapped, None));
+            };
+            let out = responses::insert_context(mapped.as_deref().unwrap_or(body), text)?;
+            return Ok((Some(out), None));
+        }
+        let chat = responses::responses_request_to_chat(body)?;
+        let mut echo = chat.echo;
+        if !model.is_empty() {
+            echo.model = model.to_string();
+        }
+        // The translator already asks for usage when streaming.
+        let body = openai_edit::apply(&chat.body, &converted(edits))?.unwrap_or(chat.body);
+        let out = match self {
+            Translation::ResponsesToClaude => {
+                anthropic::chat_request_to_messages(&body, &ClaudeOptions::default())?
+            }
+            Translation::ResponsesToGemini => {
+                gemini::chat_request_to_gemini(&body, &gemini_options(provider))?
+            }
+            _ => body,
+        };
+        Ok((Some(out), Some(echo)))
+    }
+
     /// A converter for a streamed answer, or `None` when the stream passes through.
     pub fn stream_converter(
         self,
@@ -203,19 +303,33 @@ impl Translation {
                 client_wants_usage,
             ))),
             Translation::MessagesToChat => Some(Box::new(anthropic::ChatStreamToMessages::new())),
-            Translation::MessagesToGemini => Some(Box::new(Chain {
-                first: gemini::GeminiStreamToChat::new(ids.model, ids.id, ids.created, true),
-                second: anthropic::ChatStreamToMessages::new(),
-            })),
-            Translation::EmbeddingsToGemini
-            | Translation::MessagesNative
-            | Translation::ModelsFromClaude => None,
+            Translation::MessagesToGemini => Some(Box::new(Chain::new(
+                gemini::GeminiStreamToChat::new(ids.model, ids.id, ids.created, true),
+                anthropic::ChatStreamToMessages::new(),
+            ))),
+            Translation::ResponsesToChat => Some(Box::new(ChatStreamToResponses::new(
+                &ids.echo(),
+                ids.id,
+                ids.created,
+            ))),
+            Translation::ResponsesToClaude => Some(Box::new(Chain::new(
+                anthropic::MessagesStreamToChat::new(true, ids.created),
+                ChatStreamToResponses::new(&ids.echo(), ids.id, ids.created),
+            ))),
+            Translation::ResponsesToGemini => Some(Box::new(Chain::new(
+                gemini::GeminiStreamToChat::new(ids.model, ids.id, ids.created, true),
+                ChatStreamToResponses::new(&ids.echo(), ids.id, ids.created),
+            ))),
+            // Passed through; the filter reads its usage (`ResponsesUsageTap`).
+            Translation::ResponsesNative
+            | Translation::EmbeddingsToGemini
+            | Translation::MessagesNative => None,
         }
     }
 
     /// Whether a whole (non-streamed) successful answer must be converted.
     pub fn converts_plain_response(self) -> bool {
-        self.rewrites_body() || self == Translation::ModelsFromClaude
+        self.rewrites_body()
     }
 
     /// Convert a whole successful answer.
@@ -253,7 +367,35 @@ impl Translation {
                 let chat = gemini::gemini_response_to_chat(body, ids.model, ids.id, ids.created)?;
                 anthropic::chat_response_to_messages(&chat)
             }
-            Translation::ModelsFromClaude => anthropic::models_response_to_openai(body),
+            Translation::ResponsesToChat => {
+                return responses::chat_response_to_responses_with_usage(
+                    body,
+                    &ids.echo(),
+                    ids.id,
+                    ids.created,
+                );
+            }
+            Translation::ResponsesToClaude => {
+                let chat = anthropic::messages_response_to_chat(body, ids.id, ids.created)?;
+                return responses::chat_response_to_responses_with_usage(
+                    &chat,
+                    &ids.echo(),
+                    ids.id,
+                    ids.created,
+                );
+            }
+            Translation::ResponsesToGemini => {
+                let chat = gemini::gemini_response_to_chat(body, ids.model, ids.id, ids.created)?;
+                return responses::chat_response_to_responses_with_usage(
+                    &chat,
+                    &ids.echo(),
+                    ids.id,
+                    ids.created,
+                );
+            }
+            Translation::ResponsesNative => {
+                return Ok((body.to_vec(), responses::usage_from_response_body(body)));
+            }
             Translation::Edit | Translation::MessagesNative => Ok(body.to_vec()),
         }?;
         Ok((out, None))
@@ -262,7 +404,7 @@ impl Translation {
     /// The client-shaped error body for a vendor error, or `None` to pass it through.
     pub fn error_body(self, status: u16, body: &[u8]) -> Option<Vec<u8>> {
         match self {
-            Translation::Edit => {
+            Translation::Edit | Translation::ResponsesNative | Translation::ResponsesToChat => {
                 if is_openai_error(body) {
                     return None;
                 }
@@ -274,12 +416,12 @@ impl Translation {
                 };
                 Some(vendor_error_body(status, None, &message))
             }
-            Translation::ChatToClaude | Translation::ModelsFromClaude => {
+            Translation::ChatToClaude | Translation::ResponsesToClaude => {
                 Some(anthropic::error_to_openai(status, body))
             }
-            Translation::ChatToGemini | Translation::EmbeddingsToGemini => {
-                Some(gemini::error_to_openai(status, body))
-            }
+            Translation::ChatToGemini
+            | Translation::EmbeddingsToGemini
+            | Translation::ResponsesToGemini => Some(gemini::error_to_openai(status, body)),
             Translation::MessagesToChat => Some(anthropic::openai_error_to_anthropic(status, body)),
             Translation::MessagesToGemini => Some(anthropic::openai_error_to_anthropic(
                 status,
@@ -309,30 +451,6 @@ fn gemini_options(provider: &Provider) -> GeminiOptions {
     GeminiOptions {
         safety_settings: provider.config.gemini_safety_setting.clone(),
         thinking_budget: provider.config.gemini_thinking_budget,
-    }
-}
-
-/// Two stream converters in a row (vendor -> OpenAI chunks -> client protocol).
-struct Chain<A, B> {
-    first: A,
-    second: B,
-}
-
-impl<A: StreamConverter, B: StreamConverter> StreamConverter for Chain<A, B> {
-    fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mid = self.first.push(chunk);
-        self.second.push(&mid)
-    }
-
-    fn finish(&mut self) -> Vec<u8> {
-        let mid = self.first.finish();
-        let mut out = self.second.push(&mid);
-        out.extend(self.second.finish());
-        out
-    }
-
-    fn usage(&self) -> Option<switchyard_protocol::Usage> {
-        self.first.usage()
     }
 }
 
@@ -411,7 +529,7 @@ pub fn upstream_headers(
     }
     let version = || Some(claude_version(provider).to_string());
     match t.translation {
-        Translation::ChatToClaude | Translation::ModelsFromClaude => {
+        Translation::ChatToClaude | Translation::ResponsesToClaude => {
             edits.push(("anthropic-version", version()));
         }
         Translation::MessagesNative if !client_sent_version() => {
@@ -481,11 +599,17 @@ impl ResponseMode {
             };
         }
         // Gemini may frame a stream as a JSON array; its converter reads both framings.
-        let streamed_api = matches!(plan.api, Api::ChatCompletions | Api::Messages);
-        if plan.streaming
-            && streamed_api
-            && (matches!(t, Translation::ChatToGemini | Translation::MessagesToGemini) || is_sse())
-        {
+        let streamed_api = matches!(
+            plan.api,
+            Api::ChatCompletions | Api::Messages | Api::Responses
+        );
+        let gemini = matches!(
+            t,
+            Translation::ChatToGemini
+                | Translation::MessagesToGemini
+                | Translation::ResponsesToGemini
+        );
+        if plan.streaming && streamed_api && (gemini || is_sse()) {
             return match t.stream_converter(&plan.ids, plan.client_wants_usage) {
                 Some(conv) => ResponseMode::Stream(conv),
                 None => ResponseMode::Passthrough { tap: true },
@@ -638,6 +762,52 @@ pub fn retry_count(n: u32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn provider(v: serde_json::Value) -> Provider {
+        Provider::new(serde_json::from_value(v).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn responses_translation_per_vendor_and_its_upstream_path() {
+        let cases = [
+            (
+                serde_json::json!({"type": "openai"}),
+                Translation::ResponsesNative,
+                "/v1/responses",
+            ),
+            (
+                serde_json::json!({"type": "deepseek"}),
+                Translation::ResponsesToChat,
+                "/chat/completions",
+            ),
+            (
+                serde_json::json!({"type": "generic", "genericHost": "h"}),
+                Translation::ResponsesToChat,
+                "/gw/v1/chat/completions?x=1",
+            ),
+            (
+                serde_json::json!({"type": "claude"}),
+                Translation::ResponsesToClaude,
+                "/v1/messages",
+            ),
+            (
+                serde_json::json!({"type": "gemini"}),
+                Translation::ResponsesToGemini,
+                "/v1beta/models/m:streamGenerateContent?alt=sse",
+            ),
+        ];
+        for (cfg, want, path) in cases {
+            let p = provider(cfg);
+            let t = Translation::choose(&p, Api::Responses).unwrap();
+            assert_eq!(t, want, "{}", p.spec.name);
+            let got = t
+                .upstream_path(&p, Api::Responses, Some("m"), true, "/gw/v1/responses?x=1")
+                .unwrap();
+            assert_eq!(got, path, "{}", p.spec.name);
+            assert_eq!(t.rewrites_body(), t != Translation::ResponsesNative);
+            assert!(t.responses_client() && !t.anthropic_client());
+        }
+    }
 
     #[test]
     fn retry_headers_swap_the_credential_and_drop_hop_by_hop() {

@@ -12,6 +12,8 @@ pub enum Api {
     Models,
     /// Anthropic's Messages API (`/v1/messages`).
     Messages,
+    /// OpenAI's Responses API (`/v1/responses`).
+    Responses,
 }
 
 impl Api {
@@ -22,12 +24,13 @@ impl Api {
             .next()
             .unwrap_or(path)
             .trim_end_matches('/');
-        const SUFFIXES: [(&str, Api); 5] = [
+        const SUFFIXES: [(&str, Api); 6] = [
             ("/chat/completions", Api::ChatCompletions),
             ("/completions", Api::Completions),
             ("/embeddings", Api::Embeddings),
             ("/models", Api::Models),
             ("/messages", Api::Messages),
+            ("/responses", Api::Responses),
         ];
         SUFFIXES
             .iter()
@@ -43,6 +46,7 @@ impl Api {
             Api::Embeddings => "/embeddings",
             Api::Models => "/models",
             Api::Messages => "/messages",
+            Api::Responses => "/responses",
         }
     }
 
@@ -53,6 +57,7 @@ impl Api {
             Api::Embeddings => "embeddings",
             Api::Models => "models",
             Api::Messages => "messages",
+            Api::Responses => "responses",
         }
     }
 }
@@ -90,7 +95,9 @@ pub struct VendorSpec {
     /// APIs besides chat completions.
     pub completions: bool,
     pub embeddings: bool,
-    pub models: bool,
+    /// Serves the Responses API (`/v1/responses`) itself: requests pass through. Every other
+    /// vendor gets Responses requests converted to its chat API.
+    pub responses: bool,
 }
 
 const fn openai_compatible(
@@ -107,13 +114,18 @@ const fn openai_compatible(
         auth: Auth::Bearer,
         completions: false,
         embeddings: false,
-        models: true,
+        responses: false,
     }
 }
 
 const fn with_apis(mut v: VendorSpec, completions: bool, embeddings: bool) -> VendorSpec {
     v.completions = completions;
     v.embeddings = embeddings;
+    v
+}
+
+const fn with_responses(mut v: VendorSpec) -> VendorSpec {
+    v.responses = true;
     v
 }
 
@@ -124,11 +136,11 @@ const fn with_chat_path(mut v: VendorSpec, path: &'static str) -> VendorSpec {
 
 /// Every vendor type this proxy knows.
 pub const VENDORS: &[VendorSpec] = &[
-    with_apis(
+    with_responses(with_apis(
         openai_compatible("openai", "api.openai.com", "/v1"),
         true,
         true,
-    ),
+    )),
     with_apis(
         VendorSpec {
             auth: Auth::Header("api-key"),
@@ -207,7 +219,7 @@ pub const VENDORS: &[VendorSpec] = &[
         auth: Auth::Header("x-api-key"),
         completions: false,
         embeddings: false,
-        models: true,
+        responses: false,
     },
     VendorSpec {
         name: "gemini",
@@ -218,7 +230,7 @@ pub const VENDORS: &[VendorSpec] = &[
         auth: Auth::Header("x-goog-api-key"),
         completions: false,
         embeddings: true,
-        models: false,
+        responses: false,
     },
 ];
 
@@ -265,6 +277,7 @@ mod tests {
         assert_eq!(Api::from_path("/v1/embeddings/"), Some(Api::Embeddings));
         assert_eq!(Api::from_path("/v1/models"), Some(Api::Models));
         assert_eq!(Api::from_path("/v1/messages"), Some(Api::Messages));
+        assert_eq!(Api::from_path("/v1/responses"), Some(Api::Responses));
         assert_eq!(Api::from_path("/v1/images/generations"), None);
     }
 

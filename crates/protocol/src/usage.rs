@@ -335,6 +335,11 @@ impl BodyTail {
         }
     }
 
+    /// The bytes kept: the whole body, or its tail once it outgrew `keep_whole`.
+    pub fn kept(&self) -> &[u8] {
+        &self.buf
+    }
+
     pub fn usage(&self) -> Option<Usage> {
         if self.truncated {
             usage_from_tail(&self.buf)

@@ -1,10 +1,10 @@
 //! A mock LLM vendor server for tests, demos and benchmarks.
 //!
-//! It speaks the OpenAI (chat completions, legacy completions, embeddings, models), Anthropic
-//! Messages and Gemini (`generateContent`, `streamGenerateContent`, embeddings) APIs, AWS
-//! Bedrock's Converse API (`/model/{id}/converse`, `/converse-stream` in event-stream frames)
-//! and Vertex AI's paths for Gemini and Claude (`rawPredict`, `streamRawPredict`) over plain
-//! HTTP/1.1 with keep-alive, streaming included. Answers are derived from the request, so they
+//! It speaks the OpenAI (chat completions, legacy completions, embeddings, models, responses),
+//! Anthropic Messages and Gemini (`generateContent`, `streamGenerateContent`, embeddings) APIs,
+//! AWS Bedrock's Converse API (`/model/{id}/converse`, `/converse-stream` in event-stream
+//! frames) and Vertex AI's paths for Gemini and Claude (`rawPredict`, `streamRawPredict`) over
+//! plain HTTP/1.1 with keep-alive, streaming included. Answers are derived from the request, so they
 //! are deterministic: `"Mock answer to: <last user text, at most 40 chars>"`, with the request's
 //! `model` echoed and usage numbers that agree between plain and streamed responses.
 //!

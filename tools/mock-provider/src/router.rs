@@ -35,6 +35,7 @@ enum Api<'p> {
     Embeddings,
     Models,
     Messages,
+    Responses,
     Gemini(&'p str, gemini::Method),
     /// Bedrock Converse: the model id as sent (percent-encoded), and whether streaming.
     Bedrock(&'p str, bool),
@@ -88,6 +89,8 @@ fn api_of(path: &str) -> Option<Api<'_>> {
         Api::Embeddings
     } else if path.ends_with("/messages") {
         Api::Messages
+    } else if path.ends_with("/responses") {
+        Api::Responses
     } else if path.ends_with("/models") {
         Api::Models
     } else {
@@ -263,6 +266,7 @@ fn respond(ctx: &Ctx<'_>, api: Api<'_>, query: Option<&str>, body: &[u8]) -> Res
         Api::Embeddings => openai::embeddings(ctx, &json),
         Api::Models => openai::models(ctx),
         Api::Messages => anthropic::messages(ctx, &json),
+        Api::Responses => openai::responses(ctx, &json),
         Api::Gemini(model, method) => gemini::handle(ctx, model, method, query, &json),
         Api::Bedrock(id, stream) => match bedrock::parse_path(&format!("/model/{id}/converse")) {
             Some((model, _)) => bedrock::handle(ctx, &model, stream, &json),
@@ -306,6 +310,7 @@ mod tests {
         assert_eq!(api_of("/v1/embeddings"), Some(Api::Embeddings));
         assert_eq!(api_of("/v1/models"), Some(Api::Models));
         assert_eq!(api_of("/v1/messages"), Some(Api::Messages));
+        assert_eq!(api_of("/v1/responses"), Some(Api::Responses));
         assert_eq!(
             api_of("/v1beta/models/gemini-2.0-flash:generateContent"),
             Some(Api::Gemini("gemini-2.0-flash", gemini::Method::Generate))

@@ -22,6 +22,9 @@ use switchyard_policy::proxy::{Provider, ProxyConfig};
 use switchyard_policy::rules::RuleSet;
 use switchyard_policy::stats;
 use switchyard_policy::translation::{self, retry_count, retry_headers};
+use switchyard_policy::vendor::Api;
+use switchyard_protocol::responses::ResponsesUsageTap;
+use switchyard_protocol::StreamConverter;
 
 const KEY_PREFIX: &str = "switchyard.ai-proxy.failover.";
 /// Header marking the gateway's own health-check requests (visible to vendors and mocks).
@@ -360,7 +363,16 @@ pub fn on_retry_response(
     );
     if let Some(obs) = req.obs.as_mut() {
         obs.status = Some(status);
-        obs.usage = switchyard_protocol::usage::usage_from_body(&out);
+        obs.usage = if plan.api == Api::Responses {
+            // A Responses object, or a Responses stream read whole.
+            let mut tap = ResponsesUsageTap::new();
+            tap.push(&out);
+            tap.finish();
+            tap.usage()
+                .or_else(|| switchyard_protocol::responses::usage_from_response_body(&out))
+        } else {
+            switchyard_protocol::usage::usage_from_body(&out)
+        };
         if let Some(line) = obs.complete(None) {
             host.set_log_facts(&line);
         }

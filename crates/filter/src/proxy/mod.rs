@@ -28,6 +28,7 @@ use switchyard_policy::translation::{
 use switchyard_policy::vendor::Api;
 use switchyard_protocol::anthropic::openai_error_to_anthropic;
 use switchyard_protocol::openai_edit::{self, RequestEdits};
+use switchyard_protocol::responses::RequestEcho;
 use switchyard_protocol::{ErrorKind, GatewayError};
 
 /// How long the context-file fetch may take.
@@ -83,6 +84,7 @@ impl ProxyRoot {
             context_text: None,
             obs: None,
             client_path: String::new(),
+            client_api: None,
             deferred: false,
             held_body: None,
         }
@@ -122,6 +124,9 @@ struct Plan {
     streaming: bool,
     client_wants_usage: bool,
     max_body: u64,
+    /// Responses clients: what the converted answer echoes of the request (set in the body
+    /// phase).
+    echo: Option<RequestEcho>,
 }
 
 impl Plan {
@@ -140,6 +145,7 @@ impl Plan {
                 model,
                 id: &self.id,
                 created: self.created,
+                echo: self.echo.as_ref(),
             },
         }
     }
@@ -160,8 +166,9 @@ pub struct ProxyRequest {
     context_text: Option<Arc<str>>,
     /// Provider, models, status, usage and timings of this request, for metrics and logs.
     obs: Option<observe::Observation>,
-    /// The client's `:path` (read once).
+    /// The client's `:path` (read once), and the API it names.
     client_path: String,
+    client_api: Option<Api>,
     /// The host holds the headers until the body is complete: the header phase's decisions
     /// are taken in the body phase, from the body itself (native filters).
     deferred: bool,
@@ -182,10 +189,39 @@ impl ProxyRequest {
         Action::Pause
     }
 
-    /// A completion id from the instance's rng.
-    fn fresh_id(&self) -> String {
+    /// A completion id from the instance's rng (`resp_…` for the Responses API).
+    fn fresh_id(&self, api: Api) -> String {
         let n = self.rng.next_u64();
-        format!("chatcmpl-{n:016x}")
+        if api == Api::Responses {
+            format!("resp_{n:016x}")
+        } else {
+            format!("chatcmpl-{n:016x}")
+        }
+    }
+
+    /// `GET /v1/models`: the gateway answers from its config (every provider of the scope),
+    /// unless the provider for this request keeps its vendor's own protocol. Returns whether
+    /// it answered.
+    fn answer_models(&mut self, host: &mut impl HttpHost) -> bool {
+        let Some(rules) = self.rules.clone() else {
+            return false;
+        };
+        let Some(cfg) = select_config(host, &rules) else {
+            return false;
+        };
+        let header_choice = cfg
+            .active_provider_header
+            .as_deref()
+            .and_then(|h| host.request_header(h));
+        let original = cfg
+            .provider_for(header_choice.as_deref())
+            .is_some_and(|p| p.config.protocol == Protocol::Original);
+        if original {
+            return false;
+        }
+        let body = switchyard_policy::models::list_body(&cfg.listed_models());
+        send_list(host, &body);
+        true
     }
 
     fn plan_request(
@@ -213,8 +249,8 @@ impl ProxyRequest {
                     "no provider is configured for this request",
                 )
             })?;
-        let path = self.client_path.clone();
-        let id = self.fresh_id();
+        let path_api = self.client_api;
+        let id = self.fresh_id(path_api.unwrap_or(Api::ChatCompletions));
         // One clock read serves the answer's `created` and the request's duration.
         let now_ms = host.now_ms();
         let created = now_ms / 1000;
@@ -222,7 +258,7 @@ impl ProxyRequest {
             // Original protocol: only credentials and host change.
             return Ok(Some(Plan {
                 provider,
-                api: Api::from_path(&path).unwrap_or(Api::ChatCompletions),
+                api: path_api.unwrap_or(Api::ChatCompletions),
                 translation: Translation::Edit,
                 id,
                 created,
@@ -234,9 +270,10 @@ impl ProxyRequest {
                 streaming: false,
                 client_wants_usage: false,
                 max_body: cfg.max_request_body_bytes,
+                echo: None,
             }));
         }
-        let api = Api::from_path(&path).ok_or_else(|| {
+        let api = path_api.ok_or_else(|| {
             GatewayError::new(
                 ErrorKind::NotFound,
                 "unsupported_api",
@@ -287,11 +324,17 @@ impl ProxyRequest {
         };
         // A fact the metadata filter did not lift (e.g. `include_usage` of a stream) is
         // unknown, never false: the body phase reads it.
-        let validate_body = has_body && !facts.complete();
+        // Responses streams never carry `include_usage`: the model alone is complete.
+        let complete = if api == Api::Responses {
+            facts.known()
+        } else {
+            facts.complete()
+        };
+        let validate_body = has_body && !complete;
         let touch_body = has_body
             && (translation.rewrites_body()
                 || mapping_changes
-                || (streaming && !client_wants_usage)
+                || (streaming && !client_wants_usage && api != Api::Responses)
                 || provider.config.context.is_some()
                 || validate_body);
         Ok(Some(Plan {
@@ -308,6 +351,7 @@ impl ProxyRequest {
             streaming,
             client_wants_usage,
             max_body: cfg.max_request_body_bytes,
+            echo: None,
         }))
     }
 
@@ -407,6 +451,11 @@ fn too_large(limit: u64) -> GatewayError {
     )
 }
 
+/// Answer locally with a successful JSON list (`GET /v1/models`).
+pub(crate) fn send_list(host: &mut impl HttpHost, body: &[u8]) {
+    host.send_response(200, &[("content-type", "application/json")], body);
+}
+
 /// Answer locally with a JSON body, marked as the gateway's own answer.
 pub(crate) fn send_json(host: &mut impl HttpHost, status: u16, body: &[u8]) {
     host.send_response(
@@ -422,7 +471,8 @@ pub(crate) fn send_json(host: &mut impl HttpHost, status: u16, body: &[u8]) {
 impl ProxyRequest {
     pub fn on_request_headers(&mut self, host: &mut impl HttpHost, end_of_stream: bool) -> Action {
         self.client_path = host.request_header(":path").unwrap_or_default();
-        self.anthropic_client = Api::from_path(&self.client_path) == Some(Api::Messages);
+        self.client_api = Api::from_path(&self.client_path);
+        self.anthropic_client = self.client_api == Some(Api::Messages);
         if self.rules.is_some() && host.holds_headers_for_body() && !end_of_stream {
             // Decide once the body is here, with every fact known.
             self.deferred = true;
@@ -439,6 +489,9 @@ impl ProxyRequest {
         facts: Option<BodyFacts>,
         end_of_stream: bool,
     ) -> Action {
+        if self.client_api == Some(Api::Models) && self.answer_models(host) {
+            return Action::Pause;
+        }
         let plan = match self.plan_request(host, facts) {
             Ok(Some(plan)) => plan,
             Ok(None) => return Action::Continue,
@@ -502,7 +555,7 @@ impl ProxyRequest {
         host: &impl HttpHost,
         body_size: usize,
     ) -> Result<Option<BodyFacts>, GatewayError> {
-        let needs_body = Api::from_path(&self.client_path).is_some_and(|a| a != Api::Models);
+        let needs_body = self.client_api.is_some_and(|a| a != Api::Models);
         if !needs_body {
             return Ok(None);
         }
@@ -579,15 +632,26 @@ impl ProxyRequest {
             model: model_edit,
             model_spans: model_spans.as_deref(),
             request_usage: streaming && plan.api == Api::ChatCompletions && !wants_usage,
-            context: self
-                .context_text
-                .as_deref()
-                .filter(|_| matches!(plan.api, Api::ChatCompletions | Api::Messages)),
+            context: self.context_text.as_deref().filter(|_| {
+                matches!(
+                    plan.api,
+                    Api::ChatCompletions | Api::Messages | Api::Responses
+                )
+            }),
         };
         let model = upstream_model.as_deref().unwrap_or_default();
-        let translated = plan
-            .translation
-            .request_body(&plan.provider, &body, &edits, model);
+        let mut echo = None;
+        let translated = if plan.translation.responses_client() {
+            plan.translation
+                .responses_request_body(&plan.provider, &body, &edits, model)
+                .map(|(out, e)| {
+                    echo = e;
+                    out
+                })
+        } else {
+            plan.translation
+                .request_body(&plan.provider, &body, &edits, model)
+        };
         let want_base64 = plan.translation == Translation::EmbeddingsToGemini
             && switchyard_protocol::gemini::embeddings_want_base64(&body);
         match translated {
@@ -602,6 +666,7 @@ impl ProxyRequest {
             plan.streaming = streaming;
             plan.client_wants_usage = wants_usage;
             plan.want_base64 = want_base64;
+            plan.echo = echo;
             if plan.upstream_model.is_none() {
                 plan.upstream_model = upstream_model;
             }
@@ -644,7 +709,11 @@ impl ProxyRequest {
             ResponseMode::Passthrough { tap } => {
                 if *tap {
                     if let Some(obs) = &mut self.obs {
-                        obs.tap = observe::Tap::Sniff;
+                        obs.tap = if plan.api == Api::Responses {
+                            observe::Tap::SniffResponses
+                        } else {
+                            observe::Tap::Sniff
+                        };
                     }
                 }
             }

@@ -1,4 +1,5 @@
-//! OpenAI API: chat completions (plain and SSE), legacy completions, embeddings, models.
+//! OpenAI API: chat completions (plain and SSE), legacy completions, embeddings, models,
+//! responses.
 
 use hyper::Response;
 use serde_json::{json, Value};
@@ -9,7 +10,10 @@ use crate::reply::{self, ok_status, EVENT_STREAM};
 use crate::router::Ctx;
 use crate::sse::{to_json, Events};
 
+mod responses;
 mod wire;
+
+pub(crate) use responses::responses;
 
 /// Models listed by `GET /v1/models`.
 const MODELS: &[&str] = &[

@@ -1,13 +1,11 @@
 //! OpenAI client -> Anthropic vendor: the client's chat-completions request becomes a
 //! Messages request, Claude's answer (whole or streamed) and errors become OpenAI's shapes.
 
-mod models;
 mod output_format;
 mod request;
 mod response;
 mod stream;
 
-pub use models::{models_response_to_openai, rfc3339_to_unix};
 pub use output_format::claude_output_format;
 pub use request::{chat_request_to_messages, chat_request_to_messages_as, ClaudeOptions};
 pub use response::{
