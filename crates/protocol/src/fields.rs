@@ -255,8 +255,47 @@ pub const MESSAGES_FIELDS: FieldTable = FieldTable {
     unknown_note: "Claude judges fields itself; a field converted under OpenAI's or Gemini's names cannot be guessed",
 };
 
+/// OpenAI Responses (`POST /v1/responses`), every field of OpenAI's reference. Claude and
+/// Gemini are served through chat completions (`responses_request_to_chat_for`, then the chat
+/// translators), so their columns are this table's rule followed by [`CHAT_FIELDS`]'.
+pub const RESPONSES_FIELDS: FieldTable = FieldTable {
+    api: "OpenAI Responses (`/v1/responses`; the first column is a vendor that serves it itself, e.g. OpenAI; Claude and Gemini go through chat completions)",
+    fields: &[
+        neutral("background", [P, R, R], &[Neutral::False], "background responses are run and stored by OpenAI"),
+        rule("conversation", [P, R, R], "conversations are stored by OpenAI"),
+        rule("include", [P, I, I], "extra output data; `message.output_text.logprobs` refused (log probabilities are not converted back); the hosted-tool ones concern tools that are refused"),
+        rule("input", [P, M, M], "chat messages (function calls and outputs, images, inline files); `item_reference` and hosted-tool items refused"),
+        rule("instructions", [P, M, M], "a leading system message"),
+        rule("max_output_tokens", [P, M, M], "chat `max_tokens`"),
+        rule("max_tool_calls", [P, I, I], "limits built-in (hosted) tool calls only, and hosted tools are refused"),
+        rule("metadata", [P, I, I], "echoed in the answer; not sent (as chat `metadata`)"),
+        rule("model", [P, M, M], "after model mapping; Gemini: in the URL path"),
+        neutral("parallel_tool_calls", [P, M, R], &[Neutral::True], "Claude: `false` -> `tool_choice.disable_parallel_tool_use`; Gemini cannot turn parallel calls off"),
+        rule("previous_response_id", [P, R, R], "needs responses stored by OpenAI"),
+        rule("prompt", [P, R, R], "prompt templates are stored by OpenAI"),
+        rule("prompt_cache_key", [P, I, I], "a cache-routing hint; Claude and Gemini cache by their own rules"),
+        rule("prompt_cache_retention", [P, I, I], "a cache-retention hint, as `prompt_cache_key`"),
+        rule("reasoning", [P, M, M], "`effort` -> chat `reasoning_effort` (Claude `thinking`, Gemini `thinkingConfig`); thinking comes back as `reasoning` items; `summary` is not sent"),
+        rule("safety_identifier", [P, M, I], "Claude: `metadata.user_id` when `user` is absent"),
+        neutral("service_tier", [P, R, R], &[Neutral::Str("auto"), Neutral::Str("default")], "OpenAI's tiers (`flex`, `scale`, `priority`) have no equivalent"),
+        rule("store", [P, I, I], "nothing is stored, and the answer says `\"store\": false` (`previous_response_id` is refused)"),
+        rule("stream", [P, M, M], "converted back to Responses events; Gemini: `:streamGenerateContent?alt=sse`"),
+        rule("stream_options", [P, I, I], "`include_obfuscation`: converted streams carry no obfuscation padding"),
+        rule("temperature", [P, M, M], "Claude: clamped to 0..1; refused with thinking unless 1"),
+        rule("text", [P, M, M], "`format` -> chat `response_format` (`json_schema` -> Claude `output_config.format`, Gemini `responseSchema`; `json_object` -> Gemini `responseMimeType`, refused by Claude); `verbosity` other than `medium` refused"),
+        rule("tool_choice", [P, M, M], "as chat; `allowed_tools` -> its mode over only the allowed functions; hosted-tool choices refused"),
+        rule("tools", [P, M, M], "function tools only (`strict` kept); hosted tools (web search, file search, MCP, ...) refused"),
+        neutral("top_logprobs", [P, R, R], &[Neutral::Zero], "log probabilities are not converted back"),
+        rule("top_p", [P, M, M], "Claude: only one of `temperature`/`top_p`"),
+        neutral("truncation", [P, R, R], &[Neutral::Str("disabled")], "`auto` (dropping context to fit) is OpenAI's; other vendors answer 400 when the context overflows, as with `disabled`"),
+        rule("user", [P, M, I], "Claude: `metadata.user_id`"),
+    ],
+    unknown: [P, R, R],
+    unknown_note: "OpenAI judges fields itself; Claude and Gemini get a converted request, and a field converted under chat's names cannot be guessed",
+};
+
 /// Every table, in README order.
-pub const TABLES: [&FieldTable; 2] = [&CHAT_FIELDS, &MESSAGES_FIELDS];
+pub const TABLES: [&FieldTable; 3] = [&CHAT_FIELDS, &MESSAGES_FIELDS, &RESPONSES_FIELDS];
 
 impl FieldTable {
     /// The rule for `field`, if the table lists it.

@@ -17,6 +17,7 @@ use crate::anthropic::{
     chat_request_to_messages, messages_request_to_chat_for, ChatTarget, ClaudeOptions,
 };
 use crate::gemini::{chat_request_to_gemini, GeminiOptions};
+use crate::responses::responses_request_to_chat_for;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -48,6 +49,18 @@ fn messages_to_openai(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
 fn messages_to_gemini(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
     let chat = messages_request_to_chat_for(body, ChatTarget::Gemini)?;
     chat_request_to_gemini(&chat, &GeminiOptions::default())
+}
+
+/// The chain the gateway runs for a Responses client in front of Claude.
+fn responses_to_claude(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
+    let chat = responses_request_to_chat_for(body, VendorFamily::Claude)?;
+    chat_to_claude(&chat.body)
+}
+
+/// The chain the gateway runs for a Responses client in front of Gemini.
+fn responses_to_gemini(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
+    let chat = responses_request_to_chat_for(body, VendorFamily::Gemini)?;
+    chat_to_gemini(&chat.body)
 }
 
 fn load(name: &str) -> Value {
@@ -194,6 +207,96 @@ fn every_messages_field_has_a_rule_the_translators_follow() {
             (VendorFamily::Gemini, Some(messages_to_gemini)),
         ],
     );
+}
+
+#[test]
+fn every_responses_field_has_a_rule_the_translators_follow() {
+    check_table(
+        &RESPONSES_FIELDS,
+        "responses_request.json",
+        &[
+            (VendorFamily::OpenAi, None),
+            (VendorFamily::Claude, Some(responses_to_claude)),
+            (VendorFamily::Gemini, Some(responses_to_gemini)),
+        ],
+    );
+}
+
+/// The values of a mapped or ignored Responses field that Claude or Gemini cannot honour are
+/// 400s under the Responses name of the field, not the chat name it travels under.
+#[test]
+fn responses_values_refused_under_their_own_names() {
+    let base = r#"{"model":"m","input":"Hi.","#;
+    let cases: [(&str, VendorFamily, &str); 6] = [
+        (
+            r#""text":{"format":{"type":"json_object"}}}"#,
+            VendorFamily::Claude,
+            "text",
+        ),
+        (
+            r#""text":{"verbosity":"low"}}"#,
+            VendorFamily::Claude,
+            "text",
+        ),
+        (
+            r#""text":{"verbosity":"high"}}"#,
+            VendorFamily::Gemini,
+            "text",
+        ),
+        (
+            r#""include":["message.output_text.logprobs"]}"#,
+            VendorFamily::Gemini,
+            "include",
+        ),
+        (
+            r#""include":["message.output_text.logprobs"]}"#,
+            VendorFamily::OpenAi,
+            "include",
+        ),
+        (
+            r#""parallel_tool_calls":false}"#,
+            VendorFamily::Gemini,
+            "parallel_tool_calls",
+        ),
+    ];
+    for (tail, family, param) in cases {
+        let body = format!("{base}{tail}");
+        let e = responses_request_to_chat_for(body.as_bytes(), family)
+            .err()
+            .unwrap_or_else(|| panic!("{body} for {family:?}: expected a 400"));
+        assert_eq!((e.status(), e.param), (400, Some(param)), "{body}: {e:?}");
+    }
+    // Neutral values and Gemini's JSON mode go through.
+    for (tail, family) in [
+        (
+            r#""text":{"format":{"type":"json_object"},"verbosity":"medium"}}"#,
+            VendorFamily::Gemini,
+        ),
+        (
+            r#""truncation":"disabled","service_tier":"auto","top_logprobs":0,"background":false}"#,
+            VendorFamily::Claude,
+        ),
+        (
+            r#""include":["reasoning.encrypted_content"],"store":true}"#,
+            VendorFamily::Gemini,
+        ),
+    ] {
+        let body = format!("{base}{tail}");
+        let chat = responses_request_to_chat_for(body.as_bytes(), family)
+            .unwrap_or_else(|e| panic!("{body}: {e:?}"));
+        let converted = match family {
+            VendorFamily::Claude => chat_to_claude(&chat.body),
+            _ => chat_to_gemini(&chat.body),
+        };
+        converted.unwrap_or_else(|e| panic!("{body}: {e:?}"));
+    }
+    // An OpenAI-compatible chat vendor hears of the verbosity.
+    let chat = responses_request_to_chat_for(
+        br#"{"model":"m","input":"Hi.","text":{"verbosity":"low"}}"#,
+        VendorFamily::OpenAi,
+    )
+    .unwrap();
+    assert_eq!(json_of(&chat.body)["verbosity"], "low");
 }
 
 /// The README shows exactly the generated tables.

@@ -16,6 +16,7 @@
 use super::*;
 use crate::anthropic::MessagesStreamToChat;
 use crate::error::GatewayError;
+use crate::fields::VendorFamily;
 use crate::gemini::GeminiStreamToChat;
 use crate::sse::SseParser;
 use crate::stream::{StreamConverter, Usage};
@@ -477,7 +478,7 @@ fn gemini_streams_through_chat() {
 }
 
 /// Every request the Responses translator accepts is one the Claude and Gemini chat
-/// translators accept too (the chat body is the middle step for those vendors), except where
+/// chains accept too (its field table for the family, then the chat translator), except where
 /// the vendor cannot honour a field the client set (Gemini cannot forbid parallel tool calls,
 /// Claude has no schema-less JSON mode): that is a 400 naming the field, never a silent drop.
 #[test]
@@ -491,15 +492,18 @@ fn converted_requests_suit_claude_and_gemini() {
     let mut converted = 0;
     for case in cases(&case_dir, ".in.json") {
         let input = fs::read(case_dir.join(format!("{case}.in.json"))).unwrap();
-        let Ok(chat) = responses_request_to_chat(&input) else {
+        if responses_request_to_chat(&input).is_err() {
             continue;
-        };
-        let claude = crate::anthropic::chat_request_to_messages(&chat.body, &Default::default());
+        }
+        // The chain the gateway runs: the Responses field table for the family, then chat.
+        let claude = responses_request_to_chat_for(&input, VendorFamily::Claude)
+            .and_then(|c| crate::anthropic::chat_request_to_messages(&c.body, &Default::default()));
         assert!(
             claude.is_ok() || deliberate(&claude),
             "{case}: Claude: {claude:?}"
         );
-        let gemini = crate::gemini::chat_request_to_gemini(&chat.body, &Default::default());
+        let gemini = responses_request_to_chat_for(&input, VendorFamily::Gemini)
+            .and_then(|c| crate::gemini::chat_request_to_gemini(&c.body, &Default::default()));
         assert!(
             gemini.is_ok() || deliberate(&gemini),
             "{case}: Gemini: {gemini:?}"

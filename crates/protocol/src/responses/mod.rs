@@ -24,13 +24,16 @@
 //! |---|---|---|---|
 //! | OpenAI | unchanged | unchanged, [`usage_from_response_body`] | [`ResponsesUsageTap`] |
 //! | OpenAI-compatible | [`responses_request_to_chat`] | [`chat_response_to_responses_with_usage`] | [`ChatStreamToResponses`] |
-//! | Claude | then `anthropic::chat_request_to_messages` | `anthropic::messages_response_to_chat`, then as above | `Chain(anthropic::MessagesStreamToChat::new(true, ..), ChatStreamToResponses)` |
-//! | Gemini | then `gemini::chat_request_to_gemini` | `gemini::gemini_response_to_chat`, then as above | `Chain(gemini::GeminiStreamToChat::new(.., true), ChatStreamToResponses)` |
+//! | Claude | [`responses_request_to_chat_for`], then `anthropic::chat_request_to_messages` | `anthropic::messages_response_to_chat`, then as above | `Chain(anthropic::MessagesStreamToChat::new(true, ..), ChatStreamToResponses)` |
+//! | Gemini | [`responses_request_to_chat_for`], then `gemini::chat_request_to_gemini` | `gemini::gemini_response_to_chat`, then as above | `Chain(gemini::GeminiStreamToChat::new(.., true), ChatStreamToResponses)` |
 //!
 //! The first converter of a chain is asked for the usage chunk (`include_usage: true`), so the
 //! Responses answer carries usage. Errors use the same `{"error": {...}}` shape as chat completions, so the
 //! chat error converters (`anthropic::error_to_openai`, `gemini::error_to_openai`,
 //! [`vendor_error_body`](crate::error::vendor_error_body)) already answer Responses clients.
+//!
+//! What becomes of each request field per family is [`RESPONSES_FIELDS`](crate::fields::RESPONSES_FIELDS)
+//! (the README's field table); `responses_request_to_chat_for` applies it.
 //!
 //! Everything is pure: ids and timestamps are passed in, and nothing panics on any input.
 
@@ -47,7 +50,10 @@ mod usage;
 mod fixture_tests;
 
 pub use edit::insert_context;
-pub use request::{check_convertible, responses_request_to_chat, ChatRequest};
+pub use request::{
+    check_convertible, check_convertible_for, responses_request_to_chat,
+    responses_request_to_chat_for, ChatRequest,
+};
 pub use response::{chat_response_to_responses, chat_response_to_responses_with_usage};
 pub use stream::ChatStreamToResponses;
 pub use usage::{usage_from_response_body, ResponsesUsageTap};

@@ -3,6 +3,7 @@
 use super::{signature, RequestEcho};
 use crate::anthropic::input::{self, get, invalid, wrong_type, Json, Object};
 use crate::error::GatewayError;
+use crate::fields::{VendorFamily, RESPONSES_FIELDS};
 use serde_json::{json, Map, Value};
 
 /// A Responses request converted to chat completions: the upstream body, and what the answer
@@ -39,20 +40,40 @@ const HOSTED_TOOLS: &str = "web_search, file_search, computer use, code_interpre
 ///   chat vendors know chat's own `allowed_tools`), `parallel_tool_calls`,
 ///   `max_output_tokens` -> `max_tokens`, `temperature`, `top_p`, `user` (else
 ///   `safety_identifier`), `text.format` (`json_schema`, `json_object`, `text`) ->
-///   `response_format`, `reasoning.effort` -> `reasoning_effort`; `stream: true` also asks
-///   for `stream_options.include_usage`.
+///   `response_format`, `text.verbosity` -> `verbosity`, `reasoning.effort` ->
+///   `reasoning_effort`; `stream: true` also asks for `stream_options.include_usage`.
 /// - Only OpenAI can honour hosted tools (web search, file search, computer use, code
 ///   interpreter, MCP, image generation, local shell, custom tools), server-side state
 ///   (`previous_response_id`, `conversation`, `item_reference` items, stored `prompt`s) and
-///   `background`: those are 400s naming the field. `store` is accepted and the answer says
-///   `"store": false` (nothing is stored). Fields without a chat equivalent (`include`,
-///   `truncation`, `service_tier`, `metadata`, `text.verbosity`, `reasoning.summary`, ...) are
-///   not sent upstream; `metadata` is echoed in the answer.
+///   `background`: those are 400s naming the field, and so is `include` asking for
+///   `message.output_text.logprobs` (log probabilities are not converted back). `store` is
+///   accepted and the answer says `"store": false` (nothing is stored). Hints without a chat
+///   equivalent (`include`, `truncation`, `service_tier`, `metadata`, `reasoning.summary`,
+///   ...) are not sent upstream; `metadata` is echoed in the answer.
+///
+/// This is the conversion for an OpenAI-compatible chat vendor, which judges the chat fields
+/// itself; for Claude and Gemini use [`responses_request_to_chat_for`].
 ///
 /// Errors are 400s naming the field at fault.
 pub fn responses_request_to_chat(body: &[u8]) -> Result<ChatRequest, GatewayError> {
+    responses_request_to_chat_for(body, VendorFamily::OpenAi)
+}
+
+/// [`responses_request_to_chat`] for a chat body that goes on to `family`'s chat translator
+/// (`anthropic::chat_request_to_messages`, `gemini::chat_request_to_gemini`): every top-level
+/// field first follows its rule in [`RESPONSES_FIELDS`] for that family (refused fields and
+/// fields the table does not list are 400s naming them), and the values Claude or Gemini
+/// cannot honour are refused under the Responses name of the field (`text.format`
+/// `json_object` for Claude, `text.verbosity` other than `medium`). `VendorFamily::OpenAi` is
+/// an OpenAI-compatible chat vendor (no table check: it judges the fields itself).
+pub fn responses_request_to_chat_for(
+    body: &[u8],
+    family: VendorFamily,
+) -> Result<ChatRequest, GatewayError> {
     let req = input::parse_object(body)?;
     check_stateless(&req)?;
+    RESPONSES_FIELDS.check(&req, family)?;
+    check_include(&req)?;
     let model = input::required_str(&req, "model")?;
     let mut out = Map::new();
     out.insert("model".into(), model.into());
@@ -127,7 +148,36 @@ pub fn responses_request_to_chat(body: &[u8]) -> Result<ChatRequest, GatewayErro
         out.insert("user".into(), user.into());
     }
     if let Some(format) = convert_text_format(&req)? {
+        if family == VendorFamily::Claude && format["type"] == "json_object" {
+            return Err(invalid(
+                "text",
+                "unsupported_value",
+                "text.format json_object cannot be sent to Claude providers: Claude has no \
+                 schema-less JSON mode; send a json_schema format"
+                    .into(),
+            ));
+        }
         out.insert("response_format".into(), format);
+    }
+    if let Some(verbosity) = text_verbosity(&req)? {
+        match family {
+            VendorFamily::OpenAi => {
+                out.insert("verbosity".into(), verbosity.into());
+            }
+            // The vendor's own length is `medium`: nothing to send.
+            VendorFamily::Claude | VendorFamily::Gemini if verbosity == "medium" => {}
+            VendorFamily::Claude | VendorFamily::Gemini => {
+                return Err(invalid(
+                    "text",
+                    "unsupported_parameter",
+                    format!(
+                        "text.verbosity {verbosity:?} cannot be sent to {} providers (only \
+                         medium is accepted): it has no equivalent there",
+                        family.name()
+                    ),
+                ));
+            }
+        }
     }
     if let Some(effort) = reasoning_effort(&req)? {
         out.insert("reasoning_effort".into(), effort.into());
@@ -157,6 +207,45 @@ pub fn responses_request_to_chat(body: &[u8]) -> Result<ChatRequest, GatewayErro
 /// the converter; this is for a caller that wants the verdict without the body.
 pub fn check_convertible(body: &[u8]) -> Result<(), GatewayError> {
     responses_request_to_chat(body).map(|_| ())
+}
+
+/// [`check_convertible`] for `family`: the 400 [`responses_request_to_chat_for`] would
+/// answer (the chat translator of the family may still refuse a chat field).
+pub fn check_convertible_for(body: &[u8], family: VendorFamily) -> Result<(), GatewayError> {
+    responses_request_to_chat_for(body, family).map(|_| ())
+}
+
+/// `include` is a list of output extras; log probabilities are the one that changes what the
+/// client reads, and a converted answer carries none.
+fn check_include(req: &Object<'_>) -> Result<(), GatewayError> {
+    let items = match get(req, "include") {
+        None => return Ok(()),
+        Some(Json::Array(items)) => items,
+        Some(_) => return Err(wrong_type("include", "include", "an array of strings")),
+    };
+    for (i, item) in items.iter().enumerate() {
+        match item.as_str() {
+            Some("message.output_text.logprobs") => {
+                return Err(invalid(
+                    "include",
+                    "unsupported_value",
+                    format!(
+                        "include[{i}]: message.output_text.logprobs cannot be served by this \
+                         provider (log probabilities are not converted back)"
+                    ),
+                ))
+            }
+            Some(_) => {}
+            None => {
+                return Err(wrong_type(
+                    "include",
+                    format_args!("include[{i}]"),
+                    "a string",
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Server-side state that only OpenAI keeps: a clear 400 naming the field.
@@ -761,6 +850,19 @@ fn convert_text_format(req: &Object<'_>) -> Result<Option<Value>, GatewayError> 
             format!("text.format.type must be text, json_object or json_schema; got {other:?}"),
         )),
         None => Err(wrong_type("text", "text.format.type", "a string")),
+    }
+}
+
+/// `text.verbosity`, if set.
+fn text_verbosity<'b>(req: &'b Object<'_>) -> Result<Option<&'b str>, GatewayError> {
+    let Some(Json::Object(text)) = get(req, "text") else {
+        // A `text` that is not an object is reported by `convert_text_format`.
+        return Ok(None);
+    };
+    match get(text, "verbosity") {
+        None => Ok(None),
+        Some(Json::Str(v)) => Ok(Some(v)),
+        Some(_) => Err(wrong_type("text", "text.verbosity", "a string")),
     }
 }
 
