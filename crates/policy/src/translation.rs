@@ -7,6 +7,7 @@ use crate::proxy::{Protocol, Provider};
 use crate::vendor::{Api, Family};
 use switchyard_protocol::anthropic::{self, ClaudeOptions};
 use switchyard_protocol::error::vendor_error_body;
+use switchyard_protocol::fields::VendorFamily;
 use switchyard_protocol::gemini::{self, GeminiOptions};
 use switchyard_protocol::openai_edit::{self, RequestEdits, UsageFilter};
 use switchyard_protocol::responses::{self, ChatStreamToResponses, RequestEcho};
@@ -265,7 +266,17 @@ impl Translation {
             let out = responses::insert_context(mapped.as_deref().unwrap_or(body), text)?;
             return Ok((Some(out), None));
         }
-        let chat = responses::responses_request_to_chat(body)?;
+        // Claude and Gemini: the Responses field table first (a field they cannot honour is a
+        // 400 naming it); chat vendors take what chat can carry.
+        let chat = match self {
+            Translation::ResponsesToClaude => {
+                responses::responses_request_to_chat_for(body, VendorFamily::Claude)?
+            }
+            Translation::ResponsesToGemini => {
+                responses::responses_request_to_chat_for(body, VendorFamily::Gemini)?
+            }
+            _ => responses::responses_request_to_chat(body)?,
+        };
         let mut echo = chat.echo;
         if !model.is_empty() {
             echo.model = model.to_string();
