@@ -113,7 +113,7 @@ pub(super) fn markdown(r: &Value) -> String {
             ));
             if st["native_cpu_added_us_per_event"].is_number() {
                 s.push_str(&format!(
-                    "S3n (native module): {} µs of Envoy CPU per event over S0's per-request                      cost.\n\n",
+                    "S3n (native module): {} µs of Envoy CPU per event over S0's per-request cost.\n\n",
                     f(&st["native_cpu_added_us_per_event"], 2)
                 ));
             }
