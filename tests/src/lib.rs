@@ -214,8 +214,13 @@ impl Gateway {
         request(self.addr(), method, path, headers, body)
     }
 
-    /// Envoy's Prometheus scrape (`/stats/prometheus`).
+    /// Envoy's Prometheus scrape (`/stats/prometheus`). On the native runtime counters reach
+    /// Envoy in batches every 100 ms (`modules/switchyard/src/counters.rs`): the scrape waits
+    /// for the next batch.
     pub fn prometheus(&self) -> String {
+        if native() {
+            std::thread::sleep(Duration::from_millis(350));
+        }
         self.envoy
             .admin_get("/stats/prometheus")
             .map(|(_, body)| body)

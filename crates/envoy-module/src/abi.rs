@@ -243,6 +243,24 @@ extern "C" {
         label_values_length: usize,
         value: u64,
     ) -> MetricsResult;
+    // Config-level updates (main thread, no stream). Not in the stored v0.1.0 header; these
+    // follow the shape every other `*_config_increment_counter` of the ABI has (config pointer,
+    // family id, label values, value), and the e2e suite checks the scraped values on 1.40
+    // (token-pool changes from health checks, flushed request counters).
+    pub fn envoy_dynamic_module_callback_http_filter_config_increment_counter(
+        config: ConfigEnvoyPtr,
+        id: usize,
+        label_values: *mut ModuleBuffer,
+        label_values_length: usize,
+        value: u64,
+    ) -> MetricsResult;
+    pub fn envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
+        config: ConfigEnvoyPtr,
+        id: usize,
+        label_values: *mut ModuleBuffer,
+        label_values_length: usize,
+        value: u64,
+    ) -> MetricsResult;
 
     // ------------------------------------------------------------- headers
     /// Value number `index` of header `key`; `count_out` (nullable) gets the number of values.
@@ -431,6 +449,8 @@ pub const DECLARED_CALLBACKS: &[&str] = &[
     "envoy_dynamic_module_callback_http_filter_decrement_gauge",
     "envoy_dynamic_module_callback_http_filter_set_gauge",
     "envoy_dynamic_module_callback_http_filter_record_histogram_value",
+    "envoy_dynamic_module_callback_http_filter_config_increment_counter",
+    "envoy_dynamic_module_callback_http_filter_config_record_histogram_value",
     "envoy_dynamic_module_callback_http_get_header",
     "envoy_dynamic_module_callback_http_get_headers_size",
     "envoy_dynamic_module_callback_http_get_headers",

@@ -28,17 +28,69 @@ pub const PANICS_METRIC: &str = "switchyard_module_panics";
 /// The main-thread handle to one filter config in Envoy.
 pub struct ConfigContext<'a> {
     envoy: abi::ConfigEnvoyPtr,
-    /// `Some` only while the config is being created: metric families are defined then.
-    metrics: Option<&'a mut Metrics>,
+    metrics: MetricsAccess<'a>,
+}
+
+/// Metric families are defined while the config is created, and used afterwards.
+enum MetricsAccess<'a> {
+    Define(&'a mut Metrics),
+    Use(&'a Metrics),
 }
 
 impl<'a> ConfigContext<'a> {
-    pub(crate) fn new(envoy: abi::ConfigEnvoyPtr, metrics: Option<&'a mut Metrics>) -> Self {
-        ConfigContext { envoy, metrics }
+    /// The handle while the config is created (metric families can be defined).
+    pub(crate) fn creating(envoy: abi::ConfigEnvoyPtr, metrics: &'a mut Metrics) -> Self {
+        ConfigContext {
+            envoy,
+            metrics: MetricsAccess::Define(metrics),
+        }
+    }
+
+    /// The handle of a config's later main-thread hooks.
+    pub(crate) fn created(envoy: abi::ConfigEnvoyPtr, metrics: &'a Metrics) -> Self {
+        ConfigContext {
+            envoy,
+            metrics: MetricsAccess::Use(metrics),
+        }
+    }
+
+    fn defined(&self) -> &Metrics {
+        match &self.metrics {
+            MetricsAccess::Define(m) => m,
+            MetricsAccess::Use(m) => m,
+        }
+    }
+
+    /// Add `value` to counter `name{labels}` from the main thread (no stream needed).
+    pub fn counter_add(&mut self, name: &str, labels: &[(&str, &str)], value: u64) -> bool {
+        let envoy = self.envoy;
+        self.defined()
+            .update(name, MetricKind::Counter, labels, |id, ptr, len| {
+                // SAFETY: the buffers outlive the call; `id` is this config's family.
+                unsafe {
+                    abi::envoy_dynamic_module_callback_http_filter_config_increment_counter(
+                        envoy, id, ptr, len, value,
+                    )
+                }
+            })
+    }
+
+    /// Record `value` in histogram `name{labels}` from the main thread.
+    pub fn histogram_record(&mut self, name: &str, labels: &[(&str, &str)], value: u64) -> bool {
+        let envoy = self.envoy;
+        self.defined()
+            .update(name, MetricKind::Histogram, labels, |id, ptr, len| {
+                // SAFETY: as in `counter_add`.
+                unsafe {
+                    abi::envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
+                        envoy, id, ptr, len, value,
+                    )
+                }
+            })
     }
 
     fn define(&mut self, kind: MetricKind, name: &str, labels: &[&str]) -> Result<(), String> {
-        let Some(metrics) = self.metrics.as_deref_mut() else {
+        let MetricsAccess::Define(metrics) = &mut self.metrics else {
             return Err(format!(
                 "metric {name}: metrics are defined when the config is created"
             ));

@@ -8,8 +8,7 @@
 
 use crate::abi;
 use crate::config::ConfigState;
-use crate::log;
-use crate::metrics::{ordered_values, MetricKind};
+use crate::metrics::MetricKind;
 
 /// Which side of the stream a header or body call is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -769,47 +768,42 @@ impl<'a> EnvoyFilter<'a> {
         value: u64,
         op: MetricOp,
     ) -> bool {
-        let Some(def) = self.config.metrics.get(name, kind) else {
-            log::debug(&format!("metric {name} is not defined as a {kind:?}"));
-            return false;
-        };
-        let Some(values) = ordered_values(&def.label_names, labels) else {
-            log::debug(&format!("metric {name}: unknown label in {labels:?}"));
-            return false;
-        };
-        let mut bufs: Vec<abi::ModuleBuffer> = values
-            .iter()
-            .map(|v| abi::ModuleBuffer::of(v.as_bytes()))
-            .collect();
-        let (ptr, len) = (bufs.as_mut_ptr(), bufs.len());
-        // SAFETY: `bufs` (and the strings it points into) outlive the call; the id came from
-        // this filter's config; the value count equals the defined label count.
-        let r = unsafe {
-            match op {
-                MetricOp::Add => abi::envoy_dynamic_module_callback_http_filter_increment_counter(
-                    self.ptr, def.id, ptr, len, value,
-                ),
-                MetricOp::GaugeAdd => {
-                    abi::envoy_dynamic_module_callback_http_filter_increment_gauge(
-                        self.ptr, def.id, ptr, len, value,
-                    )
+        let filter = self.ptr;
+        self.config
+            .metrics
+            .update(name, kind, labels, |id, ptr, len| {
+                // SAFETY: the buffers outlive the call; the id came from this filter's config;
+                // the value count equals the defined label count.
+                unsafe {
+                    match op {
+                        MetricOp::Add => {
+                            abi::envoy_dynamic_module_callback_http_filter_increment_counter(
+                                filter, id, ptr, len, value,
+                            )
+                        }
+                        MetricOp::GaugeAdd => {
+                            abi::envoy_dynamic_module_callback_http_filter_increment_gauge(
+                                filter, id, ptr, len, value,
+                            )
+                        }
+                        MetricOp::GaugeSub => {
+                            abi::envoy_dynamic_module_callback_http_filter_decrement_gauge(
+                                filter, id, ptr, len, value,
+                            )
+                        }
+                        MetricOp::GaugeSet => {
+                            abi::envoy_dynamic_module_callback_http_filter_set_gauge(
+                                filter, id, ptr, len, value,
+                            )
+                        }
+                        MetricOp::Record => {
+                            abi::envoy_dynamic_module_callback_http_filter_record_histogram_value(
+                                filter, id, ptr, len, value,
+                            )
+                        }
+                    }
                 }
-                MetricOp::GaugeSub => {
-                    abi::envoy_dynamic_module_callback_http_filter_decrement_gauge(
-                        self.ptr, def.id, ptr, len, value,
-                    )
-                }
-                MetricOp::GaugeSet => abi::envoy_dynamic_module_callback_http_filter_set_gauge(
-                    self.ptr, def.id, ptr, len, value,
-                ),
-                MetricOp::Record => {
-                    abi::envoy_dynamic_module_callback_http_filter_record_histogram_value(
-                        self.ptr, def.id, ptr, len, value,
-                    )
-                }
-            }
-        };
-        r == abi::METRICS_SUCCESS
+            })
     }
 
     /// Add `value` to counter `name{labels}` (defined at config time with

@@ -93,7 +93,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
             return std::ptr::null();
         };
         let mut metrics = Metrics::default();
-        let mut ctx = ConfigContext::new(config_envoy, Some(&mut metrics));
+        let mut ctx = ConfigContext::creating(config_envoy, &mut metrics);
         if let Err(e) = ctx.define_counter(PANICS_METRIC, &["filter"]) {
             log::warn(&format!("switchyard: {e}"));
         }
@@ -165,7 +165,10 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
             return;
         };
         if let Some(factory) = &state.factory {
-            factory.on_scheduled(&mut ConfigContext::new(config_envoy, None), event_id);
+            factory.on_scheduled(
+                &mut ConfigContext::created(config_envoy, &state.metrics),
+                event_id,
+            );
         }
     })
 }
@@ -190,7 +193,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout_done(
         let response = unsafe { CalloutResponse::new(headers, headers_size, body, body_size) };
         if let Some(factory) = &state.factory {
             factory.on_callout_done(
-                &mut ConfigContext::new(config_envoy, None),
+                &mut ConfigContext::created(config_envoy, &state.metrics),
                 callout_id,
                 CalloutOutcome::from_raw(result),
                 &response,

@@ -8,6 +8,7 @@
 //! with label `gen_ai_provider_name` scrapes as `gen_ai_client_requests{gen_ai_provider_name="x"}`
 //! (the same line the Wasm build produces).
 
+use crate::abi;
 use std::collections::HashMap;
 
 /// Kind of a metric family.
@@ -40,6 +41,30 @@ impl Metrics {
 
     pub(crate) fn get(&self, name: &str, kind: MetricKind) -> Option<&MetricDef> {
         self.defs.get(name).filter(|d| d.kind == kind)
+    }
+
+    /// Update family `name` through `call(id, label_values, count)`, with the label values in
+    /// definition order. `false` when the family or a label is unknown, or Envoy refused.
+    pub(crate) fn update(
+        &self,
+        name: &str,
+        kind: MetricKind,
+        labels: &[(&str, &str)],
+        call: impl FnOnce(usize, *mut abi::ModuleBuffer, usize) -> abi::MetricsResult,
+    ) -> bool {
+        let Some(def) = self.get(name, kind) else {
+            crate::log::debug(&format!("metric {name} is not defined as a {kind:?}"));
+            return false;
+        };
+        let Some(values) = ordered_values(&def.label_names, labels) else {
+            crate::log::debug(&format!("metric {name}: unknown label in {labels:?}"));
+            return false;
+        };
+        let mut bufs: Vec<abi::ModuleBuffer> = values
+            .iter()
+            .map(|v| abi::ModuleBuffer::of(v.as_bytes()))
+            .collect();
+        call(def.id, bufs.as_mut_ptr(), bufs.len()) == abi::METRICS_SUCCESS
     }
 }
 

@@ -16,6 +16,14 @@ use std::ops::Range;
 /// [`RawValue`], whose position inside `body` is its span. The parser validates grammar and
 /// UTF-8 and skips nested values iteratively (deep nesting cannot overflow the stack).
 pub fn top_level_value_spans(body: &[u8], key: &str) -> Option<Vec<Range<usize>>> {
+    if let Some([spans]) = crate::json_scan::scan_object(body, [key]) {
+        return Some(spans);
+    }
+    slow_top_level_value_spans(body, key)
+}
+
+/// [`top_level_value_spans`] through serde (the path for what the fast scan leaves).
+pub(crate) fn slow_top_level_value_spans(body: &[u8], key: &str) -> Option<Vec<Range<usize>>> {
     let base = body.as_ptr() as usize;
     let mut de = serde_json::Deserializer::from_slice(body);
     let spans = de.deserialize_map(SpanVisitor { key, base }).ok()?;

@@ -10,6 +10,7 @@ pub mod error;
 pub mod fields;
 pub mod gemini;
 pub mod json_field;
+pub mod json_scan;
 pub mod openai;
 pub mod openai_edit;
 pub mod responses;

@@ -76,6 +76,35 @@ pub struct RequestFacts {
 /// messages are skipped, not materialised). With duplicate keys the last one counts, as with
 /// [`validate`].
 pub fn request_facts(body: &[u8], needs_model: bool) -> Result<RequestFacts, GatewayError> {
+    // One strict pass does it for nearly every body; what it leaves goes the general way.
+    if let Some([model, stream, options]) =
+        crate::json_scan::scan_object(body, ["model", "stream", "stream_options"])
+    {
+        let last = |spans: &[Range<usize>]| spans.last().and_then(|r| body.get(r.clone()));
+        let model_value = match last(&model) {
+            // A plain string (the usual case) needs no parser: the scan checked it.
+            Some([b'"', inner @ .., b'"']) if !inner.contains(&b'\\') => std::str::from_utf8(inner)
+                .ok()
+                .map(|m| Value::String(m.to_string())),
+            raw => raw.and_then(|r| serde_json::from_slice::<Value>(r).ok()),
+        };
+        let include_usage = last(&options)
+            .and_then(|r| serde_json::from_slice::<Value>(r).ok())
+            .and_then(|o| o.get("include_usage").and_then(Value::as_bool))
+            .unwrap_or(false);
+        return Ok(RequestFacts {
+            model: check_model(model_value.as_ref(), needs_model)?,
+            stream: last(&stream) == Some(b"true"),
+            include_usage,
+            model_spans: model,
+        });
+    }
+    request_facts_general(body, needs_model)
+}
+
+/// [`request_facts`] for what the fast scan leaves: several passes, and serde's wording of
+/// any error.
+fn request_facts_general(body: &[u8], needs_model: bool) -> Result<RequestFacts, GatewayError> {
     // JSON is UTF-8; the pass below skips most strings without looking inside them.
     if let Err(e) = std::str::from_utf8(body) {
         return Err(GatewayError::invalid(
@@ -386,6 +415,34 @@ impl StreamConverter for UsageFilter {
 
 #[cfg(test)]
 mod tests {
+    /// The one-pass scan and the general path give the same facts and the same errors.
+    #[test]
+    fn fast_facts_equal_general_facts() {
+        let bodies: [&[u8]; 10] = [
+            br#"{"model":"gpt-4o","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#,
+            br#"{"model":"a","model":"b","stream":false,"stream":true}"#,
+            br#"{"model":"auto","stream":1}"#,
+            br#"{"model":"","messages":[]}"#,
+            br#"{"model":5}"#,
+            br#"{"messages":[]}"#,
+            br#"{"model":"m","stream_options":{"include_usage":"yes"}}"#,
+            br#"{"model":"m","stream_options":[]}"#,
+            r#"{"model":"漢字","stream" : true }"#.as_bytes(),
+            br#"{"model":null}"#,
+        ];
+        for body in bodies {
+            for needs_model in [true, false] {
+                assert!(crate::json_scan::scan_object(body, ["model"]).is_some());
+                assert_eq!(
+                    super::request_facts(body, needs_model),
+                    super::request_facts_general(body, needs_model),
+                    "{}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+        }
+    }
+
     #[test]
     fn facts_refuse_what_envoys_json_parser_refuses() {
         let lone = br#"{"model":"m","messages":[{"role":"user","content":"\ud800"}]}"#;

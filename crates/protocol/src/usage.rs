@@ -25,6 +25,21 @@ pub fn usage_from_object(usage: &Value) -> Option<Usage> {
 /// `usage` object's counts are read as they go by and the rest of the answer is skipped
 /// without allocating. Same answers as [`usage_from_object`] on the parsed `usage`.
 pub fn usage_from_body(body: &[u8]) -> Option<Usage> {
+    // One strict scan finds the `usage` value; only that value is parsed.
+    if let Some([usage]) = crate::json_scan::scan_object(body, ["usage"]) {
+        let [span] = usage.as_slice() else {
+            return None;
+        };
+        let value = body.get(span.clone())?;
+        return serde_json::from_slice::<UsageFields>(value)
+            .ok()?
+            .to_usage();
+    }
+    usage_from_body_general(body)
+}
+
+/// [`usage_from_body`] for what the fast scan leaves.
+fn usage_from_body_general(body: &[u8]) -> Option<Usage> {
     // Answers are objects (a top-level array is not an answer).
     if body.trim_ascii_start().first() != Some(&b'{') {
         return None;
@@ -396,6 +411,31 @@ impl MessagesUsageTap {
 
 #[cfg(test)]
 mod tests {
+    /// The fast scan and the general path read the same usage from the same answers.
+    #[test]
+    fn fast_usage_equals_general_usage() {
+        let bodies: [&[u8]; 9] = [
+            br#"{"id":"x","choices":[{"message":{"content":"usage"}}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":1}}}"#,
+            br#"{"usage":{"input_tokens":5,"output_tokens":2,"cache_read_input_tokens":null}}"#,
+            br#"{"usage":{"input_tokens":"5"}}"#,
+            br#"{"usage":{"prompt_tokens":-1,"completion_tokens":2.5}}"#,
+            br#"{"usage":[1,2]}"#,
+            br#"{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}}"#,
+            br#"{"choices":[]}"#,
+            br#"{"usage":{"prompt_tokens":1e400}}"#,
+            br#"{"usage":{"prompt_tokens":18446744073709551615,"completion_tokens":1}}"#,
+        ];
+        for body in bodies {
+            assert!(crate::json_scan::scan_object(body, ["usage"]).is_some());
+            assert_eq!(
+                usage_from_body(body),
+                usage_from_body_general(body),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -3,7 +3,8 @@
 //! checks, metric polling) runs on Envoy's main thread, woken by a thread the module owns
 //! ([`Ticker`]); workers never wait for it.
 
-use crate::host::{callout_response, install_logger, seed, ConfigHost, PendingMetrics, StreamHost};
+use crate::counters;
+use crate::host::{callout_response, install_logger, seed, ConfigHost, StreamHost};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -12,14 +13,17 @@ use switchyard_envoy_module::{
     HeadersStatus, HttpFilter,
 };
 use switchyard_filter::balancer::{BalancerRequest, BalancerRoot};
+use switchyard_filter::host::CalloutResponse as SwitchyardCallout;
 use switchyard_filter::proxy::{ProxyRequest, ProxyRoot};
 use switchyard_filter::Action;
 use switchyard_policy::stats::{Kind, METRICS};
 
-/// The scheduler event of a tick.
+/// Scheduler events: the root's periodic work, and handing summed counters to Envoy.
 const TICK: u64 = 1;
+const FLUSH: u64 = 2;
 
-/// Wakes a config's `on_scheduled` on the main thread every period until dropped.
+/// Wakes a config's `on_scheduled` on the main thread until dropped: [`FLUSH`] every
+/// [`counters::FLUSH_PERIOD`], and [`TICK`] every `period` when the root has periodic work.
 struct Ticker {
     stop: Arc<AtomicBool>,
 }
@@ -30,21 +34,34 @@ impl Drop for Ticker {
     }
 }
 
-fn start_ticker(ctx: &mut ConfigContext, period: Duration) -> Option<Ticker> {
+fn start_ticker(ctx: &mut ConfigContext, period: Option<Duration>) -> Option<Ticker> {
     if ctx.is_validation_mode() {
         return None;
     }
     let scheduler = ctx.scheduler()?;
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
+    let step = period.map_or(counters::FLUSH_PERIOD, |p| p.min(counters::FLUSH_PERIOD));
     let spawned = std::thread::Builder::new()
         .name("switchyard-tick".into())
-        .spawn(move || loop {
-            std::thread::sleep(period);
-            if stopped.load(Ordering::Acquire) {
-                break;
+        .spawn(move || {
+            let (mut since_flush, mut since_tick) = (Duration::ZERO, Duration::ZERO);
+            loop {
+                std::thread::sleep(step);
+                if stopped.load(Ordering::Acquire) {
+                    break;
+                }
+                since_flush += step;
+                since_tick += step;
+                if since_flush >= counters::FLUSH_PERIOD {
+                    since_flush = Duration::ZERO;
+                    scheduler.commit(FLUSH);
+                }
+                if period.is_some_and(|p| since_tick >= p) {
+                    since_tick = Duration::ZERO;
+                    scheduler.commit(TICK);
+                }
             }
-            scheduler.commit(TICK);
         });
     match spawned {
         Ok(_) => Some(Ticker { stop }),
@@ -93,48 +110,74 @@ pub fn new_config(
     config: &[u8],
 ) -> Option<Result<Box<dyn FilterFactory>, String>> {
     install_logger();
-    let made = match filter_name {
-        "ai-proxy" => ProxyFactory::new(ctx, config).map(|f| Box::new(f) as Box<dyn FilterFactory>),
-        "ai-load-balancer" => {
-            BalancerFactory::new(ctx, config).map(|f| Box::new(f) as Box<dyn FilterFactory>)
-        }
-        _ => return None,
-    };
+    let made =
+        match filter_name {
+            "ai-proxy" => Factory::<ProxyRoot>::new(ctx, config)
+                .map(|f| Box::new(f) as Box<dyn FilterFactory>),
+            "ai-load-balancer" => Factory::<BalancerRoot>::new(ctx, config)
+                .map(|f| Box::new(f) as Box<dyn FilterFactory>),
+            _ => return None,
+        };
     Some(made)
 }
 
-struct ProxyFactory {
-    root: Mutex<ProxyRoot>,
-    pending: Arc<PendingMetrics>,
-    _ticker: Option<Ticker>,
+/// A filter's per-config side, as [`Factory`] drives it.
+trait Root: Send + Sized + 'static {
+    type Stream: HttpFilter + 'static;
+    const NAME: &'static str;
+
+    fn new(seed: u64) -> Self;
+    /// Take the config; the period of the root's periodic work, if any.
+    fn configure(&mut self, config: &[u8]) -> Result<Option<Duration>, String>;
+    fn new_stream(&self) -> Self::Stream;
+    fn on_tick(&mut self, host: &mut ConfigHost);
+    fn on_callout_done(&mut self, host: &ConfigHost, id: u32, response: &SwitchyardCallout);
+    /// Background work the config owns besides the ticker (dropped with the config).
+    fn background(&self, _ctx: &mut ConfigContext) -> Option<Box<dyn Send + Sync>> {
+        None
+    }
 }
 
-impl ProxyFactory {
+/// One filter config: the root behind a lock (main-thread work and new streams), the ticker
+/// and whatever background work the root started.
+struct Factory<R: Root> {
+    root: Mutex<R>,
+    _ticker: Option<Ticker>,
+    _background: Option<Box<dyn Send + Sync>>,
+}
+
+impl<R: Root> Factory<R> {
     fn new(ctx: &mut ConfigContext, config: &[u8]) -> Result<Self, String> {
-        let mut root = ProxyRoot::new(seed());
+        let mut root = R::new(seed());
         let tick = root
             .configure(config)
-            .map_err(|e| format!("ai-proxy: config refused: {e}"))?;
+            .map_err(|e| format!("{}: config refused: {e}", R::NAME))?;
         define_metrics(ctx)?;
-        let ticker = tick.and_then(|period| start_ticker(ctx, period));
-        Ok(ProxyFactory {
+        let background = if ctx.is_validation_mode() {
+            None
+        } else {
+            root.background(ctx)
+        };
+        Ok(Factory {
             root: Mutex::new(root),
-            pending: Arc::default(),
-            _ticker: ticker,
+            _ticker: start_ticker(ctx, tick),
+            _background: background,
         })
     }
 }
 
-impl FilterFactory for ProxyFactory {
+impl<R: Root> FilterFactory for Factory<R> {
     fn new_filter(&self, _f: &mut EnvoyFilter) -> Box<dyn HttpFilter> {
-        Box::new(ProxyStream {
-            req: lock(&self.root).new_request(),
-            pending: self.pending.clone(),
-        })
+        Box::new(lock(&self.root).new_stream())
     }
 
-    fn on_scheduled(&self, ctx: &mut ConfigContext, _event_id: u64) {
-        lock(&self.root).on_tick(&mut ConfigHost::new(ctx, &self.pending));
+    fn on_scheduled(&self, ctx: &mut ConfigContext, event_id: u64) {
+        match event_id {
+            FLUSH => counters::flush(|metric, labels, n| {
+                ctx.counter_add(metric, labels, n);
+            }),
+            _ => lock(&self.root).on_tick(&mut ConfigHost::new(ctx)),
+        }
     }
 
     fn on_callout_done(
@@ -148,34 +191,52 @@ impl FilterFactory for ProxyFactory {
             return;
         };
         let response = callout_response(outcome, response);
-        lock(&self.root).on_callout_done(&ConfigHost::new(ctx, &self.pending), id, &response);
+        lock(&self.root).on_callout_done(&ConfigHost::new(ctx), id, &response);
     }
 }
 
-struct ProxyStream {
-    req: ProxyRequest,
-    /// The config's samples taken outside any stream, emitted here.
-    pending: Arc<PendingMetrics>,
+impl Root for ProxyRoot {
+    type Stream = ProxyStream;
+    const NAME: &'static str = "ai-proxy";
+
+    fn new(seed: u64) -> Self {
+        ProxyRoot::new(seed)
+    }
+    fn configure(&mut self, config: &[u8]) -> Result<Option<Duration>, String> {
+        ProxyRoot::configure(self, config)
+    }
+    fn new_stream(&self) -> ProxyStream {
+        ProxyStream(self.new_request())
+    }
+    fn on_tick(&mut self, host: &mut ConfigHost) {
+        ProxyRoot::on_tick(self, host)
+    }
+    fn on_callout_done(&mut self, host: &ConfigHost, id: u32, response: &SwitchyardCallout) {
+        ProxyRoot::on_callout_done(self, host, id, response)
+    }
 }
+
+struct ProxyStream(ProxyRequest);
 
 impl HttpFilter for ProxyStream {
     fn on_request_headers(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> HeadersStatus {
-        let mut host = StreamHost::new(f);
-        self.pending.flush(&host);
-        headers_status(self.req.on_request_headers(&mut host, end_of_stream))
+        headers_status(
+            self.0
+                .on_request_headers(&mut StreamHost::new(f), end_of_stream),
+        )
     }
 
     fn on_request_body(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> BodyStatus {
         let size = f.body_len(switchyard_envoy_module::Side::Request);
         body_status(
-            self.req
+            self.0
                 .on_request_body(&mut StreamHost::new(f), size, end_of_stream),
         )
     }
 
     fn on_response_headers(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> HeadersStatus {
         match self
-            .req
+            .0
             .on_response_headers(&mut StreamHost::new(f), end_of_stream)
         {
             Action::Continue => HeadersStatus::Continue,
@@ -187,13 +248,13 @@ impl HttpFilter for ProxyStream {
     fn on_response_body(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> BodyStatus {
         let size = f.body_len(switchyard_envoy_module::Side::Response);
         body_status(
-            self.req
+            self.0
                 .on_response_body(&mut StreamHost::new(f), size, end_of_stream),
         )
     }
 
     fn on_stream_complete(&mut self, f: &mut EnvoyFilter) {
-        self.req.on_log(&mut StreamHost::new(f));
+        self.0.on_log(&mut StreamHost::new(f));
     }
 
     fn on_callout_done(
@@ -207,63 +268,34 @@ impl HttpFilter for ProxyStream {
             return;
         };
         let response = callout_response(outcome, response);
-        self.req
+        self.0
             .on_callout_done(&mut StreamHost::new(f), id, response);
     }
 }
 
-struct BalancerFactory {
-    root: Mutex<BalancerRoot>,
-    pending: PendingMetrics,
-    _ticker: Option<Ticker>,
-    _redis: Option<crate::redis::Poller>,
-}
+impl Root for BalancerRoot {
+    type Stream = BalancerStream;
+    const NAME: &'static str = "ai-load-balancer";
 
-impl BalancerFactory {
-    fn new(ctx: &mut ConfigContext, config: &[u8]) -> Result<Self, String> {
-        let mut root = BalancerRoot::new(seed());
-        let tick = root
-            .configure(config)
-            .map_err(|e| format!("ai-load-balancer: config refused: {e}"))?;
-        define_metrics(ctx)?;
-        // Redis is read directly by a module thread; HTTP metrics through config callouts.
-        let redis = if ctx.is_validation_mode() {
-            None
-        } else {
-            root.rules().and_then(crate::redis::Poller::start)
-        };
-        let ticker = tick.and_then(|period| start_ticker(ctx, period));
-        Ok(BalancerFactory {
-            root: Mutex::new(root),
-            pending: PendingMetrics::default(),
-            _ticker: ticker,
-            _redis: redis,
-        })
+    fn new(seed: u64) -> Self {
+        BalancerRoot::new(seed)
     }
-}
-
-impl FilterFactory for BalancerFactory {
-    fn new_filter(&self, _f: &mut EnvoyFilter) -> Box<dyn HttpFilter> {
-        Box::new(BalancerStream(lock(&self.root).new_request()))
+    fn configure(&mut self, config: &[u8]) -> Result<Option<Duration>, String> {
+        BalancerRoot::configure(self, config)
     }
-
-    fn on_scheduled(&self, ctx: &mut ConfigContext, _event_id: u64) {
-        // The balancer's config-level work emits no metrics.
-        lock(&self.root).on_tick(&mut ConfigHost::new(ctx, &self.pending));
+    fn new_stream(&self) -> BalancerStream {
+        BalancerStream(self.new_request())
     }
-
-    fn on_callout_done(
-        &self,
-        ctx: &mut ConfigContext,
-        callout_id: u64,
-        outcome: CalloutOutcome,
-        response: &CalloutResponse,
-    ) {
-        let Ok(id) = u32::try_from(callout_id) else {
-            return;
-        };
-        let response = callout_response(outcome, response);
-        lock(&self.root).on_callout_done(&ConfigHost::new(ctx, &self.pending), id, &response);
+    fn on_tick(&mut self, host: &mut ConfigHost) {
+        BalancerRoot::on_tick(self, host);
+    }
+    fn on_callout_done(&mut self, host: &ConfigHost, id: u32, response: &SwitchyardCallout) {
+        BalancerRoot::on_callout_done(self, host, id, response)
+    }
+    /// Redis is read directly by a module thread; HTTP metrics through config callouts.
+    fn background(&self, _ctx: &mut ConfigContext) -> Option<Box<dyn Send + Sync>> {
+        let poller = self.rules().and_then(crate::redis::Poller::start)?;
+        Some(Box::new(poller))
     }
 }
 

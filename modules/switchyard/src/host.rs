@@ -167,7 +167,10 @@ impl Host for StreamHost<'_, '_> {
         let l = labels(l);
         let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_ref())).collect();
         if let Ok(mut f) = self.f.try_borrow_mut() {
-            f.counter_add(metric, &l, n);
+            // Summed here and handed over in batches (crate::counters); directly if not.
+            if !crate::counters::add(f.worker_index(), metric, &l, n) {
+                f.counter_add(metric, &l, n);
+            }
         }
     }
 
@@ -294,61 +297,16 @@ impl HttpHost for StreamHost<'_, '_> {
     }
 }
 
-/// One held sample: kind, metric, labels, value.
-type Sample = (stats::Kind, String, Vec<(String, String)>, u64);
-
-/// Metric samples taken outside any stream (config-level work: health-check outcomes). The
-/// ABI's metric calls this module uses need a stream, so they are held here and emitted by the
-/// next stream of the same filter config.
-#[derive(Default)]
-pub struct PendingMetrics {
-    any: std::sync::atomic::AtomicBool,
-    samples: Mutex<Vec<Sample>>,
-}
-
-impl PendingMetrics {
-    fn push(&self, kind: stats::Kind, metric: &str, labels: &[(&str, &str)], value: u64) {
-        if let Ok(mut s) = self.samples.lock() {
-            let labels = labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            s.push((kind, metric.to_string(), labels, value));
-            self.any.store(true, std::sync::atomic::Ordering::Release);
-        }
-    }
-
-    /// Emit what is held through a stream's host (cheap when nothing is).
-    pub fn flush(&self, host: &impl Host) {
-        if !self.any.swap(false, std::sync::atomic::Ordering::AcqRel) {
-            return;
-        }
-        let samples = match self.samples.lock() {
-            Ok(mut s) => std::mem::take(&mut *s),
-            Err(_) => return,
-        };
-        for (kind, metric, labels, value) in samples {
-            let labels: Vec<(&str, &str)> = labels
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            match kind {
-                stats::Kind::Counter => host.count(&metric, &labels, value),
-                stats::Kind::Histogram => host.record(&metric, &labels, value),
-            }
-        }
-    }
-}
-
 /// The host of a filter config's main-thread work (ticks, background callouts).
 pub struct ConfigHost<'h, 'c> {
-    ctx: &'h mut ConfigContext<'c>,
-    pending: &'h PendingMetrics,
+    ctx: RefCell<&'h mut ConfigContext<'c>>,
 }
 
 impl<'h, 'c> ConfigHost<'h, 'c> {
-    pub fn new(ctx: &'h mut ConfigContext<'c>, pending: &'h PendingMetrics) -> Self {
-        ConfigHost { ctx, pending }
+    pub fn new(ctx: &'h mut ConfigContext<'c>) -> Self {
+        ConfigHost {
+            ctx: RefCell::new(ctx),
+        }
     }
 }
 
@@ -356,17 +314,25 @@ impl Host for ConfigHost<'_, '_> {
     process_state!();
 
     fn http_call(&mut self, call: &Callout<'_>) -> Result<u32, String> {
-        start_callout(call, |c, h, b, t| self.ctx.http_callout(c, h, b, t))
+        let ctx = self.ctx.get_mut();
+        start_callout(call, |c, h, b, t| ctx.http_callout(c, h, b, t))
     }
 
-    /// Held until the next stream emits it ([`PendingMetrics`]).
-    fn count(&self, metric: &str, labels: &[(&str, &str)], n: u64) {
-        self.pending.push(stats::Kind::Counter, metric, labels, n);
+    /// Straight to Envoy through the config-level call (main thread).
+    fn count(&self, metric: &str, l: &[(&str, &str)], n: u64) {
+        let l = labels(l);
+        let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+        if let Ok(mut ctx) = self.ctx.try_borrow_mut() {
+            ctx.counter_add(metric, &l, n);
+        }
     }
 
-    fn record(&self, metric: &str, labels: &[(&str, &str)], value: u64) {
-        self.pending
-            .push(stats::Kind::Histogram, metric, labels, value);
+    fn record(&self, metric: &str, l: &[(&str, &str)], value: u64) {
+        let l = labels(l);
+        let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+        if let Ok(mut ctx) = self.ctx.try_borrow_mut() {
+            ctx.histogram_record(metric, &l, value);
+        }
     }
 }
 

@@ -11,6 +11,7 @@ compile_error!("libswitchyard.so must unwind on panic: build it with `--profile 
 
 use switchyard_envoy_module::{declare_module, ConfigContext, FilterFactory};
 
+mod counters;
 mod filters;
 mod host;
 mod redis;

@@ -87,6 +87,7 @@ impl ProxyRoot {
             client_api: None,
             deferred: false,
             held_body: None,
+            read_body: None,
         }
     }
 
@@ -175,6 +176,9 @@ pub struct ProxyRequest {
     /// Deferred and waiting for the context file: the size of the held body to finish with
     /// when it arrives.
     held_body: Option<usize>,
+    /// Deferred: the body as the decision read it, and where its top-level `model` values
+    /// are, so the body phase neither reads nor scans it again.
+    read_body: Option<(Vec<u8>, Vec<std::ops::Range<usize>>)>,
 }
 
 impl ProxyRequest {
@@ -549,9 +553,10 @@ impl ProxyRequest {
         self.body_phase(host, body_size, end_of_stream)
     }
 
-    /// The body's facts, read from the body itself (deferred decisions).
+    /// The body's facts, read from the body itself (deferred decisions). The body and its
+    /// `model` spans are kept for the body phase.
     fn facts_from_body(
-        &self,
+        &mut self,
         host: &impl HttpHost,
         body_size: usize,
     ) -> Result<Option<BodyFacts>, GatewayError> {
@@ -561,6 +566,7 @@ impl ProxyRequest {
         }
         let body = host.request_body(body_size).unwrap_or_default();
         let facts = openai_edit::request_facts(&body, true)?;
+        self.read_body = Some((body, facts.model_spans));
         Ok(Some(BodyFacts {
             model: facts.model,
             stream: Some(facts.stream),
@@ -591,21 +597,27 @@ impl ProxyRequest {
             if !end_of_stream {
                 return Action::Pause;
             }
-            let body = host.request_body(body_size).unwrap_or_default();
+            let body = match self.read_body.take() {
+                Some((body, _)) => body,
+                None => host.request_body(body_size).unwrap_or_default(),
+            };
             self.failover.keep_body(&body);
             return Action::Continue;
         }
         if !end_of_stream {
             return Action::Pause;
         }
-        let body = host.request_body(body_size).unwrap_or_default();
+        let (body, read_spans) = match self.read_body.take() {
+            Some((body, spans)) => (body, Some(spans)),
+            None => (host.request_body(body_size).unwrap_or_default(), None),
+        };
         let needs_model = plan.api != Api::Models;
         let mut upstream_model = plan.upstream_model.clone();
         let mut streaming = plan.streaming;
         let mut wants_usage = plan.client_wants_usage;
         // Without (complete) body metadata, one pass reads the model and stream flags.
         let mut body_model = None;
-        let mut model_spans = None;
+        let mut model_spans = read_spans;
         if plan.validate_body {
             let facts = match openai_edit::request_facts(&body, needs_model) {
                 Ok(f) => f,

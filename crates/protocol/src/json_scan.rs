@@ -1,0 +1,416 @@
+//! A fast, strict, single-pass check of a JSON object that also finds where some of its
+//! top-level values are. It is the fast path of [`crate::openai_edit::request_facts`] and
+//! [`crate::json_field::top_level_value_spans`], which otherwise take several serde passes over
+//! the same bytes (UTF-8, nesting depth, surrogate escapes, then the grammar).
+//!
+//! The contract is one-sided: when [`scan_object`] answers `Some`, the body is an RFC 8259 JSON
+//! object (valid UTF-8, nesting at most [`MAX_DEPTH`], no escaped UTF-16 surrogates) and the
+//! spans are the byte ranges serde would lend as `RawValue`s. When it answers `None` nothing is
+//! claimed: the caller runs its general (serde) path, which words any error. Rare shapes —
+//! an escaped top-level key, a `\uD800`-`\uDFFF` escape, deeper nesting — are `None` too, so the
+//! general path keeps the last word on them.
+
+use std::ops::Range;
+
+/// Deepest nesting the fast path accepts (an object or array counts one level; the top-level
+/// object is level 1).
+pub const MAX_DEPTH: usize = 128;
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Scan `body`, a JSON object; `spans[k]` gets the range of every top-level value whose key is
+/// `keys[k]`, in order (duplicates included). `None`: not checked here (see the module doc).
+pub fn scan_object<const N: usize>(body: &[u8], keys: [&str; N]) -> Option<[Vec<Range<usize>>; N]> {
+    let mut s = Scanner { b: body, i: 0 };
+    let mut spans: [Vec<Range<usize>>; N] = std::array::from_fn(|_| Vec::new());
+    s.ws();
+    s.expect(b'{')?;
+    s.ws();
+    if s.peek()? == b'}' {
+        s.i += 1;
+    } else {
+        loop {
+            let key = s.key()?;
+            let slot = match key {
+                Key::Plain(k) => keys.iter().position(|want| want.as_bytes() == k),
+                // Its decoded text could be one of `keys`: leave it to the general path.
+                Key::Escaped => return None,
+            };
+            s.ws();
+            s.expect(b':')?;
+            s.ws();
+            let start = s.i;
+            s.value(1)?;
+            if let Some(slot) = slot.and_then(|k| spans.get_mut(k)) {
+                slot.push(start..s.i);
+            }
+            s.ws();
+            match s.next()? {
+                b',' => s.ws(),
+                b'}' => break,
+                _ => return None,
+            }
+        }
+    }
+    s.ws();
+    (s.i == body.len()).then_some(spans)
+}
+
+enum Key<'a> {
+    Plain(&'a [u8]),
+    Escaped,
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.i += 1;
+        Some(c)
+    }
+
+    fn expect(&mut self, c: u8) -> Option<()> {
+        (self.next()? == c).then_some(())
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.i.checked_add(word.len())?;
+        (self.b.get(self.i..end)? == word).then(|| self.i = end)
+    }
+
+    fn key(&mut self) -> Option<Key<'a>> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.i + 1;
+        let plain = self.string()?;
+        if !plain {
+            return Some(Key::Escaped);
+        }
+        // `self.i` is past the closing quote.
+        Some(Key::Plain(self.b.get(start..self.i - 1)?))
+    }
+
+    /// One value at nesting `depth` (the level of the container holding it).
+    fn value(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(|_| ()),
+            b'{' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    if self.peek()? != b'"' {
+                        return None;
+                    }
+                    self.string()?;
+                    self.ws();
+                    self.expect(b':')?;
+                    self.ws();
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.next()? {
+                        b',' => self.ws(),
+                        b'}' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.next()? {
+                        b',' => self.ws(),
+                        b']' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn number(&mut self) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.next()? {
+            b'0' => {}
+            b'1'..=b'9' => {
+                self.digits();
+            }
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        Some(())
+    }
+
+    /// A string starting at the opening quote (checked by the caller); leaves `self.i` past the closing one. Answers
+    /// whether it had no escapes.
+    fn string(&mut self) -> Option<bool> {
+        self.i += 1;
+        let mut plain = true;
+        loop {
+            // Eight bytes at a time while none is special (quote, backslash, control, non-ASCII).
+            while let Some(word) = self.b.get(self.i..self.i + 8) {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(word);
+                let x = u64::from_le_bytes(w);
+                let special = zero_byte(x ^ (ONES * u64::from(b'"')))
+                    | zero_byte(x ^ (ONES * u64::from(b'\\')))
+                    | (x.wrapping_sub(ONES * 0x20) & !x & HIGHS)
+                    | (x & HIGHS);
+                if special == 0 {
+                    self.i += 8;
+                } else {
+                    // The lowest flagged byte is a true one (borrows only run upwards).
+                    self.i += (special.trailing_zeros() / 8) as usize;
+                    break;
+                }
+            }
+            match self.next()? {
+                b'"' => return Some(plain),
+                b'\\' => {
+                    plain = false;
+                    match self.next()? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                        b'u' => {
+                            let hex = self.b.get(self.i..self.i + 4)?;
+                            let text = std::str::from_utf8(hex).ok()?;
+                            if !text.bytes().all(|h| h.is_ascii_hexdigit()) {
+                                return None;
+                            }
+                            let unit = u16::from_str_radix(text, 16).ok()?;
+                            if (0xD800..=0xDFFF).contains(&unit) {
+                                // Pairs and lone halves: the general path judges them.
+                                return None;
+                            }
+                            self.i += 4;
+                        }
+                        _ => return None,
+                    }
+                }
+                c if c < 0x20 => return None,
+                c if c >= 0x80 => {
+                    let width = match c {
+                        0xC2..=0xDF => 2,
+                        0xE0..=0xEF => 3,
+                        0xF0..=0xF4 => 4,
+                        _ => return None,
+                    };
+                    let start = self.i - 1;
+                    let char_bytes = self.b.get(start..start + width)?;
+                    std::str::from_utf8(char_bytes).ok()?;
+                    self.i = start + width;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// High bit set in each byte of `x` that is zero (plus, possibly, bytes above the first
+/// such one: callers only use the lowest).
+fn zero_byte(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn spans(body: &str) -> Option<Vec<Range<usize>>> {
+        scan_object(body.as_bytes(), ["model"]).map(|[m]| m)
+    }
+
+    #[test]
+    fn finds_top_level_values_only() {
+        let body = r#" { "messages":[{"model":"inner","content":"a \"model\": b"}],
+            "model" :  "auto" , "model":1.5e3 } "#;
+        let got = spans(body).unwrap();
+        let texts: Vec<&str> = got.iter().map(|r| &body[r.clone()]).collect();
+        assert_eq!(texts, vec![r#""auto""#, "1.5e3"]);
+    }
+
+    #[test]
+    fn accepts_only_what_serde_accepts() {
+        // Every answer of the fast path is checked against serde_json; `None` is always allowed.
+        let cases = [
+            r#"{}"#,
+            r#"{"a":[]}"#,
+            r#"{"a":[1,2,{"b":null}],"c":true,"d":false}"#,
+            r#"{"a":-0.5E+10}"#,
+            r#"{"a":01}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":.5}"#,
+            r#"{"a":-}"#,
+            r#"{"a":1e}"#,
+            r#"{"a":"\u00e9\n\t\/"}"#,
+            r#"{"a":"\x"}"#,
+            r#"{"a":"\u12"}"#,
+            r#"{"a":"\ud83d\ude00"}"#,
+            r#"{"a":"\ud83d"}"#,
+            "{\"a\":\"tab\there\"}",
+            r#"{"a":"é漢字😀"}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":1 "b":2}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":nul}"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":[,1]}"#,
+            r#"{"a":{"b":1,}}"#,
+            r#"{"a":1}x"#,
+            r#"{"a":1} "#,
+            r#"[1]"#,
+            r#""a""#,
+            r#"{"a":1"#,
+            r#"{"a"#,
+            r#"{"mo\u0064el":"x"}"#,
+            "\u{feff}{}",
+            "{\"a\":\"\u{7f}\"}",
+            r#"{"a":"\uDFFF"}"#,
+            r#"{"a":"\uabcd\uABCD"}"#,
+            r#"{"a":-01}"#,
+            r#"{"a":1e+}"#,
+            r#"{"a":1E-5}"#,
+        ];
+        for case in cases {
+            check_against_serde(case.as_bytes());
+        }
+        // Invalid UTF-8 and overlong forms.
+        for bytes in [
+            &b"{\"a\":\"\xff\"}"[..],
+            b"{\"a\":\"\xc0\xaf\"}",
+            b"{\"a\":\"\xed\xa0\x80\"}",
+            b"{\"a\":\"\xe2\x82\"}",
+            b"{\"a\":\"\xf4\x90\x80\x80\"}",
+            b"{\"a\":\"\xf0\x9f\x98\x80\"}",
+        ] {
+            check_against_serde(bytes);
+        }
+    }
+
+    #[test]
+    fn depth_beyond_the_limit_is_left_to_the_general_path() {
+        let deep = |n: usize| format!(r#"{{"a":{}{}}}"#, "[".repeat(n), "]".repeat(n));
+        assert!(spans(&deep(MAX_DEPTH - 1)).is_some());
+        assert!(spans(&deep(MAX_DEPTH)).is_none());
+    }
+
+    /// Random mutations of realistic bodies: whenever the fast path answers, serde agrees.
+    #[test]
+    fn mutations_agree_with_serde() {
+        let seeds: [&[u8]; 3] = [
+            br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi \"there\" \u00e9"}],"stream":true,"stream_options":{"include_usage":false},"temperature":0.7,"n":1,"stop":null}"#,
+            "{\"model\" : \"qwen\" ,\n \"messages\" : [ { \"role\" : \"system\" , \"content\" : \"漢字 😀\" } ] , \"max_tokens\" : -12e-3 }".as_bytes(),
+            br#"{"a":[[[{"b":[true,false,null,{"c":"\\\/\b\f\n\r\t"}]}]]],"model":"x"}"#,
+        ];
+        let alphabet = b"{}[]\":,\\ .-+eE0159tfnu\x00\x1f\x7f\x80\xc3\xa9\xed\xf0";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..60_000 {
+            let mut body = seeds[round % seeds.len()].to_vec();
+            for _ in 0..(1 + rand() % 3) {
+                let at = (rand() as usize) % (body.len() + 1);
+                let byte = alphabet[(rand() as usize) % alphabet.len()];
+                match rand() % 3 {
+                    0 if at < body.len() => body[at] = byte,
+                    1 if at < body.len() => {
+                        body.remove(at);
+                    }
+                    _ => body.insert(at, byte),
+                }
+            }
+            check_against_serde(&body);
+        }
+    }
+
+    fn check_against_serde(body: &[u8]) {
+        let Some([got]) = scan_object(body, ["model"]) else {
+            return;
+        };
+        let shown = String::from_utf8_lossy(body);
+        assert!(
+            std::str::from_utf8(body).is_ok(),
+            "accepted bad UTF-8: {shown:?}"
+        );
+        // The general paths' verdict: serde's own pass over the same body.
+        assert_eq!(
+            Some(got),
+            crate::json_field::slow_top_level_value_spans(body, "model"),
+            "{shown:?}"
+        );
+        // And a full parse agrees, but for numbers beyond f64 (which only a full parse refuses).
+        if let Err(e) = serde_json::from_slice::<Value>(body) {
+            assert!(
+                e.to_string().contains("number out of range"),
+                "{shown:?}: {e}"
+            );
+        }
+    }
+}
