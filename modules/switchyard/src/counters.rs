@@ -12,7 +12,7 @@
 
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
-use switchyard_policy::stats::{Kind, METRICS};
+use switchyard_policy::stats::{self, Kind, METRICS};
 
 /// How often the main thread hands the sums to Envoy.
 pub const FLUSH_PERIOD: Duration = Duration::from_millis(100);
@@ -135,10 +135,13 @@ pub fn flush(mut emit: impl FnMut(&str, &[(&str, &str)], u64)) {
         let Some((name, _, names)) = METRICS.get(metric) else {
             continue;
         };
+        // Series are kept by the values as the filters gave them; Envoy gets them as the
+        // Wasm build names them (two raw values that sanitise alike add to one series).
+        let values: Vec<_> = values.iter().map(|v| stats::label_value(v)).collect();
         let labels: Vec<(&str, &str)> = names
             .iter()
             .zip(values.iter())
-            .map(|(k, v)| (*k, v.as_str()))
+            .map(|(k, v)| (*k, v.as_ref()))
             .collect();
         emit(name, &labels, n);
     }
@@ -147,7 +150,6 @@ pub fn flush(mut emit: impl FnMut(&str, &[(&str, &str)], u64)) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_policy::stats;
 
     /// A flushed count: metric, labels, value.
     type Flushed = (String, Vec<(String, String)>, u64);

@@ -164,11 +164,12 @@ impl Host for StreamHost<'_, '_> {
     }
 
     fn count(&self, metric: &str, l: &[(&str, &str)], n: u64) {
-        let l = labels(l);
-        let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_ref())).collect();
         if let Ok(mut f) = self.f.try_borrow_mut() {
-            // Summed here and handed over in batches (crate::counters); directly if not.
-            if !crate::counters::add(f.worker_index(), metric, &l, n) {
+            // Summed here and handed over in batches (crate::counters, which sanitises the
+            // label values when it hands them over); directly if not.
+            if !crate::counters::add(f.worker_index(), metric, l, n) {
+                let l = labels(l);
+                let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_ref())).collect();
                 f.counter_add(metric, &l, n);
             }
         }
