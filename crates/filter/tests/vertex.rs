@@ -49,6 +49,7 @@ fn token_answer(token: &str, expires_in: u64) -> CalloutResponse {
 }
 
 /// Check a token request and return its callout id.
+#[allow(clippy::expect_used)]
 fn assert_token_request(host: &MockHost) -> u32 {
     let call = host.callouts.last().expect("a token request");
     assert_eq!(call.cluster, "vertex-auth");
