@@ -135,11 +135,17 @@ print("ok")
     }
     // One token for all of them: fetched once, shared.
     assert_eq!(token_requests(&m), 1);
-    let claude = sent.iter().find(|r| r.path.contains(":rawPredict")).expect("claude");
+    let claude = sent
+        .iter()
+        .find(|r| r.path.contains(":rawPredict"))
+        .expect("claude");
     let body = claude.json().expect("json body");
     assert_eq!(body["anthropic_version"], "vertex-2023-10-16");
     assert!(body.get("model").is_none(), "{body}");
-    assert!(!gw.log().contains("ya29.mock"), "a token reached Envoy's log");
+    assert!(
+        !gw.log().contains("ya29.mock"),
+        "a token reached Envoy's log"
+    );
 }
 
 #[test]
@@ -169,8 +175,15 @@ fn the_token_is_refreshed_before_it_expires() {
         .last()
         .and_then(|r| r.header("authorization").map(str::to_string))
         .expect("second token");
-    assert_ne!(first, second, "the later request still used the first token");
-    assert_eq!(token_requests(&m), before, "the request fetched its own token");
+    assert_ne!(
+        first, second,
+        "the later request still used the first token"
+    );
+    assert_eq!(
+        token_requests(&m),
+        before,
+        "the request fetched its own token"
+    );
 }
 
 #[test]
@@ -185,13 +198,24 @@ fn a_rejected_key_is_a_503_with_retry_after() {
     let r = gw.post("/v1/chat/completions", body);
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(
-        r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("retry-after")),
+        r.headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("retry-after")),
         "{:?}",
         r.headers
     );
     let v = r.json();
     assert_eq!(v["error"]["code"], "vertex_token_unavailable", "{v}");
-    assert!(v["error"]["message"].as_str().unwrap_or_default().contains("invalid_grant"), "{v}");
-    assert!(vertex_requests(&m).is_empty(), "a request went upstream without a token");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("invalid_grant"),
+        "{v}"
+    );
+    assert!(
+        vertex_requests(&m).is_empty(),
+        "a request went upstream without a token"
+    );
     assert!(token_requests(&m) >= 1);
 }

@@ -218,9 +218,11 @@ mod tests {
 
     #[test]
     fn vertex_provider_renders_its_host_and_token_endpoint() {
-        let key = serde_json::json!({"client_email": "a@b", "private_key": "x",
-            "token_uri": "https://oauth2.googleapis.com/token"})
-        .to_string();
+        let key: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../crates/protocol/testdata/vertex/service_account.json"
+        ))
+        .unwrap();
+        let key = key.to_string();
         let yaml = format!(
             "providers:\n  - name: vx\n    type: vertex\n    model: gemini-2.5-flash\n    options:\n      vertexRegion: us-central1\n      vertexProjectId: p\n      vertexAuthKey: '{key}'\n"
         );
@@ -232,7 +234,11 @@ mod tests {
             ("us-central1-aiplatform.googleapis.com", 443, true)
         );
         let spec = render(&cfg, &up, Path::new("/w"), "127.0.0.1:0".parse().unwrap());
-        let auth = spec.clusters.iter().find(|c| c.name == "vertex-auth-vx").unwrap();
+        let auth = spec
+            .clusters
+            .iter()
+            .find(|c| c.name == "vertex-auth-vx")
+            .unwrap();
         assert_eq!(
             (auth.address.as_str(), auth.port, auth.tls),
             ("oauth2.googleapis.com", 443, true)

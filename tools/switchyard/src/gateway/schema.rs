@@ -246,7 +246,10 @@ impl ProviderEntry {
             .options
             .get("vertexAuthServiceName")
             .and_then(Value::as_str)
-            .map_or_else(|| format!("vertex-auth-{}", self.name.value), str::to_string);
+            .map_or_else(
+                || format!("vertex-auth-{}", self.name.value),
+                str::to_string,
+            );
         Some((name, uri.to_string()))
     }
 
