@@ -455,3 +455,56 @@ fn static_access_tokens_and_config_errors() {
         Some(std::time::Duration::from_secs(1))
     );
 }
+
+#[test]
+fn googles_errors_for_claude_reach_each_client_in_its_shape() {
+    let root = proxy_root(
+        json!({"provider": {"type": "vertex", "apiTokens": ["ya29.expired"],
+        "vertexRegion": "us-east5", "vertexProjectId": "proj"}}),
+    );
+    let google = br#"{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}"#;
+    let body = json!({"model": "claude-sonnet-4@20250514", "max_tokens": 9, "messages": [{"role": "user", "content": "Hi"}]});
+    let mut host =
+        MockHost::post("/v1/messages", body.to_string().as_bytes()).with_facts(facts_of(&body));
+    let out = json(&exchange(
+        &root,
+        &mut host,
+        401,
+        &[("content-type", "application/json")],
+        google,
+    ));
+    assert_eq!(out["type"], "error", "{out}");
+    assert_eq!(out["error"]["type"], "authentication_error", "{out}");
+    assert!(out["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("invalid authentication"));
+    let mut host = chat(body.clone());
+    let out = json(&exchange(
+        &root,
+        &mut host,
+        401,
+        &[("content-type", "application/json")],
+        google,
+    ));
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("invalid authentication"),
+        "{out}"
+    );
+    // Claude's own errors pass through to Messages clients untouched.
+    let anthropic =
+        br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+    let mut host =
+        MockHost::post("/v1/messages", body.to_string().as_bytes()).with_facts(facts_of(&body));
+    let out = exchange(
+        &root,
+        &mut host,
+        529,
+        &[("content-type", "application/json")],
+        anthropic,
+    );
+    assert_eq!(out, anthropic.to_vec());
+}

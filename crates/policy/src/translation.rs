@@ -519,8 +519,19 @@ impl Translation {
                 };
                 Some(vendor_error_body(status, None, &message))
             }
+            // Claude on Vertex AI: Google's front end answers some errors (401, 403, 429
+            // quota) in Google's shape.
+            Translation::ChatToClaude | Translation::ResponsesToClaude if is_google_error(body) => {
+                Some(gemini::error_to_openai(status, body))
+            }
             Translation::ChatToClaude | Translation::ResponsesToClaude => {
                 Some(anthropic::error_to_openai(status, body))
+            }
+            Translation::MessagesNative if is_google_error(body) => {
+                Some(anthropic::openai_error_to_anthropic(
+                    status,
+                    &gemini::error_to_openai(status, body),
+                ))
             }
             Translation::ChatToGemini
             | Translation::EmbeddingsToGemini
@@ -595,6 +606,15 @@ fn gemini_model(model: Option<&str>) -> Result<&str, GatewayError> {
         )
         .with_param("model")
     })
+}
+
+/// Google's error shape: `{"error":{"code":401,"message":...,"status":"UNAUTHENTICATED"}}`.
+fn is_google_error(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .is_some_and(|v| {
+            v.get("type").is_none() && v.pointer("/error/code").is_some_and(|c| c.is_u64())
+        })
 }
 
 fn is_openai_error(body: &[u8]) -> bool {
@@ -710,8 +730,8 @@ impl ResponseMode {
         };
         if status >= 400 {
             return match t {
-                // Claude's own errors already are in the Messages client's shape.
-                Translation::MessagesNative => ResponseMode::Passthrough { tap: false },
+                // Claude's own errors already are in the Messages client's shape; others
+                // (Google's front end of Claude on Vertex AI) are converted in `error_body`.
                 _ => ResponseMode::VendorError(status),
             };
         }
