@@ -729,11 +729,9 @@ impl ResponseMode {
             return ResponseMode::Passthrough { tap: status < 400 };
         };
         if status >= 400 {
-            return match t {
-                // Claude's own errors already are in the Messages client's shape; others
-                // (Google's front end of Claude on Vertex AI) are converted in `error_body`.
-                _ => ResponseMode::VendorError(status),
-            };
+            // Buffered and converted in `error_body` (which leaves Claude's own errors to
+            // Messages clients as they are).
+            return ResponseMode::VendorError(status);
         }
         // Gemini may frame a stream as a JSON array; its converter reads both framings.
         let streamed_api = matches!(
