@@ -20,5 +20,6 @@ pub mod select;
 pub mod stats;
 pub mod translation;
 pub mod vendor;
+pub mod vertex;
 
 pub use config_error::ConfigError;

@@ -85,6 +85,19 @@ pub struct ProviderConfig {
     pub gemini_safety_setting: Option<Value>,
     #[serde(default)]
     pub gemini_thinking_budget: Option<i64>,
+    /// Vertex AI (`type: vertex`, see [`crate::vertex`]): the service-account key JSON.
+    #[serde(default)]
+    pub vertex_auth_key: Option<String>,
+    #[serde(default)]
+    pub vertex_region: Option<String>,
+    #[serde(default)]
+    pub vertex_project_id: Option<String>,
+    /// The cluster (Higress: service) that reaches the key's `token_uri`.
+    #[serde(default)]
+    pub vertex_auth_service_name: Option<String>,
+    /// Seconds before expiry from which the access token is refreshed.
+    #[serde(default)]
+    pub vertex_token_refresh_ahead: Option<u64>,
     /// Switchyard extension: models this provider serves. Metric labels keep these (and the
     /// models `modelMapping` names); any other model is labelled `other`.
     #[serde(default)]
@@ -121,6 +134,8 @@ pub struct Provider {
     pub config: ProviderConfig,
     pub spec: &'static VendorSpec,
     pub endpoint: Endpoint,
+    /// `type: vertex`: project, region and auth.
+    pub vertex: Option<Arc<crate::vertex::VertexSettings>>,
 }
 
 impl Provider {
@@ -136,12 +151,17 @@ impl Provider {
                 ));
             }
         }
-        let endpoint = resolve_endpoint(spec, &config)?;
+        let vertex = match spec.family {
+            Family::Vertex => Some(Arc::new(crate::vertex::settings(&config)?)),
+            _ => None,
+        };
+        let endpoint = resolve_endpoint(spec, &config, vertex.as_deref())?;
         config.failover.validate()?;
         Ok(Provider {
             config,
             spec,
             endpoint,
+            vertex,
         })
     }
 
@@ -255,7 +275,11 @@ pub fn is_safe_path_segment(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':' | b'@'))
 }
 
-fn resolve_endpoint(spec: &VendorSpec, c: &ProviderConfig) -> Result<Endpoint, ConfigError> {
+fn resolve_endpoint(
+    spec: &VendorSpec,
+    c: &ProviderConfig,
+    vertex: Option<&crate::vertex::VertexSettings>,
+) -> Result<Endpoint, ConfigError> {
     let mut e = Endpoint {
         host: spec.host.to_string(),
         base: spec.base.to_string(),
@@ -320,6 +344,10 @@ fn resolve_endpoint(spec: &VendorSpec, c: &ProviderConfig) -> Result<Endpoint, C
             e.keep_path = true;
         }
         _ => {}
+    }
+    if let Some(v) = vertex {
+        // Validated by `vertex::settings`.
+        e.host = switchyard_protocol::vertex::host(&v.region).unwrap_or_default();
     }
     if e.host.is_empty() || e.host.bytes().any(|b| b <= b' ' || b == b'/' || b == 0x7f) {
         return Err(ConfigError::new(

@@ -11,6 +11,7 @@ use switchyard_protocol::fields::VendorFamily;
 use switchyard_protocol::gemini::{self, GeminiOptions};
 use switchyard_protocol::openai_edit::{self, RequestEdits, UsageFilter};
 use switchyard_protocol::responses::{self, ChatStreamToResponses, RequestEcho};
+use switchyard_protocol::vertex;
 use switchyard_protocol::{Chain, ErrorKind, GatewayError, StreamConverter, Usage};
 
 /// `anthropic-version` sent to Claude when the config names none.
@@ -99,6 +100,52 @@ impl Translation {
         Ok(t)
     }
 
+    /// [`Self::choose`], knowing the (mapped) model when the vendor's protocol depends on it:
+    /// Vertex AI serves `claude-*` models as Claude (`rawPredict`) and the rest as Gemini.
+    /// An unknown model on Vertex picks Gemini's translations; the upstream path then asks
+    /// for the model.
+    pub fn choose_for(
+        provider: &Provider,
+        api: Api,
+        model: Option<&str>,
+    ) -> Result<Translation, GatewayError> {
+        if provider.family() != Family::Vertex {
+            return Self::choose(provider, api);
+        }
+        let claude =
+            model.is_some_and(|m| crate::vertex::publisher(m) == vertex::Publisher::Anthropic);
+        let t = match (claude, api) {
+            (true, Api::ChatCompletions) => Translation::ChatToClaude,
+            (true, Api::Messages) => Translation::MessagesNative,
+            (true, Api::Responses) => Translation::ResponsesToClaude,
+            (false, Api::ChatCompletions) => Translation::ChatToGemini,
+            (false, Api::Messages) => Translation::MessagesToGemini,
+            (false, Api::Responses) => Translation::ResponsesToGemini,
+            _ => {
+                return Err(GatewayError::new(
+                    ErrorKind::NotFound,
+                    "unsupported_api",
+                    format!(
+                        "provider type `{}` is not supported for the {} API",
+                        provider.spec.name,
+                        api.name()
+                    ),
+                ))
+            }
+        };
+        Ok(t)
+    }
+
+    /// Whether this translation talks to Claude (Messages API bodies and answers).
+    fn to_claude(self) -> bool {
+        matches!(
+            self,
+            Translation::ChatToClaude
+                | Translation::MessagesNative
+                | Translation::ResponsesToClaude
+        )
+    }
+
     /// Whether the client speaks Anthropic's Messages API (errors go back in its shape).
     pub fn anthropic_client(self) -> bool {
         matches!(
@@ -137,6 +184,20 @@ impl Translation {
         streaming: bool,
         client_path: &str,
     ) -> Result<String, GatewayError> {
+        if let Some(v) = &provider.vertex {
+            let publisher = if self.to_claude() {
+                vertex::Publisher::Anthropic
+            } else {
+                vertex::Publisher::Google
+            };
+            return vertex::model_path(
+                &v.project,
+                &v.region,
+                publisher,
+                vertex_model(model)?,
+                streaming,
+            );
+        }
         match self {
             Translation::Edit | Translation::MessagesToChat | Translation::ResponsesNative => {
                 provider.openai_path(api, model, client_path)
@@ -172,6 +233,36 @@ impl Translation {
 
     /// Translate (and edit) the client's request body into the vendor's.
     pub fn request_body(
+        self,
+        provider: &Provider,
+        body: &[u8],
+        edits: &RequestEdits<'_>,
+        model: &str,
+    ) -> Result<Option<Vec<u8>>, GatewayError> {
+        if self.responses_client() {
+            return self
+                .responses_request_body(provider, body, edits, model)
+                .map(|(out, _)| out);
+        }
+        let out = self.vendor_request_body(provider, body, edits, model)?;
+        self.for_vertex(provider, body, out)
+    }
+
+    /// Claude on Vertex AI: the Messages body without `model`, with Vertex's
+    /// `anthropic_version` (`out`: the translated body, `None` when it is `body` unchanged).
+    fn for_vertex(
+        self,
+        provider: &Provider,
+        body: &[u8],
+        out: Option<Vec<u8>>,
+    ) -> Result<Option<Vec<u8>>, GatewayError> {
+        if provider.vertex.is_none() || !self.to_claude() {
+            return Ok(out);
+        }
+        vertex::messages_body_for_vertex(out.as_deref().unwrap_or(body)).map(Some)
+    }
+
+    fn vendor_request_body(
         self,
         provider: &Provider,
         body: &[u8],
@@ -292,7 +383,8 @@ impl Translation {
             }
             _ => body,
         };
-        Ok((Some(out), Some(echo)))
+        let out = self.for_vertex(provider, &[], Some(out))?;
+        Ok((out, Some(echo)))
     }
 
     /// A converter for a streamed answer, or `None` when the stream passes through.
@@ -427,8 +519,19 @@ impl Translation {
                 };
                 Some(vendor_error_body(status, None, &message))
             }
+            // Claude on Vertex AI: Google's front end answers some errors (401, 403, 429
+            // quota) in Google's shape.
+            Translation::ChatToClaude | Translation::ResponsesToClaude if is_google_error(body) => {
+                Some(gemini::error_to_openai(status, body))
+            }
             Translation::ChatToClaude | Translation::ResponsesToClaude => {
                 Some(anthropic::error_to_openai(status, body))
+            }
+            Translation::MessagesNative if is_google_error(body) => {
+                Some(anthropic::openai_error_to_anthropic(
+                    status,
+                    &gemini::error_to_openai(status, body),
+                ))
             }
             Translation::ChatToGemini
             | Translation::EmbeddingsToGemini
@@ -481,6 +584,18 @@ fn converted<'a>(edits: &RequestEdits<'a>) -> RequestEdits<'a> {
     }
 }
 
+fn vertex_model(model: Option<&str>) -> Result<&str, GatewayError> {
+    model.ok_or_else(|| {
+        GatewayError::invalid(
+            "model_unknown",
+            "the Vertex AI provider puts the model in the upstream URL, so the gateway must \
+             know it before the body arrives: run Envoy's json_to_metadata filter (namespace \
+             `switchyard`, key `model`) before ai-proxy, as `switchyard` renders it",
+        )
+        .with_param("model")
+    })
+}
+
 fn gemini_model(model: Option<&str>) -> Result<&str, GatewayError> {
     model.ok_or_else(|| {
         GatewayError::invalid(
@@ -491,6 +606,15 @@ fn gemini_model(model: Option<&str>) -> Result<&str, GatewayError> {
         )
         .with_param("model")
     })
+}
+
+/// Google's error shape: `{"error":{"code":401,"message":...,"status":"UNAUTHENTICATED"}}`.
+fn is_google_error(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .is_some_and(|v| {
+            v.get("type").is_none() && v.pointer("/error/code").is_some_and(|c| c.is_u64())
+        })
 }
 
 fn is_openai_error(body: &[u8]) -> bool {
@@ -540,6 +664,8 @@ pub fn upstream_headers(
     }
     let version = || Some(claude_version(provider).to_string());
     match t.translation {
+        // Claude on Vertex AI: the version is in the body.
+        _ if provider.vertex.is_some() => edits.push(("anthropic-version", None)),
         Translation::ChatToClaude | Translation::ResponsesToClaude => {
             edits.push(("anthropic-version", version()));
         }
@@ -603,11 +729,9 @@ impl ResponseMode {
             return ResponseMode::Passthrough { tap: status < 400 };
         };
         if status >= 400 {
-            return match t {
-                // Claude's own errors already are in the Messages client's shape.
-                Translation::MessagesNative => ResponseMode::Passthrough { tap: false },
-                _ => ResponseMode::VendorError(status),
-            };
+            // Buffered and converted in `error_body` (which leaves Claude's own errors to
+            // Messages clients as they are).
+            return ResponseMode::VendorError(status);
         }
         // Gemini may frame a stream as a JSON array; its converter reads both framings.
         let streamed_api = matches!(
@@ -695,7 +819,7 @@ pub fn health_check_request(provider: &Provider) -> Result<HealthCheckRequest, G
     let client_model = failover.health_check_model.as_deref().unwrap_or_default();
     let model = provider.config.model_mapping.map(client_model);
     let api = Api::ChatCompletions;
-    let translation = Translation::choose(provider, api)?;
+    let translation = Translation::choose_for(provider, api, Some(&model))?;
     let body = serde_json::json!({
         "model": model,
         "messages": [{"role": "user", "content": "ping"}],
@@ -713,7 +837,7 @@ pub fn health_check_request(provider: &Provider) -> Result<HealthCheckRequest, G
         provider.openai_path(api, Some(&model), client_path)?
     };
     let mut headers = vec![("content-type", "application/json".to_string())];
-    if translation == Translation::ChatToClaude {
+    if translation == Translation::ChatToClaude && provider.vertex.is_none() {
         headers.push(("anthropic-version", claude_version(provider).to_string()));
     }
     Ok(HealthCheckRequest {
@@ -818,6 +942,163 @@ mod tests {
             assert_eq!(t.rewrites_body(), t != Translation::ResponsesNative);
             assert!(t.responses_client() && !t.anthropic_client());
         }
+    }
+
+    fn vertex_provider() -> Provider {
+        provider(
+            serde_json::json!({"type": "vertex", "apiTokens": ["ya29.static"],
+            "vertexRegion": "us-east5", "vertexProjectId": "proj",
+            "modelMapping": {"sonnet": "claude-sonnet-4@20250514", "*": "gemini-2.5-flash"}}),
+        )
+    }
+
+    #[test]
+    fn vertex_chooses_the_publisher_by_mapped_model() {
+        let p = vertex_provider();
+        assert_eq!(p.endpoint.host, "us-east5-aiplatform.googleapis.com");
+        let base = "/v1/projects/proj/locations/us-east5/publishers";
+        let cases = [
+            (
+                Api::ChatCompletions,
+                "claude-sonnet-4@20250514",
+                false,
+                Translation::ChatToClaude,
+                format!("{base}/anthropic/models/claude-sonnet-4@20250514:rawPredict"),
+            ),
+            (
+                Api::ChatCompletions,
+                "claude-sonnet-4@20250514",
+                true,
+                Translation::ChatToClaude,
+                format!("{base}/anthropic/models/claude-sonnet-4@20250514:streamRawPredict"),
+            ),
+            (
+                Api::Messages,
+                "claude-x",
+                true,
+                Translation::MessagesNative,
+                format!("{base}/anthropic/models/claude-x:streamRawPredict"),
+            ),
+            (
+                Api::Responses,
+                "claude-x",
+                false,
+                Translation::ResponsesToClaude,
+                format!("{base}/anthropic/models/claude-x:rawPredict"),
+            ),
+            (
+                Api::ChatCompletions,
+                "gemini-2.5-flash",
+                false,
+                Translation::ChatToGemini,
+                format!("{base}/google/models/gemini-2.5-flash:generateContent"),
+            ),
+            (
+                Api::ChatCompletions,
+                "gemini-2.5-flash",
+                true,
+                Translation::ChatToGemini,
+                format!("{base}/google/models/gemini-2.5-flash:streamGenerateContent?alt=sse"),
+            ),
+            (
+                Api::Messages,
+                "gemini-2.5-pro",
+                false,
+                Translation::MessagesToGemini,
+                format!("{base}/google/models/gemini-2.5-pro:generateContent"),
+            ),
+            (
+                Api::Responses,
+                "gemini-2.5-pro",
+                true,
+                Translation::ResponsesToGemini,
+                format!("{base}/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse"),
+            ),
+        ];
+        for (api, model, stream, want, path) in cases {
+            let t = Translation::choose_for(&p, api, Some(model)).unwrap();
+            assert_eq!(t, want, "{model}");
+            assert_eq!(
+                t.upstream_path(&p, api, Some(model), stream, "/v1/x")
+                    .unwrap(),
+                path
+            );
+        }
+        assert!(Translation::choose_for(&p, Api::Embeddings, Some("m")).is_err());
+        let t = Translation::choose_for(&p, Api::ChatCompletions, None).unwrap();
+        let e = t
+            .upstream_path(&p, Api::ChatCompletions, None, false, "/")
+            .unwrap_err();
+        assert_eq!(e.param, Some("model"));
+        let e = t
+            .upstream_path(&p, Api::ChatCompletions, Some("../x"), false, "/")
+            .unwrap_err();
+        assert_eq!(e.status(), 400);
+    }
+
+    #[test]
+    fn vertex_claude_bodies_carry_the_version_and_no_model() {
+        let p = vertex_provider();
+        let edits = RequestEdits {
+            model: Some("claude-x"),
+            ..RequestEdits::default()
+        };
+        let check = |out: Vec<u8>| {
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(v["anthropic_version"], "vertex-2023-10-16", "{v}");
+            assert!(v.get("model").is_none(), "{v}");
+            v
+        };
+        let chat =
+            br#"{"model":"sonnet","messages":[{"role":"user","content":"Hi"}],"max_tokens":9}"#;
+        let v = check(
+            Translation::ChatToClaude
+                .request_body(&p, chat, &edits, "claude-x")
+                .unwrap()
+                .unwrap(),
+        );
+        assert_eq!(v["max_tokens"], 9);
+        let msgs =
+            br#"{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"Hi"}]}"#;
+        let none = RequestEdits::default();
+        check(
+            Translation::MessagesNative
+                .request_body(&p, msgs, &none, "claude-x")
+                .unwrap()
+                .unwrap(),
+        );
+        let resp = br#"{"model":"sonnet","input":"Hi"}"#;
+        check(
+            Translation::ResponsesToClaude
+                .request_body(&p, resp, &edits, "claude-x")
+                .unwrap()
+                .unwrap(),
+        );
+        // Gemini bodies are Gemini's own.
+        let out = Translation::ChatToGemini
+            .request_body(&p, chat, &none, "gemini-2.5-flash")
+            .unwrap()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert!(v.get("contents").is_some() && v.get("anthropic_version").is_none());
+        // No `anthropic-version` header: the version is in the body.
+        let target = UpstreamTarget {
+            provider: &p,
+            translation: Translation::ChatToClaude,
+            api: Api::ChatCompletions,
+            model: Some("claude-x"),
+            streaming: false,
+            client_path: "/v1/chat/completions",
+            token: Some("ya29.static"),
+            body_changes: true,
+        };
+        let h = upstream_headers(&target, || false).unwrap();
+        assert!(h.contains(&("anthropic-version", None)));
+        assert!(h.contains(&("authorization", Some("Bearer ya29.static".into()))));
+        assert!(h.contains(&(
+            ":authority",
+            Some("us-east5-aiplatform.googleapis.com".into())
+        )));
     }
 
     #[test]

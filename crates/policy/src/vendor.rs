@@ -68,6 +68,8 @@ pub enum Family {
     OpenAi,
     Claude,
     Gemini,
+    /// Google Vertex AI: Gemini or Claude by model ([`crate::vertex::publisher`]).
+    Vertex,
 }
 
 /// How the API token is presented upstream.
@@ -230,6 +232,18 @@ pub const VENDORS: &[VendorSpec] = &[
         auth: Auth::Header("x-goog-api-key"),
         completions: false,
         embeddings: true,
+        responses: false,
+    },
+    VendorSpec {
+        name: "vertex",
+        family: Family::Vertex,
+        // From `vertexRegion` ([`switchyard_protocol::vertex::host`]).
+        host: "",
+        base: "/v1",
+        chat_path: None,
+        auth: Auth::Bearer,
+        completions: false,
+        embeddings: false,
         responses: false,
     },
 ];

@@ -8,6 +8,7 @@
 //! and `switchyard_protocol` (bodies and streams).
 
 mod failover;
+mod vertex;
 
 pub use failover::HEALTH_CHECK_HEADER;
 
@@ -42,6 +43,8 @@ pub struct ProxyRoot {
     rng: Arc<Rng>,
     /// Token health checks, run on the tick by the instance holding each pool's lease.
     health: failover::HealthChecks,
+    /// Vertex AI access tokens, fetched and refreshed on the tick.
+    vertex_tokens: vertex::TokenRefresher,
     contexts: Arc<Mutex<ContextCache>>,
 }
 
@@ -52,6 +55,7 @@ impl ProxyRoot {
         ProxyRoot {
             rules: None,
             health,
+            vertex_tokens: vertex::TokenRefresher::default(),
             rng: Arc::new(rng),
             contexts: Arc::new(Mutex::new(ContextCache::default())),
         }
@@ -63,7 +67,13 @@ impl ProxyRoot {
         let rules = parse_json(config)
             .and_then(|v| RuleSet::parse(&v, ProxyConfig::from_json))
             .map_err(|e| e.to_string())?;
-        let period = failover::HealthChecks::tick_period(&rules);
+        let period = [
+            failover::HealthChecks::tick_period(&rules),
+            vertex::TokenRefresher::tick_period(&rules),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         self.health.reconfigure();
         self.rules = Some(Arc::new(rules));
         if let Ok(mut c) = self.contexts.lock() {
@@ -88,18 +98,25 @@ impl ProxyRoot {
             deferred: false,
             held_body: None,
             read_body: None,
+            token_fetch: None,
+            context_pending: false,
+            retry_after: None,
         }
     }
 
-    /// The periodic tick: token health checks that are due.
+    /// The periodic tick: token health checks that are due, Vertex AI tokens to fetch.
     pub fn on_tick(&mut self, host: &mut impl Host) {
         if let Some(rules) = self.rules.clone() {
             self.health.tick(host, &rules);
+            self.vertex_tokens.tick(host, &rules);
         }
     }
 
-    /// A callout the root started (a health check) answered.
+    /// A callout the root started (a health check, a token request) answered.
     pub fn on_callout_done(&mut self, host: &impl Host, id: u32, response: &CalloutResponse) {
+        if self.vertex_tokens.on_response(host, id, response) {
+            return;
+        }
         self.health
             .on_response(host, id, response.status.unwrap_or(0));
     }
@@ -173,24 +190,55 @@ pub struct ProxyRequest {
     /// The host holds the headers until the body is complete: the header phase's decisions
     /// are taken in the body phase, from the body itself (native filters).
     deferred: bool,
-    /// Deferred and waiting for the context file: the size of the held body to finish with
-    /// when it arrives.
+    /// Deferred and waiting for the context file or the token: the size of the held body to
+    /// finish with when they arrive.
     held_body: Option<usize>,
     /// Deferred: the body as the decision read it, and where its top-level `model` values
     /// are, so the body phase neither reads nor scans it again.
     read_body: Option<(Vec<u8>, Vec<std::ops::Range<usize>>)>,
+    /// Vertex AI: the callout of this request's own token request (no usable token yet).
+    token_fetch: Option<u32>,
+    /// The context file's fetch is in flight.
+    context_pending: bool,
+    /// `retry-after` seconds for the next gateway error.
+    retry_after: Option<u64>,
 }
 
 impl ProxyRequest {
     fn fail(&mut self, host: &mut impl HttpHost, err: GatewayError) -> Action {
         self.plan = None;
-        if self.anthropic_client {
-            let body = openai_error_to_anthropic(err.status(), &err.body());
-            send_json(host, err.status(), &body);
+        self.token_fetch = None;
+        self.context_pending = false;
+        let body = if self.anthropic_client {
+            openai_error_to_anthropic(err.status(), &err.body())
         } else {
-            send_json(host, err.status(), &err.body());
+            err.body()
+        };
+        let retry_after = self.retry_after.take().map(|s| s.to_string());
+        let mut headers = vec![
+            ("content-type", "application/json"),
+            ("x-switchyard-error", "gateway"),
+        ];
+        if let Some(s) = retry_after.as_deref() {
+            headers.push(("retry-after", s));
         }
+        host.send_response(err.status(), &headers, &body);
         Action::Pause
+    }
+
+    /// The token and the context file, when awaited, are here: finish a held body (deferred)
+    /// and let the request go on.
+    fn proceed(&mut self, host: &mut impl HttpHost) {
+        if self.token_fetch.is_some() || self.context_pending {
+            return;
+        }
+        if let Some(size) = self.held_body.take() {
+            // Deferred: the body waited with the headers; finish it first.
+            if self.body_phase(host, size, true) == Action::Pause {
+                return;
+            }
+        }
+        host.resume_request();
     }
 
     /// A completion id from the instance's rng (`resp_…` for the Responses API).
@@ -289,7 +337,6 @@ impl ProxyRequest {
         if !provider.supports(api) {
             return Err(provider.unsupported(api));
         }
-        let translation = Translation::choose(&provider, api)?;
         // The body's size is checked in the body phase (json_to_metadata, when present, has
         // buffered it already): no `content-length` read here.
         let facts = facts.unwrap_or_else(|| host.body_facts());
@@ -311,6 +358,8 @@ impl ProxyRequest {
         let upstream_model = client_model
             .as_deref()
             .map(|m| provider.config.model_mapping.map(m));
+        // Vertex AI picks Claude or Gemini by the mapped model.
+        let translation = Translation::choose_for(&provider, api, upstream_model.as_deref())?;
         let streaming = facts.stream == Some(true);
         let client_wants_usage = facts.include_usage == Some(true);
         if let Some(obs) = &mut self.obs {
@@ -337,6 +386,8 @@ impl ProxyRequest {
         let validate_body = has_body && !complete;
         let touch_body = has_body
             && (translation.rewrites_body()
+                // Claude on Vertex: `model` leaves the body, `anthropic_version` joins it.
+                || provider.vertex.is_some()
                 || mapping_changes
                 || (streaming && !client_wants_usage && api != Api::Responses)
                 || provider.config.context.is_some()
@@ -366,7 +417,11 @@ impl ProxyRequest {
     ) -> Result<(), GatewayError> {
         let provider = &plan.provider;
         let rand = self.rng.next_u64();
-        let index = failover::choose_token(&*host, provider, rand);
+        let key_auth = provider.vertex.as_ref().and_then(|v| v.auth.clone());
+        let index = match key_auth {
+            Some(_) => None,
+            None => failover::choose_token(&*host, provider, rand),
+        };
         let target = UpstreamTarget {
             provider,
             translation: plan.translation,
@@ -382,6 +437,19 @@ impl ProxyRequest {
         })?;
         for (name, value) in &edits {
             host.set_request_header(name, value.as_deref());
+        }
+        if let Some(auth) = &key_auth {
+            match vertex::token_for_request(host, auth) {
+                Ok(vertex::Need::Token(token)) => {
+                    let (name, value) = provider.auth_header(&token);
+                    host.set_request_header(name, Some(&value));
+                }
+                Ok(vertex::Need::Fetching(id)) => self.token_fetch = Some(id),
+                Err(u) => {
+                    self.retry_after = Some(u.retry_after);
+                    return Err(u.error);
+                }
+            }
         }
         // The request's start time is already known (no second clock read).
         let started = self
@@ -515,13 +583,14 @@ impl ProxyRequest {
             Ok(f) => f,
             Err(e) => return self.fail(host, e),
         };
+        self.context_pending = fetching;
         if plan.provider.config.retry_on_failure.enabled {
             // Kept for retries: the upstream headers after the rewrite.
             self.failover.keep_headers(host.request_headers());
         }
         self.plan = Some(plan);
-        if fetching {
-            // Held only until the context file arrives (the callout's answer resumes).
+        if fetching || self.token_fetch.is_some() {
+            // Held only until the context file (and the token) arrive: their answers resume.
             return Action::Pause;
         }
         Action::Continue
@@ -868,6 +937,24 @@ impl ProxyRequest {
         let Some(plan) = &self.plan else {
             return;
         };
+        if self.token_fetch == Some(id) {
+            self.token_fetch = None;
+            let Some(auth) = plan.provider.vertex.as_ref().and_then(|v| v.auth.clone()) else {
+                return;
+            };
+            match vertex::accept(&*host, &auth, &response) {
+                Ok(token) => {
+                    let (name, value) = plan.provider.auth_header(&token);
+                    host.set_request_header(name, Some(&value));
+                    self.proceed(host);
+                }
+                Err(u) => {
+                    self.retry_after = Some(u.retry_after);
+                    self.fail(host, u.error);
+                }
+            }
+            return;
+        }
         let Some(ctx) = plan.provider.config.context.clone() else {
             return;
         };
@@ -878,13 +965,8 @@ impl ProxyRequest {
                     c.put(&ctx.file_url, text.clone());
                 }
                 self.context_text = Some(text);
-                if let Some(size) = self.held_body.take() {
-                    // Deferred: the body waited with the headers; finish it first.
-                    if self.body_phase(host, size, true) == Action::Pause {
-                        return;
-                    }
-                }
-                host.resume_request();
+                self.context_pending = false;
+                self.proceed(host);
             }
             Err(detail) => {
                 log::warn!(

@@ -105,6 +105,9 @@ impl ProviderEntry {
                 _ => {}
             }
         }
+        if let Some((cluster, _)) = self.vertex_auth() {
+            v.insert("vertexAuthServiceName".into(), json!(cluster));
+        }
         for (k, val) in &self.options {
             v.insert(k.clone(), val.clone());
         }
@@ -182,6 +185,15 @@ pub fn render(
         if let Some((cluster, _)) = upstreams.by_provider.get(&p.name.value) {
             spec.clusters.push(cluster.clone());
         }
+        // Vertex AI: the token endpoint the key names, for ai-proxy's token requests.
+        if let Some(c) = p
+            .vertex_auth()
+            .and_then(|(name, uri)| endpoint_cluster(&name, &uri))
+        {
+            if !spec.clusters.iter().any(|x| x.name == c.name) {
+                spec.clusters.push(c);
+            }
+        }
     }
     spec.default_cluster = cfg.providers.first().map(|p| p.cluster_name());
     spec
@@ -202,5 +214,36 @@ mod tests {
         );
         assert!(endpoint_cluster("c", "ftp://x").is_none());
         assert!(endpoint_cluster("c", "http://a b").is_none());
+    }
+
+    #[test]
+    fn vertex_provider_renders_its_host_and_token_endpoint() {
+        let key: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../crates/protocol/testdata/vertex/service_account.json"
+        ))
+        .unwrap();
+        let key = key.to_string();
+        let yaml = format!(
+            "providers:\n  - name: vx\n    type: vertex\n    model: gemini-2.5-flash\n    options:\n      vertexRegion: us-central1\n      vertexProjectId: p\n      vertexAuthKey: '{key}'\n"
+        );
+        let cfg = GatewayConfig::parse(&yaml).unwrap();
+        let up = Upstreams::configured(&cfg, &|_| None).unwrap();
+        let c = &up.by_provider["vx"].0;
+        assert_eq!(
+            (c.address.as_str(), c.port, c.tls),
+            ("us-central1-aiplatform.googleapis.com", 443, true)
+        );
+        let spec = render(&cfg, &up, Path::new("/w"), "127.0.0.1:0".parse().unwrap());
+        let auth = spec
+            .clusters
+            .iter()
+            .find(|c| c.name == "vertex-auth-vx")
+            .unwrap();
+        assert_eq!(
+            (auth.address.as_str(), auth.port, auth.tls),
+            ("oauth2.googleapis.com", 443, true)
+        );
+        let proxy = &spec.filters[1].config["providers"][0];
+        assert_eq!(proxy["vertexAuthServiceName"], "vertex-auth-vx");
     }
 }

@@ -228,6 +228,31 @@ impl ProviderEntry {
         format!("provider-{}", self.name.value)
     }
 
+    /// `type: vertex` with a service-account key: the cluster of the key's token endpoint
+    /// (`vertexAuthServiceName`, default `vertex-auth-<name>`) and the `token_uri` it
+    /// reaches. `None` for other providers, static tokens, or a key without a usable URI
+    /// (ai-proxy's own validation reports that).
+    pub fn vertex_auth(&self) -> Option<(String, String)> {
+        if self.vendor.value != "vertex" {
+            return None;
+        }
+        let key = self.options.get("vertexAuthKey").and_then(Value::as_str)?;
+        let key: Value = serde_json::from_str(key).ok()?;
+        let uri = key
+            .get("token_uri")
+            .and_then(Value::as_str)
+            .unwrap_or(switchyard_protocol::vertex::auth::DEFAULT_TOKEN_URI);
+        let name = self
+            .options
+            .get("vertexAuthServiceName")
+            .and_then(Value::as_str)
+            .map_or_else(
+                || format!("vertex-auth-{}", self.name.value),
+                str::to_string,
+            );
+        Some((name, uri.to_string()))
+    }
+
     pub fn metric_key(&self) -> String {
         self.metric_key
             .clone()
@@ -258,6 +283,10 @@ impl ProviderEntry {
         }
         if let Some(h) = opt("genericHost") {
             return Some(format!("https://{h}"));
+        }
+        if self.vendor.value == "vertex" {
+            let host = switchyard_protocol::vertex::host(opt("vertexRegion")?).ok()?;
+            return Some(format!("https://{host}"));
         }
         let spec = switchyard_policy::vendor::vendor(&self.vendor)?;
         (!spec.host.is_empty()).then(|| format!("https://{}", spec.host))
