@@ -68,6 +68,8 @@ pub enum Family {
     OpenAi,
     Claude,
     Gemini,
+    /// AWS Bedrock's Converse API (see [`crate::bedrock`]).
+    Bedrock,
 }
 
 /// How the API token is presented upstream.
@@ -230,6 +232,18 @@ pub const VENDORS: &[VendorSpec] = &[
         auth: Auth::Header("x-goog-api-key"),
         completions: false,
         embeddings: true,
+        responses: false,
+    },
+    // The host is regional (`awsRegion`); the model goes into the path.
+    VendorSpec {
+        name: "bedrock",
+        family: Family::Bedrock,
+        host: "",
+        base: "",
+        chat_path: None,
+        auth: Auth::Bearer,
+        completions: false,
+        embeddings: false,
         responses: false,
     },
 ];
