@@ -672,10 +672,15 @@ pub fn upstream_headers(
         Translation::MessagesToBedrock => {
             edits.push(("anthropic-version", None));
             edits.push(("anthropic-beta", None));
-            edits.push(("content-type", Some("application/json".into())));
         }
-        t if t.bedrock() => edits.push(("content-type", Some("application/json".into()))),
         _ => {}
+    }
+    if t.translation.bedrock() {
+        edits.push(("content-type", Some("application/json".into())));
+        // Signing headers are the gateway's own (SigV4 adds them in the body phase).
+        for h in ["x-amz-date", "x-amz-content-sha256", "x-amz-security-token"] {
+            edits.push((h, None));
+        }
     }
     edits.push((":authority", Some(provider.endpoint.host.clone())));
     edits.extend(CLIENT_CREDENTIAL_HEADERS.iter().map(|h| (*h, None)));
