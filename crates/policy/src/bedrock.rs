@@ -34,6 +34,11 @@ impl Secret {
     }
 }
 
+/// `bedrock-runtime.{region}.amazonaws.com`, for a valid region name.
+pub fn region_host(region: &str) -> Option<String> {
+    runtime_host(region).ok()
+}
+
 /// How a Bedrock provider authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BedrockAuth {
