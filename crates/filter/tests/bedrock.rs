@@ -498,4 +498,21 @@ fn health_checks_and_retries_use_the_api_key_path() {
     assert!(second == "Bearer bk-1" || second == "Bearer bk-2");
     let sent: Value = serde_json::from_slice(retry.body.as_deref().unwrap()).unwrap();
     assert!(sent.get("messages").is_some() && sent.get("model").is_none());
+    // The retry's model error (424 at AWS) reaches the client as a 502 with the exception.
+    req.on_callout_done(
+        &mut host,
+        retry.id,
+        switchyard_filter::host::CalloutResponse {
+            status: Some(424),
+            headers: vec![
+                ("x-amzn-errortype".into(), "ModelErrorException".into()),
+                ("content-type".into(), "application/json".into()),
+            ],
+            body: br#"{"message":"model failed"}"#.to_vec(),
+        },
+    );
+    let reply = host.local_reply.as_ref().expect("answered with the retry");
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.json()["error"]["code"], "ModelErrorException");
+    assert_eq!(reply.json()["error"]["message"], "model failed");
 }

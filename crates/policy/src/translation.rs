@@ -770,21 +770,40 @@ impl ResponseMode {
     }
 }
 
-/// The client-facing body and content type of a whole answer (a retry's, read at once),
-/// converted as the streaming path would have converted it.
+/// The client-facing status, body and content type of a whole answer (a retry's, read at
+/// once), converted as the streaming path would have converted it. `error_type`: the vendor's
+/// error type header (Bedrock's `x-amzn-errortype`), which may decide an error's status.
 pub fn whole_answer(
     plan: &AnswerPlan<'_>,
     want_base64: bool,
     status: u16,
     content_type: Option<&str>,
+    error_type: Option<&str>,
+    body: &[u8],
+) -> (u16, Vec<u8>, Option<String>) {
+    let t = plan.translation.unwrap_or(Translation::Edit);
+    let client_status = match plan.translation {
+        Some(t) if status >= 400 => t.error_status(status, error_type),
+        _ => status,
+    };
+    let (out, ct) = whole_body(plan, t, want_base64, status, content_type, error_type, body);
+    (client_status, out, ct)
+}
+
+fn whole_body(
+    plan: &AnswerPlan<'_>,
+    t: Translation,
+    want_base64: bool,
+    status: u16,
+    content_type: Option<&str>,
+    error_type: Option<&str>,
     body: &[u8],
 ) -> (Vec<u8>, Option<String>) {
     let passthrough = || (body.to_vec(), content_type.map(str::to_string));
     let is_sse = || content_type.is_some_and(|c| c.starts_with("text/event-stream"));
-    let t = plan.translation.unwrap_or(Translation::Edit);
     match ResponseMode::choose(plan, status, is_sse) {
         ResponseMode::Passthrough { .. } => passthrough(),
-        ResponseMode::VendorError(status) => match t.error_body(status, body) {
+        ResponseMode::VendorError(status) => match t.error_body_typed(status, error_type, body) {
             Some(b) => (b, Some("application/json".into())),
             None => passthrough(),
         },
