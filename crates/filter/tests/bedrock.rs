@@ -516,3 +516,27 @@ fn health_checks_and_retries_use_the_api_key_path() {
     assert_eq!(reply.json()["error"]["code"], "ModelErrorException");
     assert_eq!(reply.json()["error"]["message"], "model failed");
 }
+
+#[test]
+fn sigv4_with_protocol_original_signs_the_body_as_sent() {
+    let root = proxy_root(
+        json!({"provider": {"type": "bedrock", "awsRegion": "eu-west-1",
+        "protocol": "original", "awsAccessKey": "AKIDEXAMPLE", "awsSecretKey": SECRET}}),
+    );
+    let body = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]});
+    let path = format!("/model/{ENCODED}/converse");
+    let mut host = native(&path, &body);
+    let mut req = root.new_request();
+    assert_eq!(send_native(&mut req, &mut host), Action::Continue);
+    assert_eq!(host.request_header_value(":path"), Some(path.as_str()));
+    assert_eq!(
+        host.request_header_value(":authority"),
+        Some("bedrock-runtime.eu-west-1.amazonaws.com")
+    );
+    assert_eq!(host.request_json(), body, "body untouched");
+    let want = expected_signature(&host, None);
+    assert_eq!(
+        host.request_header_value("authorization"),
+        Some(want.authorization.as_str())
+    );
+}
