@@ -4,6 +4,7 @@
 //! Pure: time, randomness and metrics are passed in, so everything here is tested natively.
 
 pub mod balancer;
+pub mod bedrock;
 pub mod config_error;
 pub mod context_file;
 pub mod failover;

@@ -1,5 +1,6 @@
 //! ai-proxy configuration, compatible with Higress ai-proxy's JSON schema.
 
+use crate::bedrock::Secret;
 use crate::config_error::from_value;
 use crate::failover::Thresholds;
 use crate::model_map::ModelMapping;
@@ -98,6 +99,19 @@ pub struct ProviderConfig {
     /// Seconds before expiry from which the access token is refreshed.
     #[serde(default)]
     pub vertex_token_refresh_ahead: Option<u64>,
+    /// Bedrock (Higress names): region, SigV4 key pair, and fields merged into Converse's
+    /// `additionalModelRequestFields`.
+    #[serde(default)]
+    pub aws_region: Option<String>,
+    #[serde(default)]
+    pub aws_access_key: Option<String>,
+    #[serde(default)]
+    pub aws_secret_key: Option<Secret>,
+    /// Switchyard extension: the session token of temporary AWS credentials.
+    #[serde(default)]
+    pub aws_session_token: Option<Secret>,
+    #[serde(default)]
+    pub bedrock_additional_fields: Option<serde_json::Map<String, Value>>,
     /// Switchyard extension: models this provider serves. Metric labels keep these (and the
     /// models `modelMapping` names); any other model is labelled `other`.
     #[serde(default)]
@@ -343,6 +357,7 @@ fn resolve_endpoint(
                 .ok_or_else(|| ConfigError::new("genericHost", "is required for type generic"))?;
             e.keep_path = true;
         }
+        "bedrock" => e.host = crate::bedrock::validate(c)?,
         _ => {}
     }
     if let Some(v) = vertex {

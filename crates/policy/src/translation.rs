@@ -6,6 +6,7 @@
 use crate::proxy::{Protocol, Provider};
 use crate::vendor::{Api, Family};
 use switchyard_protocol::anthropic::{self, ClaudeOptions};
+use switchyard_protocol::bedrock;
 use switchyard_protocol::error::vendor_error_body;
 use switchyard_protocol::fields::VendorFamily;
 use switchyard_protocol::gemini::{self, GeminiOptions};
@@ -46,6 +47,12 @@ pub enum Translation {
     ResponsesToClaude,
     /// OpenAI Responses client, Gemini vendor: through chat, then `generateContent`.
     ResponsesToGemini,
+    /// OpenAI chat client, Bedrock vendor (Converse / ConverseStream).
+    ChatToBedrock,
+    /// Anthropic Messages client, Bedrock vendor: through OpenAI chat in both directions.
+    MessagesToBedrock,
+    /// OpenAI Responses client, Bedrock vendor: through chat, then Converse.
+    ResponsesToBedrock,
 }
 
 /// Everything a translator needs besides the bytes.
@@ -85,6 +92,9 @@ impl Translation {
             (Family::Gemini, Api::Responses) => Translation::ResponsesToGemini,
             (Family::Gemini, Api::Embeddings) => Translation::EmbeddingsToGemini,
             (Family::Gemini, Api::Messages) => Translation::MessagesToGemini,
+            (Family::Bedrock, Api::ChatCompletions) => Translation::ChatToBedrock,
+            (Family::Bedrock, Api::Messages) => Translation::MessagesToBedrock,
+            (Family::Bedrock, Api::Responses) => Translation::ResponsesToBedrock,
             _ => {
                 return Err(GatewayError::new(
                     ErrorKind::NotFound,
@@ -153,6 +163,7 @@ impl Translation {
             Translation::MessagesToChat
                 | Translation::MessagesNative
                 | Translation::MessagesToGemini
+                | Translation::MessagesToBedrock
         )
     }
 
@@ -164,6 +175,17 @@ impl Translation {
                 | Translation::ResponsesToChat
                 | Translation::ResponsesToClaude
                 | Translation::ResponsesToGemini
+                | Translation::ResponsesToBedrock
+        )
+    }
+
+    /// Whether the vendor is Bedrock (event-stream answers, `x-amzn-errortype` errors).
+    pub fn bedrock(self) -> bool {
+        matches!(
+            self,
+            Translation::ChatToBedrock
+                | Translation::MessagesToBedrock
+                | Translation::ResponsesToBedrock
         )
     }
 
@@ -228,6 +250,11 @@ impl Translation {
             | Translation::MessagesToGemini
             | Translation::ResponsesToGemini => gemini::model_path(gemini_model(model)?, streaming),
             Translation::EmbeddingsToGemini => gemini::embed_path(gemini_model(model)?, true),
+            Translation::ChatToBedrock
+            | Translation::MessagesToBedrock
+            | Translation::ResponsesToBedrock => {
+                bedrock::converse_path(bedrock_model(model)?, streaming)
+            }
         }
     }
 
@@ -277,9 +304,21 @@ impl Translation {
             Translation::ResponsesNative
             | Translation::ResponsesToChat
             | Translation::ResponsesToClaude
-            | Translation::ResponsesToGemini => self
+            | Translation::ResponsesToGemini
+            | Translation::ResponsesToBedrock => self
                 .responses_request_body(provider, body, edits, model)
                 .map(|(out, _)| out),
+            Translation::ChatToBedrock => {
+                let chat = edited(body, &no_usage(edits))?;
+                let opts = crate::bedrock::options(&provider.config);
+                bedrock::chat_request_to_converse(&chat, &opts).map(Some)
+            }
+            Translation::MessagesToBedrock => {
+                let chat = anthropic::messages_request_to_chat(body)?;
+                let chat = edited(&chat, &converted(edits))?;
+                let opts = crate::bedrock::options(&provider.config);
+                bedrock::chat_request_to_converse(&chat, &opts).map(Some)
+            }
             Translation::MessagesNative => openai_edit::apply(
                 body,
                 &RequestEdits {
@@ -381,6 +420,10 @@ impl Translation {
             Translation::ResponsesToGemini => {
                 gemini::chat_request_to_gemini(&body, &gemini_options(provider))?
             }
+            Translation::ResponsesToBedrock => bedrock::chat_request_to_converse(
+                &body,
+                &crate::bedrock::options(&provider.config),
+            )?,
             _ => body,
         };
         let out = self.for_vertex(provider, &[], Some(out))?;
@@ -421,6 +464,19 @@ impl Translation {
             ))),
             Translation::ResponsesToGemini => Some(Box::new(Chain::new(
                 gemini::GeminiStreamToChat::new(ids.model, ids.id, ids.created, true),
+                ChatStreamToResponses::new(&ids.echo(), ids.id, ids.created),
+            ))),
+            Translation::ChatToBedrock => Some(Box::new(bedrock::ConverseStreamToChat::new(
+                ids.model,
+                ids.id,
+                ids.created,
+                client_wants_usage,
+            ))),
+            Translation::MessagesToBedrock => Some(Box::new(
+                bedrock::ConverseStreamToMessages::new(ids.model, ids.id, ids.created),
+            )),
+            Translation::ResponsesToBedrock => Some(Box::new(Chain::new(
+                bedrock::ConverseStreamToChat::new(ids.model, ids.id, ids.created, true),
                 ChatStreamToResponses::new(&ids.echo(), ids.id, ids.created),
             ))),
             // Passed through; the filter reads its usage (`ResponsesUsageTap`).
@@ -496,6 +552,26 @@ impl Translation {
                     ids.created,
                 );
             }
+            Translation::ChatToBedrock => {
+                let (out, usage) =
+                    bedrock::converse_response_to_chat(body, ids.model, ids.id, ids.created)?;
+                return Ok((out, Some(usage)));
+            }
+            Translation::MessagesToBedrock => {
+                let (out, usage) =
+                    bedrock::converse_response_to_messages(body, ids.model, ids.id, ids.created)?;
+                return Ok((out, Some(usage)));
+            }
+            Translation::ResponsesToBedrock => {
+                let (chat, _) =
+                    bedrock::converse_response_to_chat(body, ids.model, ids.id, ids.created)?;
+                return responses::chat_response_to_responses_with_usage(
+                    &chat,
+                    &ids.echo(),
+                    ids.id,
+                    ids.created,
+                );
+            }
             Translation::ResponsesNative => {
                 return Ok((body.to_vec(), responses::usage_from_response_body(body)));
             }
@@ -506,7 +582,37 @@ impl Translation {
 
     /// The client-shaped error body for a vendor error, or `None` to pass it through.
     pub fn error_body(self, status: u16, body: &[u8]) -> Option<Vec<u8>> {
+        self.error_body_typed(status, None, body)
+    }
+
+    /// The status the client gets for a vendor error: Bedrock's exception (from
+    /// `x-amzn-errortype`) decides it (`ServiceQuotaExceededException` 400 -> 429,
+    /// `ModelErrorException` 424 -> 502); other vendors keep theirs.
+    pub fn error_status(self, status: u16, error_type: Option<&str>) -> u16 {
+        if !self.bedrock() {
+            return status;
+        }
+        error_type
+            .map(bedrock::exception_name)
+            .and_then(bedrock::exception_status)
+            .unwrap_or(status)
+    }
+
+    /// [`Self::error_body`] with the vendor's error type header (Bedrock's
+    /// `x-amzn-errortype`), when it has one.
+    pub fn error_body_typed(
+        self,
+        status: u16,
+        error_type: Option<&str>,
+        body: &[u8],
+    ) -> Option<Vec<u8>> {
         match self {
+            Translation::ChatToBedrock | Translation::ResponsesToBedrock => {
+                Some(bedrock::error_to_openai(status, error_type, body).1)
+            }
+            Translation::MessagesToBedrock => {
+                Some(bedrock::error_to_anthropic(status, error_type, body).1)
+            }
             Translation::Edit | Translation::ResponsesNative | Translation::ResponsesToChat => {
                 if is_openai_error(body) {
                     return None;
@@ -617,6 +723,19 @@ fn is_google_error(body: &[u8]) -> bool {
         })
 }
 
+fn bedrock_model(model: Option<&str>) -> Result<&str, GatewayError> {
+    model.ok_or_else(|| {
+        GatewayError::invalid(
+            "model_unknown",
+            "the Bedrock provider puts the model in the upstream URL, so the gateway must know \
+             it before the body arrives: run Envoy's json_to_metadata filter (namespace \
+             `switchyard`, key `model`) before ai-proxy, as `switchyard` renders it, or use \
+             the native module",
+        )
+        .with_param("model")
+    })
+}
+
 fn is_openai_error(body: &[u8]) -> bool {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
@@ -676,7 +795,18 @@ pub fn upstream_headers(
             edits.push(("anthropic-version", None));
             edits.push(("anthropic-beta", None));
         }
+        Translation::MessagesToBedrock => {
+            edits.push(("anthropic-version", None));
+            edits.push(("anthropic-beta", None));
+        }
         _ => {}
+    }
+    if t.translation.bedrock() {
+        edits.push(("content-type", Some("application/json".into())));
+        // Signing headers are the gateway's own (SigV4 adds them in the body phase).
+        for h in ["x-amz-date", "x-amz-content-sha256", "x-amz-security-token"] {
+            edits.push((h, None));
+        }
     }
     edits.push((":authority", Some(provider.endpoint.host.clone())));
     edits.extend(CLIENT_CREDENTIAL_HEADERS.iter().map(|h| (*h, None)));
@@ -744,7 +874,8 @@ impl ResponseMode {
                 | Translation::MessagesToGemini
                 | Translation::ResponsesToGemini
         );
-        if plan.streaming && streamed_api && (gemini || is_sse()) {
+        // Bedrock streams are AWS event-stream frames, never SSE.
+        if plan.streaming && streamed_api && (gemini || t.bedrock() || is_sse()) {
             return match t.stream_converter(&plan.ids, plan.client_wants_usage) {
                 Some(conv) => ResponseMode::Stream(conv),
                 None => ResponseMode::Passthrough { tap: true },
@@ -763,21 +894,40 @@ impl ResponseMode {
     }
 }
 
-/// The client-facing body and content type of a whole answer (a retry's, read at once),
-/// converted as the streaming path would have converted it.
+/// The client-facing status, body and content type of a whole answer (a retry's, read at
+/// once), converted as the streaming path would have converted it. `error_type`: the vendor's
+/// error type header (Bedrock's `x-amzn-errortype`), which may decide an error's status.
 pub fn whole_answer(
     plan: &AnswerPlan<'_>,
     want_base64: bool,
     status: u16,
     content_type: Option<&str>,
+    error_type: Option<&str>,
+    body: &[u8],
+) -> (u16, Vec<u8>, Option<String>) {
+    let t = plan.translation.unwrap_or(Translation::Edit);
+    let client_status = match plan.translation {
+        Some(t) if status >= 400 => t.error_status(status, error_type),
+        _ => status,
+    };
+    let (out, ct) = whole_body(plan, t, want_base64, status, content_type, error_type, body);
+    (client_status, out, ct)
+}
+
+fn whole_body(
+    plan: &AnswerPlan<'_>,
+    t: Translation,
+    want_base64: bool,
+    status: u16,
+    content_type: Option<&str>,
+    error_type: Option<&str>,
     body: &[u8],
 ) -> (Vec<u8>, Option<String>) {
     let passthrough = || (body.to_vec(), content_type.map(str::to_string));
     let is_sse = || content_type.is_some_and(|c| c.starts_with("text/event-stream"));
-    let t = plan.translation.unwrap_or(Translation::Edit);
     match ResponseMode::choose(plan, status, is_sse) {
         ResponseMode::Passthrough { .. } => passthrough(),
-        ResponseMode::VendorError(status) => match t.error_body(status, body) {
+        ResponseMode::VendorError(status) => match t.error_body_typed(status, error_type, body) {
             Some(b) => (b, Some("application/json".into())),
             None => passthrough(),
         },
@@ -929,6 +1079,11 @@ mod tests {
                 serde_json::json!({"type": "gemini"}),
                 Translation::ResponsesToGemini,
                 "/v1beta/models/m:streamGenerateContent?alt=sse",
+            ),
+            (
+                serde_json::json!({"type": "bedrock", "awsRegion": "us-east-1", "apiTokens": ["k"]}),
+                Translation::ResponsesToBedrock,
+                "/model/m/converse-stream",
             ),
         ];
         for (cfg, want, path) in cases {
@@ -1099,6 +1254,84 @@ mod tests {
             ":authority",
             Some("us-east5-aiplatform.googleapis.com".into())
         )));
+    }
+
+    #[test]
+    fn bedrock_plan_path_headers_and_errors() {
+        let p = provider(
+            serde_json::json!({"type": "bedrock", "awsRegion": "eu-west-1", "apiTokens": ["bk"]}),
+        );
+        let cases = [
+            (Api::ChatCompletions, Translation::ChatToBedrock),
+            (Api::Messages, Translation::MessagesToBedrock),
+            (Api::Responses, Translation::ResponsesToBedrock),
+        ];
+        for (api, want) in cases {
+            assert_eq!(Translation::choose(&p, api).unwrap(), want);
+        }
+        assert!(Translation::choose(&p, Api::Embeddings).is_err());
+        let target = UpstreamTarget {
+            provider: &p,
+            translation: Translation::MessagesToBedrock,
+            api: Api::Messages,
+            model: Some("arn:aws:bedrock:eu-west-1:1:inference-profile/eu.anthropic.claude-x:0"),
+            streaming: false,
+            client_path: "/v1/messages",
+            token: Some("bk"),
+            body_changes: true,
+        };
+        let edits = upstream_headers(&target, || false).unwrap();
+        // The last edit of a header wins.
+        let get = |name: &str| {
+            edits
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            get(":path"),
+            Some(Some(
+                "/model/arn%3Aaws%3Abedrock%3Aeu-west-1%3A1%3Ainference-profile%2Feu.anthropic.claude-x%3A0/converse".into()
+            ))
+        );
+        assert_eq!(
+            get(":authority"),
+            Some(Some("bedrock-runtime.eu-west-1.amazonaws.com".into()))
+        );
+        assert_eq!(get("authorization"), Some(Some("Bearer bk".into())));
+        assert_eq!(get("anthropic-version"), Some(None));
+        assert_eq!(get("content-type"), Some(Some("application/json".into())));
+        assert_eq!(get("content-length"), Some(None));
+        // Without the model (no metadata on Wasm) the path cannot be built.
+        let err = UpstreamTarget {
+            model: None,
+            ..target
+        };
+        assert_eq!(upstream_headers(&err, || false).unwrap_err().status(), 400);
+
+        let t = Translation::ChatToBedrock;
+        let typed = Some("ServiceQuotaExceededException:http://internal.amazon.com/");
+        assert_eq!(t.error_status(400, typed), 429);
+        assert_eq!(t.error_status(424, Some("ModelErrorException")), 502);
+        assert_eq!(t.error_status(500, None), 500);
+        assert_eq!(Translation::ChatToClaude.error_status(424, typed), 424);
+        let body = t
+            .error_body_typed(
+                429,
+                Some("ThrottlingException"),
+                br#"{"message":"slow down"}"#,
+            )
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "ThrottlingException");
+        assert_eq!(v["error"]["message"], "slow down");
+        let body = Translation::MessagesToBedrock
+            .error_body_typed(400, Some("ValidationException"), br#"{"message":"bad"}"#)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
     }
 
     #[test]

@@ -70,6 +70,8 @@ pub enum Family {
     Gemini,
     /// Google Vertex AI: Gemini or Claude by model ([`crate::vertex::publisher`]).
     Vertex,
+    /// AWS Bedrock's Converse API (see [`crate::bedrock`]).
+    Bedrock,
 }
 
 /// How the API token is presented upstream.
@@ -240,6 +242,18 @@ pub const VENDORS: &[VendorSpec] = &[
         // From `vertexRegion` ([`switchyard_protocol::vertex::host`]).
         host: "",
         base: "/v1",
+        chat_path: None,
+        auth: Auth::Bearer,
+        completions: false,
+        embeddings: false,
+        responses: false,
+    },
+    // The host is regional (`awsRegion`); the model goes into the path.
+    VendorSpec {
+        name: "bedrock",
+        family: Family::Bedrock,
+        host: "",
+        base: "",
         chat_path: None,
         auth: Auth::Bearer,
         completions: false,

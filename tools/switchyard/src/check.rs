@@ -370,7 +370,9 @@ fn check_proxy(res: &str, c: &Value, balancer_names: &BTreeSet<String>) -> Vec<F
             .flatten()
             .filter_map(Value::as_str)
             .collect();
-        if tokens.is_empty() && !TOKENLESS.contains(&ty) {
+        // Bedrock with SigV4 credentials has no tokens.
+        let sigv4 = ty == "bedrock" && p.get("awsAccessKey").is_some();
+        if tokens.is_empty() && !TOKENLESS.contains(&ty) && !sigv4 {
             out.push(finding(
                 Kind::MissingToken,
                 res,

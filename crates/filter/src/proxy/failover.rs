@@ -341,6 +341,7 @@ pub fn on_retry_response(
     let status = response.status.unwrap_or(503);
     let retry_after = response.header("retry-after").map(str::to_string);
     let content_type = response.header("content-type").map(str::to_string);
+    let error_type = response.header("x-amzn-errortype").map(str::to_string);
     let now = host.now_ms();
     if let (Some(plan), Some(index)) = (req.plan.as_ref(), req.failover.token) {
         if let Some(pool) = Pool::of(&plan.provider) {
@@ -354,11 +355,12 @@ pub fn on_retry_response(
         return;
     };
     let model = plan.upstream_model.as_deref().unwrap_or_default();
-    let (out, ct) = translation::whole_answer(
+    let (status, out, ct) = translation::whole_answer(
         &plan.answer(model),
         plan.want_base64,
         status,
         content_type.as_deref(),
+        error_type.as_deref(),
         &response.body,
     );
     if let Some(obs) = req.obs.as_mut() {

@@ -7,6 +7,7 @@
 //! in `switchyard_policy` (config, vendors, model mapping, translation choice, response mode)
 //! and `switchyard_protocol` (bodies and streams).
 
+mod bedrock;
 mod failover;
 mod vertex;
 
@@ -101,6 +102,7 @@ impl ProxyRoot {
             token_fetch: None,
             context_pending: false,
             retry_after: None,
+            vendor_error_type: None,
         }
     }
 
@@ -202,6 +204,8 @@ pub struct ProxyRequest {
     context_pending: bool,
     /// `retry-after` seconds for the next gateway error.
     retry_after: Option<u64>,
+    /// The vendor's error type header of an error answer (Bedrock's `x-amzn-errortype`).
+    vendor_error_type: Option<String>,
 }
 
 impl ProxyRequest {
@@ -576,6 +580,9 @@ impl ProxyRequest {
                 GatewayError::invalid("invalid_json", "request body is empty: send a JSON object"),
             );
         }
+        if let Err(e) = bedrock::check_runtime(&*host, &plan.provider) {
+            return self.fail(host, e);
+        }
         if let Err(e) = self.rewrite_headers(host, &plan) {
             return self.fail(host, e);
         }
@@ -659,10 +666,11 @@ impl ProxyRequest {
             return self.fail(host, too_large(limit));
         }
         if !plan.touch_body {
-            if !self.failover.wants_body() {
+            let signs = switchyard_policy::bedrock::signs(&plan.provider);
+            if !self.failover.wants_body() && !signs {
                 return Action::Continue;
             }
-            // Kept as sent, for retries.
+            // Kept as sent, for retries; signed as sent (SigV4 covers the body).
             if !end_of_stream {
                 return Action::Pause;
             }
@@ -671,6 +679,7 @@ impl ProxyRequest {
                 None => host.request_body(body_size).unwrap_or_default(),
             };
             self.failover.keep_body(&body);
+            bedrock::sign(host, &plan.provider, &body);
             return Action::Continue;
         }
         if !end_of_stream {
@@ -738,9 +747,13 @@ impl ProxyRequest {
         match translated {
             Ok(Some(new_body)) => {
                 self.failover.keep_body(&new_body);
-                host.set_request_body(body_size, &new_body)
+                host.set_request_body(body_size, &new_body);
+                bedrock::sign(host, &plan.provider, &new_body);
             }
-            Ok(None) => self.failover.keep_body(&body),
+            Ok(None) => {
+                self.failover.keep_body(&body);
+                bedrock::sign(host, &plan.provider, &body);
+            }
             Err(e) => return self.fail(host, e),
         }
         if let Some(plan) = &mut self.plan {
@@ -776,8 +789,19 @@ impl ProxyRequest {
             .response_header(":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(200);
+        // A vendor error's status for the client (Bedrock's exception decides it).
+        let mut client_status = status;
+        if status >= 400 && plan.translation.bedrock() && !plan.original() {
+            self.vendor_error_type = host.response_header("x-amzn-errortype");
+            client_status = plan
+                .translation
+                .error_status(status, self.vendor_error_type.as_deref());
+            if client_status != status {
+                host.set_response_header(":status", Some(&client_status.to_string()));
+            }
+        }
         if let Some(obs) = &mut self.obs {
-            obs.status = Some(status);
+            obs.status = Some(client_status);
         }
         let model = plan.upstream_model.as_deref().unwrap_or_default();
         let answer = plan.answer(model);
@@ -801,10 +825,10 @@ impl ProxyRequest {
             ResponseMode::VendorError(status) => {
                 // An empty answer never reaches the body phase: convert it here.
                 if end_of_stream {
-                    if let Some(body) = translation.error_body(*status, b"") {
-                        let status = *status;
+                    let error_type = self.vendor_error_type.as_deref();
+                    if let Some(body) = translation.error_body_typed(*status, error_type, b"") {
                         self.plan = None;
-                        send_json(host, status, &body);
+                        send_json(host, client_status, &body);
                         return Action::Pause;
                     }
                 }
@@ -850,7 +874,8 @@ impl ProxyRequest {
                     .plan
                     .as_ref()
                     .map_or(Translation::Edit, |p| p.translation);
-                if let Some(converted) = translation.error_body(status, &body) {
+                let error_type = self.vendor_error_type.as_deref();
+                if let Some(converted) = translation.error_body_typed(status, error_type, &body) {
                     host.set_response_body(body_size, &converted);
                 }
                 self.complete(host, None);

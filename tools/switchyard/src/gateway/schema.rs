@@ -288,6 +288,11 @@ impl ProviderEntry {
             let host = switchyard_protocol::vertex::host(opt("vertexRegion")?).ok()?;
             return Some(format!("https://{host}"));
         }
+        if self.vendor.value == "bedrock" {
+            // Bedrock's host is regional; a bad region is reported by ai-proxy's validation.
+            let region = opt("awsRegion")?;
+            return switchyard_policy::bedrock::region_host(region).map(|h| format!("https://{h}"));
+        }
         let spec = switchyard_policy::vendor::vendor(&self.vendor)?;
         (!spec.host.is_empty()).then(|| format!("https://{}", spec.host))
     }

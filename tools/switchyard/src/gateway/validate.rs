@@ -343,6 +343,22 @@ balancer:
     }
 
     #[test]
+    fn bedrock_is_served_from_its_region() {
+        let text = "providers:\n  - name: aws\n    type: bedrock\n    model: anthropic.claude-3-5-sonnet-20240620-v1:0\n    api_tokens: [k]\n    options: {awsRegion: eu-west-3}\n";
+        assert!(problems(text).is_empty(), "{:?}", problems(text));
+        let cfg = GatewayConfig::parse(text).unwrap();
+        assert_eq!(
+            cfg.providers[0].value.upstream_url().as_deref(),
+            Some("https://bedrock-runtime.eu-west-3.amazonaws.com")
+        );
+        let sigv4 = "providers:\n  - name: aws\n    type: bedrock\n    model: m\n    options: {awsRegion: us-east-1, awsAccessKey: AK, awsSecretKey: s}\n";
+        assert!(problems(sigv4).is_empty(), "{:?}", problems(sigv4));
+        // No region: no host, and ai-proxy would refuse the provider.
+        let p = problems("providers: [{name: aws, type: bedrock, model: m, api_tokens: [k]}]");
+        assert_eq!(p[0].field, "providers[0].endpoint", "{p:?}");
+    }
+
+    #[test]
     fn plugin_validation_is_reported() {
         // `redis` source without a redis block: the balancer refuses it.
         let p = problems(
