@@ -3,7 +3,7 @@
 use super::{signature, RequestEcho};
 use crate::anthropic::input::{self, get, invalid, wrong_type, Json, Object};
 use crate::error::GatewayError;
-use crate::fields::{VendorFamily, RESPONSES_FIELDS};
+use crate::fields::{Disposition, VendorFamily, RESPONSES_FIELDS};
 use serde_json::{json, Map, Value};
 
 /// A Responses request converted to chat completions: the upstream body, and what the answer
@@ -73,7 +73,6 @@ pub fn responses_request_to_chat_for(
     let req = input::parse_object(body)?;
     check_stateless(&req)?;
     RESPONSES_FIELDS.check(&req, family)?;
-    check_include(&req)?;
     let model = input::required_str(&req, "model")?;
     let mut out = Map::new();
     out.insert("model".into(), model.into());
@@ -161,7 +160,7 @@ pub fn responses_request_to_chat_for(
     }
     if let Some(verbosity) = text_verbosity(&req)? {
         match family {
-            VendorFamily::OpenAi => {
+            VendorFamily::OpenAi | VendorFamily::OpenAiResponses => {
                 out.insert("verbosity".into(), verbosity.into());
             }
             // The vendor's own length is `medium`: nothing to send.
@@ -181,6 +180,27 @@ pub fn responses_request_to_chat_for(
     }
     if let Some(effort) = reasoning_effort(&req)? {
         out.insert("reasoning_effort".into(), effort.into());
+    }
+    // Log probabilities (only chat vendors reach here with them: the table refuses them for
+    // Claude and Gemini). Chat wants `logprobs: true` beside `top_logprobs`.
+    let top_logprobs = input::opt_u32(&req, "top_logprobs")?.filter(|n| *n > 0);
+    if check_include(&req)? || top_logprobs.is_some() {
+        out.insert("logprobs".into(), true.into());
+    }
+    if let Some(n) = top_logprobs {
+        out.insert("top_logprobs".into(), n.into());
+    }
+    // Chat fields of the same name and meaning, for the chat vendors whose column passes them.
+    for key in ["prompt_cache_key", "prompt_cache_retention", "service_tier"] {
+        match get(&req, key) {
+            Some(v @ Json::Str(_)) => {
+                if RESPONSES_FIELDS.disposition(key, family) == Disposition::Passed {
+                    out.insert(key.into(), v.to_value());
+                }
+            }
+            None | Some(Json::Null) => {}
+            Some(_) => return Err(wrong_type(key, key, "a string")),
+        }
     }
     let stream = input::opt_bool(&req, "stream")? == Some(true);
     if stream {
@@ -215,26 +235,18 @@ pub fn check_convertible_for(body: &[u8], family: VendorFamily) -> Result<(), Ga
     responses_request_to_chat_for(body, family).map(|_| ())
 }
 
-/// `include` is a list of output extras; log probabilities are the one that changes what the
-/// client reads, and a converted answer carries none.
-fn check_include(req: &Object<'_>) -> Result<(), GatewayError> {
+/// `include` is a list of output extras; whether it asks for log probabilities (the one that
+/// changes what the client reads; the field table refuses it where there are none).
+fn check_include(req: &Object<'_>) -> Result<bool, GatewayError> {
     let items = match get(req, "include") {
-        None => return Ok(()),
+        None | Some(Json::Null) => return Ok(false),
         Some(Json::Array(items)) => items,
         Some(_) => return Err(wrong_type("include", "include", "an array of strings")),
     };
+    let mut logprobs = false;
     for (i, item) in items.iter().enumerate() {
         match item.as_str() {
-            Some("message.output_text.logprobs") => {
-                return Err(invalid(
-                    "include",
-                    "unsupported_value",
-                    format!(
-                        "include[{i}]: message.output_text.logprobs cannot be served by this \
-                         provider (log probabilities are not converted back)"
-                    ),
-                ))
-            }
+            Some("message.output_text.logprobs") => logprobs = true,
             Some(_) => {}
             None => {
                 return Err(wrong_type(
@@ -245,7 +257,7 @@ fn check_include(req: &Object<'_>) -> Result<(), GatewayError> {
             }
         }
     }
-    Ok(())
+    Ok(logprobs)
 }
 
 /// Server-side state that only OpenAI keeps: a clear 400 naming the field.
