@@ -546,11 +546,16 @@ fn refused(r: &FieldRule, family: VendorFamily) -> GatewayError {
             .collect();
         format!(" (only {} is accepted)", values.join(" or "))
     };
+    let why = if r.note.is_empty() {
+        "it has no equivalent there"
+    } else {
+        r.note
+    };
     GatewayError::invalid(
         "unsupported_parameter",
         format!(
-            "`{}` cannot be sent to {} providers{accepted}: it has no equivalent there \
-             (the gateway's field table lists what each provider type accepts)",
+            "`{}` cannot be sent to {} providers{accepted}: {why} (the gateway's field table \
+             lists what each provider type accepts)",
             r.field,
             family.name(),
         ),
@@ -578,6 +583,21 @@ mod tests {
                     pair[0].field,
                     pair[1].field
                 );
+            }
+            for pair in t.nested.windows(2) {
+                assert!(pair[0].field < pair[1].field, "{}", pair[1].field);
+            }
+            assert_eq!(t.unknown.len(), t.columns.len(), "{}", t.api);
+            for r in t.fields.iter().chain(t.nested) {
+                assert_eq!(r.rule.len(), t.columns.len(), "{}: {}", t.api, r.field);
+            }
+            for r in t.nested {
+                assert_eq!(t.nested(r.field).map(|x| x.field), Some(r.field));
+                // Nested rules are never matched against top-level keys.
+                assert!(t.rule(r.field).is_none());
+                if !r.neutral.is_empty() {
+                    assert!(r.rule.contains(&Disposition::Refused), "{}", r.field);
+                }
             }
             for r in t.fields {
                 assert_eq!(t.rule(r.field).map(|x| x.field), Some(r.field));

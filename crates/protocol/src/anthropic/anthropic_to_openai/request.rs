@@ -517,6 +517,8 @@ fn search_result_text(block: &Json<'_>, path: &str) -> Result<String, GatewayErr
         text.push('\n');
         text.push_str(block_str(item, "text", "messages", &ipath)?);
     }
+    // A blank line before what follows it in the same message.
+    text.push('\n');
     Ok(text)
 }
 

@@ -293,8 +293,8 @@ fn convert_messages<'a>(messages: &'a [Json<'a>]) -> Result<Converted<'a>, Gatew
                 ))
             }
         };
-        // A `tool` message's name repeats what its call id says.
-        if let Some(name) = get(msg, "name").filter(|_| role != "tool") {
+        // A `tool` message's name repeats what its call id says (`function` is refused below).
+        if let Some(name) = get(msg, "name").filter(|_| role != "tool" && role != "function") {
             let at = path.field("name").to_string();
             CHAT_FIELDS.check_nested(
                 "messages[].name",
