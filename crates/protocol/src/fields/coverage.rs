@@ -117,7 +117,10 @@ fn check_table(
     );
 
     let columns: Vec<VendorFamily> = translators.iter().map(|(f, _)| *f).collect();
-    assert_eq!(columns, table.columns, "{fixture}: one translator per column");
+    assert_eq!(
+        columns, table.columns,
+        "{fixture}: one translator per column"
+    );
     check_nested(table, &fx, translators);
 
     for (family, translate) in translators {
@@ -203,7 +206,11 @@ fn check_nested(table: &FieldTable, fx: &Value, translators: &[(VendorFamily, Op
     let samples = fx["nested"].as_object().unwrap_or(&empty);
     let documented: BTreeSet<&str> = samples.keys().map(String::as_str).collect();
     let ruled: BTreeSet<&str> = table.nested.iter().map(|r| r.field).collect();
-    assert_eq!(documented, ruled, "{}: nested samples and rules differ", table.api);
+    assert_eq!(
+        documented, ruled,
+        "{}: nested samples and rules differ",
+        table.api
+    );
     let unknown = fx["unknown_nested"].as_object().unwrap_or(&empty);
     let cases = samples
         .iter()
@@ -220,7 +227,9 @@ fn check_nested(table: &FieldTable, fx: &Value, translators: &[(VendorFamily, Op
             let before = translate(&baseline).unwrap_or_else(|e| panic!("{what}: baseline: {e:?}"));
             match table.nested_disposition(path, *family) {
                 Disposition::Refused => {
-                    let e = result.err().unwrap_or_else(|| panic!("{what}: expected a 400"));
+                    let e = result
+                        .err()
+                        .unwrap_or_else(|| panic!("{what}: expected a 400"));
                     assert_eq!((e.status(), e.param), (400, Some(field)), "{what}: {e:?}");
                     let at = sample["at"].as_str().unwrap();
                     assert!(e.message.contains(at), "{what}: {}", e.message);
@@ -308,7 +317,11 @@ fn responses_values_refused_under_their_own_names() {
             "include",
         ),
         (r#""store":true}"#, VendorFamily::OpenAi, "store"),
-        (r#""truncation":"auto"}"#, VendorFamily::OpenAi, "truncation"),
+        (
+            r#""truncation":"auto"}"#,
+            VendorFamily::OpenAi,
+            "truncation",
+        ),
         (
             r#""parallel_tool_calls":false}"#,
             VendorFamily::Gemini,
@@ -367,7 +380,10 @@ fn responses_values_refused_under_their_own_names() {
     )
     .unwrap();
     let chat = json_of(&chat.body);
-    assert_eq!((&chat["logprobs"], &chat["top_logprobs"]), (&serde_json::json!(true), &Value::Null));
+    assert_eq!(
+        (&chat["logprobs"], &chat["top_logprobs"]),
+        (&serde_json::json!(true), &Value::Null)
+    );
 }
 
 /// The README shows exactly the generated tables.

@@ -1,10 +1,10 @@
 //! OpenAI chat completion -> Responses API response object.
 
+use super::stream::logprobs_of;
 use super::types::{
     IncompleteDetails, OutputContent, OutputItem, ResponseObject, ResponsesUsage, Status,
     SummaryText,
 };
-use super::stream::logprobs_of;
 use super::{call_id, item_id, signature, RequestEcho};
 use crate::anthropic::types::{error_message, ChatCompletion};
 use crate::error::{ErrorKind, GatewayError};

@@ -676,7 +676,6 @@ impl StreamConverter for ChatStreamToResponses {
     }
 }
 
-
 /// The token entries of a chat choice's `logprobs` (`{"content": [...]}`): Responses'
 /// `output_text.logprobs` entries have the same shape (`token`, `logprob`, `bytes`,
 /// `top_logprobs`).
