@@ -6,8 +6,10 @@
 //! Every top-level field follows its rule in [`CHAT_FIELDS`] (Gemini column): fields without
 //! an equivalent (`logprobs: true`, `store: true`, `parallel_tool_calls: false`, ...) and
 //! fields the table does not know are 400s naming them; only hints that cannot change the
-//! answer (`user`, `metadata`, `prompt_cache_key`) are not sent. A field with a wrong type is
-//! a 400 naming it.
+//! answer (`user`, `metadata`, `prompt_cache_key`) are not sent. Nested rules too: a
+//! participant `name` is a 400 naming `messages[i].name`; a `strict` function tool turns
+//! function calling to `VALIDATED` (schema-constrained) where it would be `AUTO`. A field with
+//! a wrong type is a 400 naming it.
 
 use std::collections::HashMap;
 

@@ -45,14 +45,17 @@ const HOSTED_TOOLS: &str = "web_search, file_search, computer use, code_interpre
 /// - Only OpenAI can honour hosted tools (web search, file search, computer use, code
 ///   interpreter, MCP, image generation, local shell, custom tools), server-side state
 ///   (`previous_response_id`, `conversation`, `item_reference` items, stored `prompt`s) and
-///   `background`: those are 400s naming the field, and so is `include` asking for
-///   `message.output_text.logprobs` (log probabilities are not converted back). `store` is
-///   accepted and the answer says `"store": false` (nothing is stored). Hints without a chat
-///   equivalent (`include`, `truncation`, `service_tier`, `metadata`, `reasoning.summary`,
-///   ...) are not sent upstream; `metadata` is echoed in the answer.
+///   `background`: those are 400s naming the field, and so are `store: true` (nothing is
+///   stored; the answer says `"store": false`) and `truncation: "auto"`.
+/// - `top_logprobs` and `include: ["message.output_text.logprobs"]` -> chat `logprobs` (+
+///   `top_logprobs`); `service_tier`, `prompt_cache_key`, `prompt_cache_retention` pass as the
+///   chat fields of the same name. Other `include` values, `metadata` (echoed in the answer),
+///   `max_tool_calls`, `stream_options` and `reasoning.summary` are not sent.
+/// - Every top-level field follows [`RESPONSES_FIELDS`]' OpenAI-compatible column: fields the
+///   table does not list are 400s naming them.
 ///
-/// This is the conversion for an OpenAI-compatible chat vendor, which judges the chat fields
-/// itself; for Claude and Gemini use [`responses_request_to_chat_for`].
+/// This is the conversion for an OpenAI-compatible chat vendor; for Claude and Gemini use
+/// [`responses_request_to_chat_for`].
 ///
 /// Errors are 400s naming the field at fault.
 pub fn responses_request_to_chat(body: &[u8]) -> Result<ChatRequest, GatewayError> {
@@ -65,7 +68,7 @@ pub fn responses_request_to_chat(body: &[u8]) -> Result<ChatRequest, GatewayErro
 /// fields the table does not list are 400s naming them), and the values Claude or Gemini
 /// cannot honour are refused under the Responses name of the field (`text.format`
 /// `json_object` for Claude, `text.verbosity` other than `medium`). `VendorFamily::OpenAi` is
-/// an OpenAI-compatible chat vendor (no table check: it judges the fields itself).
+/// an OpenAI-compatible chat vendor ([`responses_request_to_chat`]).
 pub fn responses_request_to_chat_for(
     body: &[u8],
     family: VendorFamily,

@@ -36,10 +36,12 @@ impl ChatTarget {
 ///   string (text blocks joined by `\n`), since several OpenAI-compatible servers accept
 ///   only strings; otherwise as parts (`text`, `image_url`, `file` for PDFs).
 /// - Assistant turns: text -> `content`, `tool_use` -> `tool_calls` (input serialized as the
-///   `arguments` string); `thinking` blocks are dropped (their signatures mean nothing to
-///   another vendor).
+///   `arguments` string); `thinking` blocks are left out (their signatures mean nothing to
+///   another vendor). `search_result` blocks become text, a `tool_result`'s `is_error` an
+///   `Error: ` prefix. Every content block type follows its nested rule in
+///   [`MESSAGES_FIELDS`]: server-tool blocks and unknown types are 400s naming their path.
 /// - `tools` with an `input_schema` become functions; Anthropic server tools (web search,
-///   bash, …) have no OpenAI equivalent and are dropped. `tool_choice` maps to
+///   bash, …) have no OpenAI equivalent and are refused. `tool_choice` maps to
 ///   auto/required/none/named function, `disable_parallel_tool_use` to
 ///   `parallel_tool_calls: false`.
 /// - `max_tokens`, `stop_sequences` -> `stop`, `temperature`, `top_p`, `top_k`,
@@ -52,8 +54,7 @@ impl ChatTarget {
 ///
 /// Every top-level field follows its rule in [`MESSAGES_FIELDS`] (OpenAI-compatible column):
 /// Anthropic-only features (`container`, `mcp_servers`, server tools, …) and unknown fields
-/// are 400s naming them. Unknown content block types are skipped. Errors are 400s naming the
-/// field.
+/// are 400s naming them. Errors are 400s naming the field.
 pub fn messages_request_to_chat(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
     messages_request_to_chat_for(body, ChatTarget::OpenAiCompatible)
 }
