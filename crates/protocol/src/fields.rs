@@ -1,5 +1,7 @@
-//! What becomes of each top-level field of a client's request, per vendor family: the rule the
-//! request translators apply before converting, and the source of the README's field table.
+//! What becomes of each field of a client's request, per vendor family: the rule the request
+//! translators apply before converting, and the source of the README's field table. Each table
+//! has its own columns (the Responses table has one more: a vendor serving Responses itself,
+//! beside the chat vendors reached through chat completions).
 //!
 //! A field is **mapped** (converted to the vendor's equivalent), **passed** (sent unchanged),
 //! **ignored** (accepted and not sent: an identification or caching hint that cannot change
@@ -11,6 +13,12 @@
 //! vendor speaks the client's API (it judges the field itself), refused where the request is
 //! converted (Claude and Gemini answer 400 to fields they do not know, and forwarding a field
 //! under the other API's name would be wrong anyway).
+//!
+//! Nested fields and content types have rules too ([`FieldTable::nested`], by path:
+//! `messages[].name`, `messages[].content[].type:server_tool_use`). A translator that meets a
+//! nested field or content type it does not convert asks the table: ignored ones are left
+//! out, refused ones (and any type no rule lists) are a 400 naming the exact place
+//! (`messages[1].content[0].type: "server_tool_use"`), with the rule's note as the reason.
 
 use crate::borrowed_json::{Json, Object};
 use crate::error::GatewayError;
