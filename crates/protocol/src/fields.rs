@@ -275,6 +275,7 @@ pub const MESSAGES_FIELDS: FieldTable = FieldTable {
         rule("messages[].content[].cache_control", &[I, P, I], "a caching hint"),
         rule("messages[].content[].citations", &[I, P, I], "on `text` blocks: where an earlier answer's text came from; the text itself is sent"),
         neutral("messages[].content[].citations.enabled", &[R, P, R], &[Neutral::False], "`document` and `search_result`: cited answers are written only by Anthropic"),
+        neutral("messages[].content[].context", &[R, P, R], &[Neutral::Str("")], "`document`: text the model reads beside the document; a chat `file` part has no place for it"),
         rule("messages[].content[].is_error", &[M, P, M], "`tool_result`: `true` -> the tool message's text starts with `Error: ` (chat tool messages have no error flag)"),
         rule("messages[].content[].type:bash_code_execution_tool_result", &[R, P, R], SERVER),
         rule("messages[].content[].type:code_execution_tool_result", &[R, P, R], SERVER),

@@ -379,7 +379,7 @@ fn convert_message(
             "tool_result" => {
                 let id = block_str(block, "tool_use_id", "messages", &bpath)?;
                 let mut content = tool_result_content(block, &bpath, family, &mut tool_images)?;
-                if let Some(flag) = block.get("is_error") {
+                if let Some(flag) = block.get("is_error").filter(|f| !f.is_null()) {
                     let at = format!("{bpath}.is_error");
                     let path = "messages[].content[].is_error";
                     let on = flag
@@ -434,6 +434,11 @@ fn user_part(
         }
         "document" => {
             check_citations(block, path, family)?;
+            if let Some(context) = block.get("context") {
+                let rule = "messages[].content[].context";
+                let at = format!("{path}.context");
+                MESSAGES_FIELDS.check_nested(rule, &at, context, family, "messages")?;
+            }
             match source(block, path)? {
                 Source::Base64 { media_type, data } => json!({
                     "type": "file",
