@@ -358,3 +358,174 @@ print("ok")
     assert!(up[0].get("speed").is_none(), "{}", up[0]);
     assert!(!gw.wasm_failed());
 }
+
+/// A chat completion with log probabilities, as an OpenAI-compatible vendor answers a request
+/// with `logprobs: true, top_logprobs: 2`.
+const CHAT_WITH_LOGPROBS: &str = r#"{"id":"chatcmpl-lp","object":"chat.completion","created":1,"model":"deepseek-chat","choices":[{"index":0,"message":{"role":"assistant","content":"Hi!"},"logprobs":{"content":[{"token":"Hi","logprob":-0.01,"bytes":[72,105],"top_logprobs":[{"token":"Hi","logprob":-0.01,"bytes":[72,105]},{"token":"Hello","logprob":-4.6,"bytes":[72,101,108,108,111]}]},{"token":"!","logprob":-0.2,"bytes":[33],"top_logprobs":[{"token":"!","logprob":-0.2,"bytes":[33]},{"token":".","logprob":-1.8,"bytes":[46]}]}]},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#;
+
+/// A Responses client in front of a chat-only vendor: the Responses fields chat has reach the
+/// vendor as chat fields (log probabilities, which come back in `output_text.logprobs`; the
+/// service tier and cache hints unchanged), and what cannot be honoured (`store: true`,
+/// `truncation: "auto"`, a field nobody knows) is a 400 naming it.
+#[test]
+fn openai_sdk_responses_fields_to_an_openai_compatible_vendor() {
+    let (gw, m) = provider_gateway(json!({"type": "deepseek", "apiTokens": ["k"]}));
+    m.set_default_script(Script {
+        raw_body: Some(CHAT_WITH_LOGPROBS.into()),
+        headers: vec![("content-type".into(), "application/json".into())],
+        ..Script::default()
+    });
+    let script = r#"
+import sys, openai
+c = openai.OpenAI(base_url=sys.argv[1], api_key="client-key", max_retries=0)
+r = c.responses.create(model="deepseek-chat", input="hi", top_logprobs=2,
+    include=["message.output_text.logprobs"], service_tier="flex", prompt_cache_key="conv-1")
+assert r.output_text == "Hi!", r
+lp = r.output[0].content[0].logprobs
+assert [l.token for l in lp] == ["Hi", "!"], lp
+assert [t.token for t in lp[0].top_logprobs] == ["Hi", "Hello"], lp
+assert r.store is False, r
+for kwargs, param in ((dict(store=True), "store"), (dict(truncation="auto"), "truncation")):
+    try:
+        c.responses.create(model="deepseek-chat", input="hi", **kwargs)
+        raise SystemExit(f"{param} was not refused")
+    except openai.BadRequestError as e:
+        assert e.status_code == 400 and e.param == param, (e.status_code, e.param, e.body)
+        assert f"`{param}`" in e.message and "OpenAI-compatible" in e.message, e.message
+try:
+    c.responses.create(model="deepseek-chat", input="hi", extra_body={"frobnicate": 1})
+    raise SystemExit("an unknown field was not refused")
+except openai.BadRequestError as e:
+    assert e.status_code == 400 and "`frobnicate`" in e.message, (e.status_code, e.message)
+# What asks for nothing goes through.
+r = c.responses.create(model="deepseek-chat", input="hi", store=False, truncation="disabled")
+assert r.output_text == "Hi!", r
+print("ok")
+"#;
+    run_python(script, &[base(&gw)]);
+    let up = bodies(&m);
+    assert_eq!(
+        up.len(),
+        2,
+        "only the honourable requests reached the vendor: {up:?}"
+    );
+    let first = &up[0];
+    assert_eq!(first["logprobs"], true, "{first}");
+    assert_eq!(first["top_logprobs"], 2, "{first}");
+    assert_eq!(first["service_tier"], "flex", "{first}");
+    assert_eq!(first["prompt_cache_key"], "conv-1", "{first}");
+    assert!(
+        first.get("include").is_none() && first.get("input").is_none(),
+        "{first}"
+    );
+    for key in ["store", "truncation", "logprobs"] {
+        assert!(up[1].get(key).is_none(), "{key}: {}", up[1]);
+    }
+    assert!(!gw.wasm_failed());
+}
+
+/// An Anthropic client in front of an OpenAI-compatible vendor: a server-tool block in the
+/// history is a 400 naming its path; search results and a tool's error reach the vendor as
+/// text; earlier thinking is left out; answers carry `msg_` ids.
+#[test]
+fn anthropic_sdk_content_blocks_to_an_openai_compatible_vendor() {
+    let (gw, m) = provider_gateway(json!({"type": "deepseek", "apiTokens": ["k"]}));
+    let script = r#"
+import sys, anthropic
+c = anthropic.Anthropic(base_url=sys.argv[1], api_key="client-key", max_retries=0)
+history = [
+    {"role": "user", "content": "What is new in Paris?"},
+    {"role": "assistant", "content": [
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "paris"}},
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+        {"type": "text", "text": "Nothing new."}]},
+    {"role": "user", "content": "Thanks."},
+]
+for stream in (False, True):
+    try:
+        c.messages.create(model="deepseek-chat", max_tokens=100, messages=history, stream=stream)
+        raise SystemExit("server_tool_use was not refused")
+    except anthropic.BadRequestError as e:
+        assert e.status_code == 400, e.status_code
+        msg = e.body["error"]["message"]
+        assert 'messages[1].content[0].type: "server_tool_use"' in msg, msg
+        assert "OpenAI-compatible" in msg, msg
+tools = [{"name": "population", "description": "People in a city.",
+          "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+msgs = [
+    {"role": "user", "content": [
+        {"type": "search_result", "source": "https://example.com/paris", "title": "Paris",
+         "content": [{"type": "text", "text": "Paris has 2.1 million people."}]},
+        {"type": "text", "text": "How big is Paris?"}]},
+    {"role": "assistant", "content": [
+        {"type": "thinking", "thinking": "Look it up.", "signature": "EqQB"},
+        {"type": "tool_use", "id": "toolu_1", "name": "population", "input": {"city": "Paris"}}]},
+    {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_1", "is_error": True, "content": "service unavailable"}]},
+]
+r = c.messages.create(model="deepseek-chat", max_tokens=100, tools=tools, messages=msgs)
+assert r.id.startswith("msg_") and r.content[0].text.startswith("Mock answer"), r
+with c.messages.stream(model="deepseek-chat", max_tokens=100, messages=[{"role": "user", "content": "hi"}]) as s:
+    final = s.get_final_message()
+assert final.id.startswith("msg_"), final
+print("ok")
+"#;
+    run_python(script, &[format!("http://{}", gw.addr())]);
+    let up = bodies(&m);
+    assert_eq!(
+        up.len(),
+        2,
+        "the refused requests never reached the vendor: {up:?}"
+    );
+    let msgs = up[0]["messages"].as_array().unwrap();
+    let user = msgs[0]["content"].as_str().unwrap();
+    assert!(
+        user.contains("https://example.com/paris")
+            && user.contains("Paris has 2.1 million people."),
+        "{user}"
+    );
+    assert_eq!(msgs[1]["tool_calls"][0]["function"]["name"], "population");
+    assert!(msgs[1].get("reasoning_content").is_none(), "{}", msgs[1]);
+    assert_eq!(msgs[2]["role"], "tool");
+    assert_eq!(msgs[2]["content"], "Error: service unavailable");
+    assert!(!gw.wasm_failed());
+}
+
+/// Nested chat fields: a participant `name` has no equivalent at Claude or Gemini (a 400
+/// naming `messages[0].name`); a strict function tool reaches Gemini as function-calling mode
+/// `VALIDATED`.
+#[test]
+fn openai_sdk_nested_fields_to_claude_and_gemini() {
+    let named = r#"
+import sys, openai
+c = openai.OpenAI(base_url=sys.argv[1], api_key="client-key", max_retries=0)
+try:
+    c.chat.completions.create(model=sys.argv[2], messages=[{"role": "user", "name": "alice", "content": "hi"}])
+    raise SystemExit("name was not refused")
+except openai.BadRequestError as e:
+    assert e.status_code == 400 and e.param == "messages", (e.status_code, e.param, e.body)
+    assert 'messages[0].name: "alice"' in e.message, e.message
+tools = [{"type": "function", "function": {"name": "weather", "strict": True, "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": False}}}]
+r = c.chat.completions.create(model=sys.argv[2], messages=[{"role": "user", "content": "hi"}], tools=tools)
+assert r.choices[0].message.content.startswith("Mock answer"), r
+print("ok")
+"#;
+    let (gw, m) = claude_gateway();
+    run_python(named, &[base(&gw), "claude-sonnet-4-5".into()]);
+    let up = bodies(&m);
+    assert_eq!(up.len(), 1, "{up:?}");
+    assert_eq!(up[0]["tools"][0]["strict"], true, "{}", up[0]);
+
+    let (gw, m) = gemini_gateway();
+    run_python(named, &[base(&gw), "gemini-2.5-flash".into()]);
+    let up = bodies(&m);
+    assert_eq!(up.len(), 1, "{up:?}");
+    assert_eq!(
+        up[0]["toolConfig"],
+        json!({"functionCallingConfig": {"mode": "VALIDATED"}}),
+        "{}",
+        up[0]
+    );
+    assert!(!gw.wasm_failed());
+}

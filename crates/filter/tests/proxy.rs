@@ -210,18 +210,23 @@ fn vendor_errors_are_converted() {
     assert_eq!(host.response_header_value("content-length"), None);
 }
 
-/// The stream with its completion ids (random per request) made equal.
+/// The stream with its completion ids (random per request; `chatcmpl-<hex>`, or `msg_<hex>`
+/// for Anthropic clients) made equal.
 fn same_ids(out: &[u8]) -> String {
-    let text = String::from_utf8_lossy(out);
-    let mut rest = text.as_ref();
-    let mut norm = String::new();
-    while let Some(at) = rest.find("chatcmpl-") {
-        norm.push_str(&rest[..at + 9]);
-        rest = rest[at + 9..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
-        norm.push_str("ID");
+    let mut text = String::from_utf8_lossy(out).into_owned();
+    for prefix in ["chatcmpl-", "msg_"] {
+        let mut rest = text.as_str();
+        let mut norm = String::new();
+        while let Some(at) = rest.find(prefix) {
+            let end = at + prefix.len();
+            norm.push_str(&rest[..end]);
+            rest = rest[end..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
+            norm.push_str("ID");
+        }
+        norm.push_str(rest);
+        text = norm;
     }
-    norm.push_str(rest);
-    norm
+    text
 }
 
 /// Every split of `stream` into two chunks gives the client the same bytes as one chunk.

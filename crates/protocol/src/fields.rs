@@ -1,5 +1,7 @@
-//! What becomes of each top-level field of a client's request, per vendor family: the rule the
-//! request translators apply before converting, and the source of the README's field table.
+//! What becomes of each field of a client's request, per vendor family: the rule the request
+//! translators apply before converting, and the source of the README's field table. Each table
+//! has its own columns (the Responses table has one more: a vendor serving Responses itself,
+//! beside the chat vendors reached through chat completions).
 //!
 //! A field is **mapped** (converted to the vendor's equivalent), **passed** (sent unchanged),
 //! **ignored** (accepted and not sent: an identification or caching hint that cannot change
@@ -11,16 +13,26 @@
 //! vendor speaks the client's API (it judges the field itself), refused where the request is
 //! converted (Claude and Gemini answer 400 to fields they do not know, and forwarding a field
 //! under the other API's name would be wrong anyway).
+//!
+//! Nested fields and content types have rules too ([`FieldTable::nested`], by path:
+//! `messages[].name`, `messages[].content[].type:server_tool_use`). A translator that meets a
+//! nested field or content type it does not convert asks the table: ignored ones are left
+//! out, refused ones (and any type no rule lists) are a 400 naming the exact place
+//! (`messages[1].content[0].type: "server_tool_use"`), with the rule's note as the reason.
 
 use crate::borrowed_json::{Json, Object};
 use crate::error::GatewayError;
 use std::fmt::Write as _;
 
-/// The vendor families a request is converted for; the index of each table column.
+/// The vendor families a request is converted for; each table names the ones it has a
+/// column for ([`FieldTable::columns`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VendorFamily {
     /// Vendors that speak OpenAI's chat-completions API.
     OpenAi,
+    /// Vendors that serve OpenAI's Responses API themselves (OpenAI): only the Responses
+    /// table has this column, where requests pass unconverted.
+    OpenAiResponses,
     /// Anthropic's Messages API.
     Claude,
     /// Google's Gemini `generateContent` API.
@@ -28,25 +40,18 @@ pub enum VendorFamily {
 }
 
 impl VendorFamily {
-    /// Every family, in column order.
+    /// The families a chat or Messages request is converted for, in column order.
     pub const ALL: [VendorFamily; 3] = [
         VendorFamily::OpenAi,
         VendorFamily::Claude,
         VendorFamily::Gemini,
     ];
 
-    fn column(self) -> usize {
-        match self {
-            VendorFamily::OpenAi => 0,
-            VendorFamily::Claude => 1,
-            VendorFamily::Gemini => 2,
-        }
-    }
-
     /// The family's name in messages and the README.
     pub fn name(self) -> &'static str {
         match self {
             VendorFamily::OpenAi => "OpenAI-compatible",
+            VendorFamily::OpenAiResponses => "OpenAI Responses",
             VendorFamily::Claude => "Claude",
             VendorFamily::Gemini => "Gemini",
         }
@@ -90,6 +95,8 @@ pub enum Neutral {
     EmptyObject,
     /// `["text"]`.
     TextOnly,
+    /// An array that does not hold this string.
+    ArrayWithout(&'static str),
 }
 
 impl Neutral {
@@ -104,6 +111,9 @@ impl Neutral {
             Neutral::TextOnly => {
                 matches!(v.as_array(), Some([only]) if only.as_str() == Some("text"))
             }
+            Neutral::ArrayWithout(s) => v
+                .as_array()
+                .is_some_and(|items| !items.iter().any(|i| i.as_str() == Some(s))),
         }
     }
 
@@ -116,44 +126,46 @@ impl Neutral {
             Neutral::Str(s) => format!("`\"{s}\"`"),
             Neutral::EmptyObject => "`{}`".into(),
             Neutral::TextOnly => "`[\"text\"]`".into(),
+            Neutral::ArrayWithout(s) => format!("lists without `\"{s}\"`"),
         }
     }
 }
 
-/// The rule for one top-level field.
+/// The rule for one field: a top-level field, or a nested one named by its path
+/// (`messages[].name`, `messages[].content[].type:server_tool_use` for a content block type).
 #[derive(Debug, Clone, Copy)]
 pub struct FieldRule {
     pub field: &'static str,
-    /// Per family, in [`VendorFamily::ALL`] order.
-    pub rule: [Disposition; 3],
+    /// Per family, in the order of the table's [`FieldTable::columns`].
+    pub rule: &'static [Disposition],
     /// Values accepted (and not sent) where the field is refused.
     pub neutral: &'static [Neutral],
     /// How it is mapped, or why it is refused or ignored.
     pub note: &'static str,
 }
 
-impl FieldRule {
-    pub fn disposition(&self, family: VendorFamily) -> Disposition {
-        self.rule[family.column()]
-    }
-}
-
-/// The rules for every documented top-level field of one client API.
+/// The rules for every documented field of one client API.
 #[derive(Debug, Clone, Copy)]
 pub struct FieldTable {
     /// The client API, as the README names it.
     pub api: &'static str,
-    /// Sorted by field name.
+    /// The vendor families of the columns, in order.
+    pub columns: &'static [VendorFamily],
+    /// Top-level fields, sorted by name.
     pub fields: &'static [FieldRule],
-    /// The rule for a field the table does not list.
-    pub unknown: [Disposition; 3],
+    /// The rule for a top-level field the table does not list.
+    pub unknown: &'static [Disposition],
     /// Why unknown fields get that rule.
     pub unknown_note: &'static str,
+    /// Nested fields and content types, sorted by path. The translators look these up where
+    /// they meet a nested field or type they do not convert ([`FieldTable::nested`]); a path
+    /// without a rule is refused.
+    pub nested: &'static [FieldRule],
 }
 
 use Disposition::{Ignored as I, Mapped as M, Passed as P, Refused as R};
 
-const fn rule(field: &'static str, rule: [Disposition; 3], note: &'static str) -> FieldRule {
+const fn rule(field: &'static str, rule: &'static [Disposition], note: &'static str) -> FieldRule {
     FieldRule {
         field,
         rule,
@@ -164,7 +176,7 @@ const fn rule(field: &'static str, rule: [Disposition; 3], note: &'static str) -
 
 const fn neutral(
     field: &'static str,
-    rule: [Disposition; 3],
+    rule: &'static [Disposition],
     neutral: &'static [Neutral],
     note: &'static str,
 ) -> FieldRule {
@@ -180,137 +192,253 @@ const fn neutral(
 /// plus the non-OpenAI `thinking` and `top_k` some clients send.
 pub const CHAT_FIELDS: FieldTable = FieldTable {
     api: "OpenAI chat completions (`/v1/chat/completions`)",
+    columns: &VendorFamily::ALL,
     fields: &[
-        rule("audio", [P, R, R], "audio output is not converted"),
-        neutral("frequency_penalty", [P, R, M], &[Neutral::Zero], "Gemini: `frequencyPenalty`"),
-        rule("function_call", [P, R, M], "deprecated form of `tool_choice`; Gemini: `toolConfig`; Claude: send `tool_choice`"),
-        rule("functions", [P, R, M], "deprecated form of `tools`; Gemini: `functionDeclarations`; Claude: send `tools`"),
-        neutral("logit_bias", [P, R, R], &[Neutral::EmptyObject], "no equivalent"),
-        neutral("logprobs", [P, R, R], &[Neutral::False], "log probabilities are not converted back"),
-        rule("max_completion_tokens", [P, M, M], "Claude: `max_tokens`; Gemini: `maxOutputTokens`"),
-        rule("max_tokens", [P, M, M], "used when `max_completion_tokens` is absent"),
-        rule("messages", [P, M, M], "Claude: `system` + turns; Gemini: `systemInstruction` + `contents`"),
-        rule("metadata", [P, I, I], "tags for OpenAI's stored completions; no effect on the answer"),
-        neutral("modalities", [P, R, R], &[Neutral::TextOnly], "text output only"),
-        rule("model", [P, M, M], "after model mapping; Gemini: in the URL path"),
-        neutral("n", [P, R, M], &[Neutral::One], "Claude answers one choice; Gemini: `candidateCount` (not with `stream`)"),
-        neutral("parallel_tool_calls", [P, M, R], &[Neutral::True], "Claude: `false` -> `tool_choice.disable_parallel_tool_use`; Gemini cannot turn parallel calls off"),
-        rule("prediction", [P, R, R], "predicted outputs: no equivalent"),
-        neutral("presence_penalty", [P, R, M], &[Neutral::Zero], "Gemini: `presencePenalty`"),
-        rule("prompt_cache_key", [P, I, I], "a cache-routing hint; Claude and Gemini cache by their own rules"),
-        rule("prompt_cache_retention", [P, I, I], "a cache-retention hint, as `prompt_cache_key`"),
-        rule("reasoning_effort", [P, M, M], "Claude: `thinking.budget_tokens` (1024/4096/16384 for low/medium/high, `none` = off); Gemini: `thinkingConfig.thinkingBudget` (0/1024/8192/24576)"),
-        rule("response_format", [P, M, M], "`json_schema` -> Claude `output_config.format`, Gemini `responseSchema`; `json_object` -> Gemini `responseMimeType`, refused by Claude (no schema-less JSON mode)"),
-        rule("safety_identifier", [P, M, I], "Claude: `metadata.user_id` when `user` is absent"),
-        rule("seed", [P, R, M], "Gemini: `seed`"),
-        neutral("service_tier", [P, R, R], &[Neutral::Str("auto"), Neutral::Str("default")], "OpenAI's tiers (`flex`, `scale`, `priority`) have no equivalent"),
-        rule("stop", [P, M, M], "Claude: `stop_sequences`; Gemini: `stopSequences`"),
-        neutral("store", [P, R, R], &[Neutral::False], "only OpenAI stores completions"),
-        rule("stream", [P, M, M], "Gemini: `:streamGenerateContent?alt=sse`"),
-        rule("stream_options", [P, M, M], "applied by the gateway to the converted stream (`include_usage`)"),
-        rule("temperature", [P, M, M], "Claude: clamped to 0..1; refused with thinking unless 1"),
-        rule("thinking", [P, M, M], "not OpenAI's: Anthropic's `{type, budget_tokens}`; Claude: as is; Gemini: `thinkingConfig`"),
-        rule("tool_choice", [P, M, M], "Claude: `tool_choice`; Gemini: `toolConfig.functionCallingConfig`"),
-        rule("tools", [P, M, M], "function tools only; `strict` -> Claude strict tool use"),
-        rule("top_k", [P, M, M], "not OpenAI's (vLLM-style); Claude: `top_k`; Gemini: `topK`"),
-        neutral("top_logprobs", [P, R, R], &[Neutral::Zero], "log probabilities are not converted back"),
-        rule("top_p", [P, M, M], "Claude: only one of `temperature`/`top_p` (`top_p: 1` with `temperature` is not sent)"),
-        rule("user", [P, M, I], "Claude: `metadata.user_id`"),
-        neutral("verbosity", [P, R, R], &[Neutral::Str("medium")], "no equivalent"),
-        rule("web_search_options", [P, R, R], "web search is not converted"),
+        rule("audio", &[P, R, R], "audio output is not converted"),
+        neutral("frequency_penalty", &[P, R, M], &[Neutral::Zero], "Gemini: `frequencyPenalty`"),
+        rule("function_call", &[P, R, M], "deprecated form of `tool_choice`; Gemini: `toolConfig`; Claude: send `tool_choice`"),
+        rule("functions", &[P, R, M], "deprecated form of `tools`; Gemini: `functionDeclarations`; Claude: send `tools`"),
+        neutral("logit_bias", &[P, R, R], &[Neutral::EmptyObject], "no equivalent"),
+        neutral("logprobs", &[P, R, R], &[Neutral::False], "log probabilities are not converted back"),
+        rule("max_completion_tokens", &[P, M, M], "Claude: `max_tokens`; Gemini: `maxOutputTokens`"),
+        rule("max_tokens", &[P, M, M], "used when `max_completion_tokens` is absent"),
+        rule("messages", &[P, M, M], "Claude: `system` + turns; Gemini: `systemInstruction` + `contents`"),
+        rule("metadata", &[P, I, I], "tags for OpenAI's stored completions; no effect on the answer"),
+        neutral("modalities", &[P, R, R], &[Neutral::TextOnly], "text output only"),
+        rule("model", &[P, M, M], "after model mapping; Gemini: in the URL path"),
+        neutral("n", &[P, R, M], &[Neutral::One], "Claude answers one choice; Gemini: `candidateCount` (not with `stream`)"),
+        neutral("parallel_tool_calls", &[P, M, R], &[Neutral::True], "Claude: `false` -> `tool_choice.disable_parallel_tool_use`; Gemini cannot turn parallel calls off"),
+        rule("prediction", &[P, R, R], "predicted outputs: no equivalent"),
+        neutral("presence_penalty", &[P, R, M], &[Neutral::Zero], "Gemini: `presencePenalty`"),
+        rule("prompt_cache_key", &[P, I, I], "a cache-routing hint; Claude and Gemini cache by their own rules"),
+        rule("prompt_cache_retention", &[P, I, I], "a cache-retention hint, as `prompt_cache_key`"),
+        rule("reasoning_effort", &[P, M, M], "Claude: `thinking.budget_tokens` (1024/4096/16384 for low/medium/high, `none` = off); Gemini: `thinkingConfig.thinkingBudget` (0/1024/8192/24576)"),
+        rule("response_format", &[P, M, M], "`json_schema` -> Claude `output_config.format`, Gemini `responseSchema`; `json_object` -> Gemini `responseMimeType`, refused by Claude (no schema-less JSON mode)"),
+        rule("safety_identifier", &[P, M, I], "Claude: `metadata.user_id` when `user` is absent"),
+        rule("seed", &[P, R, M], "Gemini: `seed`"),
+        neutral("service_tier", &[P, R, R], &[Neutral::Str("auto"), Neutral::Str("default")], "OpenAI's tiers (`flex`, `scale`, `priority`) have no equivalent"),
+        rule("stop", &[P, M, M], "Claude: `stop_sequences`; Gemini: `stopSequences`"),
+        neutral("store", &[P, R, R], &[Neutral::False], "only OpenAI stores completions"),
+        rule("stream", &[P, M, M], "Gemini: `:streamGenerateContent?alt=sse`"),
+        rule("stream_options", &[P, M, M], "applied by the gateway to the converted stream (`include_usage`)"),
+        rule("temperature", &[P, M, M], "Claude: clamped to 0..1; refused with thinking unless 1"),
+        rule("thinking", &[P, M, M], "not OpenAI's: Anthropic's `{type, budget_tokens}`; Claude: as is; Gemini: `thinkingConfig`"),
+        rule("tool_choice", &[P, M, M], "Claude: `tool_choice`; Gemini: `toolConfig.functionCallingConfig`"),
+        rule("tools", &[P, M, M], "function tools only; `strict` -> Claude strict tool use"),
+        rule("top_k", &[P, M, M], "not OpenAI's (vLLM-style); Claude: `top_k`; Gemini: `topK`"),
+        neutral("top_logprobs", &[P, R, R], &[Neutral::Zero], "log probabilities are not converted back"),
+        rule("top_p", &[P, M, M], "Claude: only one of `temperature`/`top_p` (`top_p: 1` with `temperature` is not sent)"),
+        rule("user", &[P, M, I], "Claude: `metadata.user_id`"),
+        neutral("verbosity", &[P, R, R], &[Neutral::Str("medium")], "no equivalent"),
+        rule("web_search_options", &[P, R, R], "web search is not converted"),
     ],
-    unknown: [P, R, R],
+    unknown: &[P, R, R],
     unknown_note: "OpenAI-compatible vendors judge extension fields themselves; Claude and Gemini reject fields they do not know",
+    nested: &[
+        neutral("messages[].name", &[P, R, R], &[Neutral::Str("")], "a participant's name tells the model who speaks; Claude and Gemini messages have none (on a `tool` message it is accepted: the call id already names the function)"),
+        rule("tools[].function.strict", &[P, M, M], "Claude: strict tool use; Gemini: `true` -> function-calling mode `VALIDATED` (calls decoded against the schema) when `tool_choice` is `auto`; a forced call (`ANY`) is already decoded against it"),
+    ],
 };
 
 /// Anthropic Messages (`POST /v1/messages`), every field of Anthropic's reference (beta
 /// fields included).
 pub const MESSAGES_FIELDS: FieldTable = FieldTable {
     api: "Anthropic Messages (`/v1/messages`)",
+    columns: &VendorFamily::ALL,
     fields: &[
-        rule("cache_control", [I, P, I], "automatic prompt caching: a caching hint"),
-        rule("container", [R, P, R], "code-execution containers exist only at Anthropic"),
-        rule("context_management", [R, P, R], "context editing exists only at Anthropic"),
-        rule("inference_geo", [R, P, R], "a data-residency requirement cannot be honoured elsewhere"),
-        rule("max_tokens", [M, P, M], "chat `max_tokens`"),
-        rule("mcp_servers", [R, P, R], "the MCP connector exists only at Anthropic"),
-        rule("messages", [M, P, M], "chat messages (tool results -> `tool` messages)"),
-        rule("metadata", [M, P, I], "`user_id` -> `user`"),
-        rule("model", [M, P, M], "after model mapping"),
-        rule("output_config", [M, P, M], "`format` -> `response_format` `json_schema`; `effort` -> `reasoning_effort` (`max` -> `xhigh`)"),
-        rule("output_format", [M, P, M], "deprecated beta form of `output_config.format`"),
-        neutral("service_tier", [M, P, R], &[Neutral::Str("auto"), Neutral::Str("standard_only")], "OpenAI: `auto` -> `auto`, `standard_only` -> `default`"),
-        neutral("speed", [R, P, R], &[Neutral::Str("standard")], "fast mode exists only at Anthropic"),
-        rule("stop_sequences", [M, P, M], "chat `stop`"),
-        rule("stream", [M, P, M], "streams are converted back to Anthropic events"),
-        rule("system", [M, P, M], "a leading system message"),
-        rule("temperature", [M, P, M], ""),
-        rule("thinking", [M, P, M], "OpenAI: `reasoning_effort` (budget < 4096 low, < 16384 medium, else high; `disabled`/`adaptive` not sent); Gemini: `thinkingBudget` N, 0 for `disabled`, -1 for `adaptive`, with `includeThoughts`"),
-        rule("tool_choice", [M, P, M], "`disable_parallel_tool_use` -> `parallel_tool_calls: false` (OpenAI), refused by Gemini (no way to turn parallel calls off)"),
-        rule("tools", [M, P, M], "custom tools -> functions (`strict` kept); server tools (web search, code execution, ...) refused"),
-        rule("top_k", [P, P, M], "Gemini: `topK`"),
-        rule("top_p", [M, P, M], ""),
+        rule("cache_control", &[I, P, I], "automatic prompt caching: a caching hint"),
+        rule("container", &[R, P, R], "code-execution containers exist only at Anthropic"),
+        rule("context_management", &[R, P, R], "context editing exists only at Anthropic"),
+        rule("inference_geo", &[R, P, R], "a data-residency requirement cannot be honoured elsewhere"),
+        rule("max_tokens", &[M, P, M], "chat `max_tokens`"),
+        rule("mcp_servers", &[R, P, R], "the MCP connector exists only at Anthropic"),
+        rule("messages", &[M, P, M], "chat messages (tool results -> `tool` messages)"),
+        rule("metadata", &[M, P, I], "`user_id` -> `user`"),
+        rule("model", &[M, P, M], "after model mapping"),
+        rule("output_config", &[M, P, M], "`format` -> `response_format` `json_schema`; `effort` -> `reasoning_effort` (`max` -> `xhigh`)"),
+        rule("output_format", &[M, P, M], "deprecated beta form of `output_config.format`"),
+        neutral("service_tier", &[M, P, R], &[Neutral::Str("auto"), Neutral::Str("standard_only")], "OpenAI: `auto` -> `auto`, `standard_only` -> `default`"),
+        neutral("speed", &[R, P, R], &[Neutral::Str("standard")], "fast mode exists only at Anthropic"),
+        rule("stop_sequences", &[M, P, M], "chat `stop`"),
+        rule("stream", &[M, P, M], "streams are converted back to Anthropic events"),
+        rule("system", &[M, P, M], "a leading system message"),
+        rule("temperature", &[M, P, M], ""),
+        rule("thinking", &[M, P, M], "OpenAI: `reasoning_effort` (budget < 4096 low, < 16384 medium, else high; `disabled`/`adaptive` not sent); Gemini: `thinkingBudget` N, 0 for `disabled`, -1 for `adaptive`, with `includeThoughts`"),
+        rule("tool_choice", &[M, P, M], "`disable_parallel_tool_use` -> `parallel_tool_calls: false` (OpenAI), refused by Gemini (no way to turn parallel calls off)"),
+        rule("tools", &[M, P, M], "custom tools -> functions (`strict` kept); server tools (web search, code execution, ...) refused"),
+        rule("top_k", &[P, P, M], "Gemini: `topK`"),
+        rule("top_p", &[M, P, M], ""),
     ],
-    unknown: [R, P, R],
+    unknown: &[R, P, R],
     unknown_note: "Claude judges fields itself; a field converted under OpenAI's or Gemini's names cannot be guessed",
+    nested: &[
+        rule("messages[].content[].cache_control", &[I, P, I], "a caching hint"),
+        rule("messages[].content[].citations", &[I, P, I], "on `text` blocks: where an earlier answer's text came from; the text itself is sent"),
+        neutral("messages[].content[].citations.enabled", &[R, P, R], &[Neutral::False], "`document` and `search_result`: cited answers are written only by Anthropic"),
+        neutral("messages[].content[].context", &[R, P, R], &[Neutral::Str("")], "`document`: text the model reads beside the document; a chat `file` part has no place for it"),
+        rule("messages[].content[].is_error", &[M, P, M], "`tool_result`: `true` -> the tool message's text starts with `Error: ` (chat tool messages have no error flag)"),
+        rule("messages[].content[].type:bash_code_execution_tool_result", &[R, P, R], SERVER),
+        rule("messages[].content[].type:code_execution_tool_result", &[R, P, R], SERVER),
+        rule("messages[].content[].type:container_upload", &[R, P, R], "files for Anthropic's code-execution container"),
+        rule("messages[].content[].type:document", &[M, P, M], "base64 -> a `file` part (Gemini: `inlineData`), plain text -> text; by URL or file id refused"),
+        rule("messages[].content[].type:image", &[M, P, M], "an `image_url` part (base64 as a data URL); file ids refused"),
+        rule("messages[].content[].type:mcp_tool_result", &[R, P, R], SERVER),
+        rule("messages[].content[].type:mcp_tool_use", &[R, P, R], SERVER),
+        rule("messages[].content[].type:redacted_thinking", &[I, P, I], "encrypted thinking of an earlier turn: only Anthropic can read it"),
+        rule("messages[].content[].type:search_result", &[M, P, M], "a text part: title, source and the result's text"),
+        rule("messages[].content[].type:server_tool_use", &[R, P, R], SERVER),
+        rule("messages[].content[].type:text", &[M, P, M], ""),
+        rule("messages[].content[].type:text_editor_code_execution_tool_result", &[R, P, R], SERVER),
+        rule("messages[].content[].type:thinking", &[I, P, I], "thinking of an earlier turn: its signature is Anthropic's, and Claude itself leaves earlier turns' thinking out of the context"),
+        rule("messages[].content[].type:tool_result", &[M, P, M], "a `tool` message (images move to the next user message)"),
+        rule("messages[].content[].type:tool_search_tool_result", &[R, P, R], SERVER),
+        rule("messages[].content[].type:tool_use", &[M, P, M], "an assistant `tool_calls` entry"),
+        rule("messages[].content[].type:web_fetch_tool_result", &[R, P, R], SERVER),
+        rule("messages[].content[].type:web_search_tool_result", &[R, P, R], SERVER),
+    ],
 };
 
 /// OpenAI Responses (`POST /v1/responses`), every field of OpenAI's reference. Claude and
 /// Gemini are served through chat completions (`responses_request_to_chat_for`, then the chat
 /// translators), so their columns are this table's rule followed by [`CHAT_FIELDS`]'.
 pub const RESPONSES_FIELDS: FieldTable = FieldTable {
-    api: "OpenAI Responses (`/v1/responses`; the first column is a vendor that serves it itself, e.g. OpenAI; Claude and Gemini go through chat completions)",
-    fields: &[
-        neutral("background", [P, R, R], &[Neutral::False], "background responses are run and stored by OpenAI"),
-        rule("conversation", [P, R, R], "conversations are stored by OpenAI"),
-        rule("include", [P, I, I], "extra output data; `message.output_text.logprobs` refused (log probabilities are not converted back); the hosted-tool ones concern tools that are refused"),
-        rule("input", [P, M, M], "chat messages (function calls and outputs, images, inline files); `item_reference` and hosted-tool items refused"),
-        rule("instructions", [P, M, M], "a leading system message"),
-        rule("max_output_tokens", [P, M, M], "chat `max_tokens`"),
-        rule("max_tool_calls", [P, I, I], "limits built-in (hosted) tool calls only, and hosted tools are refused"),
-        rule("metadata", [P, I, I], "echoed in the answer; not sent (as chat `metadata`)"),
-        rule("model", [P, M, M], "after model mapping; Gemini: in the URL path"),
-        neutral("parallel_tool_calls", [P, M, R], &[Neutral::True], "Claude: `false` -> `tool_choice.disable_parallel_tool_use`; Gemini cannot turn parallel calls off"),
-        rule("previous_response_id", [P, R, R], "needs responses stored by OpenAI"),
-        rule("prompt", [P, R, R], "prompt templates are stored by OpenAI"),
-        rule("prompt_cache_key", [P, I, I], "a cache-routing hint; Claude and Gemini cache by their own rules"),
-        rule("prompt_cache_retention", [P, I, I], "a cache-retention hint, as `prompt_cache_key`"),
-        rule("reasoning", [P, M, M], "`effort` -> chat `reasoning_effort` (Claude `thinking`, Gemini `thinkingConfig`); thinking comes back as `reasoning` items; `summary` is not sent"),
-        rule("safety_identifier", [P, M, I], "Claude: `metadata.user_id` when `user` is absent"),
-        neutral("service_tier", [P, R, R], &[Neutral::Str("auto"), Neutral::Str("default")], "OpenAI's tiers (`flex`, `scale`, `priority`) have no equivalent"),
-        rule("store", [P, I, I], "nothing is stored, and the answer says `\"store\": false` (`previous_response_id` is refused)"),
-        rule("stream", [P, M, M], "converted back to Responses events; Gemini: `:streamGenerateContent?alt=sse`"),
-        rule("stream_options", [P, I, I], "`include_obfuscation`: converted streams carry no obfuscation padding"),
-        rule("temperature", [P, M, M], "Claude: clamped to 0..1; refused with thinking unless 1"),
-        rule("text", [P, M, M], "`format` -> chat `response_format` (`json_schema` -> Claude `output_config.format`, Gemini `responseSchema`; `json_object` -> Gemini `responseMimeType`, refused by Claude); `verbosity` other than `medium` refused"),
-        rule("tool_choice", [P, M, M], "as chat; `allowed_tools` -> its mode over only the allowed functions; hosted-tool choices refused"),
-        rule("tools", [P, M, M], "function tools only (`strict` kept); hosted tools (web search, file search, MCP, ...) refused"),
-        neutral("top_logprobs", [P, R, R], &[Neutral::Zero], "log probabilities are not converted back"),
-        rule("top_p", [P, M, M], "Claude: only one of `temperature`/`top_p`"),
-        neutral("truncation", [P, R, R], &[Neutral::Str("disabled")], "`auto` (dropping context to fit) is OpenAI's; other vendors answer 400 when the context overflows, as with `disabled`"),
-        rule("user", [P, M, I], "Claude: `metadata.user_id`"),
+    api: "OpenAI Responses (`/v1/responses`; OpenAI Responses is a vendor that serves it itself, e.g. OpenAI; the others are reached through chat completions)",
+    columns: &[
+        VendorFamily::OpenAiResponses,
+        VendorFamily::OpenAi,
+        VendorFamily::Claude,
+        VendorFamily::Gemini,
     ],
-    unknown: [P, R, R],
-    unknown_note: "OpenAI judges fields itself; Claude and Gemini get a converted request, and a field converted under chat's names cannot be guessed",
+    fields: &[
+        neutral("background", &[P, R, R, R], &[Neutral::False], "background responses are run and stored by OpenAI"),
+        rule("conversation", &[P, R, R, R], "conversations are stored by OpenAI"),
+        neutral("include", &[P, M, R, R], &[Neutral::ArrayWithout(LOGPROBS)], "extra output data: `message.output_text.logprobs` -> chat `logprobs` (converted back), refused by Claude and Gemini (no log probabilities); the others concern hosted tools (refused) or encrypted reasoning (none to give) and are not sent"),
+        rule("input", &[P, M, M, M], "chat messages (function calls and outputs, images, inline files); `item_reference` and hosted-tool items refused"),
+        rule("instructions", &[P, M, M, M], "a leading system message"),
+        rule("max_output_tokens", &[P, M, M, M], "chat `max_tokens`"),
+        rule("max_tool_calls", &[P, I, I, I], "limits built-in (hosted) tool calls only, and hosted tools are refused"),
+        rule("metadata", &[P, I, I, I], "echoed in the answer; not sent (as chat `metadata`)"),
+        rule("model", &[P, M, M, M], "after model mapping; Gemini: in the URL path"),
+        neutral("parallel_tool_calls", &[P, M, M, R], &[Neutral::True], "chat `parallel_tool_calls`; Claude: `false` -> `tool_choice.disable_parallel_tool_use`; Gemini cannot turn parallel calls off"),
+        rule("previous_response_id", &[P, R, R, R], "needs responses stored by OpenAI"),
+        rule("prompt", &[P, R, R, R], "prompt templates are stored by OpenAI"),
+        rule("prompt_cache_key", &[P, P, I, I], "a cache-routing hint (a chat field too); Claude and Gemini cache by their own rules"),
+        rule("prompt_cache_retention", &[P, P, I, I], "a cache-retention hint, as `prompt_cache_key`"),
+        rule("reasoning", &[P, M, M, M], "`effort` -> chat `reasoning_effort` (Claude `thinking`, Gemini `thinkingConfig`); thinking comes back as `reasoning` items; `summary` is not sent"),
+        rule("safety_identifier", &[P, M, M, I], "chat `user` (Claude: `metadata.user_id`) when `user` is absent"),
+        neutral("service_tier", &[P, P, R, R], &[Neutral::Str("auto"), Neutral::Str("default")], "a chat field too; OpenAI's tiers (`flex`, `scale`, `priority`) have no equivalent at Claude and Gemini"),
+        neutral("store", &[P, R, R, R], &[Neutral::False], "a converted request is stored nowhere (OpenAI's default is to store, so an absent `store` is answered `\"store\": false`); an explicit `true` asks for what `previous_response_id` would need later"),
+        rule("stream", &[P, M, M, M], "converted back to Responses events; Gemini: `:streamGenerateContent?alt=sse`"),
+        rule("stream_options", &[P, I, I, I], "`include_obfuscation`: converted streams carry no obfuscation padding"),
+        rule("temperature", &[P, M, M, M], "Claude: clamped to 0..1; refused with thinking unless 1"),
+        rule("text", &[P, M, M, M], "`format` -> chat `response_format` (`json_schema` -> Claude `output_config.format`, Gemini `responseSchema`; `json_object` -> Gemini `responseMimeType`, refused by Claude); `verbosity` -> chat `verbosity`, refused by Claude and Gemini unless `medium`"),
+        rule("tool_choice", &[P, M, M, M], "as chat; `allowed_tools` -> its mode over only the allowed functions; hosted-tool choices refused"),
+        rule("tools", &[P, M, M, M], "function tools only (`strict` kept); hosted tools (web search, file search, MCP, ...) refused"),
+        neutral("top_logprobs", &[P, M, R, R], &[Neutral::Zero], "chat `logprobs: true` + `top_logprobs` (converted back into `output_text.logprobs`); Claude and Gemini give no log probabilities"),
+        rule("top_p", &[P, M, M, M], "Claude: only one of `temperature`/`top_p`"),
+        neutral("truncation", &[P, R, R, R], &[Neutral::Str("disabled")], "`auto` (dropping context to fit) is OpenAI's; other vendors answer 400 when the context overflows, as with `disabled`"),
+        rule("user", &[P, M, M, I], "chat `user`; Claude: `metadata.user_id`"),
+    ],
+    unknown: &[P, R, R, R],
+    unknown_note: "OpenAI judges fields itself; the others get a converted request, and a field converted under chat's names cannot be guessed",
+    nested: &[],
 };
+
+/// The `include` value asking for log probabilities.
+const LOGPROBS: &str = "message.output_text.logprobs";
+
+/// The note of the server-tool content blocks.
+const SERVER: &str =
+    "server-tool blocks record a tool Anthropic ran; another vendor cannot read or continue them";
 
 /// Every table, in README order.
 pub const TABLES: [&FieldTable; 3] = [&CHAT_FIELDS, &MESSAGES_FIELDS, &RESPONSES_FIELDS];
 
 impl FieldTable {
-    /// The rule for `field`, if the table lists it.
-    pub fn rule(&self, field: &str) -> Option<&FieldRule> {
-        self.fields
-            .binary_search_by(|r| r.field.cmp(field))
-            .ok()
-            .and_then(|i| self.fields.get(i))
+    fn column(&self, family: VendorFamily) -> Option<usize> {
+        self.columns.iter().position(|f| *f == family)
     }
 
-    /// What happens to `field` for `family` (the `unknown` rule for unlisted fields).
+    /// What `rule` (a rule of this table) says for `family`. A family the table has no column
+    /// for gets the request in the client's own API: everything passes.
+    pub fn disposition_of(&self, rule: &FieldRule, family: VendorFamily) -> Disposition {
+        match self.column(family) {
+            // A rule shorter than the columns (a test rules it out) refuses: fail loudly.
+            Some(c) => rule.rule.get(c).copied().unwrap_or(Disposition::Refused),
+            None => Disposition::Passed,
+        }
+    }
+
+    /// The rule for top-level `field`, if the table lists it.
+    pub fn rule(&self, field: &str) -> Option<&FieldRule> {
+        lookup(self.fields, field)
+    }
+
+    /// What happens to top-level `field` for `family` (the `unknown` rule for unlisted
+    /// fields).
     pub fn disposition(&self, field: &str, family: VendorFamily) -> Disposition {
-        match self.rule(field) {
-            Some(r) => r.disposition(family),
-            None => self.unknown[family.column()],
+        match (self.rule(field), self.column(family)) {
+            (Some(r), _) => self.disposition_of(r, family),
+            (None, Some(c)) => self.unknown.get(c).copied().unwrap_or(Disposition::Refused),
+            (None, None) => Disposition::Passed,
+        }
+    }
+
+    /// The rule for nested `path` (`messages[].name`, `messages[].content[].type:text`).
+    pub fn nested(&self, path: &str) -> Option<&FieldRule> {
+        lookup(self.nested, path)
+    }
+
+    /// What happens to nested `path` for `family`: a path without a rule is refused (a
+    /// converted request never drops what it does not know).
+    pub fn nested_disposition(&self, path: &str, family: VendorFamily) -> Disposition {
+        match (self.nested(path), self.column(family)) {
+            (Some(r), _) => self.disposition_of(r, family),
+            (None, Some(_)) => Disposition::Refused,
+            (None, None) => Disposition::Passed,
+        }
+    }
+
+    /// Apply the rule of nested `path` to `value`, found at `at` (e.g. `messages[2].name`)
+    /// under top-level field `param`: `Ok(true)` to convert it, `Ok(false)` to leave it out
+    /// (ignored, `null`, or a neutral value of a refused field), or a 400 naming `at`.
+    pub(crate) fn check_nested(
+        &self,
+        path: &str,
+        at: &str,
+        value: &Json<'_>,
+        family: VendorFamily,
+        param: &'static str,
+    ) -> Result<bool, GatewayError> {
+        if value.is_null() {
+            return Ok(false);
+        }
+        let rule = self.nested(path);
+        match self.nested_disposition(path, family) {
+            Disposition::Mapped | Disposition::Passed => Ok(true),
+            Disposition::Ignored => Ok(false),
+            Disposition::Refused => {
+                if rule.is_some_and(|r| r.neutral.iter().any(|n| n.matches(value))) {
+                    return Ok(false);
+                }
+                let shown = match value {
+                    Json::Str(s) => format!(": {:?}", s.as_ref()),
+                    _ => String::new(),
+                };
+                let why = match rule {
+                    Some(r) if !r.note.is_empty() => r.note,
+                    Some(_) => "it has no equivalent there",
+                    None => "the gateway does not know it and refuses what it cannot convert",
+                };
+                Err(GatewayError::invalid(
+                    "unsupported_parameter",
+                    format!(
+                        "{at}{shown} cannot be sent to {} providers: {why}",
+                        family.name()
+                    ),
+                )
+                .with_param(param))
+            }
         }
     }
 
@@ -323,13 +451,13 @@ impl FieldTable {
             }
             match self.rule(key) {
                 Some(r)
-                    if r.disposition(family) == Disposition::Refused
+                    if self.disposition_of(r, family) == Disposition::Refused
                         && !r.neutral.iter().any(|n| n.matches(value)) =>
                 {
                     return Err(refused(r, family));
                 }
                 Some(_) => {}
-                None if self.unknown[family.column()] == Disposition::Refused => {
+                None if self.disposition(key, family) == Disposition::Refused => {
                     return Err(GatewayError::invalid(
                         "unsupported_parameter",
                         format!(
@@ -356,35 +484,58 @@ impl FieldTable {
         }
     }
 
-    /// The table as Markdown: one row per field, one column per family, then the notes.
+    /// The table as Markdown: one row per field, one column per family, then the notes;
+    /// nested fields follow the top-level ones.
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "{}:\n", self.api);
         out.push_str("| field |");
-        for family in VendorFamily::ALL {
+        for family in self.columns {
             let _ = write!(out, " {} |", family.name());
         }
-        out.push_str(" notes |\n| --- | --- | --- | --- | --- |\n");
+        out.push_str(" notes |\n|");
+        for _ in 0..self.columns.len() + 2 {
+            out.push_str(" --- |");
+        }
+        out.push('\n');
         for r in self.fields {
-            let _ = write!(out, "| `{}` |", r.field);
-            for family in VendorFamily::ALL {
-                let d = r.disposition(family);
-                let _ = write!(out, " {}", d.name());
-                if d == Disposition::Refused && !r.neutral.is_empty() {
-                    let values: Vec<String> = r.neutral.iter().map(|n| n.markdown()).collect();
-                    let _ = write!(out, " (accepts {})", values.join(", "));
-                }
-                out.push_str(" |");
-            }
-            let _ = writeln!(out, " {} |", r.note);
+            self.markdown_row(&mut out, &format!("`{}`", r.field), r);
         }
         out.push_str("| any other field |");
         for d in self.unknown {
             let _ = write!(out, " {} |", d.name());
         }
         let _ = writeln!(out, " {} |", self.unknown_note);
+        for r in self.nested {
+            let shown = match r.field.split_once(':') {
+                Some((path, kind)) => format!("`{path}: \"{kind}\"`"),
+                None => format!("`{}`", r.field),
+            };
+            self.markdown_row(&mut out, &shown, r);
+        }
         out
     }
+
+    fn markdown_row(&self, out: &mut String, shown: &str, r: &FieldRule) {
+        let _ = write!(out, "| {shown} |");
+        for family in self.columns {
+            let d = self.disposition_of(r, *family);
+            let _ = write!(out, " {}", d.name());
+            if d == Disposition::Refused && !r.neutral.is_empty() {
+                let values: Vec<String> = r.neutral.iter().map(|n| n.markdown()).collect();
+                let _ = write!(out, " (accepts {})", values.join(", "));
+            }
+            out.push_str(" |");
+        }
+        let _ = writeln!(out, " {} |", r.note);
+    }
+}
+
+fn lookup<'t>(rules: &'t [FieldRule], field: &str) -> Option<&'t FieldRule> {
+    rules
+        .binary_search_by(|r| r.field.cmp(field))
+        .ok()
+        .and_then(|i| rules.get(i))
 }
 
 /// The README section between `<!-- fields:begin -->` and `<!-- fields:end -->`.
@@ -404,11 +555,16 @@ fn refused(r: &FieldRule, family: VendorFamily) -> GatewayError {
             .collect();
         format!(" (only {} is accepted)", values.join(" or "))
     };
+    let why = if r.note.is_empty() {
+        "it has no equivalent there"
+    } else {
+        r.note
+    };
     GatewayError::invalid(
         "unsupported_parameter",
         format!(
-            "`{}` cannot be sent to {} providers{accepted}: it has no equivalent there \
-             (the gateway's field table lists what each provider type accepts)",
+            "`{}` cannot be sent to {} providers{accepted}: {why} (the gateway's field table \
+             lists what each provider type accepts)",
             r.field,
             family.name(),
         ),
@@ -436,6 +592,21 @@ mod tests {
                     pair[0].field,
                     pair[1].field
                 );
+            }
+            for pair in t.nested.windows(2) {
+                assert!(pair[0].field < pair[1].field, "{}", pair[1].field);
+            }
+            assert_eq!(t.unknown.len(), t.columns.len(), "{}", t.api);
+            for r in t.fields.iter().chain(t.nested) {
+                assert_eq!(r.rule.len(), t.columns.len(), "{}: {}", t.api, r.field);
+            }
+            for r in t.nested {
+                assert_eq!(t.nested(r.field).map(|x| x.field), Some(r.field));
+                // Nested rules are never matched against top-level keys.
+                assert!(t.rule(r.field).is_none());
+                if !r.neutral.is_empty() {
+                    assert!(r.rule.contains(&Disposition::Refused), "{}", r.field);
+                }
             }
             for r in t.fields {
                 assert_eq!(t.rule(r.field).map(|x| x.field), Some(r.field));

@@ -590,6 +590,9 @@ pub(crate) struct ChatChoice {
     /// Set in a `chat.completion.chunk`.
     pub delta: Option<ChatMessage>,
     pub finish_reason: Option<String>,
+    /// `{"content": [{token, logprob, bytes, top_logprobs}]}` when the request asked for
+    /// log probabilities.
+    pub logprobs: Option<Value>,
 }
 
 /// An assistant message or a streamed delta of one.

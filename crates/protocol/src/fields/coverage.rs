@@ -51,6 +51,11 @@ fn messages_to_gemini(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
     chat_request_to_gemini(&chat, &GeminiOptions::default())
 }
 
+/// A Responses client in front of an OpenAI-compatible chat vendor.
+fn responses_to_chat(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
+    responses_request_to_chat_for(body, VendorFamily::OpenAi).map(|chat| chat.body)
+}
+
 /// The chain the gateway runs for a Responses client in front of Claude.
 fn responses_to_claude(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
     let chat = responses_request_to_chat_for(body, VendorFamily::Claude)?;
@@ -111,13 +116,21 @@ fn check_table(
         "{fixture}: rules without a sample in the fixture"
     );
 
+    let columns: Vec<VendorFamily> = translators.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        columns, table.columns,
+        "{fixture}: one translator per column"
+    );
+    check_nested(table, &fx, translators);
+
     for (family, translate) in translators {
         let Some(translate) = translate else {
             // The vendor speaks the client's API: the body passes unchanged.
-            for r in table.fields {
-                assert_eq!(r.disposition(*family), Disposition::Passed, "{}", r.field);
+            for r in table.fields.iter().chain(table.nested) {
+                let d = table.disposition_of(r, *family);
+                assert_eq!(d, Disposition::Passed, "{}", r.field);
             }
-            assert_eq!(table.unknown[family.column()], Disposition::Passed);
+            assert_eq!(table.disposition("??", *family), Disposition::Passed);
             continue;
         };
         for rule in table.fields {
@@ -133,7 +146,7 @@ fn check_table(
             extra.push((rule.field, value));
             let request = body(base, &extra);
             let what = format!("{fixture}: {} for {}", rule.field, family.name());
-            let expected = rule.disposition(*family);
+            let expected = table.disposition_of(rule, *family);
             if expected == Disposition::Refused && !is_neutral(rule, value) {
                 // Refused whatever else the request holds: sent alone, it names itself.
                 let e = translate(&body(base, &[(rule.field, value)]))
@@ -169,7 +182,7 @@ fn check_table(
         for (key, value) in fx["unknown"].as_object().unwrap() {
             assert!(table.rule(key).is_none());
             let result = translate(&body(base, &[(key.as_str(), value)]));
-            match table.unknown[family.column()] {
+            match table.disposition(key, *family) {
                 Disposition::Refused => {
                     let e = result
                         .err()
@@ -178,6 +191,60 @@ fn check_table(
                     assert!(e.message.contains(&format!("`{key}`")), "{}", e.message);
                 }
                 other => panic!("{key}: no converted family passes unknown fields ({other:?})"),
+            }
+        }
+    }
+}
+
+/// The nested rules against `fixture.nested`: every documented nested field or content type
+/// (each sample replaces one top-level field, `field`, with `value`, against `baseline`) has a
+/// rule and each rule a sample; each converted family does what its rule says, and a type
+/// no rule lists (`fixture.unknown_nested`) is refused.
+fn check_nested(table: &FieldTable, fx: &Value, translators: &[(VendorFamily, Option<Translate>)]) {
+    let base = fx["base"].as_object().unwrap();
+    let empty = Map::new();
+    let samples = fx["nested"].as_object().unwrap_or(&empty);
+    let documented: BTreeSet<&str> = samples.keys().map(String::as_str).collect();
+    let ruled: BTreeSet<&str> = table.nested.iter().map(|r| r.field).collect();
+    assert_eq!(
+        documented, ruled,
+        "{}: nested samples and rules differ",
+        table.api
+    );
+    let unknown = fx["unknown_nested"].as_object().unwrap_or(&empty);
+    let cases = samples
+        .iter()
+        .map(|(path, sample)| (path, sample, table.nested(path)))
+        .chain(unknown.iter().map(|(path, sample)| (path, sample, None)));
+    for (path, sample, rule) in cases {
+        let field = sample["field"].as_str().unwrap();
+        let request = body(base, &[(field, &sample["value"])]);
+        let baseline = body(base, &[(field, &sample["baseline"])]);
+        for (family, translate) in translators {
+            let Some(translate) = translate else { continue };
+            let what = format!("{}: {path} for {}", table.api, family.name());
+            let result = translate(&request);
+            let before = translate(&baseline).unwrap_or_else(|e| panic!("{what}: baseline: {e:?}"));
+            match table.nested_disposition(path, *family) {
+                Disposition::Refused => {
+                    let e = result
+                        .err()
+                        .unwrap_or_else(|| panic!("{what}: expected a 400"));
+                    assert_eq!((e.status(), e.param), (400, Some(field)), "{what}: {e:?}");
+                    let at = sample["at"].as_str().unwrap();
+                    assert!(e.message.contains(at), "{what}: {}", e.message);
+                    if let Some(r) = rule {
+                        assert!(e.message.contains(r.note), "{what}: {}", e.message);
+                    }
+                }
+                Disposition::Ignored => {
+                    let out = result.unwrap_or_else(|e| panic!("{what}: {e:?}"));
+                    assert_eq!(json_of(&out), json_of(&before), "{what}: must not be sent");
+                }
+                Disposition::Mapped | Disposition::Passed => {
+                    let out = result.unwrap_or_else(|e| panic!("{what}: {e:?}"));
+                    assert_ne!(json_of(&out), json_of(&before), "{what}: had no effect");
+                }
             }
         }
     }
@@ -215,7 +282,8 @@ fn every_responses_field_has_a_rule_the_translators_follow() {
         &RESPONSES_FIELDS,
         "responses_request.json",
         &[
-            (VendorFamily::OpenAi, None),
+            (VendorFamily::OpenAiResponses, None),
+            (VendorFamily::OpenAi, Some(responses_to_chat)),
             (VendorFamily::Claude, Some(responses_to_claude)),
             (VendorFamily::Gemini, Some(responses_to_gemini)),
         ],
@@ -227,7 +295,7 @@ fn every_responses_field_has_a_rule_the_translators_follow() {
 #[test]
 fn responses_values_refused_under_their_own_names() {
     let base = r#"{"model":"m","input":"Hi.","#;
-    let cases: [(&str, VendorFamily, &str); 6] = [
+    let cases: [(&str, VendorFamily, &str); 7] = [
         (
             r#""text":{"format":{"type":"json_object"}}}"#,
             VendorFamily::Claude,
@@ -248,10 +316,11 @@ fn responses_values_refused_under_their_own_names() {
             VendorFamily::Gemini,
             "include",
         ),
+        (r#""store":true}"#, VendorFamily::OpenAi, "store"),
         (
-            r#""include":["message.output_text.logprobs"]}"#,
+            r#""truncation":"auto"}"#,
             VendorFamily::OpenAi,
-            "include",
+            "truncation",
         ),
         (
             r#""parallel_tool_calls":false}"#,
@@ -277,7 +346,7 @@ fn responses_values_refused_under_their_own_names() {
             VendorFamily::Claude,
         ),
         (
-            r#""include":["reasoning.encrypted_content"],"store":true}"#,
+            r#""include":["reasoning.encrypted_content"],"store":false}"#,
             VendorFamily::Gemini,
         ),
     ] {
@@ -290,13 +359,31 @@ fn responses_values_refused_under_their_own_names() {
         };
         converted.unwrap_or_else(|e| panic!("{body}: {e:?}"));
     }
-    // An OpenAI-compatible chat vendor hears of the verbosity.
+    // An OpenAI-compatible chat vendor hears of the verbosity, the log probabilities, the
+    // tier and the cache hints, as chat fields.
     let chat = responses_request_to_chat_for(
-        br#"{"model":"m","input":"Hi.","text":{"verbosity":"low"}}"#,
+        br#"{"model":"m","input":"Hi.","text":{"verbosity":"low"},"top_logprobs":2,
+            "service_tier":"flex","prompt_cache_key":"k","prompt_cache_retention":"24h",
+            "store":false,"truncation":"disabled"}"#,
         VendorFamily::OpenAi,
     )
     .unwrap();
-    assert_eq!(json_of(&chat.body)["verbosity"], "low");
+    assert_eq!(
+        json_of(&chat.body),
+        serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "Hi."}],
+            "verbosity": "low", "logprobs": true, "top_logprobs": 2, "service_tier": "flex",
+            "prompt_cache_key": "k", "prompt_cache_retention": "24h"})
+    );
+    let chat = responses_request_to_chat_for(
+        br#"{"model":"m","input":"Hi.","include":["message.output_text.logprobs"],"top_logprobs":0}"#,
+        VendorFamily::OpenAi,
+    )
+    .unwrap();
+    let chat = json_of(&chat.body);
+    assert_eq!(
+        (&chat["logprobs"], &chat["top_logprobs"]),
+        (&serde_json::json!(true), &Value::Null)
+    );
 }
 
 /// The README shows exactly the generated tables.

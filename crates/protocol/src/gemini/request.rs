@@ -6,8 +6,10 @@
 //! Every top-level field follows its rule in [`CHAT_FIELDS`] (Gemini column): fields without
 //! an equivalent (`logprobs: true`, `store: true`, `parallel_tool_calls: false`, ...) and
 //! fields the table does not know are 400s naming them; only hints that cannot change the
-//! answer (`user`, `metadata`, `prompt_cache_key`) are not sent. A field with a wrong type is
-//! a 400 naming it.
+//! answer (`user`, `metadata`, `prompt_cache_key`) are not sent. Nested rules too: a
+//! participant `name` is a 400 naming `messages[i].name`; a `strict` function tool turns
+//! function calling to `VALIDATED` (schema-constrained) where it would be `AUTO`. A field with
+//! a wrong type is a 400 naming it.
 
 use std::collections::HashMap;
 
@@ -115,6 +117,21 @@ fn convert_messages(obj: &Object<'_>) -> Result<(Option<Content>, Vec<Content>),
             .get("role")
             .and_then(Json::as_str)
             .ok_or_else(|| bad("messages", format!("messages[{i}].role must be a string")))?;
+        // A `tool` message's name repeats what its call id says; a `function` message's is
+        // the function's.
+        if let Some(name) = m
+            .get("name")
+            .filter(|_| role != "tool" && role != "function")
+        {
+            let at = format!("messages[{i}].name");
+            CHAT_FIELDS.check_nested(
+                "messages[].name",
+                &at,
+                name,
+                VendorFamily::Gemini,
+                "messages",
+            )?;
+        }
         match role {
             "system" | "developer" => system.extend(text_only(m.get("content"), i)?),
             "user" => push_turn(&mut contents, "user", user_parts(m.get("content"), i)?),
@@ -560,6 +577,7 @@ fn function_response(
 
 fn convert_tools(obj: &Object<'_>) -> Result<(Vec<Tool>, Option<ToolConfig>), GatewayError> {
     let mut decls: Vec<FunctionDeclaration> = Vec::new();
+    let mut strict = false;
     // The deprecated forms are read only alone: with the current ones they would be dropped.
     for (legacy, current) in [("functions", "tools"), ("function_call", "tool_choice")] {
         if !is_absent(lookup(obj, legacy)) && !is_absent(lookup(obj, current)) {
@@ -591,6 +609,11 @@ fn convert_tools(obj: &Object<'_>) -> Result<(Vec<Tool>, Option<ToolConfig>), Ga
                     }
                     t.get("function")
                 };
+                if let Some(flag) = f.and_then(|f| f.get("strict")).filter(|v| !v.is_null()) {
+                    strict |= flag.as_bool().ok_or_else(|| {
+                        bad(param, format!("{param}[{j}].strict must be a boolean"))
+                    })?;
+                }
                 decls.push(declaration(f, param, j)?);
             }
         }
@@ -627,6 +650,18 @@ fn convert_tools(obj: &Object<'_>) -> Result<(Vec<Tool>, Option<ToolConfig>), Ga
     if decls.is_empty() {
         return Ok((Vec::new(), None));
     }
+    // `strict: true` asks for calls that follow the schema: Gemini's VALIDATED mode decodes
+    // them against it (ANY already does, and NONE makes no calls).
+    let config = match config {
+        Some(c) if strict && c.function_calling_config.mode == "AUTO" => Some(ToolConfig {
+            function_calling_config: FunctionCallingConfig {
+                mode: "VALIDATED",
+                ..c.function_calling_config
+            },
+        }),
+        None if strict => Some(calling_config("VALIDATED", None)),
+        other => other,
+    };
     Ok((
         vec![Tool {
             function_declarations: decls,

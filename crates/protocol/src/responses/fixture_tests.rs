@@ -157,7 +157,7 @@ fn requests() {
 fn request_echo_and_stream_flag() {
     let r = responses_request_to_chat(
         br#"{"model":"m","input":"hi","stream":true,"instructions":"be brief","temperature":0.5,
-            "metadata":{"k":"v"},"store":true,"text":{"format":{"type":"json_object"},"verbosity":"low"},
+            "metadata":{"k":"v"},"store":false,"text":{"format":{"type":"json_object"},"verbosity":"low"},
             "reasoning":{"effort":"low","summary":"auto"}}"#,
     )
     .unwrap();

@@ -3,7 +3,7 @@
 use super::{signature, RequestEcho};
 use crate::anthropic::input::{self, get, invalid, wrong_type, Json, Object};
 use crate::error::GatewayError;
-use crate::fields::{VendorFamily, RESPONSES_FIELDS};
+use crate::fields::{Disposition, VendorFamily, RESPONSES_FIELDS};
 use serde_json::{json, Map, Value};
 
 /// A Responses request converted to chat completions: the upstream body, and what the answer
@@ -45,14 +45,17 @@ const HOSTED_TOOLS: &str = "web_search, file_search, computer use, code_interpre
 /// - Only OpenAI can honour hosted tools (web search, file search, computer use, code
 ///   interpreter, MCP, image generation, local shell, custom tools), server-side state
 ///   (`previous_response_id`, `conversation`, `item_reference` items, stored `prompt`s) and
-///   `background`: those are 400s naming the field, and so is `include` asking for
-///   `message.output_text.logprobs` (log probabilities are not converted back). `store` is
-///   accepted and the answer says `"store": false` (nothing is stored). Hints without a chat
-///   equivalent (`include`, `truncation`, `service_tier`, `metadata`, `reasoning.summary`,
-///   ...) are not sent upstream; `metadata` is echoed in the answer.
+///   `background`: those are 400s naming the field, and so are `store: true` (nothing is
+///   stored; the answer says `"store": false`) and `truncation: "auto"`.
+/// - `top_logprobs` and `include: ["message.output_text.logprobs"]` -> chat `logprobs` (+
+///   `top_logprobs`); `service_tier`, `prompt_cache_key`, `prompt_cache_retention` pass as the
+///   chat fields of the same name. Other `include` values, `metadata` (echoed in the answer),
+///   `max_tool_calls`, `stream_options` and `reasoning.summary` are not sent.
+/// - Every top-level field follows [`RESPONSES_FIELDS`]' OpenAI-compatible column: fields the
+///   table does not list are 400s naming them.
 ///
-/// This is the conversion for an OpenAI-compatible chat vendor, which judges the chat fields
-/// itself; for Claude and Gemini use [`responses_request_to_chat_for`].
+/// This is the conversion for an OpenAI-compatible chat vendor; for Claude and Gemini use
+/// [`responses_request_to_chat_for`].
 ///
 /// Errors are 400s naming the field at fault.
 pub fn responses_request_to_chat(body: &[u8]) -> Result<ChatRequest, GatewayError> {
@@ -65,7 +68,7 @@ pub fn responses_request_to_chat(body: &[u8]) -> Result<ChatRequest, GatewayErro
 /// fields the table does not list are 400s naming them), and the values Claude or Gemini
 /// cannot honour are refused under the Responses name of the field (`text.format`
 /// `json_object` for Claude, `text.verbosity` other than `medium`). `VendorFamily::OpenAi` is
-/// an OpenAI-compatible chat vendor (no table check: it judges the fields itself).
+/// an OpenAI-compatible chat vendor ([`responses_request_to_chat`]).
 pub fn responses_request_to_chat_for(
     body: &[u8],
     family: VendorFamily,
@@ -73,7 +76,6 @@ pub fn responses_request_to_chat_for(
     let req = input::parse_object(body)?;
     check_stateless(&req)?;
     RESPONSES_FIELDS.check(&req, family)?;
-    check_include(&req)?;
     let model = input::required_str(&req, "model")?;
     let mut out = Map::new();
     out.insert("model".into(), model.into());
@@ -161,7 +163,7 @@ pub fn responses_request_to_chat_for(
     }
     if let Some(verbosity) = text_verbosity(&req)? {
         match family {
-            VendorFamily::OpenAi => {
+            VendorFamily::OpenAi | VendorFamily::OpenAiResponses => {
                 out.insert("verbosity".into(), verbosity.into());
             }
             // The vendor's own length is `medium`: nothing to send.
@@ -181,6 +183,27 @@ pub fn responses_request_to_chat_for(
     }
     if let Some(effort) = reasoning_effort(&req)? {
         out.insert("reasoning_effort".into(), effort.into());
+    }
+    // Log probabilities (only chat vendors reach here with them: the table refuses them for
+    // Claude and Gemini). Chat wants `logprobs: true` beside `top_logprobs`.
+    let top_logprobs = input::opt_u32(&req, "top_logprobs")?.filter(|n| *n > 0);
+    if check_include(&req)? || top_logprobs.is_some() {
+        out.insert("logprobs".into(), true.into());
+    }
+    if let Some(n) = top_logprobs {
+        out.insert("top_logprobs".into(), n.into());
+    }
+    // Chat fields of the same name and meaning, for the chat vendors whose column passes them.
+    for key in ["prompt_cache_key", "prompt_cache_retention", "service_tier"] {
+        match get(&req, key) {
+            Some(v @ Json::Str(_)) => {
+                if RESPONSES_FIELDS.disposition(key, family) == Disposition::Passed {
+                    out.insert(key.into(), v.to_value());
+                }
+            }
+            None | Some(Json::Null) => {}
+            Some(_) => return Err(wrong_type(key, key, "a string")),
+        }
     }
     let stream = input::opt_bool(&req, "stream")? == Some(true);
     if stream {
@@ -215,26 +238,18 @@ pub fn check_convertible_for(body: &[u8], family: VendorFamily) -> Result<(), Ga
     responses_request_to_chat_for(body, family).map(|_| ())
 }
 
-/// `include` is a list of output extras; log probabilities are the one that changes what the
-/// client reads, and a converted answer carries none.
-fn check_include(req: &Object<'_>) -> Result<(), GatewayError> {
+/// `include` is a list of output extras; whether it asks for log probabilities (the one that
+/// changes what the client reads; the field table refuses it where there are none).
+fn check_include(req: &Object<'_>) -> Result<bool, GatewayError> {
     let items = match get(req, "include") {
-        None => return Ok(()),
+        None | Some(Json::Null) => return Ok(false),
         Some(Json::Array(items)) => items,
         Some(_) => return Err(wrong_type("include", "include", "an array of strings")),
     };
+    let mut logprobs = false;
     for (i, item) in items.iter().enumerate() {
         match item.as_str() {
-            Some("message.output_text.logprobs") => {
-                return Err(invalid(
-                    "include",
-                    "unsupported_value",
-                    format!(
-                        "include[{i}]: message.output_text.logprobs cannot be served by this \
-                         provider (log probabilities are not converted back)"
-                    ),
-                ))
-            }
+            Some("message.output_text.logprobs") => logprobs = true,
             Some(_) => {}
             None => {
                 return Err(wrong_type(
@@ -245,7 +260,7 @@ fn check_include(req: &Object<'_>) -> Result<(), GatewayError> {
             }
         }
     }
-    Ok(())
+    Ok(logprobs)
 }
 
 /// Server-side state that only OpenAI keeps: a clear 400 naming the field.

@@ -1,5 +1,6 @@
 //! OpenAI chat completion -> Responses API response object.
 
+use super::stream::logprobs_of;
 use super::types::{
     IncompleteDetails, OutputContent, OutputItem, ResponseObject, ResponsesUsage, Status,
     SummaryText,
@@ -108,7 +109,12 @@ pub fn chat_response_to_responses_with_usage(
         let refusal = m.refusal.as_deref().filter(|r| !r.is_empty());
         let mut content = Vec::new();
         if !text.is_empty() {
-            content.push(OutputContent::text(text));
+            let logprobs = logprobs_of(choice.and_then(|c| c.logprobs.as_ref()));
+            content.push(OutputContent::OutputText {
+                text,
+                annotations: Vec::new(),
+                logprobs: logprobs.to_vec(),
+            });
         }
         if let Some(r) = refusal {
             content.push(OutputContent::Refusal {

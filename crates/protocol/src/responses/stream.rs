@@ -146,7 +146,8 @@ impl ChatStreamToResponses {
         };
         if let Some(delta) = &choice.delta {
             let signatures = signature::of_tool_calls(&event.data);
-            self.delta(delta, &signatures, out);
+            let logprobs = logprobs_of(choice.logprobs.as_ref());
+            self.delta(delta, &signatures, logprobs, out);
         }
         if let Some(reason) = choice.finish_reason.as_deref().filter(|r| !r.is_empty()) {
             self.finish_reason = Some(reason.to_owned());
@@ -174,16 +175,23 @@ impl ChatStreamToResponses {
     }
 
     /// `signatures`: Gemini thought signatures of the delta's tool calls, by position.
-    fn delta(&mut self, delta: &ChatMessage, signatures: &[Option<String>], out: &mut Vec<u8>) {
+    /// `logprobs`: the log probabilities of the delta's text tokens.
+    fn delta(
+        &mut self,
+        delta: &ChatMessage,
+        signatures: &[Option<String>],
+        logprobs: &[Value],
+        out: &mut Vec<u8>,
+    ) {
         if let Some(reasoning) = delta.reasoning_text() {
             self.reasoning_delta(reasoning, out);
         }
         let text = delta.text();
         if !text.is_empty() {
-            self.content_delta(&text, false, out);
+            self.content_delta(&text, false, logprobs, out);
         }
         if let Some(refusal) = delta.refusal.as_deref().filter(|r| !r.is_empty()) {
-            self.content_delta(refusal, true, out);
+            self.content_delta(refusal, true, &[], out);
         }
         for (pos, call) in delta.tool_calls.iter().flatten().enumerate() {
             let chat_index = call.index.unwrap_or(pos as u64);
@@ -316,7 +324,7 @@ impl ChatStreamToResponses {
 
     /// Text (or, with `refusal`, refusal text) for the open message, opening the message and
     /// a part of the right kind as needed.
-    fn content_delta(&mut self, text: &str, refusal: bool, out: &mut Vec<u8>) {
+    fn content_delta(&mut self, text: &str, refusal: bool, logprobs: &[Value], out: &mut Vec<u8>) {
         let (index, part_open) = match self.open {
             Open::Message { index, part_open } => (index, part_open),
             _ => {
@@ -372,15 +380,20 @@ impl ChatStreamToResponses {
         if let Some(OutputItem::Message { id, content, .. }) = self.response.output.get_mut(index) {
             let content_index = content.len().saturating_sub(1);
             match content.last_mut() {
-                Some(OutputContent::OutputText { text: t, .. }) => {
+                Some(OutputContent::OutputText {
+                    text: t,
+                    logprobs: all,
+                    ..
+                }) => {
                     t.push_str(text);
+                    all.extend_from_slice(logprobs);
                     StreamEvent::OutputTextDelta {
                         sequence_number: seq,
                         item_id: id,
                         output_index: index,
                         content_index,
                         delta: text,
-                        logprobs: [],
+                        logprobs,
                     }
                     .write(out);
                 }
@@ -437,13 +450,13 @@ impl ChatStreamToResponses {
             return;
         };
         match part {
-            OutputContent::OutputText { text, .. } => StreamEvent::OutputTextDone {
+            OutputContent::OutputText { text, logprobs, .. } => StreamEvent::OutputTextDone {
                 sequence_number: seq,
                 item_id: id,
                 output_index: index,
                 content_index,
                 text,
-                logprobs: [],
+                logprobs,
             },
             OutputContent::Refusal { refusal } => StreamEvent::RefusalDone {
                 sequence_number: seq,
@@ -661,6 +674,16 @@ impl StreamConverter for ChatStreamToResponses {
     fn usage(&self) -> Option<Usage> {
         self.usage.map(|u| u.to_usage())
     }
+}
+
+/// The token entries of a chat choice's `logprobs` (`{"content": [...]}`): Responses'
+/// `output_text.logprobs` entries have the same shape (`token`, `logprob`, `bytes`,
+/// `top_logprobs`).
+pub(crate) fn logprobs_of(logprobs: Option<&Value>) -> &[Value] {
+    logprobs
+        .and_then(|l| l.get("content"))
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 #[cfg(test)]

@@ -264,7 +264,7 @@ pub enum StreamEvent<'a> {
         output_index: usize,
         content_index: usize,
         delta: &'a str,
-        logprobs: [(); 0],
+        logprobs: &'a [Value],
     },
     #[serde(rename = "response.output_text.done")]
     OutputTextDone {
@@ -273,7 +273,7 @@ pub enum StreamEvent<'a> {
         output_index: usize,
         content_index: usize,
         text: &'a str,
-        logprobs: [(); 0],
+        logprobs: &'a [Value],
     },
     #[serde(rename = "response.refusal.delta")]
     RefusalDelta {
@@ -435,7 +435,7 @@ mod tests {
             output_index: 0,
             content_index: 0,
             delta: "x",
-            logprobs: [],
+            logprobs: &[],
         };
         assert_eq!(serde_json::to_value(&d).unwrap()["logprobs"], json!([]));
     }

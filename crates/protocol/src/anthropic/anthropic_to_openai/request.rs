@@ -36,10 +36,12 @@ impl ChatTarget {
 ///   string (text blocks joined by `\n`), since several OpenAI-compatible servers accept
 ///   only strings; otherwise as parts (`text`, `image_url`, `file` for PDFs).
 /// - Assistant turns: text -> `content`, `tool_use` -> `tool_calls` (input serialized as the
-///   `arguments` string); `thinking` blocks are dropped (their signatures mean nothing to
-///   another vendor).
+///   `arguments` string); `thinking` blocks are left out (their signatures mean nothing to
+///   another vendor). `search_result` blocks become text, a `tool_result`'s `is_error` an
+///   `Error: ` prefix. Every content block type follows its nested rule in
+///   [`MESSAGES_FIELDS`]: server-tool blocks and unknown types are 400s naming their path.
 /// - `tools` with an `input_schema` become functions; Anthropic server tools (web search,
-///   bash, …) have no OpenAI equivalent and are dropped. `tool_choice` maps to
+///   bash, …) have no OpenAI equivalent and are refused. `tool_choice` maps to
 ///   auto/required/none/named function, `disable_parallel_tool_use` to
 ///   `parallel_tool_calls: false`.
 /// - `max_tokens`, `stop_sequences` -> `stop`, `temperature`, `top_p`, `top_k`,
@@ -52,8 +54,7 @@ impl ChatTarget {
 ///
 /// Every top-level field follows its rule in [`MESSAGES_FIELDS`] (OpenAI-compatible column):
 /// Anthropic-only features (`container`, `mcp_servers`, server tools, …) and unknown fields
-/// are 400s naming them. Unknown content block types are skipped. Errors are 400s naming the
-/// field.
+/// are 400s naming them. Errors are 400s naming the field.
 pub fn messages_request_to_chat(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
     messages_request_to_chat_for(body, ChatTarget::OpenAiCompatible)
 }
@@ -77,8 +78,9 @@ pub fn messages_request_to_chat_for(
     if let Some(system) = system_text(&req)? {
         messages.push(json!({ "role": "system", "content": system }));
     }
+    let family = target.family();
     for (i, msg) in input::messages(&req)?.iter().enumerate() {
-        convert_message(msg, i, &mut messages)?;
+        convert_message(msg, i, family, &mut messages)?;
     }
     out.insert("messages".into(), Value::Array(messages));
 
@@ -308,7 +310,12 @@ fn block_str<'a>(
 }
 
 /// Append the OpenAI message(s) for Anthropic message `i` to `out`.
-fn convert_message(msg: &Json<'_>, i: usize, out: &mut Vec<Value>) -> Result<(), GatewayError> {
+fn convert_message(
+    msg: &Json<'_>,
+    i: usize,
+    family: VendorFamily,
+    out: &mut Vec<Value>,
+) -> Result<(), GatewayError> {
     let path = format!("messages[{i}]");
     let msg = msg
         .as_object()
@@ -360,7 +367,7 @@ fn convert_message(msg: &Json<'_>, i: usize, out: &mut Vec<Value>) -> Result<(),
         }
     };
     if role == "assistant" {
-        out.extend(assistant_message(blocks, &cpath)?);
+        out.extend(assistant_message(blocks, &cpath, family)?);
         return Ok(());
     }
 
@@ -371,10 +378,21 @@ fn convert_message(msg: &Json<'_>, i: usize, out: &mut Vec<Value>) -> Result<(),
         match block_type(block, &bpath)? {
             "tool_result" => {
                 let id = block_str(block, "tool_use_id", "messages", &bpath)?;
-                let content = tool_result_content(block, &bpath, &mut tool_images)?;
+                let mut content = tool_result_content(block, &bpath, family, &mut tool_images)?;
+                if let Some(flag) = block.get("is_error").filter(|f| !f.is_null()) {
+                    let at = format!("{bpath}.is_error");
+                    let path = "messages[].content[].is_error";
+                    let on = flag
+                        .as_bool()
+                        .ok_or_else(|| wrong_type("messages", &at, "a boolean"))?;
+                    if on && MESSAGES_FIELDS.check_nested(path, &at, flag, family, "messages")? {
+                        // Chat tool messages have no error flag: the text says it.
+                        content = format!("Error: {content}");
+                    }
+                }
                 out.push(json!({ "role": "tool", "tool_call_id": id, "content": content }));
             }
-            _ => parts.extend(user_part(block, &bpath)?),
+            _ => parts.extend(user_part(block, &bpath, family)?),
         }
     }
     tool_images.extend(parts);
@@ -391,8 +409,13 @@ fn block_type<'a>(block: &'a Json<'_>, path: &str) -> Result<&'a str, GatewayErr
         .ok_or_else(|| wrong_type("messages", format_args!("{path}.type"), "a string"))
 }
 
-/// One user content block as an OpenAI content part; `None` for skipped block types.
-fn user_part(block: &Json<'_>, path: &str) -> Result<Option<Value>, GatewayError> {
+/// One user content block as an OpenAI content part; `None` for block types the field table
+/// ignores (others it does not convert are 400s).
+fn user_part(
+    block: &Json<'_>,
+    path: &str,
+    family: VendorFamily,
+) -> Result<Option<Value>, GatewayError> {
     let part = match block_type(block, path)? {
         "text" => json!({ "type": "text", "text": block_str(block, "text", "messages", path)? }),
         "image" => {
@@ -409,29 +432,100 @@ fn user_part(block: &Json<'_>, path: &str) -> Result<Option<Value>, GatewayError
             };
             json!({ "type": "image_url", "image_url": { "url": url } })
         }
-        "document" => match source(block, path)? {
-            Source::Base64 { media_type, data } => json!({
-                "type": "file",
-                "file": {
-                    "filename": document_filename(block, media_type),
-                    "file_data": format!("data:{media_type};base64,{data}"),
-                },
-            }),
-            Source::Text(text) => json!({ "type": "text", "text": text }),
-            Source::Url(_) => {
-                return Err(invalid(
-                    "messages",
-                    "unsupported_value",
-                    format!(
+        "document" => {
+            check_citations(block, path, family)?;
+            if let Some(context) = block.get("context") {
+                let rule = "messages[].content[].context";
+                let at = format!("{path}.context");
+                MESSAGES_FIELDS.check_nested(rule, &at, context, family, "messages")?;
+            }
+            match source(block, path)? {
+                Source::Base64 { media_type, data } => json!({
+                    "type": "file",
+                    "file": {
+                        "filename": document_filename(block, media_type),
+                        "file_data": format!("data:{media_type};base64,{data}"),
+                    },
+                }),
+                Source::Text(text) => json!({ "type": "text", "text": text }),
+                Source::Url(_) => {
+                    return Err(invalid(
+                        "messages",
+                        "unsupported_value",
+                        format!(
                     "{path}: documents by URL cannot be sent to this provider; send them inline"
                 ),
-                ))
+                    ))
+                }
             }
-        },
-        // thinking, server tool blocks, search results and future types: nothing to send.
-        _ => return Ok(None),
+        }
+        "search_result" => {
+            check_citations(block, path, family)?;
+            json!({ "type": "text", "text": search_result_text(block, path)? })
+        }
+        other => return unconverted_block(block, other, path, "user", family).map(|()| None),
     };
     Ok(Some(part))
+}
+
+/// A block type this turn does not convert: `Ok` where the field table ignores it, else a
+/// 400 naming it (`messages[2].content[0].type: "server_tool_use"`).
+fn unconverted_block(
+    block: &Json<'_>,
+    kind: &str,
+    path: &str,
+    role: &str,
+    family: VendorFamily,
+) -> Result<(), GatewayError> {
+    let at = format!("{path}.type");
+    let rule = format!("messages[].content[].type:{kind}");
+    let value = block.get("type").unwrap_or(&Json::Null);
+    if MESSAGES_FIELDS.check_nested(&rule, &at, value, family, "messages")? {
+        // A type the gateway converts, in a turn where Anthropic does not accept it either.
+        return Err(invalid(
+            "messages",
+            "invalid_value",
+            format!("{at}: {kind:?} blocks are not accepted in {role} turns"),
+        ));
+    }
+    Ok(())
+}
+
+/// `citations.enabled: true` on a document or search result asks for cited answers.
+fn check_citations(block: &Json<'_>, path: &str, family: VendorFamily) -> Result<(), GatewayError> {
+    if let Some(enabled) = block.get("citations").and_then(|c| c.get("enabled")) {
+        let rule = "messages[].content[].citations.enabled";
+        let at = format!("{path}.citations.enabled");
+        MESSAGES_FIELDS.check_nested(rule, &at, enabled, family, "messages")?;
+    }
+    Ok(())
+}
+
+/// A search result as the text a chat model reads: title, source, then its text blocks.
+fn search_result_text(block: &Json<'_>, path: &str) -> Result<String, GatewayError> {
+    let title = block_str(block, "title", "messages", path)?;
+    let source = block_str(block, "source", "messages", path)?;
+    let cpath = format!("{path}.content");
+    let items = block
+        .get("content")
+        .and_then(Json::as_array)
+        .ok_or_else(|| wrong_type("messages", &cpath, "an array of text blocks"))?;
+    let mut text = format!("{title}\n{source}\n");
+    for (k, item) in items.iter().enumerate() {
+        let ipath = format!("{cpath}[{k}]");
+        if item.get("type").and_then(Json::as_str) != Some("text") {
+            return Err(invalid(
+                "messages",
+                "invalid_value",
+                format!("{ipath}.type must be text"),
+            ));
+        }
+        text.push('\n');
+        text.push_str(block_str(item, "text", "messages", &ipath)?);
+    }
+    // A blank line before what follows it in the same message.
+    text.push('\n');
+    Ok(text)
 }
 
 enum Source<'a> {
@@ -473,6 +567,7 @@ fn document_filename(block: &Json<'_>, media_type: &str) -> String {
 fn tool_result_content(
     block: &Json<'_>,
     path: &str,
+    family: VendorFamily,
     images: &mut Vec<Value>,
 ) -> Result<String, GatewayError> {
     match block.get("content") {
@@ -481,7 +576,7 @@ fn tool_result_content(
         Some(Json::Array(items)) => {
             let mut texts = Vec::new();
             for (k, item) in items.iter().enumerate() {
-                match user_part(item, &format!("{path}.content[{k}]"))? {
+                match user_part(item, &format!("{path}.content[{k}]"), family)? {
                     Some(part) if part["type"] == "text" => {
                         texts.push(part["text"].as_str().unwrap_or_default().to_owned());
                     }
@@ -511,7 +606,11 @@ fn user_content(parts: Vec<Value>) -> Option<Value> {
     Some(Value::Array(parts))
 }
 
-fn assistant_message(blocks: &[Json<'_>], path: &str) -> Result<Option<Value>, GatewayError> {
+fn assistant_message(
+    blocks: &[Json<'_>],
+    path: &str,
+    family: VendorFamily,
+) -> Result<Option<Value>, GatewayError> {
     let mut texts = Vec::new();
     let mut calls = Vec::new();
     for (j, block) in blocks.iter().enumerate() {
@@ -531,7 +630,7 @@ fn assistant_message(blocks: &[Json<'_>], path: &str) -> Result<Option<Value>, G
                     "function": { "name": name, "arguments": arguments },
                 }));
             }
-            _ => {}
+            other => unconverted_block(block, other, &bpath, "assistant", family)?,
         }
     }
     if texts.is_empty() && calls.is_empty() {

@@ -104,7 +104,7 @@ pub fn chat_response_to_messages(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
         .and_then(Usage::from_openai_json)
         .unwrap_or_default();
     let out = json!({
-        "id": resp.id.unwrap_or_default(),
+        "id": message_id(resp.id.as_deref()),
         "type": "message",
         "role": "assistant",
         "model": resp.model.unwrap_or_default(),
@@ -114,6 +114,24 @@ pub fn chat_response_to_messages(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
         "usage": anthropic_usage(&usage),
     });
     Ok(out.to_string().into_bytes())
+}
+
+/// A Messages id (`msg_...`) for the vendor's completion id: Anthropic clients see the id
+/// shape they know, and the vendor's id stays recognisable in it (`chatcmpl-abc` ->
+/// `msg_abc`).
+pub(crate) fn message_id(vendor_id: Option<&str>) -> String {
+    let id = vendor_id.unwrap_or_default();
+    if id.starts_with("msg_") {
+        return id.to_owned();
+    }
+    let rest = id
+        .strip_prefix("chatcmpl-")
+        .or_else(|| id.strip_prefix("chatcmpl_"))
+        .unwrap_or(id);
+    if rest.is_empty() {
+        return "msg_gateway".to_owned();
+    }
+    format!("msg_{rest}")
 }
 
 fn bad_gateway(message: String) -> GatewayError {

@@ -1,7 +1,7 @@
 //! OpenAI `chat.completion.chunk` stream -> Anthropic Messages stream.
 
 use super::super::types::{anthropic_error_type, error_message, ChatCompletion, ChatMessage};
-use super::response::{anthropic_usage, stop_reason};
+use super::response::{anthropic_usage, message_id, stop_reason};
 use crate::sse::{write_event, SseEvent, SseParser};
 use crate::stream::{StreamConverter, Usage};
 use serde_json::{json, Value};
@@ -124,7 +124,7 @@ impl ChatStreamToMessages {
             json!({
                 "type": "message_start",
                 "message": {
-                    "id": id.unwrap_or_default(),
+                    "id": message_id(id),
                     "type": "message",
                     "role": "assistant",
                     "model": model.unwrap_or_default(),

@@ -293,6 +293,17 @@ fn convert_messages<'a>(messages: &'a [Json<'a>]) -> Result<Converted<'a>, Gatew
                 ))
             }
         };
+        // A `tool` message's name repeats what its call id says (`function` is refused below).
+        if let Some(name) = get(msg, "name").filter(|_| role != "tool" && role != "function") {
+            let at = path.field("name").to_string();
+            CHAT_FIELDS.check_nested(
+                "messages[].name",
+                &at,
+                name,
+                VendorFamily::Claude,
+                "messages",
+            )?;
+        }
         let content = get(msg, "content");
         let cpath = path.field("content");
         let (role, blocks) = match role {
