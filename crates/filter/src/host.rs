@@ -92,6 +92,13 @@ pub trait HttpHost: Host {
     fn request_headers(&self) -> Vec<(String, String)>;
     /// Set (`Some`) or remove (`None`) a request header.
     fn set_request_header(&mut self, name: &str, value: Option<&str>);
+    /// Apply request-header edits in order. A host that sees all headers in one call may skip
+    /// removing headers that are not there.
+    fn edit_request_headers(&mut self, edits: &[(&str, Option<String>)]) {
+        for (name, value) in edits {
+            self.set_request_header(name, value.as_deref());
+        }
+    }
     fn response_header(&self, name: &str) -> Option<String>;
     fn set_response_header(&mut self, name: &str, value: Option<&str>);
 

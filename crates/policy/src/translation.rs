@@ -809,9 +809,16 @@ pub fn upstream_headers(
         }
     }
     edits.push((":authority", Some(provider.endpoint.host.clone())));
-    edits.extend(CLIENT_CREDENTIAL_HEADERS.iter().map(|h| (*h, None)));
-    if let Some(token) = t.token {
-        let (name, value) = provider.auth_header(token);
+    // The client's credentials never go upstream; the one the token sets is replaced anyway.
+    let auth = t.token.map(|token| provider.auth_header(token));
+    let replaced = auth.as_ref().map(|(name, _)| *name);
+    edits.extend(
+        CLIENT_CREDENTIAL_HEADERS
+            .iter()
+            .filter(|h| Some(**h) != replaced)
+            .map(|h| (*h, None)),
+    );
+    if let Some((name, value)) = auth {
         edits.push((name, Some(value)));
     }
     // Responses must be readable (and convertible) by the filter.

@@ -211,6 +211,36 @@ impl HttpHost for StreamHost<'_, '_> {
         };
     }
 
+    /// One call reads the header names; removals of absent headers are skipped (most edits
+    /// remove client credentials that are not there).
+    fn edit_request_headers(&mut self, edits: &[(&str, Option<String>)]) {
+        let f = self.f.get_mut();
+        let mut absent = 0u64;
+        {
+            let present = f.request_headers();
+            for (i, (name, value)) in edits.iter().enumerate().take(64) {
+                if value.is_none()
+                    && !present
+                        .iter()
+                        .any(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+                {
+                    absent |= 1 << i;
+                }
+            }
+        }
+        for (i, (name, value)) in edits.iter().enumerate() {
+            match value {
+                Some(v) => {
+                    f.set_request_header(name, v.as_bytes());
+                }
+                None if i < 64 && absent & (1 << i) != 0 => {}
+                None => {
+                    f.remove_request_header(name);
+                }
+            }
+        }
+    }
+
     fn response_header(&self, name: &str) -> Option<String> {
         Self::string(self.f.borrow().response_header(name))
     }

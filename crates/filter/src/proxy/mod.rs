@@ -439,9 +439,7 @@ impl ProxyRequest {
         let edits = translation::upstream_headers(&target, || {
             host.request_header("anthropic-version").is_some()
         })?;
-        for (name, value) in &edits {
-            host.set_request_header(name, value.as_deref());
-        }
+        host.edit_request_headers(&edits);
         if let Some(auth) = &key_auth {
             match vertex::token_for_request(host, auth) {
                 Ok(vertex::Need::Token(token)) => {
