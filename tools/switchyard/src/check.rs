@@ -6,7 +6,7 @@
 //! be bound to Ingresses that exist. On a `gateway.yaml`: its validation, missing token
 //! variables, and, with manifests too, drift between the file and what is deployed.
 
-use crate::gateway::{missing_vars_problem, GatewayConfig, GatewayError};
+use crate::gateway::{GatewayConfig, GatewayError, Upstreams};
 use crate::higress::{DESTINATION, EXACT_HEADER_PREFIX};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -379,6 +379,23 @@ fn check_proxy(res: &str, c: &Value, balancer_names: &BTreeSet<String>) -> Vec<F
                 format!("ai-proxy provider `{id}` has no apiTokens"),
             ));
         }
+        // Options rendered with `--keep-token-refs` keep their `${VAR}` too.
+        for (k, v) in p.as_object().into_iter().flatten() {
+            if k == "apiTokens" || k == "id" || k == "type" {
+                continue;
+            }
+            let vars = crate::gateway::value_refs(v);
+            if !vars.is_empty() {
+                out.push(finding(
+                    Kind::MissingToken,
+                    res,
+                    format!(
+                        "ai-proxy provider `{id}` has an unresolved variable `{}` in `{k}`",
+                        vars.join("`, `")
+                    ),
+                ));
+            }
+        }
         for t in tokens {
             if let Ok(vars) = crate::gateway::env_refs(t) {
                 if !vars.is_empty() {
@@ -409,12 +426,13 @@ fn check_proxy(res: &str, c: &Value, balancer_names: &BTreeSet<String>) -> Vec<F
     out
 }
 
-/// Check a gateway.yaml: validation problems, missing token variables (via `env`), and, when
-/// `manifests` are given, drift between them.
+/// Check a gateway.yaml: validation problems, variables of tokens and options missing from
+/// `env` and then what ai-proxy says about the resolved config (both skipped when `env` is
+/// `None`), and, when `manifests` are given, drift between them.
 pub fn check_gateway(
     file: &str,
     text: &str,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: Option<&dyn Fn(&str) -> Option<String>>,
     manifests: Option<&Manifests>,
 ) -> Vec<Finding> {
     let cfg = match GatewayConfig::parse(text) {
@@ -443,15 +461,20 @@ pub fn check_gateway(
         }
     };
     let mut out = Vec::new();
-    for (i, p) in cfg.providers.iter().enumerate() {
-        let missing = p.missing_token_vars(env);
-        if !missing.is_empty() {
-            let d = missing_vars_problem(i, p, &missing);
-            out.push(finding(
-                Kind::MissingToken,
-                format!("{file}:{}", d.line),
-                format!("{}: {}", d.field, d.message),
-            ));
+    if let Some(env) = env {
+        if let Err(problems) = Upstreams::configured(&cfg, env) {
+            for d in problems {
+                let kind = if d.message.contains("environment variable") {
+                    Kind::MissingToken
+                } else {
+                    Kind::Invalid
+                };
+                let at = match d.line {
+                    0 => file.to_string(),
+                    l => format!("{file}:{l}"),
+                };
+                out.push(finding(kind, at, format!("{}: {}", d.field, d.message)));
+            }
         }
     }
     if let Some(m) = manifests {

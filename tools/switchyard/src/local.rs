@@ -1,9 +1,13 @@
-//! Local runs: providers whose API token variables are not set are served by a mock provider,
-//! so the quickstart works on a machine with no vendor keys.
+//! Local runs: providers whose token or option variables are not set are served by a mock
+//! provider, so the quickstart works on a machine with no vendor keys.
 
 use crate::envoy::Cluster;
-use crate::gateway::{endpoint_cluster, process_env, GatewayConfig, Upstreams};
+use crate::gateway::{
+    endpoint_cluster, process_env, resolve_value, GatewayConfig, ProviderEntry, Upstreams,
+    CREDENTIAL_OPTIONS,
+};
 use mock_provider::MockServer;
+use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// The mocks of a running gateway, one per provider that needs one, kept across reloads.
@@ -16,9 +20,14 @@ pub struct LocalMocks {
 }
 
 impl LocalMocks {
-    /// Decide each provider's upstream: its endpoint (or vendor host) when its token variables
-    /// are set, else a mock on loopback (reused when the provider already had one). Mocks of
-    /// providers no longer configured are stopped.
+    /// Decide each provider's upstream: its endpoint (or vendor host) when every variable its
+    /// tokens and options reference is set, else a mock on loopback (reused when the provider
+    /// already had one). Mocks of providers no longer configured are stopped.
+    ///
+    /// A mocked provider gets the token `mock-key-<name>` (a Bedrock API key, a Vertex static
+    /// access token), leaves out its credential options (AWS key pair, Vertex service-account
+    /// key; [`CREDENTIAL_OPTIONS`]) and any other option whose variables are unset; a Vertex
+    /// provider without `vertexProjectId` gets `mock-project`.
     pub fn plan(&mut self, cfg: &GatewayConfig) -> std::io::Result<Upstreams> {
         self.plan_with_env(cfg, &process_env)
     }
@@ -28,16 +37,16 @@ impl LocalMocks {
         cfg: &GatewayConfig,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> std::io::Result<Upstreams> {
-        let mut by_provider = BTreeMap::new();
+        let mut ups = Upstreams::default();
         let mut keep = BTreeMap::new();
         for p in cfg.providers.iter().map(|p| &p.value) {
-            let real = if p.missing_token_vars(env).is_empty() {
-                let tokens = p.resolved_tokens(env).unwrap_or_default();
-                p.upstream_url()
+            let real = match (p.resolved_tokens(env), p.resolved_options(env)) {
+                (Some(tokens), Some(options)) => p
+                    .with_options(options.clone())
+                    .upstream_url()
                     .and_then(|u| endpoint_cluster(&p.cluster_name(), &u))
-                    .map(|c| (c, tokens))
-            } else {
-                None
+                    .map(|c| (c, tokens, options)),
+                _ => None,
             };
             let entry = match real {
                 Some(e) => e,
@@ -50,15 +59,19 @@ impl LocalMocks {
                     };
                     let cluster = Cluster::plain(&p.cluster_name(), mock.addr());
                     keep.insert(p.name.value.clone(), mock);
-                    (cluster, vec![format!("mock-key-{}", p.name.value)])
+                    let tokens = vec![format!("mock-key-{}", p.name.value)];
+                    (cluster, tokens, mock_options(p, env))
                 }
             };
-            by_provider.insert(p.name.value.clone(), entry);
+            let (cluster, tokens, options) = entry;
+            ups.by_provider
+                .insert(p.name.value.clone(), (cluster, tokens));
+            ups.options.insert(p.name.value.clone(), options);
         }
         // What is left belongs to removed providers.
         let old = std::mem::replace(&mut self.mocks, keep);
         self.retired.extend(old.into_values());
-        Ok(Upstreams { by_provider })
+        Ok(ups)
     }
 
     /// Stop the mocks of removed providers.
@@ -70,4 +83,19 @@ impl LocalMocks {
     pub fn mocked(&self) -> Vec<String> {
         self.mocks.keys().cloned().collect()
     }
+}
+
+/// The options of a provider served by a mock: no credentials, and no option whose
+/// variables are unset.
+fn mock_options(p: &ProviderEntry, env: &dyn Fn(&str) -> Option<String>) -> Map<String, Value> {
+    let mut out: Map<String, Value> = p
+        .options
+        .iter()
+        .filter(|(k, _)| !CREDENTIAL_OPTIONS.contains(&k.as_str()))
+        .filter_map(|(k, v)| Some((k.clone(), resolve_value(v, env)?)))
+        .collect();
+    if p.vendor.value == "vertex" && !out.contains_key("vertexProjectId") {
+        out.insert("vertexProjectId".into(), json!("mock-project"));
+    }
+    out
 }

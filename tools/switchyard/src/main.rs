@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use switchyard::check::{check_gateway, check_manifests, Manifests};
 use switchyard::envoy::Runtime;
-use switchyard::gateway::{process_env, GatewayConfig, GatewayError, Upstreams};
+use switchyard::gateway::{process_env, Diagnostic, GatewayConfig, GatewayError, Upstreams};
 use switchyard::higress::HigressOptions;
 use switchyard::run::write_private;
 use switchyard::up::UpOptions;
@@ -30,13 +30,13 @@ enum Cmd {
     },
     /// Report problems in a gateway.yaml and/or Higress manifests (exit status 1 if any).
     Check {
-        /// gateway.yaml to validate (token variables are looked up in the environment).
+        /// gateway.yaml to validate (token and option variables are looked up in the environment).
         #[arg(short, long)]
         config: Option<PathBuf>,
         /// Higress manifests (multi-document YAML) to check, against the config when given.
         #[arg(long)]
         higress: Option<PathBuf>,
-        /// Do not report token variables missing from the environment (e.g. in CI).
+        /// Do not resolve token and option variables from the environment (e.g. in CI).
         #[arg(long)]
         skip_env: bool,
     },
@@ -114,7 +114,7 @@ enum RenderTarget {
         /// URL of the ai-proxy plugin (oci://… or file://…).
         #[arg(long, default_value = "file:///opt/plugins/ai_proxy.wasm")]
         proxy_url: String,
-        /// Keep `${VAR}` token references as text (for a later substitution step).
+        /// Keep `${VAR}` references in tokens and options as text (for a later substitution step).
         #[arg(long)]
         keep_token_refs: bool,
     },
@@ -207,6 +207,38 @@ fn resolved(path: &Path, cfg: &GatewayConfig) -> Result<Upstreams, String> {
     })
 }
 
+/// With `--keep-token-refs` the registries still need each upstream: an option that names
+/// it (`awsRegion`, `vertexRegion`, `azureServiceUrl`, …) must not be a `${VAR}`.
+fn kept_refs(path: &Path, cfg: &GatewayConfig) -> Result<(), String> {
+    let problems: Vec<Diagnostic> = cfg
+        .providers
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            p.upstream_url()
+                .and_then(|u| switchyard::gateway::endpoint_cluster("x", &u))
+                .is_none()
+        })
+        .map(|(i, p)| {
+            Diagnostic::new(
+                p.line,
+                format!("providers[{i}].options"),
+                "with --keep-token-refs the options naming the upstream (region, URL, host) \
+                 must be written out, not `${VAR}`",
+            )
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(GatewayError {
+            file: path.display().to_string(),
+            problems,
+        }
+        .to_string())
+    }
+}
+
 fn render(target: RenderTarget) -> Result<(), String> {
     match target {
         RenderTarget::Envoy {
@@ -238,16 +270,20 @@ fn render(target: RenderTarget) -> Result<(), String> {
             keep_token_refs,
         } => {
             let cfg = load(&config)?;
-            let tokens = if keep_token_refs {
-                cfg.providers
+            let (cfg, tokens) = if keep_token_refs {
+                kept_refs(&config, &cfg)?;
+                let tokens = cfg
+                    .providers
                     .iter()
                     .map(|p| {
                         let t = p.api_tokens.iter().map(|t| t.value.clone()).collect();
                         (p.name.value.clone(), t)
                     })
-                    .collect()
+                    .collect();
+                (cfg, tokens)
             } else {
-                resolved(&config, &cfg)?.tokens()
+                let ups = resolved(&config, &cfg)?;
+                (ups.apply(&cfg), ups.tokens())
             };
             let opts = HigressOptions {
                 balancer_url,
@@ -261,8 +297,8 @@ fn render(target: RenderTarget) -> Result<(), String> {
 }
 
 fn check(config: Option<&Path>, higress: Option<&Path>, skip_env: bool) -> ExitCode {
-    let any = |_: &str| Some(String::new());
-    let env: &dyn Fn(&str) -> Option<String> = if skip_env { &any } else { &process_env };
+    let env: Option<&dyn Fn(&str) -> Option<String>> =
+        if skip_env { None } else { Some(&process_env) };
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
     let manifests = match higress.map(|p| {
         read(p).and_then(|t| Manifests::parse(&t).map_err(|e| format!("{}: {e}", p.display())))

@@ -120,6 +120,7 @@ impl Up {
         }
         let mut mocks = LocalMocks::default();
         let upstreams = mocks.plan(&cfg)?;
+        resolved_ok(&opts.config, &cfg, &upstreams)?;
         let (cds, lds) = resources(&cfg, &upstreams, &opts, &listen, 1);
         write_atomic(&dir.join(CDS_FILE), cds.to_string().as_bytes())?;
         write_atomic(&dir.join(LDS_FILE), lds.to_string().as_bytes())?;
@@ -236,6 +237,7 @@ impl Up {
             })
             .collect::<Result<_, std::io::Error>>()?;
         let upstreams = self.mocks.plan(&cfg)?;
+        resolved_ok(&self.opts.config, &cfg, &upstreams)?;
         let version = self.version + 1;
         let (cds, lds) = resources(&cfg, &upstreams, &self.opts, &listen, version);
         // Clusters first, so the new routes never point at a cluster Envoy lacks.
@@ -378,6 +380,19 @@ fn parse(path: &Path, text: &str) -> Result<GatewayConfig, GatewayError> {
     })
 }
 
+/// What ai-proxy says about the config with resolved (or mock) tokens and options.
+fn resolved_ok(path: &Path, cfg: &GatewayConfig, ups: &Upstreams) -> Result<(), GatewayError> {
+    let problems = ups.validate(cfg);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(GatewayError {
+            file: path.display().to_string(),
+            problems,
+        })
+    }
+}
+
 /// The CDS and LDS file contents for `cfg`.
 fn resources(
     cfg: &GatewayConfig,
@@ -449,7 +464,7 @@ fn print_upstreams(gw: &Up) {
     let mocked = gw.mocked();
     for (name, (cluster, _)) in &gw.upstreams.by_provider {
         let how = if mocked.contains(name) {
-            " (mock: token variable unset)"
+            " (mock: a token or option variable is unset)"
         } else if cluster.tls {
             " (TLS)"
         } else {

@@ -107,7 +107,7 @@ fn gateway_problems_have_file_and_line() {
     let bad = GATEWAY.replace("type: qwen", "type: qwenn")
         + "  - {name: minmax, type: minimax, model: m}\n";
     let env = |_: &str| Some("k".to_string());
-    let f = check_gateway("g.yaml", &bad, &env, None);
+    let f = check_gateway("g.yaml", &bad, Some(&env), None);
     assert_eq!(kinds(&f), [Kind::UnknownVendor, Kind::Duplicate], "{f:?}");
     assert_eq!(f[0].at, "g.yaml:7");
     assert!(f[0]
@@ -116,7 +116,7 @@ fn gateway_problems_have_file_and_line() {
     assert_eq!(f[1].at, "g.yaml:10");
     // Missing token variables.
     let env = |k: &str| (k == "MINIMAX_KEY").then(|| "k".to_string());
-    let f = check_gateway("g.yaml", GATEWAY, &env, None);
+    let f = check_gateway("g.yaml", GATEWAY, Some(&env), None);
     assert_eq!(kinds(&f), [Kind::MissingToken], "{f:?}");
     assert_eq!(f[0].at, "g.yaml:9");
     assert!(f[0].message.contains("`QWEN_KEY`"));
@@ -126,11 +126,11 @@ fn gateway_problems_have_file_and_line() {
 fn gateway_against_deployed_manifests() {
     let env = |_: &str| Some("k".to_string());
     let m = |name: &str| Manifests::parse(&std::fs::read_to_string(sample(name)).unwrap()).unwrap();
-    assert!(check_gateway("g.yaml", GATEWAY, &env, Some(&m("seed-ok.yaml"))).is_empty());
+    assert!(check_gateway("g.yaml", GATEWAY, Some(&env), Some(&m("seed-ok.yaml"))).is_empty());
     // A provider added to gateway.yaml but not deployed.
     let more =
         GATEWAY.to_string() + "  - {name: kimi, type: moonshot, model: kimi-k2, api_tokens: [x]}\n";
-    let f = check_gateway("g.yaml", &more, &env, Some(&m("seed-ok.yaml")));
+    let f = check_gateway("g.yaml", &more, Some(&env), Some(&m("seed-ok.yaml")));
     assert!(
         f.iter().any(|f| f.kind == Kind::NoDestination
             && f.at == "g.yaml"

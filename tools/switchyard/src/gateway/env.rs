@@ -1,17 +1,30 @@
-//! `${VAR}` references in tokens: finding, resolving and reporting missing ones; and each
-//! provider's upstream with its resolved tokens.
+//! `${VAR}` references in tokens and in the strings of provider `options`: finding,
+//! resolving and reporting missing ones; and each provider's upstream with its resolved tokens
+//! and options.
 
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use switchyard_policy::proxy::ProxyConfig;
 
 use super::diagnostics::Diagnostic;
 use super::render::endpoint_cluster;
 use super::schema::{GatewayConfig, ProviderEntry};
+use super::validate::proxy_error;
 use crate::envoy::Cluster;
 
 /// The environment lookup used to resolve `${VAR}`: unset and empty variables are missing.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
+
+/// Option keys that hold vendor credentials. A provider `up` serves with a mock leaves them
+/// out and gets a mock API token instead (Bedrock API key, Vertex static access token).
+pub const CREDENTIAL_OPTIONS: &[&str] = &[
+    "awsAccessKey",
+    "awsSecretKey",
+    "awsSessionToken",
+    "vertexAuthKey",
+];
 
 impl ProviderEntry {
     /// Variables the tokens reference that `env` does not have.
@@ -30,6 +43,107 @@ impl ProviderEntry {
             .map(|t| resolve_env(t, env))
             .collect()
     }
+
+    /// Per option key, the variables its strings reference that `env` does not have.
+    pub fn missing_option_vars(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<(String, Vec<String>)> {
+        self.options
+            .iter()
+            .filter_map(|(k, v)| {
+                let missing: Vec<String> = value_refs(v)
+                    .into_iter()
+                    .filter(|n| env(n).is_none())
+                    .collect();
+                (!missing.is_empty()).then(|| (k.clone(), missing))
+            })
+            .collect()
+    }
+
+    /// Options with `${VAR}` resolved in every string (nested ones too); `None` when a
+    /// referenced variable is missing.
+    pub fn resolved_options(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Map<String, Value>> {
+        self.options
+            .iter()
+            .map(|(k, v)| Some((k.clone(), resolve_value(v, env)?)))
+            .collect()
+    }
+
+    /// Every missing variable of this provider (`providers[i]`), tokens first, then one
+    /// problem per option.
+    pub fn missing_vars_problems(
+        &self,
+        i: usize,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        let missing = self.missing_token_vars(env);
+        if !missing.is_empty() {
+            out.push(missing_vars_problem(i, self, &missing));
+        }
+        for (key, missing) in self.missing_option_vars(env) {
+            out.push(Diagnostic::new(
+                self.options.line(&key),
+                format!("providers[{i}].options.{key}"),
+                not_set(&self.name.value, &missing),
+            ));
+        }
+        out
+    }
+
+    /// This provider with `options` in place of its own (lines kept).
+    pub fn with_options(&self, options: Map<String, Value>) -> ProviderEntry {
+        let mut p = self.clone();
+        p.options.map = options;
+        p
+    }
+}
+
+/// Every `${VAR}` syntax error in the strings of `v` (nested ones too).
+pub fn value_ref_errors(v: &Value) -> Vec<String> {
+    let mut all = Vec::new();
+    strings(v, &mut all);
+    all.into_iter().filter_map(|s| env_refs(s).err()).collect()
+}
+
+/// The variables the strings of `v` reference (malformed references are left to validation).
+pub fn value_refs(v: &Value) -> Vec<String> {
+    let mut all = Vec::new();
+    strings(v, &mut all);
+    all.into_iter()
+        .flat_map(|s| env_refs(s).unwrap_or_default())
+        .collect()
+}
+
+fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// `v` with `${VAR}` resolved in every string; `None` when a variable is missing.
+pub fn resolve_value(v: &Value, env: &dyn Fn(&str) -> Option<String>) -> Option<Value> {
+    Some(match v {
+        Value::String(s) => Value::String(resolve_env(s, env)?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| resolve_value(x, env))
+                .collect::<Option<_>>()?,
+        ),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| Some((k.clone(), resolve_value(x, env)?)))
+                .collect::<Option<_>>()?,
+        ),
+        other => other.clone(),
+    })
 }
 
 /// Names of the `${VAR}` references in `s`; an error for an unclosed or empty reference.
@@ -43,7 +157,7 @@ pub fn env_refs(s: &str) -> Result<Vec<String>, String> {
             .ok_or_else(|| format!("unclosed `${{` in `{}`", redact(s)))?;
         let name = &after[..end];
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(format!("`${{{name}}}` is not a variable name"));
+            return Err(format!("`${{{}}}` is not a variable name", redact(name)));
         }
         out.push(name.to_string());
         rest = &after[end + 1..];
@@ -71,35 +185,44 @@ fn resolve_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<String> 
     Some(out)
 }
 
-/// Where each provider's traffic goes and with which tokens, decided by the caller (the
-/// configured upstreams, or local mocks for `up`).
+/// Where each provider's traffic goes, with which tokens and options, decided by the caller
+/// (the configured upstreams, or local mocks for `up`).
 #[derive(Debug, Clone, Default)]
 pub struct Upstreams {
     pub by_provider: BTreeMap<String, (Cluster, Vec<String>)>,
+    /// Each provider's options as rendered: `${VAR}` resolved (a mocked provider's without
+    /// its credentials). A provider not listed keeps its options as written.
+    pub options: BTreeMap<String, Map<String, Value>>,
 }
 
 impl Upstreams {
-    /// Each provider's configured upstream with tokens resolved from `env`; every provider
-    /// whose tokens reference a missing variable is reported.
+    /// Each provider's configured upstream with tokens and options resolved from `env`;
+    /// every missing variable is reported, and then what ai-proxy says about the resolved
+    /// config (its messages name fields, never values).
     pub fn configured(
         cfg: &GatewayConfig,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Upstreams, Vec<Diagnostic>> {
-        let mut by_provider = BTreeMap::new();
+        let mut ups = Upstreams::default();
         let mut problems = Vec::new();
         for (i, p) in cfg.providers.iter().enumerate() {
-            let missing = p.missing_token_vars(env);
+            let missing = p.missing_vars_problems(i, env);
             if !missing.is_empty() {
-                problems.push(missing_vars_problem(i, p, &missing));
+                problems.extend(missing);
                 continue;
             }
-            let tokens = p.resolved_tokens(env).unwrap_or_default();
-            match p
+            let (Some(tokens), Some(options)) = (p.resolved_tokens(env), p.resolved_options(env))
+            else {
+                continue;
+            };
+            let resolved = p.with_options(options.clone());
+            match resolved
                 .upstream_url()
                 .and_then(|u| endpoint_cluster(&p.cluster_name(), &u))
             {
                 Some(c) => {
-                    by_provider.insert(p.name.value.clone(), (c, tokens));
+                    ups.by_provider.insert(p.name.value.clone(), (c, tokens));
+                    ups.options.insert(p.name.value.clone(), options);
                 }
                 None => problems.push(Diagnostic::new(
                     p.line,
@@ -109,7 +232,10 @@ impl Upstreams {
             }
         }
         if problems.is_empty() {
-            Ok(Upstreams { by_provider })
+            problems.extend(ups.validate(cfg));
+        }
+        if problems.is_empty() {
+            Ok(ups)
         } else {
             Err(problems)
         }
@@ -122,6 +248,27 @@ impl Upstreams {
             .map(|(k, (_, t))| (k.clone(), t.clone()))
             .collect()
     }
+
+    /// `cfg` with each provider's options as these upstreams render them.
+    pub fn apply(&self, cfg: &GatewayConfig) -> GatewayConfig {
+        let mut out = cfg.clone();
+        for p in &mut out.providers {
+            if let Some(o) = self.options.get(&p.name.value) {
+                p.value.options.map = o.clone();
+            }
+        }
+        out
+    }
+
+    /// What ai-proxy's own validation says about the config rendered from `cfg` with these
+    /// tokens and options (empty: accepted).
+    pub fn validate(&self, cfg: &GatewayConfig) -> Vec<Diagnostic> {
+        let resolved = self.apply(cfg);
+        match ProxyConfig::from_json(&resolved.proxy_config(&self.tokens())) {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![proxy_error(cfg, &e.field, &e.message)],
+        }
+    }
 }
 
 /// The problem reported for a provider whose token variables are not set.
@@ -130,16 +277,19 @@ pub fn missing_vars_problem(i: usize, p: &ProviderEntry, missing: &[String]) -> 
     Diagnostic::new(
         line,
         format!("providers[{i}].api_tokens"),
-        format!(
-            "provider `{}`: environment variable{} {} not set",
-            p.name.value,
-            if missing.len() > 1 { "s" } else { "" },
-            missing
-                .iter()
-                .map(|m| format!("`{m}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        not_set(&p.name.value, missing),
+    )
+}
+
+fn not_set(provider: &str, missing: &[String]) -> String {
+    format!(
+        "provider `{provider}`: environment variable{} {} not set",
+        if missing.len() > 1 { "s" } else { "" },
+        missing
+            .iter()
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 

@@ -16,9 +16,12 @@ mod schema;
 mod validate;
 
 pub use diagnostics::{Diagnostic, GatewayError};
-pub use env::{env_refs, missing_vars_problem, process_env, Upstreams};
+pub use env::{
+    env_refs, missing_vars_problem, process_env, resolve_value, value_refs, Upstreams,
+    CREDENTIAL_OPTIONS,
+};
 pub use render::{endpoint_cluster, render};
 pub use schema::{
-    BalancerEntry, GatewayConfig, HigressEntry, LimitsEntry, ListenerEntry, Located, ProviderEntry,
-    RouteEntry, DEFAULT_HEADER, STRATEGIES,
+    BalancerEntry, GatewayConfig, HigressEntry, LimitsEntry, ListenerEntry, Located, Options,
+    ProviderEntry, RouteEntry, DEFAULT_HEADER, STRATEGIES,
 };

@@ -108,7 +108,7 @@ impl ProviderEntry {
         if let Some((cluster, _)) = self.vertex_auth() {
             v.insert("vertexAuthServiceName".into(), json!(cluster));
         }
-        for (k, val) in &self.options {
+        for (k, val) in self.options.iter() {
             v.insert(k.clone(), val.clone());
         }
         Value::Object(v)
@@ -142,13 +142,14 @@ pub fn endpoint_cluster(name: &str, url: &str) -> Option<Cluster> {
     })
 }
 
-/// The Envoy bootstrap spec for `cfg`, with upstream clusters and tokens decided.
+/// The Envoy bootstrap spec for `cfg`, with upstream clusters, tokens and options decided.
 pub fn render(
     cfg: &GatewayConfig,
     upstreams: &Upstreams,
     wasm_dir: &Path,
     admin: SocketAddr,
 ) -> BootstrapSpec {
+    let cfg = &upstreams.apply(cfg);
     let header = cfg.header();
     let addrs = cfg.listen_addrs();
     let mut spec = BootstrapSpec::new(addrs[0], admin);

@@ -106,9 +106,43 @@ pub struct ProviderEntry {
     /// Cluster the `http` metric source polls for this provider.
     #[serde(default)]
     pub metrics_cluster: Option<String>,
-    /// Extra ai-proxy provider fields (Higress names, e.g. `claudeVersion`), passed through.
+    /// Extra ai-proxy provider fields (Higress names, e.g. `claudeVersion`), passed through;
+    /// `${VAR}` in their strings is replaced from the environment when rendering.
     #[serde(default)]
-    pub options: Map<String, Value>,
+    pub options: Options,
+}
+
+/// A provider's `options`: the map, and the line each key was written on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Options {
+    pub map: Map<String, Value>,
+    pub lines: BTreeMap<String, u64>,
+}
+
+impl Options {
+    /// The line `key` was written on (0 when unknown).
+    pub fn line(&self, key: &str) -> u64 {
+        self.lines.get(key).copied().unwrap_or(0)
+    }
+}
+
+impl std::ops::Deref for Options {
+    type Target = Map<String, Value>;
+    fn deref(&self) -> &Map<String, Value> {
+        &self.map
+    }
+}
+
+impl<'de> Deserialize<'de> for Options {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let located = BTreeMap::<String, Located<Value>>::deserialize(d)?;
+        let mut out = Options::default();
+        for (k, v) in located {
+            out.lines.insert(k.clone(), v.line);
+            out.map.insert(k, v.value);
+        }
+        Ok(out)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

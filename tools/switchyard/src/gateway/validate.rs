@@ -7,9 +7,9 @@ use switchyard_policy::balancer::BalancerConfig;
 use switchyard_policy::proxy::ProxyConfig;
 
 use super::diagnostics::{yaml_error, Diagnostic, GatewayError};
-use super::env::env_refs;
+use super::env::{env_refs, resolve_value, value_ref_errors, value_refs};
 use super::render::endpoint_cluster;
-use super::schema::{GatewayConfig, ProviderEntry, STRATEGIES};
+use super::schema::{GatewayConfig, Located, ProviderEntry, STRATEGIES};
 
 impl GatewayConfig {
     /// Read, parse and validate `path`.
@@ -162,27 +162,78 @@ impl GatewayConfig {
                     e.message,
                 ));
             }
-            if let Err(e) = ProxyConfig::from_json(&self.proxy_config(&tokens)) {
-                let line = provider_line_of_field(self, &e.field);
-                out.push(Diagnostic::new(
-                    line,
-                    format!("ai-proxy ({})", e.field),
-                    e.message,
-                ));
+            // Option strings with `${VAR}` get a placeholder too; what ai-proxy says about such
+            // an option waits for its value (`Upstreams::configured` checks the resolved config).
+            let shaped = self.with_placeholder_options();
+            if let Err(e) = ProxyConfig::from_json(&shaped.proxy_config(&tokens)) {
+                if !self.field_has_refs(&e.field) {
+                    out.push(proxy_error(self, &e.field, &e.message));
+                }
             }
         }
         out
     }
+
+    /// This config with every `${VAR}` in provider options replaced by a placeholder.
+    fn with_placeholder_options(&self) -> GatewayConfig {
+        let mut out = self.clone();
+        for p in &mut out.providers {
+            let shaped = p.placeholder_options();
+            p.value.options.map = shaped;
+        }
+        out
+    }
+
+    /// Whether an ai-proxy error path (`providers[2].vertexAuthKey`) names an option whose
+    /// value references a variable.
+    fn field_has_refs(&self, field: &str) -> bool {
+        provider_of_field(self, field).is_some_and(|(p, key)| {
+            p.options
+                .get(key)
+                .is_some_and(|v| !value_refs(v).is_empty())
+        })
+    }
 }
 
-/// Best effort: the line of the provider a plugin error path (`providers[2].type`) points at.
-fn provider_line_of_field(cfg: &GatewayConfig, field: &str) -> u64 {
-    field
-        .strip_prefix("providers[")
-        .and_then(|r| r.split(']').next())
-        .and_then(|i| i.parse::<usize>().ok())
-        .and_then(|i| cfg.providers.get(i))
-        .map_or(0, |p| p.line)
+/// The provider an ai-proxy error path (`providers[2].type`) points at, and the field
+/// (the path's next segment).
+fn provider_of_field<'a, 'f>(
+    cfg: &'a GatewayConfig,
+    field: &'f str,
+) -> Option<(&'a Located<ProviderEntry>, &'f str)> {
+    let rest = field.strip_prefix("providers[")?;
+    let (i, rest) = rest.split_once(']')?;
+    let p = cfg.providers.get(i.parse::<usize>().ok()?)?;
+    let key = rest
+        .trim_start_matches('.')
+        .split(['.', '['])
+        .next()
+        .unwrap_or_default();
+    Some((p, key))
+}
+
+/// An ai-proxy validation error as a diagnostic, at the line of the option it names, else of
+/// its provider (0 for a top-level field).
+pub(super) fn proxy_error(cfg: &GatewayConfig, field: &str, message: &str) -> Diagnostic {
+    let line = provider_of_field(cfg, field).map_or(0, |(p, key)| match p.options.line(key) {
+        0 => p.line,
+        l => l,
+    });
+    Diagnostic::new(line, format!("ai-proxy ({field})"), message)
+}
+
+impl ProviderEntry {
+    /// Options with every `${VAR}` replaced by a placeholder (for checks before resolution).
+    fn placeholder_options(&self) -> serde_json::Map<String, serde_json::Value> {
+        let placeholder = |_: &str| Some("placeholder".to_string());
+        self.options
+            .iter()
+            .map(|(k, v)| {
+                let shaped = resolve_value(v, &placeholder).unwrap_or_else(|| v.clone());
+                (k.clone(), shaped)
+            })
+            .collect()
+    }
 }
 
 fn is_token(s: &str) -> bool {
@@ -216,7 +267,11 @@ impl ProviderEntry {
                     known.join(", ")
                 ),
             ));
-        } else if self.upstream_url().is_none() {
+        } else if self
+            .with_options(self.placeholder_options())
+            .upstream_url()
+            .is_none()
+        {
             out.push(Diagnostic::new(
                 self.vendor.line,
                 at("endpoint"),
@@ -245,6 +300,15 @@ impl ProviderEntry {
         for (j, t) in self.api_tokens.iter().enumerate() {
             if let Err(m) = env_refs(t) {
                 out.push(Diagnostic::new(t.line, at(&format!("api_tokens[{j}]")), m));
+            }
+        }
+        for (k, v) in self.options.iter() {
+            for m in value_ref_errors(v) {
+                out.push(Diagnostic::new(
+                    self.options.line(k),
+                    at(&format!("options.{k}")),
+                    m,
+                ));
             }
         }
         if let Some(w) = &self.weight {
