@@ -1,6 +1,8 @@
 //! The switchyard CLI against real Envoy: rendered bootstraps pass `envoy --mode validate`,
 //! and `switchyard up` applies an edited gateway.yaml (a provider added) without restarting
-//! Envoy or dropping a request in flight, and keeps running through a bad edit.
+//! Envoy or dropping a request in flight, and keeps running through a bad edit. A Bedrock
+//! provider's AWS secret written as `${VAR}` in `options` is resolved from the environment
+//! and signs real requests (native runtime; Proxy-Wasm refuses SigV4 clearly).
 
 use std::path::Path;
 use std::process::Command;
@@ -60,6 +62,79 @@ fn rendered_bootstraps_pass_envoy_validate() {
     let (ok, text) = validate(&bad);
     assert!(!ok, "envoy accepted a refused plugin config: {text}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `awsSecretKey: "${VAR}"` in gateway.yaml: resolved at render time, the mock provider
+/// verifies the SigV4 signature made with it; missing, it is reported without any secret.
+#[test]
+fn bedrock_secret_from_the_environment() {
+    const KEY_ID: &str = "AKIDOPTIONSE2E";
+    const SECRET: &str = "optvar/Secret+Key/e2e";
+    let mock = MockServer::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    mock.add_aws_credentials(KEY_ID, SECRET);
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nproviders:\n  - name: aws\n    type: bedrock\n    model: anthropic.claude-3-5-sonnet-20240620-v1:0\n    endpoint: 'http://{}'\n    options:\n      awsRegion: us-east-1\n      awsAccessKey: ${{E2E_AWS_ACCESS_KEY}}\n      awsSecretKey: \"${{E2E_AWS_SECRET_KEY}}\"\n",
+        mock.addr()
+    );
+    let cfg = GatewayConfig::parse(&yaml).unwrap_or_else(|e| panic!("{e:?}"));
+    // Missing: named with its line, and neither the secret nor the access key is shown.
+    let only_key = |v: &str| (v == "E2E_AWS_ACCESS_KEY").then(|| KEY_ID.to_string());
+    let err = Upstreams::configured(&cfg, &only_key).unwrap_err();
+    let shown = format!("{err:?}");
+    assert_eq!(err.len(), 1, "{shown}");
+    assert_eq!(err[0].line, 9, "{shown}");
+    assert_eq!(err[0].field, "providers[0].options.awsSecretKey");
+    assert!(
+        shown.contains("`E2E_AWS_SECRET_KEY`")
+            && !shown.contains(KEY_ID)
+            && !shown.contains(SECRET),
+        "{shown}"
+    );
+    // Set: rendered into ai-proxy's config, and requests are signed with it.
+    let env = |v: &str| match v {
+        "E2E_AWS_ACCESS_KEY" => Some(KEY_ID.to_string()),
+        "E2E_AWS_SECRET_KEY" => Some(SECRET.to_string()),
+        _ => None,
+    };
+    let ups = Upstreams::configured(&cfg, &env).unwrap();
+    let mut spec =
+        switchyard::gateway::render(&cfg, &ups, &wasm_dir(), "127.0.0.1:0".parse().unwrap());
+    let base = switchyard_e2e::spec();
+    spec.runtime = base.runtime;
+    spec.native_module_dir = base.native_module_dir;
+    let gw = Gateway::start(&spec);
+    let chat = r#"{"model":"auto","messages":[{"role":"user","content":"hi"}]}"#;
+    let r = gw.post("/v1/chat/completions", chat);
+    if native() {
+        assert_eq!(r.status, 200, "{}", r.text());
+        let got = mock.requests();
+        let auth = got[0].header("authorization").unwrap();
+        assert!(
+            auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={KEY_ID}/")),
+            "{auth}"
+        );
+    } else {
+        assert_eq!(r.status, 500, "{}", r.text());
+        assert_eq!(r.json()["error"]["code"], "sigv4_unsupported_runtime");
+        assert!(mock.requests().is_empty());
+    }
+    assert!(!gw.log().contains(SECRET));
+    // The check can fail: a wrong secret in the environment is refused by the mock.
+    if native() {
+        let wrong = |v: &str| match v {
+            "E2E_AWS_ACCESS_KEY" => Some(KEY_ID.to_string()),
+            _ => Some("not-the-secret".to_string()),
+        };
+        let ups = Upstreams::configured(&cfg, &wrong).unwrap();
+        let mut spec =
+            switchyard::gateway::render(&cfg, &ups, &wasm_dir(), "127.0.0.1:0".parse().unwrap());
+        let base = switchyard_e2e::spec();
+        spec.runtime = base.runtime;
+        spec.native_module_dir = base.native_module_dir;
+        let bad = Gateway::start(&spec);
+        let r = bad.post("/v1/chat/completions", chat);
+        assert_eq!(r.status, 403, "{}", r.text());
+    }
 }
 
 fn gateway_yaml(providers: &[(&str, &str, std::net::SocketAddr, u32)]) -> String {

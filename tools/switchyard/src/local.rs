@@ -99,3 +99,66 @@ fn mock_options(p: &ProviderEntry, env: &dyn Fn(&str) -> Option<String>) -> Map<
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLOUDS: &str = "providers:
+  - name: aws
+    type: bedrock
+    model: m
+    options: {awsRegion: us-east-1, awsAccessKey: '${AK}', awsSecretKey: '${SK}', awsSessionToken: '${ST}'}
+  - name: vx
+    type: vertex
+    model: gemini-2.5-flash
+    options: {vertexRegion: us-central1, vertexAuthKey: '${VERTEX_KEY}'}
+";
+
+    #[test]
+    fn providers_missing_option_variables_are_mocked_without_credentials() {
+        let cfg = GatewayConfig::parse(CLOUDS).unwrap();
+        let mut mocks = LocalMocks::default();
+        let ups = mocks.plan_with_env(&cfg, &|_| None).unwrap();
+        assert_eq!(mocks.mocked(), ["aws", "vx"]);
+        for name in ["aws", "vx"] {
+            let (cluster, tokens) = &ups.by_provider[name];
+            assert_eq!(cluster.address, "127.0.0.1");
+            assert_eq!(tokens, &[format!("mock-key-{name}")]);
+        }
+        let aws = &ups.options["aws"];
+        assert_eq!(aws.keys().collect::<Vec<_>>(), ["awsRegion"]);
+        let vx = &ups.options["vx"];
+        assert!(!vx.contains_key("vertexAuthKey"));
+        assert_eq!(vx["vertexProjectId"], "mock-project");
+        // ai-proxy accepts what the mocks are served with.
+        assert_eq!(ups.validate(&cfg), []);
+        let spec = crate::gateway::render(
+            &cfg,
+            &ups,
+            std::path::Path::new("/w"),
+            "127.0.0.1:0".parse().unwrap(),
+        );
+        let text = spec.filters[1].config.to_string();
+        assert!(!text.contains("${"), "{text}");
+        assert!(!spec.clusters.iter().any(|c| c.name == "vertex-auth-vx"));
+    }
+
+    #[test]
+    fn a_new_plan_resolves_again() {
+        // Each reload plans again: a provider whose variables are now set leaves its mock.
+        let cfg = GatewayConfig::parse(CLOUDS).unwrap();
+        let mut mocks = LocalMocks::default();
+        mocks.plan_with_env(&cfg, &|_| None).unwrap();
+        assert_eq!(mocks.mocked(), ["aws", "vx"]);
+        let env = |k: &str| ["AK", "SK", "ST"].contains(&k).then(|| format!("v-{k}"));
+        let ups = mocks.plan_with_env(&cfg, &env).unwrap();
+        assert_eq!(mocks.mocked(), ["vx"]);
+        let (cluster, tokens) = &ups.by_provider["aws"];
+        assert_eq!(cluster.address, "bedrock-runtime.us-east-1.amazonaws.com");
+        assert!(tokens.is_empty());
+        assert_eq!(ups.options["aws"]["awsSecretKey"], "v-SK");
+        assert_eq!(ups.validate(&cfg), []);
+        mocks.release_retired();
+    }
+}

@@ -234,3 +234,131 @@ fn cli_render_writes_private_files() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const CLOUD_GATEWAY: &str = "providers:
+  - name: aws
+    type: bedrock
+    model: anthropic.claude-3-5-sonnet-20240620-v1:0
+    options:
+      awsRegion: us-east-1
+      awsAccessKey: ${SY_TEST_AK}
+      awsSecretKey: \"${SY_TEST_SK}\"
+";
+
+fn cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    c.args(args)
+        .env_remove("SY_TEST_AK")
+        .env_remove("SY_TEST_SK");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn option_variables_through_the_binary() {
+    let dir = std::env::temp_dir().join(format!("switchyard-optvars-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let g = dir.join("gateway.yaml");
+    std::fs::write(&g, CLOUD_GATEWAY).unwrap();
+    let g = g.to_str().unwrap();
+    const AK: &str = "AKIDOPTVARTEST";
+    const SK: &str = "wJalrXUtnFEMI-optvar-secret";
+    let both = [("SY_TEST_AK", AK), ("SY_TEST_SK", SK)];
+    // Set: the rendered ai-proxy config carries the values.
+    let (code, out, err) = cli(&["render", "envoy", "-c", g], &both);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(SK) && out.contains(AK) && !out.contains("${SY_TEST"),
+        "{out}"
+    );
+    let (code, out, err) = cli(&["check", "-c", g], &both);
+    assert_eq!(code, 0, "{out}{err}");
+    // The secret missing: every command names file, line, option and variable, and prints
+    // none of the values it has.
+    let only_ak = [("SY_TEST_AK", AK)];
+    let (code, out, err) = cli(&["render", "envoy", "-c", g], &only_ak);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("gateway.yaml:8: providers[0].options.awsSecretKey: provider `aws`: environment variable `SY_TEST_SK` not set"),
+        "{err}"
+    );
+    assert!(!out.contains(AK) && !err.contains(AK), "{out}{err}");
+    let (code, out, err) = cli(&["render", "higress", "-c", g], &only_ak);
+    assert_eq!(code, 1);
+    assert!(err.contains("SY_TEST_SK") && !err.contains(AK) && !out.contains(AK));
+    let (code, out, err) = cli(&["check", "-c", g], &only_ak);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("gateway.yaml:8") && out.contains("`SY_TEST_SK`") && !out.contains(AK),
+        "{out}{err}"
+    );
+    let (code, out, _) = cli(&["check", "-c", g, "--skip-env"], &[]);
+    assert_eq!(code, 0, "{out}");
+    // A malformed reference in a secret: the error shows none of it.
+    let bad = CLOUD_GATEWAY.replace("${SY_TEST_SK}", &format!("{SK}${{"));
+    let b = dir.join("bad.yaml");
+    std::fs::write(&b, bad).unwrap();
+    let (code, out, err) = cli(&["render", "envoy", "-c", b.to_str().unwrap()], &both);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("bad.yaml:8: providers[0].options.awsSecretKey"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("optvar-secret") && !out.contains("optvar-secret"),
+        "{err}"
+    );
+    // --keep-token-refs keeps option references as text, and `check --higress` reports them.
+    let m = dir.join("manifests.yaml");
+    let (code, _, err) = cli(
+        &[
+            "render",
+            "higress",
+            "-c",
+            g,
+            "--keep-token-refs",
+            "-o",
+            m.to_str().unwrap(),
+        ],
+        &both,
+    );
+    assert_eq!(code, 0, "{err}");
+    let manifests = std::fs::read_to_string(&m).unwrap();
+    assert!(
+        manifests.contains("${SY_TEST_SK}") && !manifests.contains(SK),
+        "{manifests}"
+    );
+    let (code, out, _) = cli(&["check", "--higress", m.to_str().unwrap()], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("unresolved variable `SY_TEST_SK` in `awsSecretKey`"),
+        "{out}"
+    );
+    // Without it they are resolved.
+    let (code, out, err) = cli(&["render", "higress", "-c", g], &both);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(SK) && !out.contains("${SY_TEST"), "{out}");
+    // A region kept as a reference leaves no upstream for the registries: refused.
+    let r = dir.join("region.yaml");
+    std::fs::write(&r, CLOUD_GATEWAY.replace("us-east-1", "${SY_TEST_REGION}")).unwrap();
+    let (code, _, err) = cli(
+        &[
+            "render",
+            "higress",
+            "-c",
+            r.to_str().unwrap(),
+            "--keep-token-refs",
+        ],
+        &both,
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("providers[0].options"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

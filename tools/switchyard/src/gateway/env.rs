@@ -323,4 +323,116 @@ mod tests {
         assert_eq!(up.by_provider["a"].1, ["v", "v"]);
         assert_eq!(up.by_provider["b"].0.address, "api.deepseek.com");
     }
+
+    const BEDROCK: &str = "providers:\n  - name: aws\n    type: bedrock\n    model: m\n    options:\n      awsRegion: ${REGION}\n      awsAccessKey: AKIDEXAMPLE\n      awsSecretKey: \"${AWS_SECRET}\"\n      bedrockAdditionalFields: {top_k: 5, note: \"n-${NOTE}\"}\n";
+
+    #[test]
+    fn option_references_resolve_top_level_and_nested() {
+        let cfg = GatewayConfig::parse(BEDROCK).unwrap();
+        let env = |k: &str| match k {
+            "REGION" => Some("eu-west-3".to_string()),
+            "AWS_SECRET" => Some("s3cr3t-value".to_string()),
+            "NOTE" => Some("x".to_string()),
+            _ => None,
+        };
+        let up = Upstreams::configured(&cfg, &env).unwrap();
+        let o = &up.options["aws"];
+        assert_eq!(o["awsSecretKey"], "s3cr3t-value");
+        assert_eq!(o["awsAccessKey"], "AKIDEXAMPLE");
+        assert_eq!(o["bedrockAdditionalFields"]["note"], "n-x");
+        assert_eq!(o["bedrockAdditionalFields"]["top_k"], 5);
+        // The region option decides the host.
+        assert_eq!(
+            up.by_provider["aws"].0.address,
+            "bedrock-runtime.eu-west-3.amazonaws.com"
+        );
+        let spec = super::super::render(
+            &cfg,
+            &up,
+            std::path::Path::new("/w"),
+            "127.0.0.1:0".parse().unwrap(),
+        );
+        let p = &spec.filters[1].config["providers"][0];
+        assert_eq!(p["awsSecretKey"], "s3cr3t-value");
+        assert_eq!(p["awsRegion"], "eu-west-3");
+        // The file itself keeps the references.
+        assert_eq!(cfg.providers[0].options["awsSecretKey"], "${AWS_SECRET}");
+    }
+
+    #[test]
+    fn missing_option_variables_are_reported_per_option_with_line() {
+        let cfg = GatewayConfig::parse(BEDROCK).unwrap();
+        let env = |k: &str| (k == "REGION").then(|| "us-east-1".to_string());
+        let err = Upstreams::configured(&cfg, &env).unwrap_err();
+        let fields: Vec<&str> = err.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "providers[0].options.awsSecretKey",
+                "providers[0].options.bedrockAdditionalFields"
+            ]
+        );
+        assert_eq!((err[0].line, err[1].line), (8, 9));
+        assert_eq!(
+            err[0].message,
+            "provider `aws`: environment variable `AWS_SECRET` not set"
+        );
+        assert!(err[1].message.contains("`NOTE`"));
+        // Tokens and options of one provider are both reported.
+        let text = "providers:\n  - {name: c, type: claude, model: m, api_tokens: ['${TOK}'], options: {claudeVersion: '${V}'}}\n";
+        let cfg = GatewayConfig::parse(text).unwrap();
+        let err = Upstreams::configured(&cfg, &env).unwrap_err();
+        let fields: Vec<&str> = err.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "providers[0].api_tokens",
+                "providers[0].options.claudeVersion"
+            ]
+        );
+    }
+
+    #[test]
+    fn reference_errors_never_show_the_value() {
+        let e = env_refs("sk-live-0123456789${").unwrap_err();
+        assert!(!e.contains("0123456789"), "{e}");
+        let e = env_refs("${sk-live-0123456789}").unwrap_err();
+        assert!(!e.contains("0123456789"), "{e}");
+        // The same checks run on options at load, at the option's line.
+        let text = "providers:\n  - name: aws\n    type: bedrock\n    model: m\n    options:\n      awsRegion: us-east-1\n      awsAccessKey: AK\n      awsSecretKey: \"wJalrXUtnFEMI${\"\n";
+        let err = GatewayConfig::parse(text).unwrap_err();
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert_eq!(
+            (err[0].line, err[0].field.as_str()),
+            (8, "providers[0].options.awsSecretKey")
+        );
+        assert!(!err[0].message.contains("XUtnFEMI"), "{err:?}");
+    }
+
+    #[test]
+    fn resolved_options_are_checked_by_ai_proxy_without_echoing_them() {
+        // At load a referenced Vertex key is a placeholder: no error before its value is known.
+        let text = "providers:\n  - name: vx\n    type: vertex\n    model: gemini-2.5-flash\n    options:\n      vertexRegion: us-central1\n      vertexProjectId: p\n      vertexAuthKey: ${VERTEX_KEY}\n";
+        let cfg = GatewayConfig::parse(text).unwrap();
+        let env = |_: &str| Some("not-json-secret-material".to_string());
+        let err = Upstreams::configured(&cfg, &env).unwrap_err();
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert_eq!(err[0].field, "ai-proxy (providers[0].vertexAuthKey)");
+        assert_eq!(err[0].line, 8);
+        assert!(!err[0].message.contains("secret-material"), "{err:?}");
+        // A real key: resolved, and its token endpoint gets a cluster.
+        let key = include_str!("../../../../crates/protocol/testdata/vertex/service_account.json");
+        let key: Value = serde_json::from_str(key).unwrap();
+        let key = key.to_string();
+        let env = |_: &str| Some(key.clone());
+        let up = Upstreams::configured(&cfg, &env).unwrap();
+        let spec = super::super::render(
+            &cfg,
+            &up,
+            std::path::Path::new("/w"),
+            "127.0.0.1:0".parse().unwrap(),
+        );
+        assert!(spec.clusters.iter().any(|c| c.name == "vertex-auth-vx"));
+        assert_eq!(spec.filters[1].config["providers"][0]["vertexAuthKey"], key);
+    }
 }
