@@ -82,7 +82,7 @@ fn bedrock_secret_from_the_environment() {
     let err = Upstreams::configured(&cfg, &only_key).unwrap_err();
     let shown = format!("{err:?}");
     assert_eq!(err.len(), 1, "{shown}");
-    assert_eq!(err[0].line, 9, "{shown}");
+    assert_eq!(err[0].line, 10, "{shown}");
     assert_eq!(err[0].field, "providers[0].options.awsSecretKey");
     assert!(
         shown.contains("`E2E_AWS_SECRET_KEY`")

@@ -6,7 +6,7 @@
 //! be bound to Ingresses that exist. On a `gateway.yaml`: its validation, missing token
 //! variables, and, with manifests too, drift between the file and what is deployed.
 
-use crate::gateway::{GatewayConfig, GatewayError, Upstreams};
+use crate::gateway::{EnvLookup, GatewayConfig, GatewayError, Upstreams};
 use crate::higress::{DESTINATION, EXACT_HEADER_PREFIX};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -432,7 +432,7 @@ fn check_proxy(res: &str, c: &Value, balancer_names: &BTreeSet<String>) -> Vec<F
 pub fn check_gateway(
     file: &str,
     text: &str,
-    env: Option<&dyn Fn(&str) -> Option<String>>,
+    env: Option<EnvLookup<'_>>,
     manifests: Option<&Manifests>,
 ) -> Vec<Finding> {
     let cfg = match GatewayConfig::parse(text) {

@@ -297,7 +297,7 @@ fn render(target: RenderTarget) -> Result<(), String> {
 }
 
 fn check(config: Option<&Path>, higress: Option<&Path>, skip_env: bool) -> ExitCode {
-    let env: Option<&dyn Fn(&str) -> Option<String>> =
+    let env: Option<switchyard::gateway::EnvLookup> =
         if skip_env { None } else { Some(&process_env) };
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
     let manifests = match higress.map(|p| {

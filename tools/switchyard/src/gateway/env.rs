@@ -12,6 +12,9 @@ use super::schema::{GatewayConfig, ProviderEntry};
 use super::validate::proxy_error;
 use crate::envoy::Cluster;
 
+/// A lookup of environment variables (`None`: missing).
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// The environment lookup used to resolve `${VAR}`: unset and empty variables are missing.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())

@@ -17,7 +17,7 @@ mod validate;
 
 pub use diagnostics::{Diagnostic, GatewayError};
 pub use env::{
-    env_refs, missing_vars_problem, process_env, resolve_value, value_refs, Upstreams,
+    env_refs, missing_vars_problem, process_env, resolve_value, value_refs, EnvLookup, Upstreams,
     CREDENTIAL_OPTIONS,
 };
 pub use render::{endpoint_cluster, render};
