@@ -681,6 +681,26 @@ mod tests {
         assert_eq!(Lease::decode(&taken).unwrap().owner, 2);
         // Garbage is a free lease.
         assert!(Lease::claim(Some(b"xx"), 3, 0, 1).1);
+        // The same rules on a lease kept as itself.
+        let mut lease = Lease { owner: 1, until: 0 };
+        assert!(lease.claim_for(1, 100, 50));
+        assert!(!lease.claim_for(2, 149, 50));
+        assert_eq!(
+            lease,
+            Lease {
+                owner: 1,
+                until: 150
+            },
+            "a refused claim changes nothing"
+        );
+        assert!(lease.claim_for(2, 150, 50));
+        assert_eq!(
+            lease,
+            Lease {
+                owner: 2,
+                until: 200
+            }
+        );
     }
 
     #[test]

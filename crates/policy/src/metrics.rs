@@ -448,6 +448,25 @@ nan_metric NaN
         assert_eq!(newer_entry(Some(&cur), 2.0, 150), encode_entry(2.0, 150));
         assert_eq!(newer_entry(Some(b"junk"), 2.0, 1), encode_entry(2.0, 1));
         assert_eq!(newer_entry(None, 2.0, 1), encode_entry(2.0, 1));
+        // The same on entries kept as themselves.
+        let mut e = MetricEntry {
+            value: 1.0,
+            measured_ms: 100,
+        };
+        let older = MetricEntry {
+            value: 2.0,
+            measured_ms: 50,
+        };
+        e.keep_newest(older);
+        assert_eq!(e.value, 1.0);
+        let newer = MetricEntry {
+            value: 3.0,
+            measured_ms: 150,
+        };
+        e.keep_newest(newer);
+        assert_eq!(e, newer);
+        assert_eq!(e.fresh(5150, 5000), Some(3.0));
+        assert_eq!(e.fresh(5151, 5000), None);
     }
 
     fn cfg(v: serde_json::Value) -> BalancerConfig {
