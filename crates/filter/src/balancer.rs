@@ -14,7 +14,7 @@
 //! per instance, never per request, and never turns into an error reply.
 
 use crate::host::{
-    select_config, shared_update, Action, BodyFacts, Callout, CalloutResponse, Host, HttpHost, Rng,
+    select_config, Action, BodyFacts, Callout, CalloutResponse, Host, HttpHost, Rng,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -24,7 +24,7 @@ use switchyard_policy::balancer::{BalancerConfig, BalancerProvider, MetricSource
 use switchyard_policy::config_error::parse_json;
 use switchyard_policy::failover::Lease;
 use switchyard_policy::local::{is_failure, LocalBoard};
-use switchyard_policy::metrics::{cache_key, fetch_plan, fresh_entry, newer_entry, ReplyParser};
+use switchyard_policy::metrics::{cache_key, fetch_plan, MetricEntry, ReplyParser};
 use switchyard_policy::models::list_body;
 use switchyard_policy::rules::RuleSet;
 use switchyard_policy::select::{select, weighted_random, Candidate};
@@ -35,8 +35,8 @@ use switchyard_protocol::{ErrorKind, GatewayError};
 
 type Rules = Arc<RuleSet<BalancerConfig>>;
 
-/// Shared-state key of one cached metric (see `switchyard_policy::metrics::encode_entry`);
-/// all workers read and refresh the same entries.
+/// Shared-state key of one cached metric ([`MetricEntry`]); all workers read and refresh the
+/// same entries.
 fn metric_key(cache_key: &str) -> String {
     format!("switchyard.ai-load-balancer.metric.{cache_key}")
 }
@@ -73,14 +73,20 @@ pub struct BalancerRoot {
     pending: HashMap<u32, (String, ReplyParser, u64)>,
 }
 
-/// Store measurements in shared state (compare-and-swap; the newest measurement wins).
+/// Store measurements in shared state (atomically; the newest measurement wins).
 /// `measured_ms` is when the callout was sent, so a slow reply carrying older state never
 /// replaces a reply to a later callout from another worker.
 pub fn store_metrics(host: &(impl Host + ?Sized), values: &[(String, f64)], measured_ms: u64) {
     for (k, v) in values {
-        shared_update(host, &metric_key(k), |current| {
-            newer_entry(current, *v, measured_ms)
-        });
+        let newer = MetricEntry {
+            value: *v,
+            measured_ms,
+        };
+        host.shared_update(
+            &metric_key(k),
+            || newer,
+            |e: &mut MetricEntry| e.keep_newest(newer),
+        );
     }
 }
 
@@ -130,7 +136,7 @@ impl BalancerRoot {
             state: self.state.clone(),
             rewrite_to: None,
             local: None,
-            seen_board: None,
+            slot_taken: false,
             deferred: false,
         }
     }
@@ -202,9 +208,16 @@ impl BalancerRoot {
     fn hold_poll_lease(&self, host: &impl Host) -> bool {
         let now = host.now_ms();
         let ttl = self.period_ms.saturating_mul(3);
-        let (current, cas) = host.shared_get(POLL_LEASE_KEY);
-        let (bytes, mine) = Lease::claim(current.as_deref(), self.id, now, ttl);
-        mine && host.shared_set(POLL_LEASE_KEY, &bytes, cas).is_ok()
+        let me = self.id;
+        let mine = host.shared_update(
+            POLL_LEASE_KEY,
+            || Lease {
+                owner: me,
+                until: 0,
+            },
+            |lease: &mut Lease| lease.claim_for(me, now, ttl),
+        );
+        mine == Some(true)
     }
 }
 
@@ -218,9 +231,8 @@ pub struct BalancerRequest {
     /// The provider this request went to and when it was picked (`source: local`): its
     /// in-flight slot is released and its averages updated when the request ends.
     local: Option<(String, u64)>,
-    /// The local board as `pick` read it, with its CAS token: the pick's in-flight slot is
-    /// then taken with one write instead of another read.
-    seen_board: Option<(LocalBoard, Option<u32>)>,
+    /// `pick` took the in-flight slot of the provider it picked (`source: local`).
+    slot_taken: bool,
     /// The host holds the headers until the body is complete: decide in the body phase.
     deferred: bool,
 }
@@ -234,13 +246,9 @@ fn count_pick(host: &impl Host, provider: &str, reason: &str) {
     );
 }
 
-/// Change the local board with compare-and-swap (re-read on a concurrent write).
-fn update_board(host: &impl Host, change: impl Fn(&mut LocalBoard)) {
-    shared_update(host, LOCAL_BOARD_KEY, |current| {
-        let mut board = current.map(LocalBoard::decode).unwrap_or_default();
-        change(&mut board);
-        board.encode()
-    });
+/// Change the local board atomically.
+fn update_board<R>(host: &impl Host, change: impl FnMut(&mut LocalBoard) -> R) -> Option<R> {
+    host.shared_update(LOCAL_BOARD_KEY, LocalBoard::default, change)
 }
 
 impl BalancerRequest {
@@ -259,18 +267,27 @@ impl BalancerRequest {
                 .map(|p| cfg.metrics.values.get(&p.key).copied())
                 .collect(),
             MetricSource::Local => {
-                let (bytes, cas) = host.shared_get(LOCAL_BOARD_KEY);
-                let board = bytes.map(|b| LocalBoard::decode(&b)).unwrap_or_default();
-                let metrics = cfg
-                    .providers
-                    .iter()
-                    .map(|p| {
-                        let (n, stats) = board.get(&p.name);
-                        Some(stats.metric(cfg.metrics.local_signal, n as f64))
-                    })
-                    .collect();
-                self.seen_board = Some((board, cas));
-                metrics
+                // Pick from the board and take the pick's in-flight slot in one atomic change.
+                let mut picked = None;
+                let taken = update_board(host, |board| {
+                    let metrics: Vec<Option<f64>> = cfg
+                        .providers
+                        .iter()
+                        .map(|p| {
+                            let (n, stats) = board.get(&p.name);
+                            Some(stats.metric(cfg.metrics.local_signal, n as f64))
+                        })
+                        .collect();
+                    picked = self.choose(cfg, among, &metrics);
+                    if let Some((p, _)) = picked {
+                        board.start(&p.name);
+                    }
+                    picked.is_some()
+                });
+                // Not stored (the host refused the write): the pick stands, and the slot is
+                // taken again when the request is sent on.
+                self.slot_taken = taken == Some(true);
+                return picked;
             }
             // Cached by the root tick; stale or missing entries are unknown.
             MetricSource::Redis | MetricSource::Http => {
@@ -279,11 +296,24 @@ impl BalancerRequest {
                 (0..cfg.providers.len())
                     .map(|i| {
                         let k = cache_key(cfg, i)?;
-                        fresh_entry(&host.shared_get(&metric_key(&k)).0?, now, stale_after)
+                        host.shared_view(&metric_key(&k), |e: Option<&MetricEntry>| {
+                            e?.fresh(now, stale_after)
+                        })
                     })
                     .collect()
             }
         };
+        self.choose(cfg, among, &metrics)
+    }
+
+    /// Pick among the providers `among` (all when `None`) by `metrics` (one per provider of
+    /// `cfg`; unknown ones are left out), or weighted random when none is known.
+    fn choose<'c>(
+        &self,
+        cfg: &'c BalancerConfig,
+        among: Option<&[usize]>,
+        metrics: &[Option<f64>],
+    ) -> Option<(&'c BalancerProvider, &'static str)> {
         // The providers this request may go to (all, or those declaring its model).
         let all: Vec<usize> = (0..cfg.providers.len()).collect();
         let among = among.unwrap_or(&all);
@@ -417,12 +447,8 @@ impl BalancerRequest {
         match chosen {
             Some(p) => {
                 if cfg.source == MetricSource::Local && self.local.is_none() {
-                    let written = self.seen_board.take().is_some_and(|(mut board, cas)| {
-                        board.start(&p.name);
-                        host.shared_set(LOCAL_BOARD_KEY, &board.encode(), cas)
-                            .is_ok()
-                    });
-                    if !written {
+                    // A pick from the board took the slot already; a client's choice did not.
+                    if !std::mem::take(&mut self.slot_taken) {
                         update_board(&*host, |b| b.start(&p.name));
                     }
                     self.local = Some((p.name.clone(), host.now_ms()));

@@ -6,6 +6,7 @@
 //! adds what only a request has (its headers, bodies, local replies, properties). Logging goes
 //! through the `log` facade, which each host routes to its own log.
 
+pub use crate::shared::SharedValue;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -72,6 +73,27 @@ pub trait Host {
 
     /// Store `value` under `key` if nobody wrote it since `cas` was read (`None`: always).
     fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError>;
+
+    /// Look at the `T` under `key` in state shared by every worker (`None`: absent or
+    /// unreadable). By default decoded from [`Host::shared_get`]'s bytes; a host sharing
+    /// memory with every worker lends the value itself ([`crate::shared::SharedMemory`]).
+    fn shared_view<T: SharedValue, R>(&self, key: &str, view: impl FnOnce(Option<&T>) -> R) -> R {
+        view_bytes(self, key, view)
+    }
+
+    /// Change the `T` under `key` atomically: `update` gets the current value (`init()` when
+    /// there is none) and changes it in place; its answer is returned, or `None` when the
+    /// change could not be stored. By default a compare-and-swap over the byte API
+    /// ([`update_bytes`]), where `update` may run again on a fresh read; a host sharing memory
+    /// with every worker changes the value in place under its lock.
+    fn shared_update<T: SharedValue, R>(
+        &self,
+        key: &str,
+        init: impl Fn() -> T,
+        update: impl FnMut(&mut T) -> R,
+    ) -> Option<R> {
+        update_bytes(self, key, init, update)
+    }
 
     /// Start an HTTP callout; its answer arrives as a `callout done` event with the returned
     /// id, on the context that started it.
@@ -202,27 +224,45 @@ impl BodyFacts {
     }
 }
 
-/// Read-modify-write `key` with compare-and-swap: `update` gets the current bytes and returns
-/// the new ones; a concurrent writer makes it retry (a few times, then give up: the next
-/// refresh writes again). Returns whether the write landed.
-pub fn shared_update(
+/// [`Host::shared_view`] over the byte API: read the bytes and decode them.
+pub fn view_bytes<T: SharedValue, R>(
     host: &(impl Host + ?Sized),
     key: &str,
-    mut update: impl FnMut(Option<&[u8]>) -> Vec<u8>,
-) -> bool {
+    view: impl FnOnce(Option<&T>) -> R,
+) -> R {
+    let value = host.shared_get(key).0.and_then(|b| T::decode(&b));
+    view(value.as_ref())
+}
+
+/// [`Host::shared_update`] over the byte API: read the bytes and their CAS token, decode
+/// (`init()` when absent or unreadable), apply `update`, and write the new encoding with the
+/// token. A concurrent writer makes it start over on a fresh read (a few times, then give up:
+/// the next change writes again). An encoding that did not change is not written (the common
+/// case, e.g. a success of a healthy token, costs no write).
+pub fn update_bytes<T: SharedValue, R>(
+    host: &(impl Host + ?Sized),
+    key: &str,
+    init: impl Fn() -> T,
+    mut update: impl FnMut(&mut T) -> R,
+) -> Option<R> {
     for _ in 0..4 {
         let (current, cas) = host.shared_get(key);
-        let next = update(current.as_deref());
+        let mut value = current.as_deref().and_then(T::decode).unwrap_or_else(&init);
+        let answer = update(&mut value);
+        let next = value.encode();
+        if current.as_deref() == Some(next.as_slice()) {
+            return Some(answer);
+        }
         match host.shared_set(key, &next, cas) {
-            Ok(()) => return true,
+            Ok(()) => return Some(answer),
             Err(SharedError::CasMismatch) => continue,
             Err(SharedError::Failed(e)) => {
                 log::warn!("shared state {key}: {e}");
-                return false;
+                return None;
             }
         }
     }
-    false
+    None
 }
 
 /// A pseudo-random generator shared by every request of a plugin instance (splitmix64 over
@@ -260,5 +300,127 @@ impl fmt::Display for SharedError {
             SharedError::CasMismatch => f.write_str("CAS mismatch"),
             SharedError::Failed(e) => f.write_str(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::{MockHost, SharedStore};
+
+    /// A counter as a shared value (decimal text).
+    #[derive(Debug, Clone, PartialEq)]
+    struct Count(u64);
+
+    impl SharedValue for Count {
+        fn encode(&self) -> Vec<u8> {
+            self.0.to_string().into_bytes()
+        }
+
+        fn decode(bytes: &[u8]) -> Option<Self> {
+            std::str::from_utf8(bytes).ok()?.parse().ok().map(Count)
+        }
+    }
+
+    fn count(host: &MockHost) -> Option<u64> {
+        host.shared_view("n", |c: Option<&Count>| c.map(|c| c.0))
+    }
+
+    #[test]
+    fn bytes_are_decoded_changed_and_written_with_their_cas_token() {
+        let host = MockHost::default();
+        assert_eq!(count(&host), None);
+        let r = host.shared_update(
+            "n",
+            || Count(10),
+            |c: &mut Count| {
+                c.0 += 1;
+                c.0
+            },
+        );
+        assert_eq!(r, Some(11));
+        assert_eq!(host.shared_get("n").0.as_deref(), Some(&b"11"[..]));
+        // Garbage reads as absent; an update starts over from `init`.
+        host.shared_set("n", b"junk", None).ok();
+        assert_eq!(count(&host), None);
+        host.shared_update("n", || Count(0), |c: &mut Count| c.0 += 1);
+        assert_eq!(count(&host), Some(1));
+    }
+
+    #[test]
+    fn an_unchanged_value_is_not_written_again() {
+        let host = MockHost::default();
+        host.shared_update("n", || Count(5), |_: &mut Count| ());
+        let writes = host.calls_of("shared_set");
+        assert_eq!(writes, 1, "absent: written");
+        let (_, cas) = host.shared_get("n");
+        host.shared_update("n", || Count(0), |_: &mut Count| ());
+        assert_eq!(host.calls_of("shared_set"), writes);
+        assert_eq!(host.shared_get("n").1, cas);
+    }
+
+    #[test]
+    fn a_concurrent_write_makes_the_update_start_over_on_fresh_state() {
+        let store = SharedStore::default();
+        let host = MockHost::default().with_shared(&store);
+        let other = MockHost::default().with_shared(&store);
+        host.shared_update("n", || Count(0), |_: &mut Count| ());
+        let mut runs = 0;
+        let r = host.shared_update(
+            "n",
+            || Count(0),
+            |c: &mut Count| {
+                runs += 1;
+                if runs == 1 {
+                    // Another worker adds 100 between this read and its write.
+                    other.shared_update("n", || Count(0), |c: &mut Count| c.0 += 100);
+                }
+                c.0 += 1;
+                c.0
+            },
+        );
+        assert_eq!(runs, 2);
+        assert_eq!(r, Some(101), "neither change is lost");
+        assert_eq!(count(&host), Some(101));
+    }
+
+    #[test]
+    fn gives_up_after_a_few_lost_races() {
+        let store = SharedStore::default();
+        let host = MockHost::default().with_shared(&store);
+        let other = MockHost::default().with_shared(&store);
+        // Stored first: a key nobody wrote has no CAS token to lose a race with.
+        host.shared_update("n", || Count(0), |_: &mut Count| ());
+        let mut runs = 0;
+        let r = host.shared_update(
+            "n",
+            || Count(0),
+            |c: &mut Count| {
+                runs += 1;
+                other.shared_update("n", || Count(0), |c: &mut Count| c.0 += 100);
+                c.0 += 1;
+            },
+        );
+        assert_eq!(r, None);
+        assert_eq!(runs, 4);
+        assert_eq!(
+            count(&host),
+            Some(400),
+            "only the other worker's changes landed"
+        );
+    }
+
+    #[test]
+    fn typed_store_changes_values_in_place_without_bytes() {
+        let store = SharedStore::typed();
+        let host = MockHost::default().with_shared(&store);
+        let other = MockHost::default().with_shared(&store);
+        for _ in 0..3 {
+            host.shared_update("n", || Count(0), |c: &mut Count| c.0 += 1);
+        }
+        assert_eq!(count(&other), Some(3));
+        assert_eq!(host.calls_of("shared_get") + host.calls_of("shared_set"), 0);
+        assert_eq!(store.byte_keys(), 0);
+        assert_eq!(store.typed_keys(), 1);
     }
 }

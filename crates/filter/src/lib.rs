@@ -11,5 +11,6 @@ pub mod balancer;
 pub mod host;
 pub mod mock;
 pub mod proxy;
+pub mod shared;
 
 pub use host::{Action, BodyFacts, CalloutResponse, Host, HttpHost};

@@ -3,15 +3,56 @@
 //! asked of it (local replies, callouts, metrics, route-cache clears) and counts every call by
 //! kind. It answers what the filters ask; it does not emulate Envoy beyond that.
 
-use crate::host::{BodyFacts, Callout, Host, HttpHost, RouteKeys, SharedError};
+use crate::host::{
+    update_bytes, view_bytes, BodyFacts, Callout, Host, HttpHost, RouteKeys, SharedError,
+};
+use crate::shared::{SharedMemory, SharedValue};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
+use std::sync::Arc;
 use switchyard_policy::stats::{Kind, METRICS};
 
-/// Shared state as every worker of one plugin sees it; clone the `Rc` into several hosts to
-/// model several requests (or workers) at once.
-pub type SharedStore = Rc<RefCell<HashMap<String, (Vec<u8>, u32)>>>;
+/// `key -> (bytes, version)`; the version is the CAS token.
+type ByteStore = HashMap<String, (Vec<u8>, u32)>;
+
+/// Shared state as every worker of one plugin sees it; clone it into several hosts to model
+/// several requests (or workers) at once.
+///
+/// [`SharedStore::default`] keeps bytes with CAS tokens, and typed values go through the
+/// `Host` trait's default methods (encoded, compare-and-swap), as on Proxy-Wasm.
+/// [`SharedStore::typed`] keeps typed values as themselves in a [`SharedMemory`], as the
+/// native module does.
+#[derive(Debug, Clone, Default)]
+pub struct SharedStore {
+    bytes: Rc<RefCell<ByteStore>>,
+    memory: Option<Arc<SharedMemory>>,
+}
+
+impl SharedStore {
+    /// A store whose typed values live in process memory (the native module's way).
+    pub fn typed() -> Self {
+        SharedStore {
+            memory: Some(Arc::new(SharedMemory::new())),
+            ..SharedStore::default()
+        }
+    }
+
+    /// Whether typed values live in process memory rather than as bytes.
+    pub fn is_typed(&self) -> bool {
+        self.memory.is_some()
+    }
+
+    /// How many keys hold bytes.
+    pub fn byte_keys(&self) -> usize {
+        self.bytes.borrow().len()
+    }
+
+    /// How many keys hold typed values in process memory.
+    pub fn typed_keys(&self) -> usize {
+        self.memory.as_ref().map_or(0, |m| m.len())
+    }
+}
 
 /// A callout the filter started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,7 +253,7 @@ impl Host for MockHost {
 
     fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
         self.note("shared_get");
-        match self.shared.borrow().get(key) {
+        match self.shared.bytes.borrow().get(key) {
             Some((v, cas)) => (Some(v.clone()), Some(*cas)),
             None => (None, None),
         }
@@ -220,7 +261,7 @@ impl Host for MockHost {
 
     fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError> {
         self.note("shared_set");
-        let mut store = self.shared.borrow_mut();
+        let mut store = self.shared.bytes.borrow_mut();
         let current = store.get(key).map(|(_, c)| *c);
         if let (Some(want), Some(have)) = (cas, current) {
             if want != have {
@@ -230,6 +271,31 @@ impl Host for MockHost {
         let next = current.unwrap_or(0).wrapping_add(1);
         store.insert(key.to_string(), (value.to_vec(), next));
         Ok(())
+    }
+
+    fn shared_view<T: SharedValue, R>(&self, key: &str, view: impl FnOnce(Option<&T>) -> R) -> R {
+        match &self.shared.memory {
+            Some(memory) => {
+                self.note("shared_view");
+                memory.view(key, view)
+            }
+            None => view_bytes(self, key, view),
+        }
+    }
+
+    fn shared_update<T: SharedValue, R>(
+        &self,
+        key: &str,
+        init: impl Fn() -> T,
+        update: impl FnMut(&mut T) -> R,
+    ) -> Option<R> {
+        match &self.shared.memory {
+            Some(memory) => {
+                self.note("shared_update");
+                Some(memory.update(key, init, update))
+            }
+            None => update_bytes(self, key, init, update),
+        }
     }
 
     fn http_call(&mut self, call: &Callout<'_>) -> Result<u32, String> {

@@ -87,11 +87,16 @@ fn a_client_cannot_pick_the_provider_with_the_routing_header() {
 
 #[test]
 fn redis_metrics_through_webdis_with_fallback_when_stale() {
+    on_both_stores(redis_metrics_through_webdis_with_fallback_when_stale_on);
+}
+
+// A scenario run by a test (on both stores): it fails as a test does.
+#[allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+fn redis_metrics_through_webdis_with_fallback_when_stale_on(store: SharedStore) {
     let mut root = balancer_root(json!({"providers": providers(),
         "redis": {"service_name": "redis-svc", "service_port": 6379, "timeout": 500, "webdis_cluster": "webdis"},
         "redis_key_prefix": "ai_metric:",
         "metrics": {"source": "redis", "refresh_ms": 1000, "stale_after_ms": 5000}}));
-    let store = SharedStore::default();
     let t0 = 1_700_000_000_000u64;
     // No metrics yet: weighted random, counted as a fallback, never an error.
     let mut host = auto_request().with_shared(&store);
@@ -174,8 +179,13 @@ fn redis_metrics_through_webdis_with_fallback_when_stale() {
 
 #[test]
 fn local_source_counts_requests_in_flight() {
+    on_both_stores(local_source_counts_requests_in_flight_on);
+}
+
+// A scenario run by a test (on both stores): it fails as a test does.
+#[allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+fn local_source_counts_requests_in_flight_on(store: SharedStore) {
     let root = balancer_root(json!({"providers": providers(), "metrics": {"source": "local"}}));
-    let store = SharedStore::default();
     let mut first = auto_request().with_shared(&store);
     let mut req1 = root.new_request();
     balance(&mut req1, &mut first);

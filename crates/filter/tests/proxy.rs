@@ -400,8 +400,13 @@ fn failover_config() -> serde_json::Value {
 
 #[test]
 fn retry_goes_out_with_the_other_token() {
+    on_both_stores(retry_goes_out_with_the_other_token_on);
+}
+
+// A scenario run by a test (on both stores): it fails as a test does.
+#[allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+fn retry_goes_out_with_the_other_token_on(store: SharedStore) {
     let root = proxy_root(failover_config());
-    let store = SharedStore::default();
     let mut host = chat(json!({"model": "deepseek-chat", "messages": []}))
         .with_shared(&store)
         .with_cluster("provider-upstream");
@@ -444,12 +449,17 @@ fn retry_goes_out_with_the_other_token() {
 
 #[test]
 fn failing_token_leaves_rotation_and_comes_back_after_a_health_check() {
+    on_both_stores(failing_token_leaves_rotation_and_comes_back_after_a_health_check_on);
+}
+
+// A scenario run by a test (on both stores): it fails as a test does.
+#[allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+fn failing_token_leaves_rotation_and_comes_back_after_a_health_check_on(store: SharedStore) {
     let mut root = proxy_root(
         json!({"provider": {"type": "deepseek", "apiTokens": ["sk-1", "sk-2"],
         "failover": {"enabled": true, "failureThreshold": 2, "successThreshold": 1,
                      "healthCheckInterval": 1000, "healthCheckModel": "deepseek-chat"}}}),
     );
-    let store = SharedStore::default();
     let now = 1_700_000_000_000u64;
     fn send_on(
         root: &switchyard_filter::proxy::ProxyRoot,

@@ -87,8 +87,13 @@ const CLAUDE_ANSWER: &str = r#"{"id":"msg_1","type":"message","role":"assistant"
 
 #[test]
 fn gemini_plain_and_streamed_with_the_shared_token() {
+    on_both_stores(gemini_plain_and_streamed_with_the_shared_token_on);
+}
+
+// A scenario run by a test (on both stores): it fails as a test does.
+#[allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+fn gemini_plain_and_streamed_with_the_shared_token_on(store: SharedStore) {
     let mut root = proxy_root(config());
-    let store = SharedStore::default();
     warm(&mut root, &store, "ya29.first");
     // Plain.
     let mut host = request(
@@ -163,8 +168,13 @@ fn gemini_plain_and_streamed_with_the_shared_token() {
 
 #[test]
 fn claude_plain_streamed_and_messages_clients() {
+    on_both_stores(claude_plain_streamed_and_messages_clients_on);
+}
+
+// A scenario run by a test (on both stores): it fails as a test does.
+#[allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+fn claude_plain_streamed_and_messages_clients_on(store: SharedStore) {
     let mut root = proxy_root(config());
-    let store = SharedStore::default();
     warm(&mut root, &store, "ya29.first");
     // OpenAI chat, mapped to a Claude model: rawPredict with Vertex's body.
     let mut host = request(
@@ -254,8 +264,13 @@ fn claude_plain_streamed_and_messages_clients() {
 
 #[test]
 fn refreshed_ahead_of_expiry_in_the_background() {
+    on_both_stores(refreshed_ahead_of_expiry_in_the_background_on);
+}
+
+// A scenario run by a test (on both stores): it fails as a test does.
+#[allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+fn refreshed_ahead_of_expiry_in_the_background_on(store: SharedStore) {
     let mut root = proxy_root(config());
-    let store = SharedStore::default();
     warm(&mut root, &store, "ya29.first");
     let body =
         json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "Hi"}]});
@@ -296,8 +311,13 @@ fn refreshed_ahead_of_expiry_in_the_background() {
 
 #[test]
 fn cold_start_request_fetches_and_waits() {
+    on_both_stores(cold_start_request_fetches_and_waits_on);
+}
+
+// A scenario run by a test (on both stores): it fails as a test does.
+#[allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+fn cold_start_request_fetches_and_waits_on(store: SharedStore) {
     let root = proxy_root(config());
-    let store = SharedStore::default();
     let mut host = request(
         &store,
         T0,
@@ -332,8 +352,13 @@ fn cold_start_request_fetches_and_waits() {
 
 #[test]
 fn native_hosts_wait_with_the_body_held() {
+    on_both_stores(native_hosts_wait_with_the_body_held_on);
+}
+
+// A scenario run by a test (on both stores): it fails as a test does.
+#[allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+fn native_hosts_wait_with_the_body_held_on(store: SharedStore) {
     let root = proxy_root(config());
-    let store = SharedStore::default();
     let body = json!({"model": "sonnet", "max_tokens": 9, "messages": [{"role": "user", "content": "Hi"}]});
     let mut host = at(chat(body).with_shared(&store), T0);
     host.holds_headers_for_body = true;
@@ -361,8 +386,13 @@ fn native_hosts_wait_with_the_body_held() {
 
 #[test]
 fn failing_token_endpoint_is_a_503_with_retry_after_and_backs_off() {
+    on_both_stores(failing_token_endpoint_is_a_503_with_retry_after_and_backs_off_on);
+}
+
+// A scenario run by a test (on both stores): it fails as a test does.
+#[allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+fn failing_token_endpoint_is_a_503_with_retry_after_and_backs_off_on(store: SharedStore) {
     let root = proxy_root(config());
-    let store = SharedStore::default();
     let body =
         json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "Hi"}]});
     let mut host = request(&store, T0, body.clone());

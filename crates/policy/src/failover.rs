@@ -123,8 +123,14 @@ impl PoolState {
     pub fn load(bytes: Option<&[u8]>, fingerprint: u64, tokens: usize) -> Self {
         bytes
             .and_then(Self::decode)
-            .filter(|s| s.fingerprint == fingerprint && s.tokens.len() == tokens)
+            .filter(|s| s.belongs_to(fingerprint, tokens))
             .unwrap_or_else(|| Self::new(fingerprint, tokens))
+    }
+
+    /// Whether this is the state of the token list with `fingerprint` and `tokens` tokens
+    /// (else it belongs to another list, and that list starts fresh).
+    pub fn belongs_to(&self, fingerprint: u64, tokens: usize) -> bool {
+        self.fingerprint == fingerprint && self.tokens.len() == tokens
     }
 
     /// Compact little-endian bytes for shared data.
@@ -365,17 +371,26 @@ impl Lease {
     /// Claim or renew the lease held in `current` for `me` at `now`, for `ttl` ms. Returns
     /// the bytes to store and whether `me` holds the lease.
     pub fn claim(current: Option<&[u8]>, me: u64, now: u64, ttl: u64) -> (Vec<u8>, bool) {
-        match current.and_then(Lease::decode) {
-            Some(l) if l.owner != me && now < l.until => (l.encode(), false),
-            _ => (
-                Lease {
-                    owner: me,
-                    until: now.saturating_add(ttl),
-                }
-                .encode(),
-                true,
-            ),
+        // Nothing readable stored: an expired lease, anyone's to take.
+        let mut lease = current.and_then(Lease::decode).unwrap_or(Lease {
+            owner: me,
+            until: 0,
+        });
+        let mine = lease.claim_for(me, now, ttl);
+        (lease.encode(), mine)
+    }
+
+    /// Claim or renew this lease for `me` at `now`, for `ttl` ms, unless another holder's is
+    /// still running. Returns whether `me` holds it.
+    pub fn claim_for(&mut self, me: u64, now: u64, ttl: u64) -> bool {
+        if self.owner != me && now < self.until {
+            return false;
         }
+        *self = Lease {
+            owner: me,
+            until: now.saturating_add(ttl),
+        };
+        true
     }
 }
 
@@ -666,6 +681,26 @@ mod tests {
         assert_eq!(Lease::decode(&taken).unwrap().owner, 2);
         // Garbage is a free lease.
         assert!(Lease::claim(Some(b"xx"), 3, 0, 1).1);
+        // The same rules on a lease kept as itself.
+        let mut lease = Lease { owner: 1, until: 0 };
+        assert!(lease.claim_for(1, 100, 50));
+        assert!(!lease.claim_for(2, 149, 50));
+        assert_eq!(
+            lease,
+            Lease {
+                owner: 1,
+                until: 150
+            },
+            "a refused claim changes nothing"
+        );
+        assert!(lease.claim_for(2, 150, 50));
+        assert_eq!(
+            lease,
+            Lease {
+                owner: 2,
+                until: 200
+            }
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Load metrics for the balancer: what to fetch for a config (`fetch_plan`), pure parsers for
 //! the replies (Prometheus text, flat JSON maps, Webdis `MGET`), and the timestamped entries
-//! that workers share (one per metric, [`encode_entry`]).
+//! that workers share (one per metric, [`MetricEntry`]).
 //!
 //! Pure: the plugin does the I/O and passes the clock in.
 
@@ -307,34 +307,68 @@ fn parse_labels(s: &str) -> Vec<(String, String)> {
     }
 }
 
-/// One shared-data entry per metric: `value\tmeasured_ms`. Per-key entries mean two VMs
-/// storing different providers' metrics never overwrite each other.
+/// One cached measurement: the value and when its callout was sent. Kept per metric, so two
+/// workers storing different providers' metrics never overwrite each other.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricEntry {
+    pub value: f64,
+    pub measured_ms: u64,
+}
+
+impl MetricEntry {
+    /// Byte form for shared data: `value\tmeasured_ms`.
+    pub fn encode(&self) -> Vec<u8> {
+        format!("{}\t{}", self.value, self.measured_ms).into_bytes()
+    }
+
+    /// Decode [`MetricEntry::encode`]; `None` when malformed or not finite.
+    pub fn decode(bytes: &[u8]) -> Option<MetricEntry> {
+        let s = std::str::from_utf8(bytes).ok()?;
+        let (v, t) = s.split_once('\t')?;
+        let value = v.parse::<f64>().ok().filter(|v| v.is_finite())?;
+        Some(MetricEntry {
+            value,
+            measured_ms: t.parse().ok()?,
+        })
+    }
+
+    /// Take `newer` unless this one was measured later (workers race; the newest
+    /// measurement wins).
+    pub fn keep_newest(&mut self, newer: MetricEntry) {
+        if self.measured_ms <= newer.measured_ms {
+            *self = newer;
+        }
+    }
+
+    /// The value if it was measured no more than `stale_after_ms` before `now_ms`.
+    pub fn fresh(&self, now_ms: u64, stale_after_ms: u64) -> Option<f64> {
+        (now_ms.saturating_sub(self.measured_ms) <= stale_after_ms).then_some(self.value)
+    }
+}
+
+/// [`MetricEntry::encode`] of `value` measured at `measured_ms`.
 pub fn encode_entry(value: f64, measured_ms: u64) -> Vec<u8> {
-    format!("{value}\t{measured_ms}").into_bytes()
+    MetricEntry { value, measured_ms }.encode()
 }
 
 /// Decode [`encode_entry`]; `None` when malformed.
 pub fn decode_entry(bytes: &[u8]) -> Option<(f64, u64)> {
-    let s = std::str::from_utf8(bytes).ok()?;
-    let (v, t) = s.split_once('\t')?;
-    let v = v.parse::<f64>().ok().filter(|v| v.is_finite())?;
-    Some((v, t.parse().ok()?))
+    MetricEntry::decode(bytes).map(|e| (e.value, e.measured_ms))
 }
 
 /// The entry to store when `value` was measured at `measured_ms` and `current` is in shared
 /// data: the newer measurement wins (VMs race).
 pub fn newer_entry(current: Option<&[u8]>, value: f64, measured_ms: u64) -> Vec<u8> {
-    match current {
-        Some(cur) if decode_entry(cur).is_some_and(|(_, t)| t > measured_ms) => cur.to_vec(),
-        _ => encode_entry(value, measured_ms),
-    }
+    let newer = MetricEntry { value, measured_ms };
+    let mut entry = current.and_then(MetricEntry::decode).unwrap_or(newer);
+    entry.keep_newest(newer);
+    entry.encode()
 }
 
 /// The value of a stored entry if it was measured no more than `stale_after_ms` before
 /// `now_ms` (a missing, malformed or stale entry is unknown).
 pub fn fresh_entry(bytes: &[u8], now_ms: u64, stale_after_ms: u64) -> Option<f64> {
-    let (v, measured) = decode_entry(bytes)?;
-    (now_ms.saturating_sub(measured) <= stale_after_ms).then_some(v)
+    MetricEntry::decode(bytes)?.fresh(now_ms, stale_after_ms)
 }
 
 #[cfg(test)]
@@ -414,6 +448,25 @@ nan_metric NaN
         assert_eq!(newer_entry(Some(&cur), 2.0, 150), encode_entry(2.0, 150));
         assert_eq!(newer_entry(Some(b"junk"), 2.0, 1), encode_entry(2.0, 1));
         assert_eq!(newer_entry(None, 2.0, 1), encode_entry(2.0, 1));
+        // The same on entries kept as themselves.
+        let mut e = MetricEntry {
+            value: 1.0,
+            measured_ms: 100,
+        };
+        let older = MetricEntry {
+            value: 2.0,
+            measured_ms: 50,
+        };
+        e.keep_newest(older);
+        assert_eq!(e.value, 1.0);
+        let newer = MetricEntry {
+            value: 3.0,
+            measured_ms: 150,
+        };
+        e.keep_newest(newer);
+        assert_eq!(e, newer);
+        assert_eq!(e.fresh(5150, 5000), Some(3.0));
+        assert_eq!(e.fresh(5151, 5000), None);
     }
 
     fn cfg(v: serde_json::Value) -> BalancerConfig {

@@ -1,10 +1,10 @@
 //! `Host` over Envoy's dynamic-module ABI: [`StreamHost`] for one stream's hooks, [`ConfigHost`]
 //! for a filter config's main-thread work (ticks, background callouts). Shared state lives in
-//! process memory behind a lock ([`SHARED`]): every worker thread of this Envoy sees it.
+//! process memory ([`SHARED`], a [`SharedMemory`]): every worker thread of this Envoy sees
+//! it, each key's value kept as itself behind a lock of its own, never encoded.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 use switchyard_envoy_module::{
     log as envoy_log, CalloutError, CalloutOutcome, CalloutResponse as EnvoyCallout, ConfigContext,
@@ -13,20 +13,18 @@ use switchyard_envoy_module::{
 use switchyard_filter::host::{
     BodyFacts, Callout, CalloutResponse, Host, HttpHost, RouteKeys, SharedError,
 };
+use switchyard_filter::shared::{SharedMemory, SharedValue};
 use switchyard_policy::stats;
 
 /// Filter-state key of the access-log facts: the same name the Wasm build's facts have
 /// (`%FILTER_STATE(wasm.switchyard:PLAIN)%`), so one access-log format serves both runtimes.
 pub const LOG_FACTS_KEY: &str = "wasm.switchyard";
 
-/// `key -> (bytes, version)`; the version is the CAS token.
-type Store = HashMap<String, (Vec<u8>, u32)>;
-
 /// State shared by every worker.
-static SHARED: OnceLock<Mutex<Store>> = OnceLock::new();
+static SHARED: OnceLock<SharedMemory> = OnceLock::new();
 
-fn shared() -> &'static Mutex<Store> {
-    SHARED.get_or_init(|| Mutex::new(HashMap::new()))
+fn shared() -> &'static SharedMemory {
+    SHARED.get_or_init(SharedMemory::new)
 }
 
 fn now_ms() -> u64 {
@@ -42,31 +40,6 @@ pub fn seed() -> u64 {
         .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
 }
 
-fn shared_get(key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-    match shared().lock() {
-        Ok(map) => match map.get(key) {
-            Some((v, cas)) => (Some(v.clone()), Some(*cas)),
-            None => (None, None),
-        },
-        Err(_) => (None, None),
-    }
-}
-
-fn shared_set(key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError> {
-    let mut map = shared()
-        .lock()
-        .map_err(|_| SharedError::Failed("shared state lock poisoned".into()))?;
-    let current = map.get(key).map(|(_, c)| *c);
-    if let (Some(want), Some(have)) = (cas, current) {
-        if want != have {
-            return Err(SharedError::CasMismatch);
-        }
-    }
-    let next = current.unwrap_or(0).wrapping_add(1);
-    map.insert(key.to_string(), (value.to_vec(), next));
-    Ok(())
-}
-
 /// The clock, the seed and the process-wide shared state: the same for every host here.
 macro_rules! process_state {
     () => {
@@ -79,11 +52,30 @@ macro_rules! process_state {
         }
 
         fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-            shared_get(key)
+            shared().get_bytes(key)
         }
 
         fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError> {
-            shared_set(key, value, cas)
+            shared().set_bytes(key, value, cas)
+        }
+
+        /// The value itself, under its key's lock: nothing decoded or copied.
+        fn shared_view<T: SharedValue, R>(
+            &self,
+            key: &str,
+            view: impl FnOnce(Option<&T>) -> R,
+        ) -> R {
+            shared().view(key, view)
+        }
+
+        /// Changed in place under its key's lock: always lands.
+        fn shared_update<T: SharedValue, R>(
+            &self,
+            key: &str,
+            init: impl Fn() -> T,
+            update: impl FnMut(&mut T) -> R,
+        ) -> Option<R> {
+            Some(shared().update(key, init, update))
         }
     };
 }

@@ -3,7 +3,8 @@
 //! The per-token state (`switchyard_policy::failover::PoolState`) lives in the host's shared
 //! state under a key derived from the provider id and its token list, so all workers see
 //! the same failures, and a config reload that keeps the list keeps the state. Every change is
-//! a compare-and-swap (`shared_update`). Requests pick among available tokens; their
+//! atomic (`Host::shared_update`: a compare-and-swap over Proxy-Wasm shared data, a change in
+//! place under the key's lock in the native module). Requests pick among available tokens; their
 //! response status counts as a success or failure of the token they used. A retryable status
 //! on a request whose response has not reached the client yet is retried with another token
 //! through an HTTP callout to the same cluster, and the client gets the retry's answer.
@@ -11,7 +12,7 @@
 //! (a minimal chat request, translated for the vendor) with each down token.
 
 use super::ProxyRequest;
-use crate::host::{shared_update, Action, Callout, CalloutResponse, Host, HttpHost};
+use crate::host::{Action, Callout, CalloutResponse, Host, HttpHost};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,35 +72,37 @@ impl<'a> Pool<'a> {
         self.provider.config.api_tokens.len()
     }
 
-    fn load(&self, host: &(impl Host + ?Sized)) -> PoolState {
-        let bytes = host.shared_get(&self.key).0;
-        PoolState::load(bytes.as_deref(), self.fingerprint, self.tokens())
+    fn fresh(&self) -> PoolState {
+        PoolState::new(self.fingerprint, self.tokens())
     }
 
-    /// Apply `f` to the shared state with compare-and-swap; skips the write when nothing
-    /// changes (the common case: a success of a healthy token).
+    /// Look at the shared state (a fresh one when none is stored for this token list).
+    fn view<R>(&self, host: &(impl Host + ?Sized), f: impl FnOnce(&PoolState) -> R) -> R {
+        host.shared_view(&self.key, |state: Option<&PoolState>| {
+            match state.filter(|s| s.belongs_to(self.fingerprint, self.tokens())) {
+                Some(s) => f(s),
+                None => f(&self.fresh()),
+            }
+        })
+    }
+
+    /// Apply `f` to the shared state atomically; a state that stays as it was is not
+    /// written again (the common case: a success of a healthy token).
     fn update<R>(
         &self,
         host: &(impl Host + ?Sized),
         mut f: impl FnMut(&mut PoolState) -> R,
     ) -> Option<R> {
-        let current = host.shared_get(&self.key).0;
-        let mut state = PoolState::load(current.as_deref(), self.fingerprint, self.tokens());
-        let r = f(&mut state);
-        if current.as_deref() == Some(state.encode().as_slice()) {
-            return Some(r);
-        }
-        let mut out = None;
-        let landed = shared_update(host, &self.key, |cur| {
-            let mut s = PoolState::load(cur, self.fingerprint, self.tokens());
-            out = Some(f(&mut s));
-            s.encode()
-        });
-        if landed {
-            out
-        } else {
-            None
-        }
+        host.shared_update(
+            &self.key,
+            || self.fresh(),
+            |s: &mut PoolState| {
+                if !s.belongs_to(self.fingerprint, self.tokens()) {
+                    *s = self.fresh();
+                }
+                f(s)
+            },
+        )
     }
 
     /// Count a response of token `index` with `status` (and its `retry-after`).
@@ -173,9 +176,8 @@ pub fn choose_token(host: &(impl Host + ?Sized), provider: &Provider, rand: u64)
     let Some(pool) = Pool::of(provider) else {
         return Some((rand % n as u64) as usize);
     };
-    let choice = pool
-        .load(host)
-        .choose(host.now_ms(), &pool.thresholds, rand)?;
+    let now = host.now_ms();
+    let choice = pool.view(host, |s| s.choose(now, &pool.thresholds, rand))?;
     if choice.fallback {
         log::warn!(
             "ai-proxy: provider `{}` has no available token; using the least recently failed one, {}",
@@ -283,8 +285,10 @@ fn retry(req: &mut ProxyRequest, host: &mut impl HttpHost, status: u16, now: u64
         return false;
     };
     let rand = req.rng.next_u64();
-    let state = pool.load(&*host);
-    let Some(next) = state.choose_retry(now, &pool.thresholds, rand, &a.tried) else {
+    let next = pool.view(&*host, |s| {
+        s.choose_retry(now, &pool.thresholds, rand, &a.tried)
+    });
+    let Some(next) = next else {
         log::info!(
             "ai-proxy: provider `{}`: status {status}, no token available to retry with",
             pool.name()
@@ -400,8 +404,9 @@ fn remember_cluster(host: &impl HttpHost, pool: &Pool<'_>) {
         return;
     };
     let key = format!("{}.cluster", pool.key);
-    if host.shared_get(&key).0.as_deref() != Some(cluster.as_bytes()) {
-        shared_update(host, &key, |_| cluster.clone().into_bytes());
+    let known = host.shared_view(&key, |c: Option<&String>| c == Some(&cluster));
+    if !known {
+        host.shared_update(&key, String::new, |c: &mut String| c.clone_from(&cluster));
     }
 }
 
@@ -467,26 +472,29 @@ impl HealthChecks {
             if now < last.saturating_add(interval) {
                 continue;
             }
-            let mut mine = false;
             let ttl = interval.saturating_mul(3);
-            shared_update(&*host, &format!("{}.lease", pool.key), |cur| {
-                let (bytes, held) = Lease::claim(cur, self.me, now, ttl);
-                mine = held;
-                bytes
-            });
-            if !mine {
+            let me = self.me;
+            let mine = host.shared_update(
+                &format!("{}.lease", pool.key),
+                || Lease {
+                    owner: me,
+                    until: 0,
+                },
+                |lease: &mut Lease| lease.claim_for(me, now, ttl),
+            );
+            if mine != Some(true) {
                 continue;
             }
             self.last_round.insert(pool.key.clone(), now);
-            let due = pool.load(&*host).due_checks(now, &pool.thresholds);
+            let due = pool.view(&*host, |s| s.due_checks(now, &pool.thresholds));
             if due.is_empty() {
                 continue;
             }
-            let Some(cluster) = host
-                .shared_get(&format!("{}.cluster", pool.key))
-                .0
-                .and_then(|b| String::from_utf8(b).ok())
-            else {
+            let cluster = host
+                .shared_view(&format!("{}.cluster", pool.key), |c: Option<&String>| {
+                    c.cloned()
+                });
+            let Some(cluster) = cluster else {
                 log::debug!(
                     "ai-proxy: provider `{}`: no request seen yet, health checks wait",
                     pool.name()

@@ -1,8 +1,9 @@
 //! Vertex AI access tokens from a service-account key, shared by every worker.
 //!
-//! One [`TokenCache`] per key lives in the host's shared state (Proxy-Wasm shared data, or
-//! process memory in the native module) under `KeyAuth::shared_key`, as JSON; every change
-//! is a compare-and-swap. The cache's in-flight refresh is the lease: the one caller whose
+//! One [`TokenCache`] per key lives in the host's shared state under `KeyAuth::shared_key`
+//! (as JSON in Proxy-Wasm shared data, as itself in the native module's process memory);
+//! every change is atomic (a compare-and-swap, or a change under the key's lock). The
+//! cache's in-flight refresh is the lease: the one caller whose
 //! CAS write moved it to "in flight" sends the token request, and a lost refresh times out
 //! after 30 s.
 //!
@@ -19,7 +20,7 @@
 //!
 //! Neither the key, the JWT assertion nor a token is ever logged.
 
-use crate::host::{shared_update, Callout, CalloutResponse, Host};
+use crate::host::{Callout, CalloutResponse, Host};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,14 +50,21 @@ pub struct Unavailable {
     pub retry_after: u64,
 }
 
-fn load(bytes: Option<&[u8]>, auth: &KeyAuth) -> TokenCache {
-    bytes
-        .and_then(|b| serde_json::from_slice(b).ok())
-        .unwrap_or_else(|| TokenCache::new(auth.refresh_ahead))
+/// Look at the shared cache of `auth` (a cold one when none is stored).
+fn view<R>(host: &(impl Host + ?Sized), auth: &KeyAuth, f: impl FnOnce(&TokenCache) -> R) -> R {
+    host.shared_view(&auth.shared_key, |cache: Option<&TokenCache>| match cache {
+        Some(cache) => f(cache),
+        None => f(&TokenCache::new(auth.refresh_ahead)),
+    })
 }
 
-fn encode(cache: &TokenCache) -> Vec<u8> {
-    serde_json::to_vec(cache).unwrap_or_default()
+/// Change the shared cache of `auth` atomically.
+fn change<R>(
+    host: &(impl Host + ?Sized),
+    auth: &KeyAuth,
+    f: impl FnMut(&mut TokenCache) -> R,
+) -> Option<R> {
+    host.shared_update(&auth.shared_key, || TokenCache::new(auth.refresh_ahead), f)
 }
 
 /// What `poll` said, owned (the cache is gone once the CAS closure returns).
@@ -76,33 +84,19 @@ enum Polled {
 /// Poll the shared cache at `now` (seconds) with compare-and-swap; `None` when the shared
 /// state could not be written.
 fn poll(host: &(impl Host + ?Sized), auth: &KeyAuth, now: u64) -> Option<Polled> {
-    let mut out = None;
-    let landed = shared_update(host, &auth.shared_key, |cur| {
-        let mut cache = load(cur, auth);
-        out = Some(match cache.poll(now) {
-            TokenAction::Use { token, refresh } => Polled::Use {
-                token: token.to_string(),
-                refresh,
-            },
-            TokenAction::FetchAndWait => Polled::Fetch { claimed: true },
-            TokenAction::Wait => Polled::Fetch { claimed: false },
-            TokenAction::Unavailable { retry_after } => Polled::Unavailable(retry_after),
-        });
-        encode(&cache)
-    });
-    if landed {
-        out
-    } else {
-        None
-    }
+    change(host, auth, |cache| match cache.poll(now) {
+        TokenAction::Use { token, refresh } => Polled::Use {
+            token: token.to_string(),
+            refresh,
+        },
+        TokenAction::FetchAndWait => Polled::Fetch { claimed: true },
+        TokenAction::Wait => Polled::Fetch { claimed: false },
+        TokenAction::Unavailable { retry_after } => Polled::Unavailable(retry_after),
+    })
 }
 
 fn record(host: &(impl Host + ?Sized), auth: &KeyAuth, f: impl Fn(&mut TokenCache)) {
-    shared_update(host, &auth.shared_key, |cur| {
-        let mut cache = load(cur, auth);
-        f(&mut cache);
-        encode(&cache)
-    });
+    change(host, auth, f);
 }
 
 fn unavailable(detail: &str, retry_after: u64) -> Unavailable {
@@ -142,9 +136,8 @@ fn send_token_request(host: &mut impl Host, auth: &KeyAuth, now: u64) -> Result<
 pub fn token_for_request(host: &mut impl Host, auth: &KeyAuth) -> Result<Need, Unavailable> {
     let now = host.now_ms() / 1000;
     // The warm path: one read, no write.
-    let cached = load(host.shared_get(&auth.shared_key).0.as_deref(), auth);
-    if let Some(token) = cached.token(now) {
-        return Ok(Need::Token(token.to_string()));
+    if let Some(token) = view(&*host, auth, |c| c.token(now).map(str::to_string)) {
+        return Ok(Need::Token(token));
     }
     match poll(&*host, auth, now) {
         // Someone stored a token since the read above. Rarely, this poll also claimed the
@@ -257,12 +250,10 @@ impl TokenRefresher {
             }
             // Read first: a token good past the refresh window, or a refresh in flight,
             // needs no write.
-            let cached = load(host.shared_get(&auth.shared_key).0.as_deref(), &auth);
-            if cached.refreshing(now)
-                || cached
-                    .token(now.saturating_add(auth.refresh_ahead))
-                    .is_some()
-            {
+            let settled = view(&*host, &auth, |c| {
+                c.refreshing(now) || c.token(now.saturating_add(auth.refresh_ahead)).is_some()
+            });
+            if settled {
                 continue;
             }
             let start = matches!(

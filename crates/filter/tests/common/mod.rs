@@ -7,7 +7,7 @@
 use serde_json::Value;
 use switchyard_filter::balancer::{BalancerRequest, BalancerRoot};
 use switchyard_filter::host::BodyFacts;
-use switchyard_filter::mock::MockHost;
+use switchyard_filter::mock::{MockHost, SharedStore};
 use switchyard_filter::proxy::{ProxyRequest, ProxyRoot};
 use switchyard_filter::Action;
 
@@ -140,4 +140,19 @@ pub fn fixture(path: &str) -> Vec<u8> {
         .join("../protocol/testdata")
         .join(path);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Run a scenario over shared state twice: on the byte store with compare-and-swap (the
+/// `Host` trait's default methods, as on Proxy-Wasm) and on typed process memory (as in the
+/// native module), checking that each kept its state where it should.
+pub fn on_both_stores(scenario: impl Fn(SharedStore)) {
+    eprintln!("--- shared state as bytes with CAS");
+    let bytes = SharedStore::default();
+    scenario(bytes.clone());
+    assert!(bytes.byte_keys() > 0, "the scenario kept no shared state");
+    eprintln!("--- shared state typed, in process memory");
+    let typed = SharedStore::typed();
+    scenario(typed.clone());
+    assert_eq!(typed.byte_keys(), 0, "typed state went through bytes");
+    assert!(typed.typed_keys() > 0, "the scenario kept no typed state");
 }
