@@ -150,13 +150,16 @@ pub fn responses_request_to_chat_for(
         out.insert("user".into(), user.into());
     }
     if let Some(format) = convert_text_format(&req)? {
-        if family == VendorFamily::Claude && format["type"] == "json_object" {
+        let no_json_mode = matches!(family, VendorFamily::Claude | VendorFamily::Bedrock);
+        if no_json_mode && format["type"] == "json_object" {
             return Err(invalid(
                 "text",
                 "unsupported_value",
-                "text.format json_object cannot be sent to Claude providers: Claude has no \
-                 schema-less JSON mode; send a json_schema format"
-                    .into(),
+                format!(
+                    "text.format json_object cannot be sent to {} providers: they have no \
+                     schema-less JSON mode; send a json_schema format",
+                    family.name()
+                ),
             ));
         }
         out.insert("response_format".into(), format);
@@ -167,8 +170,9 @@ pub fn responses_request_to_chat_for(
                 out.insert("verbosity".into(), verbosity.into());
             }
             // The vendor's own length is `medium`: nothing to send.
-            VendorFamily::Claude | VendorFamily::Gemini if verbosity == "medium" => {}
-            VendorFamily::Claude | VendorFamily::Gemini => {
+            VendorFamily::Claude | VendorFamily::Gemini | VendorFamily::Bedrock
+                if verbosity == "medium" => {}
+            VendorFamily::Claude | VendorFamily::Gemini | VendorFamily::Bedrock => {
                 return Err(invalid(
                     "text",
                     "unsupported_parameter",
@@ -197,7 +201,10 @@ pub fn responses_request_to_chat_for(
     for key in ["prompt_cache_key", "prompt_cache_retention", "service_tier"] {
         match get(&req, key) {
             Some(v @ Json::Str(_)) => {
-                if RESPONSES_FIELDS.disposition(key, family) == Disposition::Passed {
+                if matches!(
+                    RESPONSES_FIELDS.disposition(key, family),
+                    Disposition::Passed | Disposition::Mapped
+                ) {
                     out.insert(key.into(), v.to_value());
                 }
             }
