@@ -350,8 +350,7 @@ fn service_tier(req: &Map<String, Value>) -> Result<Option<&'static str>, Gatewa
             _ => Err(invalid(
                 "service_tier",
                 "unsupported_value",
-                "service_tier must be auto, default, flex or priority for Bedrock providers"
-                    .into(),
+                "service_tier must be auto, default, flex or priority for Bedrock providers".into(),
             )),
         },
     }

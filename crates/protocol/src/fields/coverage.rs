@@ -13,10 +13,10 @@
 //! the body goes through unchanged, so those columns must say `passed` throughout.
 
 use super::*;
-use crate::bedrock::{chat_request_to_converse, messages_request_to_converse, BedrockOptions};
 use crate::anthropic::{
     chat_request_to_messages, messages_request_to_chat_for, ChatTarget, ClaudeOptions,
 };
+use crate::bedrock::{chat_request_to_converse, messages_request_to_converse, BedrockOptions};
 use crate::gemini::{chat_request_to_gemini, GeminiOptions};
 use crate::responses::responses_request_to_chat_for;
 use serde_json::{Map, Value};
