@@ -11,7 +11,7 @@
 //!
 //! A field the table does not list follows the table's `unknown` rule: passed where the
 //! vendor speaks the client's API (it judges the field itself), refused where the request is
-//! converted (Claude and Gemini answer 400 to fields they do not know, and forwarding a field
+//! converted (Claude, Gemini and Bedrock answer 400 to fields they do not know, and forwarding a field
 //! under the other API's name would be wrong anyway).
 //!
 //! Nested fields and content types have rules too ([`FieldTable::nested`], by path:
@@ -302,8 +302,8 @@ pub const MESSAGES_FIELDS: FieldTable = FieldTable {
     ],
 };
 
-/// OpenAI Responses (`POST /v1/responses`), every field of OpenAI's reference. Claude and
-/// Gemini are served through chat completions (`responses_request_to_chat_for`, then the chat
+/// OpenAI Responses (`POST /v1/responses`), every field of OpenAI's reference. Claude, Gemini
+/// and Bedrock are served through chat completions (`responses_request_to_chat_for`, then the chat
 /// translators), so their columns are this table's rule followed by [`CHAT_FIELDS`]'.
 pub const RESPONSES_FIELDS: FieldTable = FieldTable {
     api: "OpenAI Responses (`/v1/responses`; OpenAI Responses is a vendor that serves it itself, e.g. OpenAI; the others are reached through chat completions)",
@@ -327,7 +327,7 @@ pub const RESPONSES_FIELDS: FieldTable = FieldTable {
         neutral("parallel_tool_calls", &[P, M, M, R, R], &[Neutral::True], "chat `parallel_tool_calls`; Claude: `false` -> `tool_choice.disable_parallel_tool_use`; Gemini and Bedrock cannot turn parallel calls off"),
         rule("previous_response_id", &[P, R, R, R, R], "needs responses stored by OpenAI"),
         rule("prompt", &[P, R, R, R, R], "prompt templates are stored by OpenAI"),
-        rule("prompt_cache_key", &[P, P, I, I, I], "a cache-routing hint (a chat field too); Claude and Gemini cache by their own rules"),
+        rule("prompt_cache_key", &[P, P, I, I, I], "a cache-routing hint (a chat field too); Claude, Gemini and Bedrock cache by their own rules"),
         rule("prompt_cache_retention", &[P, P, I, I, I], "a cache-retention hint, as `prompt_cache_key`"),
         rule("reasoning", &[P, M, M, M, M], "`effort` -> chat `reasoning_effort` (Claude `thinking`, Gemini `thinkingConfig`, Bedrock `additionalModelRequestFields.thinking`); thinking comes back as `reasoning` items; `summary` is not sent"),
         rule("safety_identifier", &[P, M, M, I, I], "chat `user` (Claude: `metadata.user_id`) when `user` is absent"),
