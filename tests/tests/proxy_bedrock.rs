@@ -270,3 +270,52 @@ fn bedrock_sigv4_is_signed_on_native_and_refused_on_wasm() {
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.json()["error"]["type"], "permission_error");
 }
+
+/// The field table's Bedrock column, through the official SDKs: a field Converse cannot carry
+/// is a 400 naming it that never reaches AWS; Anthropic's `thinking` and `top_k` reach
+/// Converse's `additionalModelRequestFields`, OpenAI's `service_tier` its `serviceTier`.
+const FIELDS_SCRIPT: &str = r#"
+import sys, openai, anthropic
+c = openai.OpenAI(base_url=sys.argv[1] + "/v1", api_key="client-key", max_retries=0)
+msgs = [{"role": "user", "content": "hello"}]
+for extra, param in [({"response_format": {"type": "json_object"}}, "response_format"), ({"seed": 7}, "seed"), ({"logprobs": True}, "logprobs")]:
+    try:
+        c.chat.completions.create(model="gpt-4o", messages=msgs, **extra)
+        raise SystemExit(f"{param}: no error")
+    except openai.BadRequestError as e:
+        assert e.status_code == 400 and e.body["param"] == param, (param, e.body)
+try:
+    c.responses.create(model="gpt-4o", input="hello", text={"format": {"type": "json_object"}})
+    raise SystemExit("text.format json_object: no error")
+except openai.BadRequestError as e:
+    assert e.body["param"] == "text", e.body
+r = c.chat.completions.create(model="gpt-4o", messages=msgs, service_tier="flex")
+assert r.choices[0].message.content.startswith("Mock answer"), r
+a = anthropic.Anthropic(base_url=sys.argv[1], api_key="client-key", max_retries=0)
+try:
+    a.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=msgs, extra_body={"container": "c1"})
+    raise SystemExit("container: no error")
+except anthropic.BadRequestError as e:
+    assert e.status_code == 400, e
+m = a.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=msgs, thinking={"type": "enabled", "budget_tokens": 1024}, extra_body={"top_k": 5})
+assert m.content[-1].text.startswith("Mock answer"), m
+print("ok")
+"#;
+
+#[test]
+fn bedrock_field_table_through_the_sdks() {
+    let (gw, m) = bedrock_gateway(json!({"apiTokens": [API_KEY]}));
+    m.add_bedrock_api_key(API_KEY);
+    run_python(FIELDS_SCRIPT, &[format!("http://{}", gw.addr())]);
+    let got = m.requests();
+    assert_eq!(got.len(), 2, "only the two accepted requests reach Bedrock");
+    let chat = got[0].json().unwrap();
+    assert_eq!(chat["serviceTier"], json!({"type": "flex"}), "{chat}");
+    let messages = got[1].json().unwrap();
+    assert_eq!(
+        messages["additionalModelRequestFields"],
+        json!({"top_k": 5, "thinking": {"type": "enabled", "budget_tokens": 1024}}),
+        "{messages}"
+    );
+    assert_eq!(messages["inferenceConfig"]["maxTokens"], 1124, "{messages}");
+}

@@ -314,7 +314,10 @@ impl Translation {
                 bedrock::chat_request_to_converse(&chat, &opts).map(Some)
             }
             Translation::MessagesToBedrock => {
-                let chat = anthropic::messages_request_to_chat(body)?;
+                // The Messages field table's Bedrock column first; the chat body keeps
+                // `thinking` for Converse's `additionalModelRequestFields`.
+                let chat =
+                    anthropic::messages_request_to_chat_for(body, anthropic::ChatTarget::Bedrock)?;
                 let chat = edited(&chat, &converted(edits))?;
                 let opts = crate::bedrock::options(&provider.config);
                 bedrock::chat_request_to_converse(&chat, &opts).map(Some)
@@ -396,7 +399,7 @@ impl Translation {
             let out = responses::insert_context(mapped.as_deref().unwrap_or(body), text)?;
             return Ok((Some(out), None));
         }
-        // Claude and Gemini: the Responses field table first (a field they cannot honour is a
+        // Claude, Gemini and Bedrock: the Responses field table first (a field they cannot honour is a
         // 400 naming it); chat vendors take what chat can carry.
         let chat = match self {
             Translation::ResponsesToClaude => {
@@ -404,6 +407,9 @@ impl Translation {
             }
             Translation::ResponsesToGemini => {
                 responses::responses_request_to_chat_for(body, VendorFamily::Gemini)?
+            }
+            Translation::ResponsesToBedrock => {
+                responses::responses_request_to_chat_for(body, VendorFamily::Bedrock)?
             }
             _ => responses::responses_request_to_chat(body)?,
         };
@@ -1261,6 +1267,80 @@ mod tests {
             ":authority",
             Some("us-east5-aiplatform.googleapis.com".into())
         )));
+    }
+
+    /// Each client API reaches Bedrock through its field table's Bedrock column: what
+    /// Converse cannot carry is a 400 naming the client's field, what it can is mapped.
+    #[test]
+    fn bedrock_requests_follow_the_bedrock_column() {
+        let p = provider(
+            serde_json::json!({"type": "bedrock", "awsRegion": "eu-west-1", "apiTokens": ["bk"],
+                "bedrockAdditionalFields": {"top_k": 5}}),
+        );
+        let body = |t: Translation, b: &str| {
+            t.request_body(&p, b.as_bytes(), &RequestEdits::default(), "m")
+                .map(|out| serde_json::from_slice::<serde_json::Value>(&out.unwrap()).unwrap())
+        };
+        let refused = [
+            (
+                Translation::ChatToBedrock,
+                r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"seed":1}"#,
+                "seed",
+            ),
+            (
+                Translation::ChatToBedrock,
+                r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object"}}"#,
+                "response_format",
+            ),
+            (
+                Translation::MessagesToBedrock,
+                r#"{"model":"m","max_tokens":9,"messages":[{"role":"user","content":"hi"}],"container":"c"}"#,
+                "container",
+            ),
+            (
+                Translation::MessagesToBedrock,
+                r#"{"model":"m","max_tokens":9,"messages":[{"role":"user","content":"hi"}],
+                    "tools":[{"name":"f","input_schema":{"type":"object"}}],
+                    "tool_choice":{"type":"auto","disable_parallel_tool_use":true}}"#,
+                "tool_choice",
+            ),
+            (
+                Translation::ResponsesToBedrock,
+                r#"{"model":"m","input":"hi","text":{"format":{"type":"json_object"}}}"#,
+                "text",
+            ),
+            (
+                Translation::ResponsesToBedrock,
+                r#"{"model":"m","input":"hi","top_logprobs":2}"#,
+                "top_logprobs",
+            ),
+        ];
+        for (t, b, param) in refused {
+            let e = body(t, b).unwrap_err();
+            assert_eq!((e.status(), e.param), (400, Some(param)), "{b}: {e:?}");
+        }
+        // Anthropic's thinking reaches Converse as is, the client's top_k over the config's.
+        let v = body(
+            Translation::MessagesToBedrock,
+            r#"{"model":"m","max_tokens":9,"messages":[{"role":"user","content":"hi"}],
+                "thinking":{"type":"enabled","budget_tokens":2048},"top_k":3}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            v["additionalModelRequestFields"],
+            serde_json::json!({"top_k": 3, "thinking": {"type": "enabled", "budget_tokens": 2048}})
+        );
+        assert_eq!(v["inferenceConfig"]["maxTokens"], 2048 + 9);
+        let v = body(
+            Translation::ResponsesToBedrock,
+            r#"{"model":"m","input":"hi","service_tier":"priority","reasoning":{"effort":"low"}}"#,
+        )
+        .unwrap();
+        assert_eq!(v["serviceTier"], serde_json::json!({"type": "priority"}));
+        assert_eq!(
+            v["additionalModelRequestFields"]["thinking"],
+            serde_json::json!({"type": "enabled", "budget_tokens": 1024})
+        );
     }
 
     #[test]

@@ -26,19 +26,22 @@ pub use request::{chat_request_to_converse, converse_path, runtime_host, Bedrock
 pub use response::{converse_response_to_chat, error_to_openai, exception_name, exception_status};
 pub use stream::ConverseStreamToChat;
 
-use crate::anthropic::{chat_response_to_messages, messages_request_to_chat, ChatStreamToMessages};
+use crate::anthropic::{
+    chat_response_to_messages, messages_request_to_chat_for, ChatStreamToMessages, ChatTarget,
+};
 use crate::error::GatewayError;
 use crate::stream::{StreamConverter, Usage};
 
 /// Content type of ConverseStream answers (the client gets `text/event-stream` instead).
 pub const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
 
-/// An Anthropic Messages request -> Converse request (through OpenAI chat).
+/// An Anthropic Messages request -> Converse request (through OpenAI chat, checked against
+/// [`MESSAGES_FIELDS`](crate::fields::MESSAGES_FIELDS)' Bedrock column).
 pub fn messages_request_to_converse(
     body: &[u8],
     opts: &BedrockOptions,
 ) -> Result<Vec<u8>, GatewayError> {
-    let chat = messages_request_to_chat(body)?;
+    let chat = messages_request_to_chat_for(body, ChatTarget::Bedrock)?;
     chat_request_to_converse(&chat, opts)
 }
 

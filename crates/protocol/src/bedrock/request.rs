@@ -1,6 +1,8 @@
 //! OpenAI chat-completions request -> Bedrock Converse request, and the upstream path.
 
+use crate::borrowed_json::Json;
 use crate::error::GatewayError;
+use crate::fields::{VendorFamily, CHAT_FIELDS};
 use serde_json::{json, Map, Value};
 
 /// Per-provider Bedrock settings from the plugin config.
@@ -126,14 +128,21 @@ fn opt_f64(obj: &Map<String, Value>, key: &'static str) -> Result<Option<f64>, G
 ///   `required` / named -> `toolChoice` `auto` / `any` / `tool`. `tool_choice: "none"` drops
 ///   the tools unless the history holds tool blocks (Converse then requires `toolConfig`);
 /// - `response_format` `json_schema` -> `outputConfig.textFormat` (schema as a JSON string);
-/// - [`BedrockOptions::additional_fields`] -> `additionalModelRequestFields`.
+/// - `metadata` -> `requestMetadata`, `service_tier` `flex`/`priority` -> `serviceTier`;
+/// - [`BedrockOptions::additional_fields`] -> `additionalModelRequestFields`, with the
+///   client's `top_k` and `thinking` (or `reasoning_effort` as Claude's `thinking`) over
+///   them: model-specific fields only some models take (others answer 400).
+///
+/// Every top-level field and `messages[].name` first follow their rule in [`CHAT_FIELDS`]
+/// (Bedrock column): what Converse cannot carry is a 400 naming it, never dropped.
 ///
 /// Errors are 400s naming the field: invalid JSON, empty `messages`, wrong types, unknown
-/// roles, unparsable tool-call arguments, unsupported parts, `n` > 1.
+/// roles, unparsable tool-call arguments, unsupported parts, refused fields.
 pub fn chat_request_to_converse(
     body: &[u8],
     opts: &BedrockOptions,
 ) -> Result<Vec<u8>, GatewayError> {
+    check_fields(body)?;
     let req: Value = serde_json::from_slice(body).map_err(|e| {
         GatewayError::invalid(
             "invalid_json",
@@ -144,15 +153,6 @@ pub fn chat_request_to_converse(
         GatewayError::invalid("invalid_type", "request body must be a JSON object")
     })?;
     crate::openai::check_request_fields(req)?;
-    if let Some(n) = get(req, "n") {
-        if n.as_u64() != Some(1) {
-            return Err(invalid(
-                "n",
-                "unsupported_value",
-                "n must be 1: Bedrock returns one choice per request".into(),
-            ));
-        }
-    }
     let messages = match get(req, "messages") {
         Some(Value::Array(m)) if !m.is_empty() => m,
         Some(Value::Array(_)) => {
@@ -198,6 +198,17 @@ pub fn chat_request_to_converse(
         None => opt_u32(req, "max_tokens")?,
     }
     .or(opts.default_max_tokens);
+    let thinking = thinking(req)?;
+    let budget = thinking
+        .as_ref()
+        .and_then(|t| t.get("budget_tokens"))
+        .and_then(Value::as_u64)
+        .and_then(|b| u32::try_from(b).ok());
+    // Claude wants `max_tokens` above the thinking budget: the budget comes on top.
+    let max_tokens = match (max_tokens, budget) {
+        (Some(n), Some(b)) if n <= b => Some(b.saturating_add(n.max(1))),
+        (n, _) => n,
+    };
     if let Some(n) = max_tokens {
         inference.insert("maxTokens".into(), json!(n));
     }
@@ -221,10 +232,26 @@ pub fn chat_request_to_converse(
     if let Some(format) = output_config(req)? {
         out.insert("outputConfig".into(), format);
     }
-    if let Some(fields) = opts.additional_fields.as_ref().filter(|f| !f.is_empty()) {
+    if let Some(tags) = request_metadata(req)? {
+        out.insert("requestMetadata".into(), tags);
+    }
+    if let Some(tier) = service_tier(req)? {
+        out.insert("serviceTier".into(), json!({ "type": tier }));
+    }
+    let mut additional = opts.additional_fields.clone().unwrap_or_default();
+    if let Some(k) = get(req, "top_k") {
+        let k = k
+            .as_u64()
+            .ok_or_else(|| wrong_type("top_k", "top_k", "a non-negative integer"))?;
+        additional.insert("top_k".into(), json!(k));
+    }
+    if let Some(thinking) = thinking {
+        additional.insert("thinking".into(), thinking);
+    }
+    if !additional.is_empty() {
         out.insert(
             "additionalModelRequestFields".into(),
-            Value::Object(fields.clone()),
+            Value::Object(additional),
         );
     }
     serde_json::to_vec(&Value::Object(out)).map_err(|e| {
@@ -236,15 +263,126 @@ pub fn chat_request_to_converse(
     })
 }
 
+/// The top-level fields against [`CHAT_FIELDS`]' Bedrock column, and `messages[].name`
+/// against its nested rule (a `tool` message's name repeats what its call id says).
+fn check_fields(body: &[u8]) -> Result<(), GatewayError> {
+    // Malformed bodies are reported by the conversion with its own messages.
+    let Ok(Json::Object(req)) = Json::from_slice(body) else {
+        return Ok(());
+    };
+    CHAT_FIELDS.check(&req, VendorFamily::Bedrock)?;
+    let messages = crate::borrowed_json::lookup(&req, "messages").and_then(Json::as_array);
+    for (i, msg) in messages.unwrap_or_default().iter().enumerate() {
+        let role = msg.get("role").and_then(Json::as_str);
+        if matches!(role, Some("tool" | "function")) {
+            continue;
+        }
+        if let Some(name) = msg.get("name") {
+            let at = format!("messages[{i}].name");
+            CHAT_FIELDS.check_nested(
+                "messages[].name",
+                &at,
+                name,
+                VendorFamily::Bedrock,
+                "messages",
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `thinking` (Anthropic's object, as is) or else `reasoning_effort` as Claude's `thinking`
+/// (budgets 1024/4096/16384; `none` asks for nothing), for `additionalModelRequestFields`.
+fn thinking(req: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
+    if let Some(t) = get(req, "thinking") {
+        if !t.is_object() {
+            return Err(wrong_type("thinking", "thinking", "an object"));
+        }
+        return Ok(Some(t.clone()));
+    }
+    let budget = match get(req, "reasoning_effort") {
+        None => return Ok(None),
+        Some(v) => match v.as_str() {
+            Some("none") => return Ok(None),
+            Some("minimal" | "low") => 1024,
+            Some("medium") => 4096,
+            Some("high" | "xhigh") => 16384,
+            _ => {
+                return Err(invalid(
+                    "reasoning_effort",
+                    "invalid_value",
+                    "reasoning_effort must be none, minimal, low, medium, high or xhigh".into(),
+                ))
+            }
+        },
+    };
+    Ok(Some(json!({ "type": "enabled", "budget_tokens": budget })))
+}
+
+/// `metadata` (string tags) -> `requestMetadata`, the tags of Bedrock's invocation logs.
+fn request_metadata(req: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
+    let Some(meta) = get(req, "metadata") else {
+        return Ok(None);
+    };
+    let meta = meta
+        .as_object()
+        .ok_or_else(|| wrong_type("metadata", "metadata", "an object of strings"))?;
+    if meta.is_empty() {
+        return Ok(None);
+    }
+    for (k, v) in meta {
+        if !v.is_string() {
+            return Err(wrong_type("metadata", &format!("metadata.{k}"), "a string"));
+        }
+    }
+    Ok(Some(Value::Object(meta.clone())))
+}
+
+/// `service_tier` -> Bedrock's `serviceTier.type`: `flex` and `priority` as named, `auto` and
+/// `default` are the standard tier (nothing to send), `scale` has no equivalent.
+fn service_tier(req: &Map<String, Value>) -> Result<Option<&'static str>, GatewayError> {
+    match get(req, "service_tier") {
+        None => Ok(None),
+        Some(v) => match v.as_str() {
+            Some("auto" | "default") => Ok(None),
+            Some("flex") => Ok(Some("flex")),
+            Some("priority") => Ok(Some("priority")),
+            _ => Err(invalid(
+                "service_tier",
+                "unsupported_value",
+                "service_tier must be auto, default, flex or priority for Bedrock providers".into(),
+            )),
+        },
+    }
+}
+
 /// `response_format: {"type": "json_schema", "json_schema": {name, schema, description}}` ->
 /// `outputConfig.textFormat` (structured output; Converse takes the schema as a JSON
-/// string). `json_object` and `text` have no Converse equivalent and are dropped.
+/// string). `text` asks for nothing; `json_object` is refused: Converse has no schema-less
+/// JSON mode.
 fn output_config(req: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
     let Some(format) = get(req, "response_format") else {
         return Ok(None);
     };
-    if format.get("type").and_then(Value::as_str) != Some("json_schema") {
-        return Ok(None);
+    match format.get("type").and_then(Value::as_str) {
+        Some("json_schema") => {}
+        Some("text") => return Ok(None),
+        Some("json_object") => {
+            return Err(invalid(
+                "response_format",
+                "unsupported_value",
+                "response_format json_object cannot be sent to Bedrock providers: Converse has \
+                 no schema-less JSON mode; send a json_schema format"
+                    .into(),
+            ))
+        }
+        _ => {
+            return Err(invalid(
+                "response_format",
+                "invalid_value",
+                "response_format.type must be text, json_object or json_schema".into(),
+            ))
+        }
     }
     let spec = format.get("json_schema");
     let schema = spec
@@ -704,6 +842,19 @@ fn tool_config(
             }
         };
         spec.insert("inputSchema".into(), json!({ "json": schema }));
+        match tool.pointer("/function/strict") {
+            None | Some(Value::Null) => {}
+            Some(Value::Bool(strict)) => {
+                spec.insert("strict".into(), json!(strict));
+            }
+            Some(_) => {
+                return Err(wrong_type(
+                    "tools",
+                    &format!("{path}.function.strict"),
+                    "a boolean",
+                ))
+            }
+        }
         specs.push(json!({ "toolSpec": spec }));
         names.push(name);
     }

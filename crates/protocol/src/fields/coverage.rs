@@ -16,6 +16,7 @@ use super::*;
 use crate::anthropic::{
     chat_request_to_messages, messages_request_to_chat_for, ChatTarget, ClaudeOptions,
 };
+use crate::bedrock::{chat_request_to_converse, messages_request_to_converse, BedrockOptions};
 use crate::gemini::{chat_request_to_gemini, GeminiOptions};
 use crate::responses::responses_request_to_chat_for;
 use serde_json::{Map, Value};
@@ -31,6 +32,9 @@ const OUTSIDE_BODY: &[(&str, VendorFamily)] = &[
     ("stream", VendorFamily::Gemini),
     ("stream_options", VendorFamily::Claude),
     ("stream_options", VendorFamily::Gemini),
+    ("model", VendorFamily::Bedrock),
+    ("stream", VendorFamily::Bedrock),
+    ("stream_options", VendorFamily::Bedrock),
 ];
 
 fn chat_to_claude(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
@@ -39,6 +43,21 @@ fn chat_to_claude(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
 
 fn chat_to_gemini(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
     chat_request_to_gemini(body, &GeminiOptions::default())
+}
+
+fn chat_to_bedrock(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
+    chat_request_to_converse(body, &BedrockOptions::default())
+}
+
+/// The chain the gateway runs for an Anthropic client in front of Bedrock.
+fn messages_to_bedrock(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
+    messages_request_to_converse(body, &BedrockOptions::default())
+}
+
+/// The chain the gateway runs for a Responses client in front of Bedrock.
+fn responses_to_bedrock(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
+    let chat = responses_request_to_chat_for(body, VendorFamily::Bedrock)?;
+    chat_to_bedrock(&chat.body)
 }
 
 fn messages_to_openai(body: &[u8]) -> Result<Vec<u8>, GatewayError> {
@@ -259,6 +278,7 @@ fn every_chat_field_has_a_rule_the_translators_follow() {
             (VendorFamily::OpenAi, None),
             (VendorFamily::Claude, Some(chat_to_claude)),
             (VendorFamily::Gemini, Some(chat_to_gemini)),
+            (VendorFamily::Bedrock, Some(chat_to_bedrock)),
         ],
     );
 }
@@ -272,6 +292,7 @@ fn every_messages_field_has_a_rule_the_translators_follow() {
             (VendorFamily::OpenAi, Some(messages_to_openai)),
             (VendorFamily::Claude, None),
             (VendorFamily::Gemini, Some(messages_to_gemini)),
+            (VendorFamily::Bedrock, Some(messages_to_bedrock)),
         ],
     );
 }
@@ -286,6 +307,7 @@ fn every_responses_field_has_a_rule_the_translators_follow() {
             (VendorFamily::OpenAi, Some(responses_to_chat)),
             (VendorFamily::Claude, Some(responses_to_claude)),
             (VendorFamily::Gemini, Some(responses_to_gemini)),
+            (VendorFamily::Bedrock, Some(responses_to_bedrock)),
         ],
     );
 }

@@ -54,8 +54,8 @@ const HOSTED_TOOLS: &str = "web_search, file_search, computer use, code_interpre
 /// - Every top-level field follows [`RESPONSES_FIELDS`]' OpenAI-compatible column: fields the
 ///   table does not list are 400s naming them.
 ///
-/// This is the conversion for an OpenAI-compatible chat vendor; for Claude and Gemini use
-/// [`responses_request_to_chat_for`].
+/// This is the conversion for an OpenAI-compatible chat vendor; for Claude, Gemini and
+/// Bedrock use [`responses_request_to_chat_for`].
 ///
 /// Errors are 400s naming the field at fault.
 pub fn responses_request_to_chat(body: &[u8]) -> Result<ChatRequest, GatewayError> {
@@ -63,11 +63,12 @@ pub fn responses_request_to_chat(body: &[u8]) -> Result<ChatRequest, GatewayErro
 }
 
 /// [`responses_request_to_chat`] for a chat body that goes on to `family`'s chat translator
-/// (`anthropic::chat_request_to_messages`, `gemini::chat_request_to_gemini`): every top-level
-/// field first follows its rule in [`RESPONSES_FIELDS`] for that family (refused fields and
-/// fields the table does not list are 400s naming them), and the values Claude or Gemini
-/// cannot honour are refused under the Responses name of the field (`text.format`
-/// `json_object` for Claude, `text.verbosity` other than `medium`). `VendorFamily::OpenAi` is
+/// (`anthropic::chat_request_to_messages`, `gemini::chat_request_to_gemini`,
+/// `bedrock::chat_request_to_converse`): every top-level field first follows its rule in
+/// [`RESPONSES_FIELDS`] for that family (refused fields and fields the table does not list are
+/// 400s naming them), and the values Claude, Gemini or Bedrock cannot honour are refused under
+/// the Responses name of the field (`text.format` `json_object` for Claude and Bedrock,
+/// `text.verbosity` other than `medium`). `VendorFamily::OpenAi` is
 /// an OpenAI-compatible chat vendor ([`responses_request_to_chat`]).
 pub fn responses_request_to_chat_for(
     body: &[u8],
@@ -150,13 +151,16 @@ pub fn responses_request_to_chat_for(
         out.insert("user".into(), user.into());
     }
     if let Some(format) = convert_text_format(&req)? {
-        if family == VendorFamily::Claude && format["type"] == "json_object" {
+        let no_json_mode = matches!(family, VendorFamily::Claude | VendorFamily::Bedrock);
+        if no_json_mode && format["type"] == "json_object" {
             return Err(invalid(
                 "text",
                 "unsupported_value",
-                "text.format json_object cannot be sent to Claude providers: Claude has no \
-                 schema-less JSON mode; send a json_schema format"
-                    .into(),
+                format!(
+                    "text.format json_object cannot be sent to {} providers: they have no \
+                     schema-less JSON mode; send a json_schema format",
+                    family.name()
+                ),
             ));
         }
         out.insert("response_format".into(), format);
@@ -167,8 +171,9 @@ pub fn responses_request_to_chat_for(
                 out.insert("verbosity".into(), verbosity.into());
             }
             // The vendor's own length is `medium`: nothing to send.
-            VendorFamily::Claude | VendorFamily::Gemini if verbosity == "medium" => {}
-            VendorFamily::Claude | VendorFamily::Gemini => {
+            VendorFamily::Claude | VendorFamily::Gemini | VendorFamily::Bedrock
+                if verbosity == "medium" => {}
+            VendorFamily::Claude | VendorFamily::Gemini | VendorFamily::Bedrock => {
                 return Err(invalid(
                     "text",
                     "unsupported_parameter",
@@ -185,7 +190,7 @@ pub fn responses_request_to_chat_for(
         out.insert("reasoning_effort".into(), effort.into());
     }
     // Log probabilities (only chat vendors reach here with them: the table refuses them for
-    // Claude and Gemini). Chat wants `logprobs: true` beside `top_logprobs`.
+    // Claude, Gemini and Bedrock). Chat wants `logprobs: true` beside `top_logprobs`.
     let top_logprobs = input::opt_u32(&req, "top_logprobs")?.filter(|n| *n > 0);
     if check_include(&req)? || top_logprobs.is_some() {
         out.insert("logprobs".into(), true.into());
@@ -193,11 +198,15 @@ pub fn responses_request_to_chat_for(
     if let Some(n) = top_logprobs {
         out.insert("top_logprobs".into(), n.into());
     }
-    // Chat fields of the same name and meaning, for the chat vendors whose column passes them.
+    // Chat fields of the same name and meaning, for the vendors whose column passes them (or,
+    // for Bedrock's `service_tier`, maps them: the chat translator does).
     for key in ["prompt_cache_key", "prompt_cache_retention", "service_tier"] {
         match get(&req, key) {
             Some(v @ Json::Str(_)) => {
-                if RESPONSES_FIELDS.disposition(key, family) == Disposition::Passed {
+                if matches!(
+                    RESPONSES_FIELDS.disposition(key, family),
+                    Disposition::Passed | Disposition::Mapped
+                ) {
                     out.insert(key.into(), v.to_value());
                 }
             }

@@ -14,6 +14,9 @@ pub enum ChatTarget {
     /// The chat request is converted on to Gemini (`chat_request_to_gemini`), which reads the
     /// Anthropic-style `thinking` object itself, keeping the exact budget.
     Gemini,
+    /// The chat request is converted on to Bedrock Converse (`chat_request_to_converse`),
+    /// which also takes the Anthropic-style `thinking` object as is.
+    Bedrock,
 }
 
 impl ChatTarget {
@@ -21,6 +24,7 @@ impl ChatTarget {
         match self {
             ChatTarget::OpenAiCompatible => VendorFamily::OpenAi,
             ChatTarget::Gemini => VendorFamily::Gemini,
+            ChatTarget::Bedrock => VendorFamily::Bedrock,
         }
     }
 }
@@ -133,13 +137,15 @@ pub fn messages_request_to_chat_for(
             out.insert("tool_choice".into(), choice);
         }
         if parallel == Some(false) {
-            if target == ChatTarget::Gemini {
+            if target != ChatTarget::OpenAiCompatible {
                 return Err(invalid(
                     "tool_choice",
                     "unsupported_value",
-                    "tool_choice.disable_parallel_tool_use cannot be honoured by Gemini, which \
-                     has no way to turn parallel function calls off"
-                        .into(),
+                    format!(
+                        "tool_choice.disable_parallel_tool_use cannot be honoured by {} \
+                         providers, which have no way to turn parallel tool calls off",
+                        family.name()
+                    ),
                 ));
             }
             out.insert("parallel_tool_calls".into(), false.into());
@@ -185,7 +191,7 @@ fn reasoning_and_format(
                 ))
             }
         };
-        if target == ChatTarget::Gemini {
+        if target != ChatTarget::OpenAiCompatible {
             out.insert("thinking".into(), thinking.to_value());
             effort = None;
         }
