@@ -25,7 +25,7 @@ pub fn scan_object<const N: usize>(body: &[u8], keys: [&str; N]) -> Option<[Vec<
     let mut s = Scanner { b: body, i: 0 };
     let mut spans: [Vec<Range<usize>>; N] = std::array::from_fn(|_| Vec::new());
     s.ws();
-    s.expect(b'{')?;
+    s.eat(b'{')?;
     s.ws();
     if s.peek()? == b'}' {
         s.i += 1;
@@ -38,7 +38,7 @@ pub fn scan_object<const N: usize>(body: &[u8], keys: [&str; N]) -> Option<[Vec<
                 Key::Escaped => return None,
             };
             s.ws();
-            s.expect(b':')?;
+            s.eat(b':')?;
             s.ws();
             let start = s.i;
             s.value(1)?;
@@ -78,7 +78,7 @@ impl<'a> Scanner<'a> {
         Some(c)
     }
 
-    fn expect(&mut self, c: u8) -> Option<()> {
+    fn eat(&mut self, c: u8) -> Option<()> {
         (self.next()? == c).then_some(())
     }
 
@@ -126,7 +126,7 @@ impl<'a> Scanner<'a> {
                     }
                     self.string()?;
                     self.ws();
-                    self.expect(b':')?;
+                    self.eat(b':')?;
                     self.ws();
                     self.value(depth + 1)?;
                     self.ws();
