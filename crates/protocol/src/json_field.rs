@@ -12,9 +12,11 @@ use std::ops::Range;
 /// duplicates, and a rewrite must cover all of them so no upstream parser sees the old value).
 /// `None` when `body` is not a well-formed JSON object.
 ///
-/// One pass of serde_json's parser: each top-level value is captured as a borrowed
-/// [`RawValue`], whose position inside `body` is its span. The parser validates grammar and
-/// UTF-8 and skips nested values iteratively (deep nesting cannot overflow the stack).
+/// One strict pass of [`crate::json_scan`] answers nearly every body; what it leaves (escaped
+/// keys, surrogate escapes, nesting deeper than its limit) takes one pass of serde_json's
+/// parser, where each top-level value is captured as a borrowed [`RawValue`] whose position
+/// inside `body` is its span (nested values skipped iteratively, so deep nesting cannot
+/// overflow the stack).
 pub fn top_level_value_spans(body: &[u8], key: &str) -> Option<Vec<Range<usize>>> {
     if let Some([spans]) = crate::json_scan::scan_object(body, [key]) {
         return Some(spans);
