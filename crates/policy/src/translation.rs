@@ -95,17 +95,7 @@ impl Translation {
             (Family::Bedrock, Api::ChatCompletions) => Translation::ChatToBedrock,
             (Family::Bedrock, Api::Messages) => Translation::MessagesToBedrock,
             (Family::Bedrock, Api::Responses) => Translation::ResponsesToBedrock,
-            _ => {
-                return Err(GatewayError::new(
-                    ErrorKind::NotFound,
-                    "unsupported_api",
-                    format!(
-                        "provider type `{}` is not supported for the {} API",
-                        provider.spec.name,
-                        api.name()
-                    ),
-                ))
-            }
+            _ => return Err(provider.unsupported(api)),
         };
         Ok(t)
     }
@@ -131,17 +121,7 @@ impl Translation {
             (false, Api::ChatCompletions) => Translation::ChatToGemini,
             (false, Api::Messages) => Translation::MessagesToGemini,
             (false, Api::Responses) => Translation::ResponsesToGemini,
-            _ => {
-                return Err(GatewayError::new(
-                    ErrorKind::NotFound,
-                    "unsupported_api",
-                    format!(
-                        "provider type `{}` is not supported for the {} API",
-                        provider.spec.name,
-                        api.name()
-                    ),
-                ))
-            }
+            _ => return Err(provider.unsupported(api)),
         };
         Ok(t)
     }
