@@ -240,12 +240,60 @@ unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
     slice_or_empty(ptr, len)
 }
 
-fn concat<'a>(parts: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut out = Vec::new();
+fn concat<'a>(parts: impl Iterator<Item = &'a [u8]> + Clone) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parts.clone().map(<[u8]>::len).sum());
     for p in parts {
         out.extend_from_slice(p);
     }
     out
+}
+
+/// Body chunk descriptors kept inline (a body usually arrives in a few chunks).
+const INLINE_CHUNKS: usize = 8;
+
+/// Descriptors of Envoy-owned body chunks: inline up to [`INLINE_CHUNKS`], else one
+/// allocation. The bytes stay valid until a body setter (`&mut EnvoyFilter`) or the hook's end,
+/// and a `Chunks` never outlives the `&EnvoyFilter` borrow that read it.
+enum Chunks {
+    Inline([abi::EnvoyBuffer; INLINE_CHUNKS], usize),
+    Heap(Vec<abi::EnvoyBuffer>),
+}
+
+impl Chunks {
+    fn with_len(n: usize) -> Self {
+        if n <= INLINE_CHUNKS {
+            Chunks::Inline([abi::EnvoyBuffer::NULL; INLINE_CHUNKS], n)
+        } else {
+            Chunks::Heap(vec![abi::EnvoyBuffer::NULL; n])
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [abi::EnvoyBuffer] {
+        match self {
+            Chunks::Inline(a, n) => a.get_mut(..*n).unwrap_or_default(),
+            Chunks::Heap(v) => v,
+        }
+    }
+
+    fn as_slice(&self) -> &[abi::EnvoyBuffer] {
+        match self {
+            Chunks::Inline(a, n) => a.get(..*n).unwrap_or_default(),
+            Chunks::Heap(v) => v,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        // SAFETY: Envoy-owned chunks, valid while the filter borrow that read them lasts
+        // (see the type's doc).
+        self.as_slice()
+            .iter()
+            .map(|b| unsafe { bytes(b.ptr, b.length) })
+    }
+
+    /// Total bytes.
+    fn len(&self) -> usize {
+        self.as_slice().iter().map(|b| b.length).sum()
+    }
 }
 
 fn module_headers(headers: &[(&str, &[u8])]) -> Vec<abi::ModuleHttpHeader> {
@@ -435,29 +483,26 @@ impl<'a> EnvoyFilter<'a> {
 
     // --------------------------------------------------------------------- body
 
-    fn chunks(&self, kind: abi::BodyType) -> Vec<&[u8]> {
+    /// The chunk descriptors of body `kind`, in order (empty when there is none).
+    fn chunks(&self, kind: abi::BodyType) -> Chunks {
         // SAFETY: plain call on a valid filter pointer.
         let n =
             unsafe { abi::envoy_dynamic_module_callback_http_get_body_chunks_size(self.ptr, kind) };
-        if n == 0 {
-            return Vec::new();
+        let mut chunks = Chunks::with_len(n);
+        if n > 0 {
+            // SAFETY: `chunks` has room for the `n` chunks Envoy reported.
+            let ok = unsafe {
+                abi::envoy_dynamic_module_callback_http_get_body_chunks(
+                    self.ptr,
+                    kind,
+                    chunks.as_mut_slice().as_mut_ptr(),
+                )
+            };
+            if !ok {
+                return Chunks::with_len(0);
+            }
         }
-        let mut raw = vec![abi::EnvoyBuffer::NULL; n];
-        // SAFETY: `raw` has room for the `n` chunks Envoy reported.
-        let ok = unsafe {
-            abi::envoy_dynamic_module_callback_http_get_body_chunks(
-                self.ptr,
-                kind,
-                raw.as_mut_ptr(),
-            )
-        };
-        if !ok {
-            return Vec::new();
-        }
-        // SAFETY: Envoy-owned chunks, valid until a body setter (`&mut self`) or hook end.
-        raw.iter()
-            .map(|b| unsafe { bytes(b.ptr, b.length) })
-            .collect()
+        chunks
     }
 
     fn kinds(side: Side) -> (abi::BodyType, abi::BodyType) {
@@ -485,25 +530,23 @@ impl<'a> EnvoyFilter<'a> {
         }
     }
 
-    /// The chunk delivered to the current body hook (empty outside body hooks).
-    pub fn received_body(&self, side: Side) -> Vec<&[u8]> {
-        self.chunks(Self::kinds(side).0)
-    }
-
-    /// What Envoy has buffered so far for this filter (chunks it was told to buffer).
-    pub fn buffered_body(&self, side: Side) -> Vec<&[u8]> {
-        self.chunks(Self::kinds(side).1)
-    }
-
     /// The whole body seen so far: the buffered chunks plus the chunk of the current hook
     /// (Envoy adds that chunk to the buffer only after the hook returns). Call it at
     /// `end_of_stream` after returning `StopIterationAndBuffer` for the earlier chunks.
+    /// One allocation of the right size, one copy.
     pub fn body(&self, side: Side) -> Vec<u8> {
-        let buffered = self.buffered_body(side);
-        if self.received_is_buffered(side) {
-            return concat(buffered.into_iter());
+        let (received, buffered) = Self::kinds(side);
+        let received = if self.received_is_buffered(side) {
+            Chunks::with_len(0)
+        } else {
+            self.chunks(received)
+        };
+        let buffered = self.chunks(buffered);
+        let mut out = Vec::with_capacity(buffered.len() + received.len());
+        for c in buffered.iter().chain(received.iter()) {
+            out.extend_from_slice(c);
         }
-        concat(buffered.into_iter().chain(self.received_body(side)))
+        out
     }
 
     /// Replace the whole body (buffered and current chunk) with `data`. In a body hook the new
@@ -542,12 +585,7 @@ impl<'a> EnvoyFilter<'a> {
         if self.received_is_buffered(side) {
             return buffered;
         }
-        buffered
-            + self
-                .received_body(side)
-                .iter()
-                .map(|c| c.len())
-                .sum::<usize>()
+        buffered + self.chunks(Self::kinds(side).0).len()
     }
 
     /// Total bytes of the buffered body.

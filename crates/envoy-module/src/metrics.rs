@@ -9,7 +9,6 @@
 //! (the same line the Wasm build produces).
 
 use crate::abi;
-use std::collections::HashMap;
 
 /// Kind of a metric family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,19 +27,29 @@ pub(crate) struct MetricDef {
     pub label_names: Vec<String>,
 }
 
-/// The metric families of one filter config, by name.
+/// Most labels a family may have (the filters' families have at most five).
+pub(crate) const MAX_LABELS: usize = 8;
+
+/// The metric families of one filter config, by name. A handful per config: a list scanned
+/// by name is cheaper per update than hashing the name.
 #[derive(Default, Debug)]
 pub(crate) struct Metrics {
-    defs: HashMap<String, MetricDef>,
+    defs: Vec<(String, MetricDef)>,
 }
 
 impl Metrics {
     pub(crate) fn insert(&mut self, name: &str, def: MetricDef) {
-        self.defs.insert(name.to_string(), def);
+        match self.defs.iter_mut().find(|(n, _)| n == name) {
+            Some((_, d)) => *d = def,
+            None => self.defs.push((name.to_string(), def)),
+        }
     }
 
     pub(crate) fn get(&self, name: &str, kind: MetricKind) -> Option<&MetricDef> {
-        self.defs.get(name).filter(|d| d.kind == kind)
+        self.defs
+            .iter()
+            .find(|(n, d)| d.kind == kind && n == name)
+            .map(|(_, d)| d)
     }
 
     /// Update family `name` through `call(id, label_values, count)`, with the label values in
@@ -56,47 +65,61 @@ impl Metrics {
             crate::log::debug(&format!("metric {name} is not defined as a {kind:?}"));
             return false;
         };
-        let Some(values) = ordered_values(&def.label_names, labels) else {
-            crate::log::debug(&format!("metric {name}: unknown label in {labels:?}"));
+        let n = def.label_names.len();
+        let mut bufs = [abi::ModuleBuffer::NULL; MAX_LABELS];
+        let Some(slots) = bufs.get_mut(..n) else {
+            crate::log::debug(&format!("metric {name} has more than {MAX_LABELS} labels"));
             return false;
         };
-        let mut bufs: Vec<abi::ModuleBuffer> = values
-            .iter()
-            .map(|v| abi::ModuleBuffer::of(v.as_bytes()))
-            .collect();
-        call(def.id, bufs.as_mut_ptr(), bufs.len()) == abi::METRICS_SUCCESS
+        if !fill_ordered(&def.label_names, labels, |i, v| {
+            if let Some(slot) = slots.get_mut(i) {
+                *slot = abi::ModuleBuffer::of(v.as_bytes());
+            }
+        }) {
+            crate::log::debug(&format!("metric {name}: unknown label in {labels:?}"));
+            return false;
+        }
+        call(def.id, slots.as_mut_ptr(), n) == abi::METRICS_SUCCESS
     }
 }
 
-/// The label values of `labels` in the order of `names`. A name missing from `labels` gets an
-/// empty value; a label not in `names` makes the update invalid (`None`), so a typo is not
-/// silently merged into another series.
-pub(crate) fn ordered_values<'a>(
+/// Hand `put(i, value)` the value of label `names[i]` for every name (empty when `labels` has
+/// none); `false` (nothing handed) when a label is not in `names`. Labels given in definition
+/// order, the usual case, cost one comparison each.
+fn fill_ordered<'a>(
     names: &[String],
     labels: &[(&str, &'a str)],
-) -> Option<Vec<&'a str>> {
-    if labels
-        .iter()
-        .any(|(k, _)| !names.iter().any(|n| n.as_str() == *k))
-    {
-        return None;
+    mut put: impl FnMut(usize, &'a str),
+) -> bool {
+    let in_order =
+        labels.len() == names.len() && labels.iter().zip(names).all(|((k, _), n)| n == k);
+    if in_order {
+        for (i, (_, v)) in labels.iter().enumerate() {
+            put(i, v);
+        }
+        return true;
     }
-    Some(
-        names
-            .iter()
-            .map(|n| {
-                labels
-                    .iter()
-                    .find(|(k, _)| *k == n.as_str())
-                    .map_or("", |(_, v)| *v)
-            })
-            .collect(),
-    )
+    if labels.iter().any(|(k, _)| !names.iter().any(|n| n == k)) {
+        return false;
+    }
+    for (i, n) in names.iter().enumerate() {
+        put(
+            i,
+            labels.iter().find(|(k, _)| n == k).map_or("", |(_, v)| *v),
+        );
+    }
+    true
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The values `fill_ordered` hands over, in definition order; `None` when it refuses.
+    fn ordered_values<'a>(names: &[String], labels: &[(&str, &'a str)]) -> Option<Vec<&'a str>> {
+        let mut out = vec![""; names.len()];
+        fill_ordered(names, labels, |i, v| out[i] = v).then_some(out)
+    }
 
     #[test]
     fn values_follow_definition_order() {
@@ -105,7 +128,32 @@ mod tests {
             ordered_values(&names, &[("c", "3"), ("a", "1")]),
             Some(vec!["1", "", "3"])
         );
+        assert_eq!(
+            ordered_values(&names, &[("a", "1"), ("b", "2"), ("c", "3")]),
+            Some(vec!["1", "2", "3"])
+        );
         assert_eq!(ordered_values(&names, &[("x", "1")]), None);
+        assert_eq!(
+            ordered_values(&names, &[("a", "1"), ("b", "2"), ("x", "3")]),
+            None
+        );
         assert_eq!(ordered_values(&[], &[]), Some(vec![]));
+    }
+
+    #[test]
+    fn families_are_found_by_name_and_kind() {
+        let mut m = Metrics::default();
+        let def = |id| MetricDef {
+            kind: MetricKind::Counter,
+            id,
+            label_names: vec![],
+        };
+        m.insert("a", def(1));
+        m.insert("b", def(2));
+        m.insert("a", def(3));
+        assert_eq!(m.get("a", MetricKind::Counter).map(|d| d.id), Some(3));
+        assert_eq!(m.get("b", MetricKind::Counter).map(|d| d.id), Some(2));
+        assert!(m.get("a", MetricKind::Histogram).is_none());
+        assert!(m.get("c", MetricKind::Counter).is_none());
     }
 }

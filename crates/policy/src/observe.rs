@@ -25,6 +25,12 @@ fn push_log_value(line: &mut String, value: Option<&str>) {
         line.push('-');
         return;
     };
+    // Most values (provider and model names) are short, printable ASCII: copied as they are.
+    let plain = |b: &u8| b.is_ascii_graphic() && !matches!(b, b'"' | b'=' | b'\\');
+    if value.len() <= MAX_LOG_VALUE && value.bytes().all(|b| plain(&b)) {
+        line.push_str(value);
+        return;
+    }
     let mut len = 0;
     for c in value.chars() {
         len += c.len_utf8();

@@ -125,11 +125,29 @@ pub fn callout_response(outcome: CalloutOutcome, response: &EnvoyCallout<'_>) ->
 }
 
 /// Label values as the Wasm build's names carry them.
-fn labels<'l>(labels: &'l [(&'l str, &'l str)]) -> Vec<(&'l str, std::borrow::Cow<'l, str>)> {
-    labels
-        .iter()
-        .map(|(k, v)| (*k, stats::label_value(v)))
-        .collect()
+/// Call `f` with `labels` whose values are sanitised as the Wasm build names them. Up to eight
+/// labels (every family of the filters) are handled on the stack; a value that needs no
+/// change is not copied.
+fn with_labels<T>(labels: &[(&str, &str)], f: impl FnOnce(&[(&str, &str)]) -> T) -> T {
+    const MAX: usize = 8;
+    let mut owned: [std::borrow::Cow<'_, str>; MAX] = Default::default();
+    if labels.len() > MAX {
+        let owned: Vec<_> = labels.iter().map(|(_, v)| stats::label_value(v)).collect();
+        let l: Vec<(&str, &str)> = labels
+            .iter()
+            .zip(&owned)
+            .map(|((k, _), v)| (*k, v.as_ref()))
+            .collect();
+        return f(&l);
+    }
+    for (slot, (_, v)) in owned.iter_mut().zip(labels) {
+        *slot = stats::label_value(v);
+    }
+    let mut l = [("", ""); MAX];
+    for ((slot, (k, _)), v) in l.iter_mut().zip(labels).zip(&owned) {
+        *slot = (k, v.as_ref());
+    }
+    f(l.get(..labels.len()).unwrap_or_default())
 }
 
 /// The host of one stream, for the duration of one hook.
@@ -160,18 +178,14 @@ impl Host for StreamHost<'_, '_> {
             // Summed here and handed over in batches (crate::counters, which sanitises the
             // label values when it hands them over); directly if not.
             if !crate::counters::add(f.worker_index(), metric, l, n) {
-                let l = labels(l);
-                let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_ref())).collect();
-                f.counter_add(metric, &l, n);
+                with_labels(l, |l| f.counter_add(metric, l, n));
             }
         }
     }
 
     fn record(&self, metric: &str, l: &[(&str, &str)], value: u64) {
-        let l = labels(l);
-        let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_ref())).collect();
         if let Ok(mut f) = self.f.try_borrow_mut() {
-            f.histogram_record(metric, &l, value);
+            with_labels(l, |l| f.histogram_record(metric, l, value));
         }
     }
 }
@@ -343,18 +357,14 @@ impl Host for ConfigHost<'_, '_> {
 
     /// Straight to Envoy through the config-level call (main thread).
     fn count(&self, metric: &str, l: &[(&str, &str)], n: u64) {
-        let l = labels(l);
-        let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_ref())).collect();
         if let Ok(mut ctx) = self.ctx.try_borrow_mut() {
-            ctx.counter_add(metric, &l, n);
+            with_labels(l, |l| ctx.counter_add(metric, l, n));
         }
     }
 
     fn record(&self, metric: &str, l: &[(&str, &str)], value: u64) {
-        let l = labels(l);
-        let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_ref())).collect();
         if let Ok(mut ctx) = self.ctx.try_borrow_mut() {
-            ctx.histogram_record(metric, &l, value);
+            with_labels(l, |l| ctx.histogram_record(metric, l, value));
         }
     }
 }
