@@ -10,6 +10,9 @@
 //! an escaped top-level key, a `\uD800`-`\uDFFF` escape, deeper nesting — are `None` too, so the
 //! general path keeps the last word on them.
 
+use crate::borrowed_json::{Json, RAW_VALUE_TOKEN};
+use serde_json::Number;
+use std::borrow::Cow;
 use std::ops::Range;
 
 /// Deepest nesting the fast path accepts (an object or array counts one level; the top-level
@@ -22,7 +25,11 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// Scan `body`, a JSON object; `spans[k]` gets the range of every top-level value whose key is
 /// `keys[k]`, in order (duplicates included). `None`: not checked here (see the module doc).
 pub fn scan_object<const N: usize>(body: &[u8], keys: [&str; N]) -> Option<[Vec<Range<usize>>; N]> {
-    let mut s = Scanner { b: body, i: 0 };
+    let mut s = Scanner {
+        b: body,
+        text: "",
+        i: 0,
+    };
     let mut spans: [Vec<Range<usize>>; N] = std::array::from_fn(|_| Vec::new());
     s.ws();
     s.eat(b'{')?;
@@ -57,6 +64,23 @@ pub fn scan_object<const N: usize>(body: &[u8], keys: [&str; N]) -> Option<[Vec<
     (s.i == body.len()).then_some(spans)
 }
 
+/// `body` (any JSON value) as a [`Json`] tree, strings without escapes borrowed from it: the
+/// fast path of [`Json::from_slice`]. `Some` only for what serde reads to the same tree (see
+/// the module doc: same grammar, UTF-8, depth); `None` claims nothing, and serde judges.
+pub(crate) fn parse_tree(body: &[u8]) -> Option<Json<'_>> {
+    // Checked once here, so each string is then a slice of `text` with no check of its own.
+    let text = std::str::from_utf8(body).ok()?;
+    let mut s = Scanner {
+        b: body,
+        text,
+        i: 0,
+    };
+    s.ws();
+    let tree = s.tree(1)?;
+    s.ws();
+    (s.i == body.len()).then_some(tree)
+}
+
 enum Key<'a> {
     Plain(&'a [u8]),
     Escaped,
@@ -64,6 +88,8 @@ enum Key<'a> {
 
 struct Scanner<'a> {
     b: &'a [u8],
+    /// `b` as text when the caller checked it is UTF-8 ([`parse_tree`]); empty otherwise.
+    text: &'a str,
     i: usize,
 }
 
@@ -162,6 +188,94 @@ impl<'a> Scanner<'a> {
             b'n' => self.literal(b"null"),
             b'-' | b'0'..=b'9' => self.number(),
             _ => None,
+        }
+    }
+
+    /// One value as a tree; `depth` is the level a container here would be.
+    fn tree(&mut self, depth: usize) -> Option<Json<'a>> {
+        match self.peek()? {
+            b'"' => self.text().map(Json::Str),
+            b'{' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.i += 1;
+                self.ws();
+                let mut entries = Vec::new();
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                    return Some(Json::Object(entries));
+                }
+                loop {
+                    if self.peek()? != b'"' {
+                        return None;
+                    }
+                    let key = self.text()?;
+                    if entries.is_empty() && key == RAW_VALUE_TOKEN {
+                        // serde_json's private raw-value form: its own reading applies.
+                        return None;
+                    }
+                    self.ws();
+                    self.eat(b':')?;
+                    self.ws();
+                    let value = self.tree(depth + 1)?;
+                    entries.push((key, value));
+                    self.ws();
+                    match self.next()? {
+                        b',' => self.ws(),
+                        b'}' => return Some(Json::Object(entries)),
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.i += 1;
+                self.ws();
+                let mut items = Vec::new();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(Json::Array(items));
+                }
+                loop {
+                    items.push(self.tree(depth + 1)?);
+                    self.ws();
+                    match self.next()? {
+                        b',' => self.ws(),
+                        b']' => return Some(Json::Array(items)),
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal(b"true").map(|()| Json::Bool(true)),
+            b'f' => self.literal(b"false").map(|()| Json::Bool(false)),
+            b'n' => self.literal(b"null").map(|()| Json::Null),
+            b'-' | b'0'..=b'9' => {
+                let start = self.i;
+                self.number()?;
+                number(self.b.get(start..self.i)?).map(Json::Number)
+            }
+            _ => None,
+        }
+    }
+
+    /// A string's text, borrowed when it has no escapes (as serde lends it).
+    fn text(&mut self) -> Option<Cow<'a, str>> {
+        let start = self.i;
+        let plain = self.string()?;
+        let quoted = self.b.get(start..self.i)?;
+        if plain {
+            // Quotes are ASCII: the slice between them falls on character boundaries.
+            self.text
+                .get(start + 1..self.i.checked_sub(1)?)
+                .map(Cow::Borrowed)
+        } else {
+            // Escapes are rare in requests: serde decodes them.
+            serde_json::from_slice::<String>(quoted)
+                .ok()
+                .map(Cow::Owned)
         }
     }
 
@@ -267,6 +381,16 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// The number `text` (already checked against the grammar) as serde reads it: plain integers
+/// that cannot overflow here; negative, fractional and exponent forms through serde itself.
+fn number(text: &[u8]) -> Option<Number> {
+    if text.len() <= 19 && text.iter().all(u8::is_ascii_digit) {
+        let n = std::str::from_utf8(text).ok()?.parse::<u64>().ok()?;
+        return Some(Number::from(n));
+    }
+    serde_json::from_slice::<Number>(text).ok()
+}
+
 /// High bit set in each byte of `x` that is zero (plus, possibly, bytes above the first
 /// such one: callers only use the lowest).
 fn zero_byte(x: u64) -> u64 {
@@ -337,6 +461,31 @@ mod tests {
         for case in cases {
             check_against_serde(case.as_bytes());
         }
+        for case in [
+            "1",
+            "-0",
+            "-0.0",
+            "0",
+            "18446744073709551615",
+            "18446744073709551616",
+            "9999999999999999999",
+            "99999999999999999999",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "1e400",
+            "0.1",
+            "2.5e-3",
+            "\"x\"",
+            "\"a\\u0041\"",
+            "[]",
+            "[1,[2,{}]]",
+            " null ",
+            "true",
+            "{\"a\":1,\"a\":2}",
+            "{\"$serde_json::private::RawValue\":\"{}\"}",
+        ] {
+            check_against_serde(case.as_bytes());
+        }
         // Invalid UTF-8 and overlong forms.
         for bytes in [
             &b"{\"a\":\"\xff\"}"[..],
@@ -391,10 +540,20 @@ mod tests {
     }
 
     fn check_against_serde(body: &[u8]) {
+        let shown = String::from_utf8_lossy(body);
+        if let Some(tree) = parse_tree(body) {
+            let serde = serde_json::from_slice::<Json>(body);
+            assert_eq!(Some(&tree), serde.as_ref().ok(), "{shown:?}");
+            // Numbers kept as serde keeps them (integer or float, and which).
+            assert_eq!(
+                tree.to_json_string(),
+                serde.map(|j| j.to_json_string()).unwrap_or_default(),
+                "{shown:?}"
+            );
+        }
         let Some([got]) = scan_object(body, ["model"]) else {
             return;
         };
-        let shown = String::from_utf8_lossy(body);
         assert!(
             std::str::from_utf8(body).is_ok(),
             "accepted bad UTF-8: {shown:?}"

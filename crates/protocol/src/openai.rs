@@ -27,6 +27,13 @@ fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
+/// `s` as a JSON string literal, escaped as serde_json escapes it.
+fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    if serde_json::to_writer(&mut *out, s).is_err() {
+        out.extend_from_slice(b"\"\"");
+    }
+}
+
 fn chunk_head(id: &str, model: &str, created: u64) -> String {
     format!(
         "{{\"id\":{},\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":{},",
@@ -84,6 +91,24 @@ impl ChunkWriter {
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b"}]}\n\n");
+    }
+
+    /// [`Self::delta`] with `{key: text}` and no finish reason, written without building a
+    /// `Value` once the first chunk (which adds `role`) is out: the same bytes either way.
+    pub fn text_delta(&mut self, out: &mut Vec<u8>, key: &str, text: &str) {
+        if !self.role_sent {
+            let mut delta = serde_json::Map::new();
+            delta.insert(key.into(), Value::String(text.into()));
+            return self.delta(out, Value::Object(delta), None);
+        }
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(self.head.as_bytes());
+        out.extend_from_slice(br#""choices":[{"index":0,"delta":{"#);
+        write_json_string(out, key);
+        out.push(b':');
+        write_json_string(out, text);
+        out.extend_from_slice(br#"},"logprobs":null,"finish_reason":null}]}"#);
+        out.extend_from_slice(b"\n\n");
     }
 
     /// The usage-only last chunk (`choices: []`) sent when the client asked for

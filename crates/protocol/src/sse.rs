@@ -46,7 +46,7 @@ impl SseParser {
                 rest = stripped;
             }
         }
-        while let Some(pos) = rest.iter().position(|&c| c == b'\n' || c == b'\r') {
+        while let Some(pos) = line_end(rest) {
             let (head, tail) = rest.split_at(pos);
             let is_cr = tail.first() == Some(&b'\r');
             let mut tail = tail.get(1..).unwrap_or_default();
@@ -133,6 +133,33 @@ impl SseParser {
     }
 }
 
+/// The position of the first `\n` or `\r` in `bytes`: eight bytes at a time, since most of a
+/// stream is long `data:` lines.
+fn line_end(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // High bit set in each byte that is zero (and maybe in bytes above the first such one).
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let x = u64::from_le_bytes(w);
+        let hit = zero(x ^ (ONES * u64::from(b'\n'))) | zero(x ^ (ONES * u64::from(b'\r')));
+        if hit != 0 {
+            // The lowest flagged byte is a true one (borrows only run upwards).
+            return Some(at + (hit.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&c| c == b'\n' || c == b'\r')
+        .map(|p| at + p)
+}
+
 /// Append one event in wire form: optional `event:` line, `data:` line(s), blank line.
 pub fn write_event(out: &mut Vec<u8>, event: Option<&str>, data: &str) {
     if let Some(name) = event {
@@ -150,6 +177,30 @@ pub fn write_event(out: &mut Vec<u8>, event: Option<&str>, data: &str) {
 
 #[cfg(test)]
 mod tests {
+    use super::line_end;
+
+    #[test]
+    fn line_end_finds_the_first_line_break_at_every_offset() {
+        for len in 0..40 {
+            for at in 0..=len {
+                for brk in [b'\n', b'\r'] {
+                    let mut bytes = vec![b'x'; len];
+                    // Bytes that differ from a line break by one bit, and high bytes.
+                    for (i, b) in bytes.iter_mut().enumerate() {
+                        *b = [b'x', 0x0b, 0x0c, 0x8a, 0x0e, 0xff][i % 6];
+                    }
+                    let want = (at < len).then(|| {
+                        bytes[at] = brk;
+                        at
+                    });
+                    if let Some(after) = bytes.get_mut(at + 1) {
+                        *after = b'\n';
+                    }
+                    assert_eq!(line_end(&bytes), want, "len {len} at {at}");
+                }
+            }
+        }
+    }
     use super::*;
 
     fn parse_all(chunks: &[&[u8]]) -> Vec<SseEvent> {

@@ -85,6 +85,12 @@ impl MessagesStreamToChat {
         if self.state != State::Open {
             return;
         }
+        // Most events of an answer are text deltas: read those from a borrowed tree rather
+        // than through serde's buffering of a tagged enum.
+        if let Some((index, delta)) = block_delta_event(&event.data) {
+            self.block_delta(index, delta, out);
+            return;
+        }
         let Ok(parsed) = serde_json::from_str::<StreamEvent>(&event.data) else {
             return;
         };
@@ -196,11 +202,10 @@ impl MessagesStreamToChat {
         };
         match (block, delta) {
             (Block::Text, BlockDelta::TextDelta { text }) if !text.is_empty() => {
-                self.writer.delta(out, json!({ "content": text }), None);
+                self.writer.text_delta(out, "content", &text);
             }
             (Block::Thinking, BlockDelta::ThinkingDelta { thinking }) if !thinking.is_empty() => {
-                self.writer
-                    .delta(out, json!({ "reasoning_content": thinking }), None);
+                self.writer.text_delta(out, "reasoning_content", &thinking);
             }
             (
                 Block::Tool {
@@ -239,6 +244,54 @@ impl MessagesStreamToChat {
         out.extend_from_slice(DONE);
         self.state = State::Done;
     }
+}
+
+/// A `content_block_delta` event read as serde would read it into
+/// [`StreamEvent::ContentBlockDelta`]; `None` for every other event and for any shape serde
+/// might read differently (duplicate or mistyped members), which then takes serde's path.
+fn block_delta_event(data: &str) -> Option<(u64, BlockDelta)> {
+    let tree = crate::json_scan::parse_tree(data.as_bytes())?;
+    let event = unique_members(&tree, &["type", "index", "delta"])?;
+    if event.get("type")?.as_str()? != "content_block_delta" {
+        return None;
+    }
+    let index = event.get("index")?.as_u64()?;
+    let delta = event.get("delta")?;
+    let fields = unique_members(delta, &["type", "text", "thinking", "partial_json"])?;
+    // A member serde reads as a `String`: absent is empty (`#[serde(default)]`), anything
+    // but a string is serde's to refuse.
+    let text = |key: &str| match fields.get(key) {
+        None => Some(String::new()),
+        Some(v) => v.as_str().map(str::to_owned),
+    };
+    let delta = match delta.get("type")?.as_str()? {
+        "text_delta" => BlockDelta::TextDelta {
+            text: text("text")?,
+        },
+        "thinking_delta" => BlockDelta::ThinkingDelta {
+            thinking: text("thinking")?,
+        },
+        "input_json_delta" => BlockDelta::InputJsonDelta {
+            partial_json: text("partial_json")?,
+        },
+        _ => BlockDelta::Other,
+    };
+    Some((index, delta))
+}
+
+/// `json` when it is an object in which none of `keys` appears twice (serde refuses a
+/// duplicated field; a tree look-up would take the last).
+fn unique_members<'b, 'a>(
+    json: &'b crate::borrowed_json::Json<'a>,
+    keys: &[&str],
+) -> Option<&'b crate::borrowed_json::Json<'a>> {
+    let entries = json.as_object()?;
+    for key in keys {
+        if entries.iter().filter(|(k, _)| k == key).count() > 1 {
+            return None;
+        }
+    }
+    Some(json)
 }
 
 fn find_block(blocks: &mut [(u64, Block)], index: u64) -> Option<&mut Block> {
@@ -288,6 +341,66 @@ impl StreamConverter for MessagesStreamToChat {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The fast reading of `content_block_delta` events answers exactly what serde reads, or
+    /// leaves the event to serde.
+    #[test]
+    fn block_delta_fast_path_reads_what_serde_reads() {
+        let events = [
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi \"there\" \u00e9"}}"#,
+            r#"{"index":3,"delta":{"text":"x","type":"text_delta"},"type":"content_block_delta"}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#,
+            r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"a\":"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"abc"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":5}}"#,
+            r#"{"type":"content_block_delta","index":-1,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":1.0,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":0,"index":1,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a","text":"b"}}"#,
+            r#"{"type":"content_block_delta","index":0}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"text":"a"}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"ping"}"#,
+            r#"[1]"#,
+        ];
+        for data in events {
+            let serde = match serde_json::from_str::<StreamEvent>(data) {
+                Ok(StreamEvent::ContentBlockDelta { index, delta }) => Some((index, delta)),
+                _ => None,
+            };
+            match block_delta_event(data) {
+                Some(fast) => {
+                    assert_eq!(format!("{:?}", Some(fast)), format!("{serde:?}"), "{data}")
+                }
+                // Left to serde, which reads it as the slow path always did.
+                None => assert!(
+                    serde.is_none(),
+                    "fast path refused an event serde reads: {data}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn text_delta_writes_what_delta_writes() {
+        for text in ["plain", "quote \" and \\ and \n and é 😀", ""] {
+            let (mut a, mut b) = (
+                ChunkWriter::new("id1", "m", 7),
+                ChunkWriter::new("id1", "m", 7),
+            );
+            let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+            // The first chunk (with `role`) and a later one.
+            for _ in 0..2 {
+                a.text_delta(&mut out_a, "content", text);
+                b.delta(&mut out_b, json!({ "content": text }), None);
+            }
+            assert_eq!(
+                String::from_utf8_lossy(&out_a),
+                String::from_utf8_lossy(&out_b)
+            );
+        }
+    }
 
     #[test]
     fn stream_without_a_readable_message_is_an_error_without_done() {
