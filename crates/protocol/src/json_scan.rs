@@ -25,12 +25,48 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// Scan `body`, a JSON object; `spans[k]` gets the range of every top-level value whose key is
 /// `keys[k]`, in order (duplicates included). `None`: not checked here (see the module doc).
 pub fn scan_object<const N: usize>(body: &[u8], keys: [&str; N]) -> Option<[Vec<Range<usize>>; N]> {
+    let mut spans: [Vec<Range<usize>>; N] = std::array::from_fn(|_| Vec::new());
+    scan_members_with(body, &keys, |k, span| {
+        if let Some(slot) = spans.get_mut(k) {
+            slot.push(span);
+        }
+    })?;
+    Some(spans)
+}
+
+/// One key's members in a [`scan_members`] answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Member {
+    /// The last value's range.
+    pub span: Option<Range<usize>>,
+    /// How many times the key appears.
+    pub count: usize,
+}
+
+/// [`scan_object`] that keeps only the last value of each key and how often it appeared, and
+/// allocates nothing: for small objects read many times (stream events).
+pub fn scan_members<const N: usize>(body: &[u8], keys: [&str; N]) -> Option<[Member; N]> {
+    let mut members: [Member; N] = std::array::from_fn(|_| Member::default());
+    scan_members_with(body, &keys, |k, span| {
+        if let Some(m) = members.get_mut(k) {
+            m.span = Some(span);
+            m.count += 1;
+        }
+    })?;
+    Some(members)
+}
+
+/// The object walk of [`scan_object`]: `found(k, range)` for each top-level value of `keys[k]`.
+fn scan_members_with(
+    body: &[u8],
+    keys: &[&str],
+    mut found: impl FnMut(usize, Range<usize>),
+) -> Option<()> {
     let mut s = Scanner {
         b: body,
         text: "",
         i: 0,
     };
-    let mut spans: [Vec<Range<usize>>; N] = std::array::from_fn(|_| Vec::new());
     s.ws();
     s.eat(b'{')?;
     s.ws();
@@ -49,8 +85,8 @@ pub fn scan_object<const N: usize>(body: &[u8], keys: [&str; N]) -> Option<[Vec<
             s.ws();
             let start = s.i;
             s.value(1)?;
-            if let Some(slot) = slot.and_then(|k| spans.get_mut(k)) {
-                slot.push(start..s.i);
+            if let Some(slot) = slot {
+                found(slot, start..s.i);
             }
             s.ws();
             match s.next()? {
@@ -61,7 +97,7 @@ pub fn scan_object<const N: usize>(body: &[u8], keys: [&str; N]) -> Option<[Vec<
         }
     }
     s.ws();
-    (s.i == body.len()).then_some(spans)
+    (s.i == body.len()).then_some(())
 }
 
 /// `body` (any JSON value) as a [`Json`] tree, strings without escapes borrowed from it: the

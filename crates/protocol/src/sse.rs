@@ -112,10 +112,14 @@ impl SseParser {
                 if self.has_data {
                     self.data.push('\n');
                 }
-                self.data.push_str(&String::from_utf8_lossy(value));
+                push_lossy(&mut self.data, value);
                 self.has_data = true;
             }
-            b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
+            b"event" => {
+                let mut name = String::with_capacity(value.len());
+                push_lossy(&mut name, value);
+                self.event = Some(name);
+            }
             _ => {}
         }
     }
@@ -130,6 +134,14 @@ impl SseParser {
             event,
             data: std::mem::take(&mut self.data),
         });
+    }
+}
+
+/// Append `bytes` as text, invalid UTF-8 replaced (the check alone for valid text).
+fn push_lossy(out: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => out.push_str(text),
+        Err(_) => out.push_str(&String::from_utf8_lossy(bytes)),
     }
 }
 

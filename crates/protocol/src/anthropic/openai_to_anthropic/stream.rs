@@ -248,50 +248,64 @@ impl MessagesStreamToChat {
 
 /// A `content_block_delta` event read as serde would read it into
 /// [`StreamEvent::ContentBlockDelta`]; `None` for every other event and for any shape serde
-/// might read differently (duplicate or mistyped members), which then takes serde's path.
+/// might read differently (duplicate, escaped or mistyped members), which then takes serde's
+/// path. One allocation-free pass over the event, and one over its `delta`.
 fn block_delta_event(data: &str) -> Option<(u64, BlockDelta)> {
-    let tree = crate::json_scan::parse_tree(data.as_bytes())?;
-    let event = unique_members(&tree, &["type", "index", "delta"])?;
-    if event.get("type")?.as_str()? != "content_block_delta" {
+    use crate::json_scan::{scan_members, Member};
+    let raw = |m: &Member| m.span.clone().and_then(|r| data.get(r));
+    let [kind, index, delta] = scan_members(data.as_bytes(), ["type", "index", "delta"])?;
+    if [&kind, &index, &delta].iter().any(|m| m.count != 1) {
         return None;
     }
-    let index = event.get("index")?.as_u64()?;
-    let delta = event.get("delta")?;
-    let fields = unique_members(delta, &["type", "text", "thinking", "partial_json"])?;
-    // A member serde reads as a `String`: absent is empty (`#[serde(default)]`), anything
-    // but a string is serde's to refuse.
-    let text = |key: &str| match fields.get(key) {
-        None => Some(String::new()),
-        Some(v) => v.as_str().map(str::to_owned),
+    if raw(&kind)? != "\"content_block_delta\"" {
+        return None;
+    }
+    let index = raw(&index)?;
+    if index.len() > 19 || !index.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let index = index.parse::<u64>().ok()?;
+    let delta = data.get(delta.span?)?;
+    let [kind, text, thinking, partial] = scan_members(
+        delta.as_bytes(),
+        ["type", "text", "thinking", "partial_json"],
+    )?;
+    if [&kind, &text, &thinking, &partial]
+        .iter()
+        .any(|m| m.count > 1)
+        || kind.count != 1
+    {
+        return None;
+    }
+    // A member serde reads as a `String`: absent is empty (`#[serde(default)]`); a string
+    // without escapes is its text; anything else (escapes, other types) is serde's to read.
+    let string = |m: &Member| -> Option<String> {
+        let Some(span) = m.span.clone() else {
+            return Some(String::new());
+        };
+        let quoted = delta.get(span)?;
+        let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+        if inner.contains('\\') {
+            return serde_json::from_str::<String>(quoted).ok();
+        }
+        Some(inner.to_owned())
     };
-    let delta = match delta.get("type")?.as_str()? {
-        "text_delta" => BlockDelta::TextDelta {
-            text: text("text")?,
+    let delta = match delta.get(kind.span?)? {
+        "\"text_delta\"" => BlockDelta::TextDelta {
+            text: string(&text)?,
         },
-        "thinking_delta" => BlockDelta::ThinkingDelta {
-            thinking: text("thinking")?,
+        "\"thinking_delta\"" => BlockDelta::ThinkingDelta {
+            thinking: string(&thinking)?,
         },
-        "input_json_delta" => BlockDelta::InputJsonDelta {
-            partial_json: text("partial_json")?,
+        "\"input_json_delta\"" => BlockDelta::InputJsonDelta {
+            partial_json: string(&partial)?,
         },
-        _ => BlockDelta::Other,
+        // Any other string is `Other` for serde too; an escaped or non-string `type` is not
+        // judged here.
+        t if t.starts_with('"') && !t.contains('\\') => BlockDelta::Other,
+        _ => return None,
     };
     Some((index, delta))
-}
-
-/// `json` when it is an object in which none of `keys` appears twice (serde refuses a
-/// duplicated field; a tree look-up would take the last).
-fn unique_members<'b, 'a>(
-    json: &'b crate::borrowed_json::Json<'a>,
-    keys: &[&str],
-) -> Option<&'b crate::borrowed_json::Json<'a>> {
-    let entries = json.as_object()?;
-    for key in keys {
-        if entries.iter().filter(|(k, _)| k == key).count() > 1 {
-            return None;
-        }
-    }
-    Some(json)
 }
 
 fn find_block(blocks: &mut [(u64, Block)], index: u64) -> Option<&mut Block> {
@@ -363,22 +377,29 @@ mod tests {
             r#"{"type":"content_block_stop","index":0}"#,
             r#"{"type":"ping"}"#,
             r#"[1]"#,
+            r#" { "type" : "content_block_delta" , "index" : 7 , "extra" : [1, {"a": null}], "delta" : { "type" : "text_delta" , "text" : "spaced" } } "#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x","x":1,"x":2}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"citations_delta","citation":{"a":1}}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":5}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":"text"}"#,
+            r#"{"type":"content_block_delta","index":01,"delta":{"type":"text_delta","text":"a"}}"#,
+            // Escaped names: serde's to read (the fast path declines them).
+            r#"{"type":"content\u005fblock_delta","index":0,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text\u005fdelta","text":"a"}}"#,
         ];
         for data in events {
             let serde = match serde_json::from_str::<StreamEvent>(data) {
                 Ok(StreamEvent::ContentBlockDelta { index, delta }) => Some((index, delta)),
                 _ => None,
             };
-            match block_delta_event(data) {
-                Some(fast) => {
-                    assert_eq!(format!("{:?}", Some(fast)), format!("{serde:?}"), "{data}")
-                }
-                // Left to serde, which reads it as the slow path always did.
-                None => assert!(
-                    serde.is_none(),
-                    "fast path refused an event serde reads: {data}"
-                ),
+            // Declining (`None`) is always safe: serde reads the event as it always did.
+            if let Some(fast) = block_delta_event(data) {
+                assert_eq!(format!("{:?}", Some(fast)), format!("{serde:?}"), "{data}");
             }
+        }
+        // The shapes vendors send are taken by the fast path.
+        for data in events.iter().take(5).chain(events.get(16)) {
+            assert!(block_delta_event(data).is_some(), "declined {data}");
         }
     }
 
