@@ -193,21 +193,36 @@ pub fn chat_request_to_converse(
     }
 
     let mut inference = Map::new();
-    let max_tokens = match opt_u32(req, "max_completion_tokens")? {
+    let family = ModelFamily::of(get(req, "model").and_then(Value::as_str).unwrap_or(""));
+    let requested_max = match opt_u32(req, "max_completion_tokens")? {
         Some(n) => Some(n),
         None => opt_u32(req, "max_tokens")?,
-    }
-    .or(opts.default_max_tokens);
-    let thinking = thinking(req)?;
+    };
+    let thinking = thinking(req, family)?;
     let budget = thinking
         .as_ref()
         .and_then(|t| t.get("budget_tokens"))
         .and_then(Value::as_u64)
-        .and_then(|b| u32::try_from(b).ok());
-    // Claude wants `max_tokens` above the thinking budget: the budget comes on top.
-    let max_tokens = match (max_tokens, budget) {
-        (Some(n), Some(b)) if n <= b => Some(b.saturating_add(n.max(1))),
-        (n, _) => n,
+        .map(|b| u32::try_from(b).unwrap_or(u32::MAX));
+    // Claude wants `max_tokens` above the thinking budget (the thinking counts against it):
+    // a client's value at or below it is a 400, a missing one leaves room for an answer.
+    let max_tokens = match (requested_max, budget) {
+        (Some(n), Some(b)) if n <= b => {
+            let param = if get(req, "max_completion_tokens").is_some() {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            };
+            return Err(crate::anthropic::openai_to_anthropic::thinking_budget_exceeds(
+                param, n, b,
+            ));
+        }
+        (Some(n), _) => Some(n),
+        (None, Some(b)) => {
+            let answer = opts.default_max_tokens.unwrap_or(DEFAULT_ANSWER_TOKENS).max(1);
+            Some(if answer > b { answer } else { b.saturating_add(answer) })
+        }
+        (None, None) => opts.default_max_tokens,
     };
     if let Some(n) = max_tokens {
         inference.insert("maxTokens".into(), json!(n));
@@ -243,7 +258,23 @@ pub fn chat_request_to_converse(
         let k = k
             .as_u64()
             .ok_or_else(|| wrong_type("top_k", "top_k", "a non-negative integer"))?;
-        additional.insert("top_k".into(), json!(k));
+        match family {
+            ModelFamily::Claude => {
+                additional.insert("top_k".into(), json!(k));
+            }
+            ModelFamily::Nova => {
+                let config = additional
+                    .entry("inferenceConfig")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                match config.as_object_mut() {
+                    Some(config) => {
+                        config.insert("topK".into(), json!(k));
+                    }
+                    None => *config = json!({ "topK": k }),
+                }
+            }
+            ModelFamily::Other => return Err(model_specific("top_k")),
+        }
     }
     if let Some(thinking) = thinking {
         additional.insert("thinking".into(), thinking);
@@ -291,12 +322,88 @@ fn check_fields(body: &[u8]) -> Result<(), GatewayError> {
     Ok(())
 }
 
+/// `maxTokens` left for the answer when thinking is on and neither the client nor
+/// [`BedrockOptions::default_max_tokens`] set a limit: the thinking budget comes on top.
+pub const DEFAULT_ANSWER_TOKENS: u32 = 4096;
+
+/// Which model-specific fields of `additionalModelRequestFields` a model takes, from its id
+/// (a base model id, an inference profile id such as `us.anthropic.claude-...`, or an ARN
+/// ending in one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ModelFamily {
+    /// `anthropic.claude*`: Claude's `top_k` and `thinking`.
+    Claude,
+    /// `amazon.nova*`: `inferenceConfig.topK`.
+    Nova,
+    /// Any other model (Llama, Mistral, ...) or an id that does not say (an application
+    /// inference profile ARN): no model-specific field is sent for it.
+    Other,
+}
+
+impl ModelFamily {
+    fn of(model: &str) -> ModelFamily {
+        let id = model.rsplit('/').next().unwrap_or(model);
+        // Cross-region inference profiles prefix the base id with a geography (`us.`,
+        // `eu.`, `apac.`, `global.`, ...).
+        let base = match id.split_once('.') {
+            Some((geo, rest)) if !geo.contains('-') || geo == "us-gov" => {
+                if rest.starts_with("anthropic.") || rest.starts_with("amazon.") {
+                    rest
+                } else {
+                    id
+                }
+            }
+            _ => id,
+        };
+        if base.starts_with("anthropic.claude") {
+            ModelFamily::Claude
+        } else if base.starts_with("amazon.nova") {
+            ModelFamily::Nova
+        } else {
+            ModelFamily::Other
+        }
+    }
+}
+
+/// The 400 for a model-specific field the model of the request does not take in the form
+/// the gateway knows.
+fn model_specific(param: &'static str) -> GatewayError {
+    invalid(
+        param,
+        "unsupported_parameter",
+        format!(
+            "{param} cannot be sent to this Bedrock model: the gateway maps it for Claude \
+             models (anthropic.claude*){} only; set the model's own field in the provider's \
+             bedrockAdditionalFields instead",
+            if param == "top_k" { " and Amazon Nova (amazon.nova*)" } else { "" }
+        ),
+    )
+}
+
 /// `thinking` (Anthropic's object, as is) or else `reasoning_effort` as Claude's `thinking`
-/// (budgets 1024/4096/16384; `none` asks for nothing), for `additionalModelRequestFields`.
-fn thinking(req: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
+/// (budgets 1024/4096/16384; `none` asks for nothing), for `additionalModelRequestFields`:
+/// Claude models only (a 400 naming the field for others).
+fn thinking(req: &Map<String, Value>, family: ModelFamily) -> Result<Option<Value>, GatewayError> {
+    let out = claude_thinking(req)?;
+    if out.is_some() && family != ModelFamily::Claude {
+        let param = if get(req, "thinking").is_some() {
+            "thinking"
+        } else {
+            "reasoning_effort"
+        };
+        return Err(model_specific(param));
+    }
+    Ok(out)
+}
+
+fn claude_thinking(req: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
     if let Some(t) = get(req, "thinking") {
         if !t.is_object() {
             return Err(wrong_type("thinking", "thinking", "an object"));
+        }
+        // `disabled` asks for nothing beyond the default.
+        if t.get("type").and_then(Value::as_str) == Some("disabled") {
+            return Ok(None);
         }
         return Ok(Some(t.clone()));
     }

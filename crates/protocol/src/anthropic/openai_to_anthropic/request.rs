@@ -52,8 +52,9 @@ const MIN_THINKING_BUDGET: u32 = 1024;
 ///   1 (no truncation, not sent);
 /// - `response_format` `json_schema` becomes `output_config.format` (structured outputs, see
 ///   [`claude_output_format`](super::claude_output_format)); `json_object` is a 400;
-/// - `reasoning_effort` enables thinking with a budget from [`ClaudeOptions`]; `max_tokens` is
-///   then raised to budget + requested tokens when it would not exceed the budget, and
+/// - `reasoning_effort` enables thinking with a budget from [`ClaudeOptions`]; a client's
+///   `max_tokens` at or below the budget is then a 400, a missing one is raised above the
+///   budget (budget + [`ClaudeOptions::default_max_tokens`]), and
 ///   `temperature` (other than 1), `top_p` below 0.95 and `top_k` are 400s (thinking rejects
 ///   them). A forced `tool_choice` (`required` or a named function) wins over
 ///   `reasoning_effort`: Anthropic rejects thinking with forced tool use. So does a request
@@ -147,9 +148,7 @@ pub fn chat_request_to_messages_as(
     };
     if let Some(thinking) = thinking {
         if let Thinking::Enabled { budget_tokens } = thinking {
-            if max_tokens <= budget_tokens {
-                max_tokens = budget_tokens.saturating_add(max_tokens.max(1));
-            }
+            max_tokens = max_tokens_with_thinking(&req, requested_max, budget_tokens, opts)?;
         }
         // Thinking accepts only the default sampling; a neutral value is left out.
         let refuse = |param: &'static str| {
@@ -209,6 +208,43 @@ pub fn chat_request_to_messages_as(
     );
     out.write(&mut buf);
     Ok(buf)
+}
+
+/// `max_tokens` with thinking on: Anthropic wants it above `budget_tokens` (the thinking
+/// counts against it). A client's value at or below the budget is a 400 naming the field it
+/// came from (raising it silently would let the answer run longer than asked); a missing one
+/// is the default answer size, or budget + that size when the default would not exceed it.
+fn max_tokens_with_thinking(
+    req: &Object<'_>,
+    requested: Option<u32>,
+    budget: u32,
+    opts: &ClaudeOptions,
+) -> Result<u32, GatewayError> {
+    match requested {
+        Some(n) if n <= budget => {
+            let param = if get(req, "max_completion_tokens").is_some() {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            };
+            Err(thinking_budget_exceeds(param, n, budget))
+        }
+        Some(n) => Ok(n),
+        None if opts.default_max_tokens > budget => Ok(opts.default_max_tokens),
+        None => Ok(budget.saturating_add(opts.default_max_tokens.max(1))),
+    }
+}
+
+/// The 400 for a token limit that leaves no room for an answer after the thinking budget.
+pub(crate) fn thinking_budget_exceeds(param: &'static str, n: u32, budget: u32) -> GatewayError {
+    invalid(
+        param,
+        "invalid_value",
+        format!(
+            "{param} ({n}) must be above the thinking budget ({budget} tokens, from thinking or \
+             reasoning_effort): the thinking counts against it; raise {param} or lower the effort"
+        ),
+    )
 }
 
 /// Whether the request answers tool calls (its last turn holds tool results). With thinking
