@@ -239,8 +239,38 @@ pub const CHAT_FIELDS: FieldTable = FieldTable {
     unknown: &[P, R, R, R],
     unknown_note: "OpenAI-compatible vendors judge extension fields themselves; Claude, Gemini and Bedrock reject fields they do not know (model-specific Bedrock fields go in the provider's `bedrockAdditionalFields`)",
     nested: &[
+        neutral("messages[].audio", &[P, R, R, R], &[Neutral::EmptyObject], "an assistant turn's earlier audio answer, by an id only OpenAI keeps"),
+        rule("messages[].content[].cache_control", &[P, M, I, I], "not OpenAI's (clients of Anthropic-style caching put it on parts); Claude: the `text` block's `cache_control`; Gemini and Bedrock cache by their own rules (a caching hint)"),
+        rule("messages[].content[].file.file_id", &[P, R, M, R], "a file uploaded to OpenAI; Gemini: a Gemini file URI -> `fileData` (other ids are refused); Claude and Bedrock take inline `file_data` only"),
+        rule("messages[].content[].file.filename", &[P, M, I, M], "Claude: the `document` block's `title`; Bedrock: the `document` block's `name`; Gemini's inline data has no name (the name only guesses the MIME type of bare base64 data)"),
+        rule("messages[].content[].image_url.detail", &[P, I, I, I], "a resolution hint (`low` costs fewer tokens); Claude, Gemini and Bedrock read images at their own resolution"),
+        rule("messages[].content[].type:file", &[P, M, M, M], "Claude: a `document` block (base64 data URL); Gemini: `inlineData` (or `fileData` for a Gemini file URI); Bedrock: a PDF `document` block"),
+        rule("messages[].content[].type:image_url", &[P, M, M, M], "Claude: an `image` block (data URL or http(s) URL); Gemini: `inlineData`/`fileData`; Bedrock: an `image` block (data URLs only)"),
+        rule("messages[].content[].type:input_audio", &[P, R, M, R], "Gemini: `inlineData` (`audio/wav`, `audio/mp3`); Claude and Bedrock's Converse take no audio input"),
+        rule("messages[].content[].type:refusal", &[P, M, M, M], "an assistant turn's refusal: sent as its text"),
+        rule("messages[].content[].type:text", &[P, M, M, M], ""),
+        rule("messages[].function_call", &[P, R, M, R], "deprecated form of `tool_calls`; Gemini: a `functionCall` part; Claude and Bedrock pair calls and results by the id only `tool_calls` carries"),
         neutral("messages[].name", &[P, R, R, R], &[Neutral::Str("")], "a participant's name tells the model who speaks; Claude, Gemini and Bedrock messages have none (on a `tool` message it is accepted: the call id already names the function)"),
+        rule("messages[].refusal", &[P, M, M, M], "an assistant turn's refusal: sent as its text"),
+        rule("messages[].role:assistant", &[P, M, M, M], "Claude and Bedrock: `assistant` turns; Gemini: `model` turns"),
+        rule("messages[].role:developer", &[P, M, M, M], "as `system`"),
+        rule("messages[].role:function", &[P, R, M, R], "deprecated form of `tool` messages; Gemini: a `functionResponse` part; Claude and Bedrock pair results with calls by the id only `tool` messages carry"),
+        rule("messages[].role:system", &[P, M, M, M], "Claude, Bedrock: `system`; Gemini: `systemInstruction` (text parts only)"),
+        rule("messages[].role:tool", &[P, M, M, M], "Claude: a `tool_result` block (text and image parts); Gemini: a `functionResponse` part (text parts, JSON objects as is); Bedrock: a `toolResult` block (text, image and document parts)"),
+        rule("messages[].role:user", &[P, M, M, M], "consecutive turns of one role are merged"),
+        rule("messages[].tool_calls[].type:custom", &[P, R, R, R], "a custom tool's call (free-form input): custom tools are refused"),
+        rule("messages[].tool_calls[].type:function", &[P, M, M, M], "Claude: `tool_use`; Gemini: `functionCall`; Bedrock: `toolUse`"),
+        rule("response_format.json_schema.description", &[P, M, M, M], "Claude, Gemini: the schema's own `description` when it has none; Bedrock: `jsonSchema.description`"),
+        rule("response_format.json_schema.name", &[P, I, I, M], "a label of the format; Claude's and Gemini's formats have none; Bedrock: `jsonSchema.name`"),
+        rule("response_format.json_schema.strict", &[P, I, I, I], "Claude, Gemini and Bedrock always decode against the schema (`false` gets the stricter answer)"),
+        rule("stream_options.include_obfuscation", &[P, I, I, I], "converted streams carry no obfuscation padding"),
+        rule("stream_options.include_usage", &[P, M, M, M], "the gateway ends the converted stream with the usage chunk"),
+        rule("tool_choice.type:allowed_tools", &[P, M, M, M], "Claude, Bedrock: only the allowed functions are sent, `mode` `auto`/`required` -> `auto`/`any`; Gemini: `allowedFunctionNames` (`required`), only the allowed declarations (`auto`)"),
+        rule("tool_choice.type:custom", &[P, R, R, R], "custom tools are refused"),
+        rule("tool_choice.type:function", &[P, M, M, M], "Claude: `tool`; Gemini: mode `ANY` with that function; Bedrock: `toolChoice.tool`"),
         rule("tools[].function.strict", &[P, M, M, M], "Claude: strict tool use; Gemini: `true` -> function-calling mode `VALIDATED` (calls decoded against the schema) when `tool_choice` is `auto`; a forced call (`ANY`) is already decoded against it; Bedrock: `toolSpec.strict`"),
+        rule("tools[].type:custom", &[P, R, R, R], "custom tools take free-form text (or a grammar); Claude, Gemini and Bedrock call functions with JSON arguments only"),
+        rule("tools[].type:function", &[P, M, M, M], "Claude: `tools[]` (`input_schema`); Gemini: `functionDeclarations`; Bedrock: `toolConfig.tools[].toolSpec`"),
     ],
 };
 
@@ -415,6 +445,8 @@ impl FieldTable {
         family: VendorFamily,
         param: &'static str,
     ) -> Result<bool, GatewayError> {
+        #[cfg(test)]
+        met::record(self.api, path);
         if value.is_null() {
             return Ok(false);
         }
@@ -582,6 +614,35 @@ fn refused(r: &FieldRule, family: VendorFamily) -> GatewayError {
         ),
     )
     .with_param(r.field)
+}
+
+mod chat_nested;
+pub(crate) use chat_nested::check_chat_nested;
+
+/// The nested paths the translators asked the tables about, per test thread: the coverage
+/// test checks each has a rule.
+#[cfg(test)]
+pub(crate) mod met {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static MET: RefCell<Vec<(&'static str, String)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(crate) fn record(api: &'static str, path: &str) {
+        MET.with(|m| m.borrow_mut().push((api, path.to_owned())));
+    }
+
+    /// The paths recorded for table `api` since the last call, which clears them.
+    pub(crate) fn take(api: &str) -> Vec<String> {
+        MET.with(|m| {
+            let all = std::mem::take(&mut *m.borrow_mut());
+            all.into_iter()
+                .filter(|(a, _)| *a == api)
+                .map(|(_, p)| p)
+                .collect()
+        })
+    }
 }
 
 #[cfg(test)]

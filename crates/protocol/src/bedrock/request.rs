@@ -133,7 +133,7 @@ fn opt_f64(obj: &Map<String, Value>, key: &'static str) -> Result<Option<f64>, G
 ///   client's `top_k` and `thinking` (or `reasoning_effort` as Claude's `thinking`) over
 ///   them: model-specific fields only some models take (others answer 400).
 ///
-/// Every top-level field and `messages[].name` first follow their rule in [`CHAT_FIELDS`]
+/// Every top-level and nested field first follows its rule in [`CHAT_FIELDS`]
 /// (Bedrock column): what Converse cannot carry is a 400 naming it, never dropped.
 ///
 /// Errors are 400s naming the field: invalid JSON, empty `messages`, wrong types, unknown
@@ -294,32 +294,15 @@ pub fn chat_request_to_converse(
     })
 }
 
-/// The top-level fields against [`CHAT_FIELDS`]' Bedrock column, and `messages[].name`
-/// against its nested rule (a `tool` message's name repeats what its call id says).
+/// The top-level and nested fields against [`CHAT_FIELDS`]' Bedrock column.
 fn check_fields(body: &[u8]) -> Result<(), GatewayError> {
     // Malformed bodies are reported by the conversion with its own messages.
     let Ok(Json::Object(req)) = Json::from_slice(body) else {
         return Ok(());
     };
     CHAT_FIELDS.check(&req, VendorFamily::Bedrock)?;
-    let messages = crate::borrowed_json::lookup(&req, "messages").and_then(Json::as_array);
-    for (i, msg) in messages.unwrap_or_default().iter().enumerate() {
-        let role = msg.get("role").and_then(Json::as_str);
-        if matches!(role, Some("tool" | "function")) {
-            continue;
-        }
-        if let Some(name) = msg.get("name") {
-            let at = format!("messages[{i}].name");
-            CHAT_FIELDS.check_nested(
-                "messages[].name",
-                &at,
-                name,
-                VendorFamily::Bedrock,
-                "messages",
-            )?;
-        }
-    }
-    Ok(())
+    crate::fields::check_chat_nested(&req, VendorFamily::Bedrock)
+
 }
 
 /// `maxTokens` left for the answer when thinking is on and neither the client nor
@@ -792,6 +775,22 @@ fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, 
         }
         other => out.extend(text_only(other, &cpath)?),
     }
+    // An earlier refusal is what the assistant said (OpenAI sends it instead of content).
+    match get(msg, "refusal") {
+        None => {}
+        Some(Value::String(r)) => {
+            if !out.iter().any(|b| b.get("text").and_then(Value::as_str) == Some(r)) {
+                out.extend(text_block(r));
+            }
+        }
+        Some(_) => {
+            return Err(wrong_type(
+                "messages",
+                &format!("{path}.refusal"),
+                "a string",
+            ))
+        }
+    }
     let calls = match get(msg, "tool_calls") {
         None => return Ok(out),
         Some(Value::Array(calls)) => calls,
@@ -896,6 +895,10 @@ fn tool_config(
         Some(Value::Array(t)) => t,
         Some(_) => return Err(wrong_type("tools", "tools", "an array")),
     };
+    let allowed = match get(req, "tool_choice") {
+        Some(c @ Value::Object(_)) => crate::openai::allowed_tools(c)?,
+        _ => None,
+    };
     let mut specs = Vec::with_capacity(tools.len());
     let mut names = Vec::with_capacity(tools.len());
     for (i, tool) in tools.iter().enumerate() {
@@ -965,8 +968,32 @@ fn tool_config(
         specs.push(json!({ "toolSpec": spec }));
         names.push(name);
     }
+    if let Some((_, allowed)) = &allowed {
+        // Converse has no allowed-tools choice: only the allowed functions are sent.
+        if let Some(missing) = allowed.iter().find(|n| !names.contains(&n.as_str())) {
+            return Err(invalid(
+                "tool_choice",
+                "invalid_value",
+                format!("tool_choice.allowed_tools names {missing:?}, which is not in tools"),
+            ));
+        }
+        let keep: Vec<bool> = names
+            .iter()
+            .map(|n| allowed.iter().any(|a| a == n))
+            .collect();
+        let mut keep = keep.into_iter();
+        specs.retain(|_| keep.next().unwrap_or(false));
+    }
     let choice = match get(req, "tool_choice") {
         None => None,
+        Some(_) if allowed.is_some() => {
+            let required = allowed.as_ref().is_some_and(|(r, _)| *r);
+            Some(if required {
+                json!({"any": {}})
+            } else {
+                json!({"auto": {}})
+            })
+        }
         Some(Value::String(s)) => match s.as_str() {
             "auto" => Some(json!({"auto": {}})),
             "required" => Some(json!({"any": {}})),

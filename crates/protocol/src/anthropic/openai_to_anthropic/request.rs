@@ -80,6 +80,7 @@ pub fn chat_request_to_messages_as(
     let req = input::parse_object(body)?;
     crate::openai::check_request_fields_of(&req)?;
     CHAT_FIELDS.check(&req, VendorFamily::Claude)?;
+    crate::fields::check_chat_nested(&req, VendorFamily::Claude)?;
     let body_model = input::required_str(&req, "model")?;
     let model = model.unwrap_or(body_model);
 
@@ -114,11 +115,34 @@ pub fn chat_request_to_messages_as(
     let mut stop_sequences = input::string_or_strings(&req, "stop")?;
     stop_sequences.retain(|s| !s.trim().is_empty());
 
-    let tools = convert_tools(&req)?;
-    let mut tool_choice = if tools.is_empty() {
-        None
-    } else {
-        convert_tool_choice(&req)?
+    let mut tools = convert_tools(&req)?;
+    let allowed = match get(&req, "tool_choice") {
+        Some(choice @ Json::Object(_)) => crate::openai::allowed_tools(&choice.to_value())?,
+        _ => None,
+    };
+    let mut tool_choice = match allowed {
+        // Claude has no allowed-tools choice: only the allowed functions are sent.
+        Some((required, names)) => {
+            if let Some(missing) = names.iter().find(|n| !tools.iter().any(|t| t.name == *n)) {
+                return Err(invalid(
+                    "tool_choice",
+                    "invalid_value",
+                    format!("tool_choice.allowed_tools names {missing:?}, which is not in tools"),
+                ));
+            }
+            tools.retain(|t| names.iter().any(|n| n == t.name));
+            Some(if required {
+                ToolChoice::Any {
+                    disable_parallel_tool_use: None,
+                }
+            } else {
+                ToolChoice::Auto {
+                    disable_parallel_tool_use: None,
+                }
+            })
+        }
+        None if tools.is_empty() => None,
+        None => convert_tool_choice(&req)?,
     };
     if !tools.is_empty() && input::opt_bool(&req, "parallel_tool_calls")? == Some(false) {
         let choice = tool_choice.get_or_insert(ToolChoice::Auto {
@@ -329,17 +353,6 @@ fn convert_messages<'a>(messages: &'a [Json<'a>]) -> Result<Converted<'a>, Gatew
                 ))
             }
         };
-        // A `tool` message's name repeats what its call id says (`function` is refused below).
-        if let Some(name) = get(msg, "name").filter(|_| role != "tool" && role != "function") {
-            let at = path.field("name").to_string();
-            CHAT_FIELDS.check_nested(
-                "messages[].name",
-                &at,
-                name,
-                VendorFamily::Claude,
-                "messages",
-            )?;
-        }
         let content = get(msg, "content");
         let cpath = path.field("content");
         let (role, blocks) = match role {
@@ -502,8 +515,14 @@ fn user_parts<'a>(
                         format!("{fpath} must be a base64 data URL"),
                     )
                 })?;
+                let title = part
+                    .get("file")
+                    .and_then(|f| f.get("filename"))
+                    .and_then(Json::as_str)
+                    .filter(|t| !t.is_empty());
                 out.push(RequestBlock::Document {
                     source: Source::Base64 { media_type, data },
+                    title,
                 });
             }
             other => {
@@ -580,6 +599,17 @@ fn assistant_blocks<'a>(
             }
         }
         other => text_parts(other, cpath, &mut out)?,
+    }
+    // An earlier refusal is what the assistant said (OpenAI sends it instead of content).
+    match get(msg, "refusal") {
+        None => {}
+        Some(Json::Str(r)) => {
+            let said = |b: &RequestBlock<'_>| matches!(b, RequestBlock::Text { text, .. } if *text == r.as_ref());
+            if !out.iter().any(said) {
+                out.extend(text_block(r, None));
+            }
+        }
+        Some(_) => return Err(wrong_type("messages", path.field("refusal"), "a string")),
     }
     let calls = match get(msg, "tool_calls") {
         None => return Ok(out),
