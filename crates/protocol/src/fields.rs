@@ -241,20 +241,20 @@ pub const CHAT_FIELDS: FieldTable = FieldTable {
     nested: &[
         neutral("messages[].audio", &[P, R, R, R], &[Neutral::EmptyObject], "an assistant turn's earlier audio answer, by an id only OpenAI keeps"),
         rule("messages[].content[].cache_control", &[P, M, I, I], "not OpenAI's (clients of Anthropic-style caching put it on parts); Claude: the `text` block's `cache_control`; Gemini and Bedrock cache by their own rules (a caching hint)"),
-        rule("messages[].content[].file.file_id", &[P, R, M, R], "a file uploaded to OpenAI; Gemini: a Gemini file URI -> `fileData` (other ids are refused); Claude and Bedrock take inline `file_data` only"),
-        rule("messages[].content[].file.filename", &[P, M, I, M], "Claude: the `document` block's `title`; Bedrock: the `document` block's `name`; Gemini's inline data has no name (the name only guesses the MIME type of bare base64 data)"),
+        rule("messages[].content[].file.file_id", &[P, R, M, R], "a file uploaded to OpenAI; Claude and Bedrock take inline `file_data` only; Gemini: a Gemini file URI -> `fileData` (other ids are refused)"),
+        rule("messages[].content[].file.filename", &[P, M, M, M], "Claude: the `document` block's `title`; Gemini: a text part naming the file before it (inline data has no name); Bedrock: the `document` block's `name`"),
         rule("messages[].content[].image_url.detail", &[P, I, I, I], "a resolution hint (`low` costs fewer tokens); Claude, Gemini and Bedrock read images at their own resolution"),
         rule("messages[].content[].type:file", &[P, M, M, M], "Claude: a `document` block (base64 data URL); Gemini: `inlineData` (or `fileData` for a Gemini file URI); Bedrock: a PDF `document` block"),
         rule("messages[].content[].type:image_url", &[P, M, M, M], "Claude: an `image` block (data URL or http(s) URL); Gemini: `inlineData`/`fileData`; Bedrock: an `image` block (data URLs only)"),
-        rule("messages[].content[].type:input_audio", &[P, R, M, R], "Gemini: `inlineData` (`audio/wav`, `audio/mp3`); Claude and Bedrock's Converse take no audio input"),
+        rule("messages[].content[].type:input_audio", &[P, R, M, R], "Claude and Bedrock's Converse take no audio input; Gemini: `inlineData` (`audio/wav`, `audio/mp3`)"),
         rule("messages[].content[].type:refusal", &[P, M, M, M], "an assistant turn's refusal: sent as its text"),
         rule("messages[].content[].type:text", &[P, M, M, M], ""),
-        rule("messages[].function_call", &[P, R, M, R], "deprecated form of `tool_calls`; Gemini: a `functionCall` part; Claude and Bedrock pair calls and results by the id only `tool_calls` carries"),
+        rule("messages[].function_call", &[P, R, M, R], "deprecated form of `tool_calls`, which carry the call id Claude and Bedrock pair calls and results by; Gemini: a `functionCall` part"),
         neutral("messages[].name", &[P, R, R, R], &[Neutral::Str("")], "a participant's name tells the model who speaks; Claude, Gemini and Bedrock messages have none (on a `tool` message it is accepted: the call id already names the function)"),
         rule("messages[].refusal", &[P, M, M, M], "an assistant turn's refusal: sent as its text"),
         rule("messages[].role:assistant", &[P, M, M, M], "Claude and Bedrock: `assistant` turns; Gemini: `model` turns"),
         rule("messages[].role:developer", &[P, M, M, M], "as `system`"),
-        rule("messages[].role:function", &[P, R, M, R], "deprecated form of `tool` messages; Gemini: a `functionResponse` part; Claude and Bedrock pair results with calls by the id only `tool` messages carry"),
+        rule("messages[].role:function", &[P, R, M, R], "deprecated form of `tool` messages, which carry the call id Claude and Bedrock pair results with calls by; Gemini: a `functionResponse` part"),
         rule("messages[].role:system", &[P, M, M, M], "Claude, Bedrock: `system`; Gemini: `systemInstruction` (text parts only)"),
         rule("messages[].role:tool", &[P, M, M, M], "Claude: a `tool_result` block (text and image parts); Gemini: a `functionResponse` part (text parts, JSON objects as is); Bedrock: a `toolResult` block (text, image and document parts)"),
         rule("messages[].role:user", &[P, M, M, M], "consecutive turns of one role are merged"),
@@ -309,8 +309,18 @@ pub const MESSAGES_FIELDS: FieldTable = FieldTable {
         rule("messages[].content[].cache_control", &[I, P, I, I], "a caching hint"),
         rule("messages[].content[].citations", &[I, P, I, I], "on `text` blocks: where an earlier answer's text came from; the text itself is sent"),
         neutral("messages[].content[].citations.enabled", &[R, P, R, R], &[Neutral::False], "`document` and `search_result`: cited answers are written only by Anthropic"),
+        rule("messages[].content[].content[].type:document", &[M, P, M, M], "in a tool result: as in a user turn, in a user message after the tool messages (chat tool messages hold text)"),
+        rule("messages[].content[].content[].type:image", &[M, P, M, M], "in a tool result: an `image_url` part in a user message after the tool messages (chat tool messages hold text)"),
+        rule("messages[].content[].content[].type:search_result", &[M, P, M, M], "in a tool result: its text (title, source, content) joins the tool message's"),
+        rule("messages[].content[].content[].type:text", &[M, P, M, M], "the tool message's text"),
         neutral("messages[].content[].context", &[R, P, R, R], &[Neutral::Str("")], "`document`: text the model reads beside the document; a chat `file` part has no place for it"),
         rule("messages[].content[].is_error", &[M, P, M, M], "`tool_result`: `true` -> the tool message's text starts with `Error: ` (chat tool messages have no error flag)"),
+        rule("messages[].content[].source.type:base64", &[M, P, M, M], "a data URL (`image_url` or `file` part); Gemini: `inlineData`; Bedrock: inline `bytes` (png, jpeg, gif, webp images; PDF documents)"),
+        rule("messages[].content[].source.type:content", &[R, P, R, R], "a document made of content blocks (custom citation chunks): send its text as a `text` source"),
+        rule("messages[].content[].source.type:file", &[R, P, R, R], "a file uploaded to Anthropic's Files API: only Anthropic can read it"),
+        rule("messages[].content[].source.type:text", &[M, P, M, M], "a plain-text document: a text part (its `title` on the first line)"),
+        rule("messages[].content[].source.type:url", &[M, P, M, R], "images: an `image_url` part by URL (Gemini: `fileData`); Bedrock's Converse takes images inline only; documents by URL are refused (send them inline)"),
+        rule("messages[].content[].title", &[M, P, M, M], "`document`: the `file` part's `filename` (Gemini: a text part before the file; Bedrock: the `document` block's `name`), or the first line of a plain-text document"),
         rule("messages[].content[].type:bash_code_execution_tool_result", &[R, P, R, R], SERVER),
         rule("messages[].content[].type:code_execution_tool_result", &[R, P, R, R], SERVER),
         rule("messages[].content[].type:container_upload", &[R, P, R, R], "files for Anthropic's code-execution container"),
@@ -329,6 +339,16 @@ pub const MESSAGES_FIELDS: FieldTable = FieldTable {
         rule("messages[].content[].type:tool_use", &[M, P, M, M], "an assistant `tool_calls` entry"),
         rule("messages[].content[].type:web_fetch_tool_result", &[R, P, R, R], SERVER),
         rule("messages[].content[].type:web_search_tool_result", &[R, P, R, R], SERVER),
+        rule("tools[].cache_control", &[I, P, I, I], "a caching hint"),
+        rule("tools[].defer_loading", &[I, P, I, I], "tool search loads the definition on demand at Anthropic; other vendors get every definition up front (same answers, more input tokens)"),
+        rule("tools[].description", &[M, P, M, M], "the function's `description`"),
+        rule("tools[].eager_input_streaming", &[I, P, I, I], "a streaming-granularity hint for tool input; converted streams carry arguments as the vendor sends them"),
+        rule("tools[].input_examples", &[R, P, R, R], "example inputs the model reads; chat functions have no place for them"),
+        rule("tools[].input_schema", &[M, P, M, M], "the function's `parameters`"),
+        rule("tools[].name", &[M, P, M, M], "the function's `name`"),
+        rule("tools[].strict", &[M, P, M, M], "the function's `strict`"),
+        rule("tools[].type:custom", &[M, P, M, M], "a function tool (as with no `type`)"),
+        rule("tools[].type:server", &[R, P, R, R], "server tools (`web_search_*`, `web_fetch_*`, `code_execution_*`, `bash_*`, `text_editor_*`, `computer_*`, `memory_*`, tool search, MCP toolsets) run at Anthropic; one rule for every versioned type"),
     ],
 };
 
@@ -617,7 +637,9 @@ fn refused(r: &FieldRule, family: VendorFamily) -> GatewayError {
 }
 
 mod chat_nested;
+mod messages_nested;
 pub(crate) use chat_nested::check_chat_nested;
+pub(crate) use messages_nested::check_messages_nested;
 
 /// The nested paths the translators asked the tables about, per test thread: the coverage
 /// test checks each has a rule.

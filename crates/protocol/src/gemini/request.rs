@@ -294,7 +294,16 @@ fn user_parts(content: Option<&Json<'_>>, i: usize) -> Result<Vec<Part>, Gateway
                     ..Part::default()
                 });
             }
-            "file" => out.push(file_part(p.get("file"), &at)?),
+            "file" => {
+                // Inline data has no name: the model reads it just before the file.
+                let name = p
+                    .get("file")
+                    .and_then(|f| f.get("filename"))
+                    .and_then(Json::as_str)
+                    .filter(|n| !n.is_empty());
+                out.extend(name.map(Part::text));
+                out.push(file_part(p.get("file"), &at)?);
+            }
             other => {
                 return Err(bad(
                     "messages",

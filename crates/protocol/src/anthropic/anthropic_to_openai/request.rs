@@ -72,6 +72,7 @@ pub fn messages_request_to_chat_for(
 ) -> Result<Vec<u8>, GatewayError> {
     let req = input::parse_object(body)?;
     MESSAGES_FIELDS.check(&req, target.family())?;
+    crate::fields::check_messages_nested(&req, target.family())?;
     let mut out = Map::new();
     out.insert(
         "model".into(),
@@ -453,7 +454,12 @@ fn user_part(
                         "file_data": format!("data:{media_type};base64,{data}"),
                     },
                 }),
-                Source::Text(text) => json!({ "type": "text", "text": text }),
+                Source::Text(text) => match block.get("title").and_then(Json::as_str) {
+                    Some(title) if !title.is_empty() => {
+                        json!({ "type": "text", "text": format!("{title}\n\n{text}") })
+                    }
+                    _ => json!({ "type": "text", "text": text }),
+                },
                 Source::Url(_) => {
                     return Err(invalid(
                         "messages",
