@@ -1299,10 +1299,12 @@ mod tests {
             let e = body(t, b).unwrap_err();
             assert_eq!((e.status(), e.param), (400, Some(param)), "{b}: {e:?}");
         }
-        // Anthropic's thinking reaches Converse as is, the client's top_k over the config's.
+        // Anthropic's thinking reaches a Claude model as is, the client's top_k over the
+        // config's; max_tokens must leave room above the budget.
         let v = body(
             Translation::MessagesToBedrock,
-            r#"{"model":"m","max_tokens":9,"messages":[{"role":"user","content":"hi"}],
+            r#"{"model":"us.anthropic.claude-sonnet-4-5-20250929-v1:0","max_tokens":4096,
+                "messages":[{"role":"user","content":"hi"}],
                 "thinking":{"type":"enabled","budget_tokens":2048},"top_k":3}"#,
         )
         .unwrap();
@@ -1310,10 +1312,21 @@ mod tests {
             v["additionalModelRequestFields"],
             serde_json::json!({"top_k": 3, "thinking": {"type": "enabled", "budget_tokens": 2048}})
         );
-        assert_eq!(v["inferenceConfig"]["maxTokens"], 2048 + 9);
+        assert_eq!(v["inferenceConfig"]["maxTokens"], 4096);
+        for (model, max, param) in [
+            ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", 2048, "max_tokens"),
+            ("amazon.nova-pro-v1:0", 4096, "thinking"),
+        ] {
+            let b = format!(
+                r#"{{"model":"{model}","max_tokens":{max},"messages":[{{"role":"user","content":"hi"}}],
+                    "thinking":{{"type":"enabled","budget_tokens":2048}}}}"#
+            );
+            let e = body(Translation::MessagesToBedrock, &b).unwrap_err();
+            assert_eq!((e.status(), e.param), (400, Some(param)), "{b}: {e:?}");
+        }
         let v = body(
             Translation::ResponsesToBedrock,
-            r#"{"model":"m","input":"hi","service_tier":"priority","reasoning":{"effort":"low"}}"#,
+            r#"{"model":"anthropic.claude-3-7-sonnet-20250219-v1:0","input":"hi","service_tier":"priority","reasoning":{"effort":"low"}}"#,
         )
         .unwrap();
         assert_eq!(v["serviceTier"], serde_json::json!({"type": "priority"}));
