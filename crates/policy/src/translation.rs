@@ -1314,7 +1314,11 @@ mod tests {
         );
         assert_eq!(v["inferenceConfig"]["maxTokens"], 4096);
         for (model, max, param) in [
-            ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", 2048, "max_tokens"),
+            (
+                "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                2048,
+                "max_tokens",
+            ),
             ("amazon.nova-pro-v1:0", 4096, "thinking"),
         ] {
             let b = format!(

@@ -135,7 +135,11 @@ pub(crate) fn allowed_tools(
         Some(m) => match m.as_str() {
             Some("auto") => false,
             Some("required") => true,
-            _ => return Err(bad("tool_choice.allowed_tools.mode must be auto or required")),
+            _ => {
+                return Err(bad(
+                    "tool_choice.allowed_tools.mode must be auto or required",
+                ))
+            }
         },
     };
     let names: Option<Vec<String>> = allowed

@@ -213,14 +213,21 @@ pub fn chat_request_to_converse(
             } else {
                 "max_tokens"
             };
-            return Err(crate::anthropic::openai_to_anthropic::thinking_budget_exceeds(
-                param, n, b,
-            ));
+            return Err(
+                crate::anthropic::openai_to_anthropic::thinking_budget_exceeds(param, n, b),
+            );
         }
         (Some(n), _) => Some(n),
         (None, Some(b)) => {
-            let answer = opts.default_max_tokens.unwrap_or(DEFAULT_ANSWER_TOKENS).max(1);
-            Some(if answer > b { answer } else { b.saturating_add(answer) })
+            let answer = opts
+                .default_max_tokens
+                .unwrap_or(DEFAULT_ANSWER_TOKENS)
+                .max(1);
+            Some(if answer > b {
+                answer
+            } else {
+                b.saturating_add(answer)
+            })
         }
         (None, None) => opts.default_max_tokens,
     };
@@ -302,7 +309,6 @@ fn check_fields(body: &[u8]) -> Result<(), GatewayError> {
     };
     CHAT_FIELDS.check(&req, VendorFamily::Bedrock)?;
     crate::fields::check_chat_nested(&req, VendorFamily::Bedrock)
-
 }
 
 /// `maxTokens` left for the answer when thinking is on and neither the client nor
@@ -358,7 +364,11 @@ fn model_specific(param: &'static str) -> GatewayError {
             "{param} cannot be sent to this Bedrock model: the gateway maps it for Claude \
              models (anthropic.claude*){} only; set the model's own field in the provider's \
              bedrockAdditionalFields instead",
-            if param == "top_k" { " and Amazon Nova (amazon.nova*)" } else { "" }
+            if param == "top_k" {
+                " and Amazon Nova (amazon.nova*)"
+            } else {
+                ""
+            }
         ),
     )
 }
@@ -778,11 +788,14 @@ fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, 
     // An earlier refusal is what the assistant said (OpenAI sends it instead of content).
     match get(msg, "refusal") {
         None => {}
-        Some(Value::String(r)) => {
-            if !out.iter().any(|b| b.get("text").and_then(Value::as_str) == Some(r)) {
-                out.extend(text_block(r));
-            }
+        Some(Value::String(r))
+            if !out
+                .iter()
+                .any(|b| b.get("text").and_then(Value::as_str) == Some(r)) =>
+        {
+            out.extend(text_block(r));
         }
+        Some(Value::String(_)) => {}
         Some(_) => {
             return Err(wrong_type(
                 "messages",

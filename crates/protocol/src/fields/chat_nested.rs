@@ -12,7 +12,10 @@ use crate::borrowed_json::{lookup, Json, Object};
 use crate::error::GatewayError;
 
 /// Check the nested fields of chat request `req` for `family`.
-pub(crate) fn check_chat_nested(req: &Object<'_>, family: VendorFamily) -> Result<(), GatewayError> {
+pub(crate) fn check_chat_nested(
+    req: &Object<'_>,
+    family: VendorFamily,
+) -> Result<(), GatewayError> {
     let check = |path: &str, at: &dyn Fn() -> String, value: &Json<'_>, param: &'static str| {
         if value.is_null() {
             return Ok(());
@@ -101,7 +104,12 @@ fn check_message(msg: &Json<'_>, i: usize, check: &Check<'_>) -> Result<(), Gate
     // A role OpenAI does not have is the translator's 400 (an invalid value, not a field).
     let role_path = typed("messages[].role", role);
     if CHAT_FIELDS.nested(&role_path).is_some() {
-        check(&role_path, &|| format!("messages[{i}].role"), role, "messages")?;
+        check(
+            &role_path,
+            &|| format!("messages[{i}].role"),
+            role,
+            "messages",
+        )?;
     }
     // A `tool` message's name repeats what its call id says; a `function` message's is the
     // function's.

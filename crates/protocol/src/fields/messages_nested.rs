@@ -145,11 +145,21 @@ fn check_tool(tool: &Json<'_>, j: usize, check: &Check<'_>) -> Result<(), Gatewa
         // Server tools are versioned (`web_search_20250305`): one rule for them all.
         Some(_) => {
             let kind = kind.unwrap_or(&Json::Null);
-            return check("tools[].type:server", &|| format!("tools[{j}].type"), kind, "tools");
+            return check(
+                "tools[].type:server",
+                &|| format!("tools[{j}].type"),
+                kind,
+                "tools",
+            );
         }
     }
     if let Some(kind) = kind {
-        check("tools[].type:custom", &|| format!("tools[{j}].type"), kind, "tools")?;
+        check(
+            "tools[].type:custom",
+            &|| format!("tools[{j}].type"),
+            kind,
+            "tools",
+        )?;
     }
     let Some(members) = tool.as_object() else {
         return Ok(());
