@@ -401,7 +401,8 @@ impl Translation {
         let body = openai_edit::apply(&chat.body, &converted(edits))?.unwrap_or(chat.body);
         let out = match self {
             Translation::ResponsesToClaude => {
-                anthropic::chat_request_to_messages(&body, &ClaudeOptions::default())?
+                anthropic::chat_request_to_messages(&body, &ClaudeOptions::default())
+                    .map_err(responses_names)?
             }
             Translation::ResponsesToGemini => {
                 gemini::chat_request_to_gemini(&body, &gemini_options(provider))?
@@ -409,7 +410,8 @@ impl Translation {
             Translation::ResponsesToBedrock => bedrock::chat_request_to_converse(
                 &body,
                 &crate::bedrock::options(&provider.config),
-            )?,
+            )
+            .map_err(responses_names)?,
             _ => body,
         };
         let out = self.for_vertex(provider, &[], Some(out))?;
@@ -658,6 +660,16 @@ fn gemini_options(provider: &Provider) -> GeminiOptions {
         safety_settings: provider.config.gemini_safety_setting.clone(),
         thinking_budget: provider.config.gemini_thinking_budget,
     }
+}
+
+/// An error of the chat translator under the Responses client's name for the field: the
+/// token limit a thinking budget must stay under is the client's `max_output_tokens`.
+fn responses_names(mut e: GatewayError) -> GatewayError {
+    if e.param == Some("max_tokens") {
+        e.param = Some("max_output_tokens");
+        e.message = e.message.replace("max_tokens", "max_output_tokens");
+    }
+    e
 }
 
 fn no_usage<'a>(edits: &RequestEdits<'a>) -> RequestEdits<'a> {
@@ -1334,6 +1346,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v["serviceTier"], serde_json::json!({"type": "priority"}));
+        // A token limit at or below the thinking budget, under the Responses name.
+        let e = body(
+            Translation::ResponsesToBedrock,
+            r#"{"model":"anthropic.claude-3-7-sonnet-20250219-v1:0","input":"hi","max_output_tokens":1000,"reasoning":{"effort":"medium"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!((e.status(), e.param), (400, Some("max_output_tokens")), "{e:?}");
+        assert!(e.message.starts_with("max_output_tokens (1000)"), "{}", e.message);
         assert_eq!(
             v["additionalModelRequestFields"]["thinking"],
             serde_json::json!({"type": "enabled", "budget_tokens": 1024})
