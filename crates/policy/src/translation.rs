@@ -407,11 +407,10 @@ impl Translation {
             Translation::ResponsesToGemini => {
                 gemini::chat_request_to_gemini(&body, &gemini_options(provider))?
             }
-            Translation::ResponsesToBedrock => bedrock::chat_request_to_converse(
-                &body,
-                &crate::bedrock::options(&provider.config),
-            )
-            .map_err(responses_names)?,
+            Translation::ResponsesToBedrock => {
+                bedrock::chat_request_to_converse(&body, &crate::bedrock::options(&provider.config))
+                    .map_err(responses_names)?
+            }
             _ => body,
         };
         let out = self.for_vertex(provider, &[], Some(out))?;
@@ -1352,8 +1351,16 @@ mod tests {
             r#"{"model":"anthropic.claude-3-7-sonnet-20250219-v1:0","input":"hi","max_output_tokens":1000,"reasoning":{"effort":"medium"}}"#,
         )
         .unwrap_err();
-        assert_eq!((e.status(), e.param), (400, Some("max_output_tokens")), "{e:?}");
-        assert!(e.message.starts_with("max_output_tokens (1000)"), "{}", e.message);
+        assert_eq!(
+            (e.status(), e.param),
+            (400, Some("max_output_tokens")),
+            "{e:?}"
+        );
+        assert!(
+            e.message.starts_with("max_output_tokens (1000)"),
+            "{}",
+            e.message
+        );
         assert_eq!(
             v["additionalModelRequestFields"]["thinking"],
             serde_json::json!({"type": "enabled", "budget_tokens": 1024})

@@ -101,6 +101,10 @@ pub enum Neutral {
     TextOnly,
     /// An array that does not hold this string.
     ArrayWithout(&'static str),
+    /// An array holding only this string.
+    Only(&'static str),
+    /// An object whose `type` is this string (and nothing else).
+    TypeIs(&'static str),
 }
 
 impl Neutral {
@@ -118,6 +122,13 @@ impl Neutral {
             Neutral::ArrayWithout(s) => v
                 .as_array()
                 .is_some_and(|items| !items.iter().any(|i| i.as_str() == Some(s))),
+            Neutral::Only(s) => {
+                matches!(v.as_array(), Some([only]) if only.as_str() == Some(s))
+            }
+            Neutral::TypeIs(s) => matches!(
+                v.as_object(),
+                Some([(key, kind)]) if key.as_ref() == "type" && kind.as_str() == Some(s)
+            ),
         }
     }
 
@@ -131,6 +142,8 @@ impl Neutral {
             Neutral::EmptyObject => "`{}`".into(),
             Neutral::TextOnly => "`[\"text\"]`".into(),
             Neutral::ArrayWithout(s) => format!("lists without `\"{s}\"`"),
+            Neutral::Only(s) => format!("`[\"{s}\"]`"),
+            Neutral::TypeIs(s) => format!("`{{\"type\": \"{s}\"}}`"),
         }
     }
 }
@@ -307,6 +320,7 @@ pub const MESSAGES_FIELDS: FieldTable = FieldTable {
     unknown_note: "Claude judges fields itself; a field converted under OpenAI's, Gemini's or Bedrock's names cannot be guessed",
     nested: &[
         rule("messages[].content[].cache_control", &[I, P, I, I], "a caching hint"),
+        neutral("messages[].content[].caller", &[R, P, R, R], &[Neutral::TypeIs("direct")], "`tool_use`: who made the call; other vendors' models call tools directly, calls made from Anthropic's code execution cannot be continued elsewhere"),
         rule("messages[].content[].citations", &[I, P, I, I], "on `text` blocks: where an earlier answer's text came from; the text itself is sent"),
         neutral("messages[].content[].citations.enabled", &[R, P, R, R], &[Neutral::False], "`document` and `search_result`: cited answers are written only by Anthropic"),
         rule("messages[].content[].content[].type:document", &[M, P, M, M], "in a tool result: as in a user turn, in a user message after the tool messages (chat tool messages hold text)"),
@@ -321,6 +335,8 @@ pub const MESSAGES_FIELDS: FieldTable = FieldTable {
         rule("messages[].content[].source.type:text", &[M, P, M, M], "a plain-text document: a text part (its `title` on the first line)"),
         rule("messages[].content[].source.type:url", &[M, P, M, R], "images: an `image_url` part by URL (Gemini: `fileData`); Bedrock's Converse takes images inline only; documents by URL are refused (send them inline)"),
         rule("messages[].content[].title", &[M, P, M, M], "`document`: the `file` part's `filename` (Gemini: a text part before the file; Bedrock: the `document` block's `name`), or the first line of a plain-text document"),
+        rule("messages[].content[].toolset_name", &[R, P, R, R], "`tool_use`, `tool_result`: a tool of an Anthropic toolset (MCP connector), which exists only at Anthropic"),
+        neutral("messages[].content[].transformations", &[R, P, R, R], &[Neutral::EmptyObject], "`image`: transformations Anthropic's servers apply before the model sees the image"),
         rule("messages[].content[].type:bash_code_execution_tool_result", &[R, P, R, R], SERVER),
         rule("messages[].content[].type:code_execution_tool_result", &[R, P, R, R], SERVER),
         rule("messages[].content[].type:container_upload", &[R, P, R, R], "files for Anthropic's code-execution container"),
@@ -339,6 +355,7 @@ pub const MESSAGES_FIELDS: FieldTable = FieldTable {
         rule("messages[].content[].type:tool_use", &[M, P, M, M], "an assistant `tool_calls` entry"),
         rule("messages[].content[].type:web_fetch_tool_result", &[R, P, R, R], SERVER),
         rule("messages[].content[].type:web_search_tool_result", &[R, P, R, R], SERVER),
+        neutral("tools[].allowed_callers", &[R, P, R, R], &[Neutral::Only("direct")], "calls from Anthropic's code execution (programmatic tool calling) exist only at Anthropic"),
         rule("tools[].cache_control", &[I, P, I, I], "a caching hint"),
         rule("tools[].defer_loading", &[I, P, I, I], "tool search loads the definition on demand at Anthropic; other vendors get every definition up front (same answers, more input tokens)"),
         rule("tools[].description", &[M, P, M, M], "the function's `description`"),

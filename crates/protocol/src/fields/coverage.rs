@@ -559,3 +559,51 @@ fn gemini_thoughts_reach_anthropic_clients_as_thinking_blocks() {
     assert!(thinking < answer, "{text}");
     assert!(text.contains("\"thinking\":\"13 x 17\""), "{text}");
 }
+
+/// What the official SDKs send back in history is accepted where it asks for nothing: a
+/// direct `caller`, `allowed_callers: ["direct"]`, no image transformations, `null` members;
+/// the same members asking for more are 400s naming their place.
+#[test]
+fn neutral_nested_values_pass() {
+    let request = |caller: &str, callers: &str, transformations: &str| {
+        format!(
+            r#"{{"model":"m","max_tokens":100,"messages":[
+            {{"role":"user","content":[{{"type":"image","source":{{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}},"transformations":{transformations}}},{{"type":"text","text":"Hi.","citations":null}}]}},
+            {{"role":"assistant","content":[{{"type":"tool_use","id":"toolu_1","name":"f","input":{{}},"caller":{caller},"toolset_name":null}}]}},
+            {{"role":"user","content":[{{"type":"tool_result","tool_use_id":"toolu_1","content":"42"}}]}}],
+            "tools":[{{"name":"f","input_schema":{{"type":"object"}},"allowed_callers":{callers}}}]}}"#
+        )
+    };
+    let neutral = request(r#"{"type":"direct"}"#, r#"["direct"]"#, "{}");
+    for target in [
+        ChatTarget::OpenAiCompatible,
+        ChatTarget::Gemini,
+        ChatTarget::Bedrock,
+    ] {
+        messages_request_to_chat_for(neutral.as_bytes(), target)
+            .unwrap_or_else(|e| panic!("{target:?}: {e:?}"));
+    }
+    for (body, at) in [
+        (
+            request(
+                r#"{"type":"code_execution_20250825","tool_id":"s"}"#,
+                "null",
+                "null",
+            ),
+            "messages[1].content[0].caller",
+        ),
+        (
+            request("null", r#"["direct","code_execution_20250825"]"#, "null"),
+            "tools[0].allowed_callers",
+        ),
+        (
+            request("null", "null", r#"{"resize":"max"}"#),
+            "messages[0].content[0].transformations",
+        ),
+    ] {
+        let e = messages_request_to_chat_for(body.as_bytes(), ChatTarget::OpenAiCompatible)
+            .unwrap_err();
+        assert_eq!(e.status(), 400, "{e:?}");
+        assert!(e.message.contains(at), "{at}: {}", e.message);
+    }
+}
