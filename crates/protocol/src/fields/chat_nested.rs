@@ -114,8 +114,14 @@ fn check_message(msg: &Json<'_>, i: usize, check: &Check<'_>) -> Result<(), Gate
     // A `tool` message's name repeats what its call id says; a `function` message's is the
     // function's.
     let keys: &[&str] = match role_name {
-        "tool" | "function" => &["audio", "function_call", "refusal"],
-        _ => &["audio", "function_call", "name", "refusal"],
+        "tool" | "function" => &["audio", "function_call", "reasoning_content", "refusal"],
+        _ => &[
+            "audio",
+            "function_call",
+            "name",
+            "reasoning_content",
+            "refusal",
+        ],
     };
     for key in keys {
         if let Some(v) = msg.get(key) {
@@ -139,6 +145,14 @@ fn check_message(msg: &Json<'_>, i: usize, check: &Check<'_>) -> Result<(), Gate
                     &typed("messages[].tool_calls[].type", kind),
                     &|| format!("messages[{i}].tool_calls[{k}].type"),
                     kind,
+                    "messages",
+                )?;
+            }
+            if let Some(extra) = call.get("extra_content") {
+                check(
+                    "messages[].tool_calls[].extra_content",
+                    &|| format!("messages[{i}].tool_calls[{k}].extra_content"),
+                    extra,
                     "messages",
                 )?;
             }
