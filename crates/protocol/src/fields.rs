@@ -329,7 +329,7 @@ pub const MESSAGES_FIELDS: FieldTable = FieldTable {
         rule("messages[].content[].content[].type:image", &[M, P, M, M], "in a tool result: an `image_url` part in a user message after the tool messages (chat tool messages hold text)"),
         rule("messages[].content[].content[].type:search_result", &[M, P, M, M], "in a tool result: its text (title, source, content) joins the tool message's"),
         rule("messages[].content[].content[].type:text", &[M, P, M, M], "the tool message's text"),
-        neutral("messages[].content[].context", &[R, P, R, R], &[Neutral::Str("")], "`document`: text the model reads beside the document; a chat `file` part has no place for it"),
+        rule("messages[].content[].context", &[M, P, M, M], "`document`: text the model reads beside the document: a text part after it"),
         rule("messages[].content[].is_error", &[M, P, M, M], "`tool_result`: `true` -> the tool message's text starts with `Error: ` (chat tool messages have no error flag)"),
         rule("messages[].content[].source.type:base64", &[M, P, M, M], "a data URL (`image_url` or `file` part); Gemini: `inlineData`; Bedrock: inline `bytes` (png, jpeg, gif, webp images; PDF documents)"),
         rule("messages[].content[].source.type:content", &[R, P, R, R], "a document made of content blocks (custom citation chunks): send its text as a `text` source"),
