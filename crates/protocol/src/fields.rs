@@ -357,6 +357,7 @@ pub const MESSAGES_FIELDS: FieldTable = FieldTable {
         rule("messages[].content[].type:tool_use", &[M, P, M, M], "an assistant `tool_calls` entry"),
         rule("messages[].content[].type:web_fetch_tool_result", &[R, P, R, R], SERVER),
         rule("messages[].content[].type:web_search_tool_result", &[R, P, R, R], SERVER),
+        rule("system[].cache_control", &[I, P, I, I], "a caching hint"),
         neutral("tools[].allowed_callers", &[R, P, R, R], &[Neutral::Only("direct")], "calls from Anthropic's code execution (programmatic tool calling) exist only at Anthropic"),
         rule("tools[].cache_control", &[I, P, I, I], "a caching hint"),
         rule("tools[].defer_loading", &[I, P, I, I], "tool search loads the definition on demand at Anthropic; other vendors get every definition up front (same answers, more input tokens)"),

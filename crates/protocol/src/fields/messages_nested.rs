@@ -46,6 +46,24 @@ pub(crate) fn check_messages_nested(
             }
         }
     }
+    if let Some(blocks) = lookup(req, "system").and_then(Json::as_array) {
+        for (j, block) in blocks.iter().enumerate() {
+            let Some(members) = block.as_object() else {
+                continue;
+            };
+            for (key, value) in members {
+                if key == "type" || key == "text" {
+                    continue;
+                }
+                check(
+                    &format!("system[].{key}"),
+                    &|| format!("system[{j}].{key}"),
+                    value,
+                    "system",
+                )?;
+            }
+        }
+    }
     if let Some(tools) = lookup(req, "tools").and_then(Json::as_array) {
         for (j, tool) in tools.iter().enumerate() {
             check_tool(tool, j, &check)?;
