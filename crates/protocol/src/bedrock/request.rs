@@ -1054,6 +1054,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn model_families_from_ids_profiles_and_arns() {
+        for (id, want) in [
+            ("anthropic.claude-3-5-sonnet-20240620-v1:0", ModelFamily::Claude),
+            ("us.anthropic.claude-sonnet-4-20250514-v1:0", ModelFamily::Claude),
+            ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", ModelFamily::Claude),
+            ("us-gov.anthropic.claude-3-haiku-20240307-v1:0", ModelFamily::Claude),
+            (
+                "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
+                ModelFamily::Claude,
+            ),
+            ("amazon.nova-pro-v1:0", ModelFamily::Nova),
+            ("apac.amazon.nova-lite-v1:0", ModelFamily::Nova),
+            ("meta.llama3-70b-instruct-v1:0", ModelFamily::Other),
+            ("us.meta.llama3-2-1b-instruct-v1:0", ModelFamily::Other),
+            ("mistral.mistral-large-2407-v1:0", ModelFamily::Other),
+            ("amazon.titan-text-express-v1", ModelFamily::Other),
+            (
+                "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123",
+                ModelFamily::Other,
+            ),
+            ("", ModelFamily::Other),
+        ] {
+            assert_eq!(ModelFamily::of(id), want, "{id}");
+        }
+    }
+
+    #[test]
     fn paths_encode_the_model_id() {
         assert_eq!(
             converse_path("anthropic.claude-3-5-sonnet-20240620-v1:0", false).unwrap(),
