@@ -529,3 +529,61 @@ print("ok")
     );
     assert!(!gw.wasm_failed());
 }
+
+/// A nested field the vendor has no equivalent for is a 400 naming its exact place, raised by
+/// the SDK before anything reaches the vendor: an audio part to Claude, a custom tool to
+/// Gemini; an assistant turn's earlier `refusal` reaches Claude as its text.
+#[test]
+fn openai_sdk_nested_fields_refused_by_path() {
+    let (gw, m) = claude_gateway();
+    let script = r#"
+import sys, openai
+c = openai.OpenAI(base_url=sys.argv[1], api_key="client-key", max_retries=0)
+audio = [{"role": "user", "content": [{"type": "text", "text": "Transcribe."},
+    {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}]}]
+try:
+    c.chat.completions.create(model="claude-sonnet-4-5", messages=audio)
+    raise SystemExit("input_audio was not refused")
+except openai.BadRequestError as e:
+    assert e.status_code == 400 and e.param == "messages", (e.status_code, e.param, e.body)
+    assert 'messages[0].content[1].type: "input_audio"' in e.message, e.message
+    assert e.code == "unsupported_parameter", e.body
+msgs = [{"role": "user", "content": "Hi."},
+    {"role": "assistant", "content": None, "refusal": "I cannot help with that."},
+    {"role": "user", "content": "Then say hello."}]
+r = c.chat.completions.create(model="claude-sonnet-4-5", messages=msgs)
+assert r.choices[0].message.content, r
+print("ok")
+"#;
+    run_python(script, &[base(&gw)]);
+    let up = bodies(&m);
+    assert_eq!(
+        up.len(),
+        1,
+        "only the accepted request reached Claude: {up:?}"
+    );
+    assert_eq!(
+        up[0]["messages"][1],
+        json!({"role": "assistant", "content": [{"type": "text", "text": "I cannot help with that."}]}),
+        "{}",
+        up[0]
+    );
+    assert!(!gw.wasm_failed());
+
+    let (gw, m) = gemini_gateway();
+    let script = r#"
+import sys, openai
+c = openai.OpenAI(base_url=sys.argv[1], api_key="client-key", max_retries=0)
+tools = [{"type": "custom", "custom": {"name": "sql", "description": "Runs SQL."}}]
+try:
+    c.chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}], tools=tools)
+    raise SystemExit("custom tool was not refused")
+except openai.BadRequestError as e:
+    assert e.status_code == 400 and e.param == "tools", (e.status_code, e.param, e.body)
+    assert 'tools[0].type: "custom"' in e.message, e.message
+print("ok")
+"#;
+    run_python(script, &[base(&gw)]);
+    assert!(m.requests().is_empty(), "nothing reached Gemini");
+    assert!(!gw.wasm_failed());
+}

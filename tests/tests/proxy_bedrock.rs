@@ -272,7 +272,8 @@ fn bedrock_sigv4_is_signed_on_native_and_refused_on_wasm() {
 }
 
 /// The field table's Bedrock column, through the official SDKs: a field Converse cannot carry
-/// is a 400 naming it that never reaches AWS; Anthropic's `thinking` and `top_k` reach
+/// is a 400 naming it that never reaches AWS (so is a `max_tokens` at or below the thinking
+/// budget); Anthropic's `thinking` and `top_k` reach
 /// Converse's `additionalModelRequestFields`, OpenAI's `service_tier` its `serviceTier`.
 const FIELDS_SCRIPT: &str = r#"
 import sys, openai, anthropic
@@ -297,7 +298,12 @@ try:
     raise SystemExit("container: no error")
 except anthropic.BadRequestError as e:
     assert e.status_code == 400, e
-m = a.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=msgs, thinking={"type": "enabled", "budget_tokens": 1024}, extra_body={"top_k": 5})
+try:
+    a.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=msgs, thinking={"type": "enabled", "budget_tokens": 1024})
+    raise SystemExit("max_tokens below the thinking budget: no error")
+except anthropic.BadRequestError as e:
+    assert e.status_code == 400 and "max_tokens (100) must be above the thinking budget" in e.body["error"]["message"], e.body
+m = a.messages.create(model="claude-sonnet-4-5", max_tokens=2048, messages=msgs, thinking={"type": "enabled", "budget_tokens": 1024}, extra_body={"top_k": 5})
 assert m.content[-1].text.startswith("Mock answer"), m
 print("ok")
 "#;
@@ -317,5 +323,5 @@ fn bedrock_field_table_through_the_sdks() {
         json!({"top_k": 5, "thinking": {"type": "enabled", "budget_tokens": 1024}}),
         "{messages}"
     );
-    assert_eq!(messages["inferenceConfig"]["maxTokens"], 1124, "{messages}");
+    assert_eq!(messages["inferenceConfig"]["maxTokens"], 2048, "{messages}");
 }

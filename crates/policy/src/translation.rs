@@ -401,15 +401,16 @@ impl Translation {
         let body = openai_edit::apply(&chat.body, &converted(edits))?.unwrap_or(chat.body);
         let out = match self {
             Translation::ResponsesToClaude => {
-                anthropic::chat_request_to_messages(&body, &ClaudeOptions::default())?
+                anthropic::chat_request_to_messages(&body, &ClaudeOptions::default())
+                    .map_err(responses_names)?
             }
             Translation::ResponsesToGemini => {
                 gemini::chat_request_to_gemini(&body, &gemini_options(provider))?
             }
-            Translation::ResponsesToBedrock => bedrock::chat_request_to_converse(
-                &body,
-                &crate::bedrock::options(&provider.config),
-            )?,
+            Translation::ResponsesToBedrock => {
+                bedrock::chat_request_to_converse(&body, &crate::bedrock::options(&provider.config))
+                    .map_err(responses_names)?
+            }
             _ => body,
         };
         let out = self.for_vertex(provider, &[], Some(out))?;
@@ -658,6 +659,16 @@ fn gemini_options(provider: &Provider) -> GeminiOptions {
         safety_settings: provider.config.gemini_safety_setting.clone(),
         thinking_budget: provider.config.gemini_thinking_budget,
     }
+}
+
+/// An error of the chat translator under the Responses client's name for the field: the
+/// token limit a thinking budget must stay under is the client's `max_output_tokens`.
+fn responses_names(mut e: GatewayError) -> GatewayError {
+    if e.param == Some("max_tokens") {
+        e.param = Some("max_output_tokens");
+        e.message = e.message.replace("max_tokens", "max_output_tokens");
+    }
+    e
 }
 
 fn no_usage<'a>(edits: &RequestEdits<'a>) -> RequestEdits<'a> {
@@ -1299,10 +1310,12 @@ mod tests {
             let e = body(t, b).unwrap_err();
             assert_eq!((e.status(), e.param), (400, Some(param)), "{b}: {e:?}");
         }
-        // Anthropic's thinking reaches Converse as is, the client's top_k over the config's.
+        // Anthropic's thinking reaches a Claude model as is, the client's top_k over the
+        // config's; max_tokens must leave room above the budget.
         let v = body(
             Translation::MessagesToBedrock,
-            r#"{"model":"m","max_tokens":9,"messages":[{"role":"user","content":"hi"}],
+            r#"{"model":"us.anthropic.claude-sonnet-4-5-20250929-v1:0","max_tokens":4096,
+                "messages":[{"role":"user","content":"hi"}],
                 "thinking":{"type":"enabled","budget_tokens":2048},"top_k":3}"#,
         )
         .unwrap();
@@ -1310,13 +1323,44 @@ mod tests {
             v["additionalModelRequestFields"],
             serde_json::json!({"top_k": 3, "thinking": {"type": "enabled", "budget_tokens": 2048}})
         );
-        assert_eq!(v["inferenceConfig"]["maxTokens"], 2048 + 9);
+        assert_eq!(v["inferenceConfig"]["maxTokens"], 4096);
+        for (model, max, param) in [
+            (
+                "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                2048,
+                "max_tokens",
+            ),
+            ("amazon.nova-pro-v1:0", 4096, "thinking"),
+        ] {
+            let b = format!(
+                r#"{{"model":"{model}","max_tokens":{max},"messages":[{{"role":"user","content":"hi"}}],
+                    "thinking":{{"type":"enabled","budget_tokens":2048}}}}"#
+            );
+            let e = body(Translation::MessagesToBedrock, &b).unwrap_err();
+            assert_eq!((e.status(), e.param), (400, Some(param)), "{b}: {e:?}");
+        }
         let v = body(
             Translation::ResponsesToBedrock,
-            r#"{"model":"m","input":"hi","service_tier":"priority","reasoning":{"effort":"low"}}"#,
+            r#"{"model":"anthropic.claude-3-7-sonnet-20250219-v1:0","input":"hi","service_tier":"priority","reasoning":{"effort":"low"}}"#,
         )
         .unwrap();
         assert_eq!(v["serviceTier"], serde_json::json!({"type": "priority"}));
+        // A token limit at or below the thinking budget, under the Responses name.
+        let e = body(
+            Translation::ResponsesToBedrock,
+            r#"{"model":"anthropic.claude-3-7-sonnet-20250219-v1:0","input":"hi","max_output_tokens":1000,"reasoning":{"effort":"medium"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.status(), e.param),
+            (400, Some("max_output_tokens")),
+            "{e:?}"
+        );
+        assert!(
+            e.message.starts_with("max_output_tokens (1000)"),
+            "{}",
+            e.message
+        );
         assert_eq!(
             v["additionalModelRequestFields"]["thinking"],
             serde_json::json!({"type": "enabled", "budget_tokens": 1024})

@@ -101,6 +101,10 @@ pub enum Neutral {
     TextOnly,
     /// An array that does not hold this string.
     ArrayWithout(&'static str),
+    /// An array holding only this string.
+    Only(&'static str),
+    /// An object whose `type` is this string (and nothing else).
+    TypeIs(&'static str),
 }
 
 impl Neutral {
@@ -118,6 +122,13 @@ impl Neutral {
             Neutral::ArrayWithout(s) => v
                 .as_array()
                 .is_some_and(|items| !items.iter().any(|i| i.as_str() == Some(s))),
+            Neutral::Only(s) => {
+                matches!(v.as_array(), Some([only]) if only.as_str() == Some(s))
+            }
+            Neutral::TypeIs(s) => matches!(
+                v.as_object(),
+                Some([(key, kind)]) if key.as_ref() == "type" && kind.as_str() == Some(s)
+            ),
         }
     }
 
@@ -131,6 +142,8 @@ impl Neutral {
             Neutral::EmptyObject => "`{}`".into(),
             Neutral::TextOnly => "`[\"text\"]`".into(),
             Neutral::ArrayWithout(s) => format!("lists without `\"{s}\"`"),
+            Neutral::Only(s) => format!("`[\"{s}\"]`"),
+            Neutral::TypeIs(s) => format!("`{{\"type\": \"{s}\"}}`"),
         }
     }
 }
@@ -204,7 +217,7 @@ pub const CHAT_FIELDS: FieldTable = FieldTable {
         rule("functions", &[P, R, M, R], "deprecated form of `tools`; Gemini: `functionDeclarations`; Claude, Bedrock: send `tools`"),
         neutral("logit_bias", &[P, R, R, R], &[Neutral::EmptyObject], "no equivalent"),
         neutral("logprobs", &[P, R, R, R], &[Neutral::False], "log probabilities are not converted back"),
-        rule("max_completion_tokens", &[P, M, M, M], "Claude: `max_tokens`; Gemini: `maxOutputTokens`; Bedrock: `inferenceConfig.maxTokens`"),
+        rule("max_completion_tokens", &[P, M, M, M], "Claude: `max_tokens`; Gemini: `maxOutputTokens` (thinking counts against it); Bedrock: `inferenceConfig.maxTokens`; with Claude thinking a value at or below `budget_tokens` is refused (the vendor would), a missing one is raised to budget + 4096"),
         rule("max_tokens", &[P, M, M, M], "used when `max_completion_tokens` is absent"),
         rule("messages", &[P, M, M, M], "Claude: `system` + turns; Gemini: `systemInstruction` + `contents`; Bedrock: `system` + `messages` (text, `image`, PDF `document`, `toolUse`, `toolResult` blocks)"),
         rule("metadata", &[P, I, I, M], "tags for OpenAI's stored completions; no effect on the answer; Bedrock: `requestMetadata` (tags of its invocation logs)"),
@@ -216,7 +229,7 @@ pub const CHAT_FIELDS: FieldTable = FieldTable {
         neutral("presence_penalty", &[P, R, M, R], &[Neutral::Zero], "Gemini: `presencePenalty`; Claude and Bedrock's Converse have no penalties"),
         rule("prompt_cache_key", &[P, I, I, I], "a cache-routing hint; Claude, Gemini and Bedrock cache by their own rules"),
         rule("prompt_cache_retention", &[P, I, I, I], "a cache-retention hint, as `prompt_cache_key`"),
-        rule("reasoning_effort", &[P, M, M, M], "Claude: `thinking.budget_tokens` (1024/4096/16384 for low/medium/high, `none` = off); Gemini: `thinkingConfig.thinkingBudget` (0/1024/8192/24576); Bedrock: `additionalModelRequestFields.thinking` with Claude's budgets (Claude models; others answer 400)"),
+        rule("reasoning_effort", &[P, M, M, M], "Claude: `thinking.budget_tokens` (1024/4096/16384 for low/medium/high, `none` = off); Gemini: `thinkingConfig.thinkingBudget` (0/1024/8192/24576); Bedrock: `additionalModelRequestFields.thinking` with Claude's budgets for Claude models (`anthropic.claude*`, inference profiles included), refused for others; with thinking, a `max_tokens` at or below the budget is refused and a missing one raised to budget + 4096"),
         rule("response_format", &[P, M, M, M], "`json_schema` -> Claude `output_config.format`, Gemini `responseSchema`; `json_object` -> Gemini `responseMimeType`, refused by Claude (no schema-less JSON mode); Bedrock: `json_schema` -> `outputConfig.textFormat`, `json_object` refused"),
         rule("safety_identifier", &[P, M, I, I], "Claude: `metadata.user_id` when `user` is absent; Gemini and Bedrock have no end-user field (an abuse-monitoring id, no effect on the answer)"),
         rule("seed", &[P, R, M, R], "Gemini: `seed`; Claude and Bedrock's Converse have no seed"),
@@ -226,10 +239,10 @@ pub const CHAT_FIELDS: FieldTable = FieldTable {
         rule("stream", &[P, M, M, M], "Gemini: `:streamGenerateContent?alt=sse`; Bedrock: `/converse-stream`"),
         rule("stream_options", &[P, M, M, M], "applied by the gateway to the converted stream (`include_usage`)"),
         rule("temperature", &[P, M, M, M], "Claude: clamped to 0..1; refused with thinking unless 1; Bedrock: `inferenceConfig.temperature`"),
-        rule("thinking", &[P, M, M, M], "not OpenAI's: Anthropic's `{type, budget_tokens}`; Claude: as is; Gemini: `thinkingConfig`; Bedrock: `additionalModelRequestFields.thinking` as is (Claude models)"),
+        rule("thinking", &[P, M, M, M], "not OpenAI's: Anthropic's `{type, budget_tokens}`; Claude: as is; Gemini: `thinkingConfig`; Bedrock: `additionalModelRequestFields.thinking` as is for Claude models, refused for others; `max_tokens` as with `reasoning_effort`"),
         rule("tool_choice", &[P, M, M, M], "Claude: `tool_choice`; Gemini: `toolConfig.functionCallingConfig`; Bedrock: `toolConfig.toolChoice` (`none` leaves the tools out)"),
         rule("tools", &[P, M, M, M], "function tools only; `strict` -> Claude strict tool use; Bedrock: `toolConfig.tools[].toolSpec`"),
-        rule("top_k", &[P, M, M, M], "not OpenAI's (vLLM-style); Claude: `top_k`; Gemini: `topK`; Bedrock: `additionalModelRequestFields.top_k` (models that take it, e.g. Claude)"),
+        rule("top_k", &[P, M, M, M], "not OpenAI's (vLLM-style); Claude: `top_k`; Gemini: `topK`; Bedrock: `additionalModelRequestFields.top_k` for Claude models, `additionalModelRequestFields.inferenceConfig.topK` for Amazon Nova, refused for others (set the model's own field in `bedrockAdditionalFields`)"),
         neutral("top_logprobs", &[P, R, R, R], &[Neutral::Zero], "log probabilities are not converted back"),
         rule("top_p", &[P, M, M, M], "Claude: only one of `temperature`/`top_p` (`top_p: 1` with `temperature` is not sent); Bedrock: `inferenceConfig.topP`"),
         rule("user", &[P, M, I, I], "Claude: `metadata.user_id`; Gemini and Bedrock have no end-user field"),
@@ -239,8 +252,40 @@ pub const CHAT_FIELDS: FieldTable = FieldTable {
     unknown: &[P, R, R, R],
     unknown_note: "OpenAI-compatible vendors judge extension fields themselves; Claude, Gemini and Bedrock reject fields they do not know (model-specific Bedrock fields go in the provider's `bedrockAdditionalFields`)",
     nested: &[
+        neutral("messages[].audio", &[P, R, R, R], &[Neutral::EmptyObject], "an assistant turn's earlier audio answer, by an id only OpenAI keeps"),
+        rule("messages[].content[].cache_control", &[P, M, I, I], "not OpenAI's (clients of Anthropic-style caching put it on parts); Claude: the `text` block's `cache_control`; Gemini and Bedrock cache by their own rules (a caching hint)"),
+        rule("messages[].content[].file.file_id", &[P, R, M, R], "a file uploaded to OpenAI; Claude and Bedrock take inline `file_data` only; Gemini: a Gemini file URI -> `fileData` (other ids are refused)"),
+        rule("messages[].content[].file.filename", &[P, M, M, M], "Claude: the `document` block's `title`; Gemini: a text part naming the file before it (inline data has no name); Bedrock: the `document` block's `name`"),
+        rule("messages[].content[].image_url.detail", &[P, I, I, I], "a resolution hint (`low` costs fewer tokens); Claude, Gemini and Bedrock read images at their own resolution"),
+        rule("messages[].content[].type:file", &[P, M, M, M], "Claude: a `document` block (base64 data URL); Gemini: `inlineData` (or `fileData` for a Gemini file URI); Bedrock: a PDF `document` block"),
+        rule("messages[].content[].type:image_url", &[P, M, M, M], "Claude: an `image` block (data URL or http(s) URL); Gemini: `inlineData`/`fileData`; Bedrock: an `image` block (data URLs only)"),
+        rule("messages[].content[].type:input_audio", &[P, R, M, R], "Claude and Bedrock's Converse take no audio input; Gemini: `inlineData` (`audio/wav`, `audio/mp3`)"),
+        rule("messages[].content[].type:refusal", &[P, M, M, M], "an assistant turn's refusal: sent as its text"),
+        rule("messages[].content[].type:text", &[P, M, M, M], ""),
+        rule("messages[].function_call", &[P, R, M, R], "deprecated form of `tool_calls`, which carry the call id Claude and Bedrock pair calls and results by; Gemini: a `functionCall` part"),
         neutral("messages[].name", &[P, R, R, R], &[Neutral::Str("")], "a participant's name tells the model who speaks; Claude, Gemini and Bedrock messages have none (on a `tool` message it is accepted: the call id already names the function)"),
+        rule("messages[].reasoning_content", &[P, I, I, I], "not OpenAI's: the thinking the gateway (like DeepSeek-style servers) returns, sent back in history; an earlier turn's thinking is left out of the context, as Claude does with its own"),
+        rule("messages[].refusal", &[P, M, M, M], "an assistant turn's refusal: sent as its text"),
+        rule("messages[].role:assistant", &[P, M, M, M], "Claude and Bedrock: `assistant` turns; Gemini: `model` turns"),
+        rule("messages[].role:developer", &[P, M, M, M], "as `system`"),
+        rule("messages[].role:function", &[P, R, M, R], "deprecated form of `tool` messages, which carry the call id Claude and Bedrock pair results with calls by; Gemini: a `functionResponse` part"),
+        rule("messages[].role:system", &[P, M, M, M], "Claude, Bedrock: `system`; Gemini: `systemInstruction` (text parts only)"),
+        rule("messages[].role:tool", &[P, M, M, M], "Claude: a `tool_result` block (text and image parts); Gemini: a `functionResponse` part (text parts, JSON objects as is); Bedrock: a `toolResult` block (text, image and document parts)"),
+        rule("messages[].role:user", &[P, M, M, M], "consecutive turns of one role are merged"),
+        rule("messages[].tool_calls[].extra_content", &[P, I, M, I], "not OpenAI's: where the gateway (like Google's OpenAI-compatible API) returns Gemini's thought signature; Gemini: the call's `thoughtSignature`; Claude and Bedrock cannot read it"),
+        rule("messages[].tool_calls[].type:custom", &[P, R, R, R], "a custom tool's call (free-form input): custom tools are refused"),
+        rule("messages[].tool_calls[].type:function", &[P, M, M, M], "Claude: `tool_use`; Gemini: `functionCall`; Bedrock: `toolUse`"),
+        rule("response_format.json_schema.description", &[P, M, M, M], "Claude, Gemini: the schema's own `description` when it has none; Bedrock: `jsonSchema.description`"),
+        rule("response_format.json_schema.name", &[P, I, I, M], "a label of the format; Claude's and Gemini's formats have none; Bedrock: `jsonSchema.name`"),
+        rule("response_format.json_schema.strict", &[P, I, I, I], "Claude, Gemini and Bedrock always decode against the schema (`false` gets the stricter answer)"),
+        rule("stream_options.include_obfuscation", &[P, I, I, I], "converted streams carry no obfuscation padding"),
+        rule("stream_options.include_usage", &[P, M, M, M], "the gateway ends the converted stream with the usage chunk"),
+        rule("tool_choice.type:allowed_tools", &[P, M, M, M], "Claude, Bedrock: only the allowed functions are sent, `mode` `auto`/`required` -> `auto`/`any`; Gemini: `allowedFunctionNames` (`required`), only the allowed declarations (`auto`)"),
+        rule("tool_choice.type:custom", &[P, R, R, R], "custom tools are refused"),
+        rule("tool_choice.type:function", &[P, M, M, M], "Claude: `tool`; Gemini: mode `ANY` with that function; Bedrock: `toolChoice.tool`"),
         rule("tools[].function.strict", &[P, M, M, M], "Claude: strict tool use; Gemini: `true` -> function-calling mode `VALIDATED` (calls decoded against the schema) when `tool_choice` is `auto`; a forced call (`ANY`) is already decoded against it; Bedrock: `toolSpec.strict`"),
+        rule("tools[].type:custom", &[P, R, R, R], "custom tools take free-form text (or a grammar); Claude, Gemini and Bedrock call functions with JSON arguments only"),
+        rule("tools[].type:function", &[P, M, M, M], "Claude: `tools[]` (`input_schema`); Gemini: `functionDeclarations`; Bedrock: `toolConfig.tools[].toolSpec`"),
     ],
 };
 
@@ -267,20 +312,33 @@ pub const MESSAGES_FIELDS: FieldTable = FieldTable {
         rule("stream", &[M, P, M, M], "streams are converted back to Anthropic events"),
         rule("system", &[M, P, M, M], "a leading system message"),
         rule("temperature", &[M, P, M, M], ""),
-        rule("thinking", &[M, P, M, M], "OpenAI: `reasoning_effort` (budget < 4096 low, < 16384 medium, else high; `disabled`/`adaptive` not sent); Gemini: `thinkingBudget` N, 0 for `disabled`, -1 for `adaptive`, with `includeThoughts`; Bedrock: `additionalModelRequestFields.thinking` as is (Claude models)"),
+        rule("thinking", &[M, P, M, M], "OpenAI: `reasoning_effort` (budget < 4096 low, < 16384 medium, else high; `disabled`/`adaptive` not sent); Gemini: `thinkingBudget` N, 0 for `disabled`, -1 for `adaptive`, with `includeThoughts`; Bedrock: `additionalModelRequestFields.thinking` as is (Claude models; refused for others, and with `max_tokens` at or below the budget)"),
         rule("tool_choice", &[M, P, M, M], "`disable_parallel_tool_use` -> `parallel_tool_calls: false` (OpenAI), refused by Gemini and Bedrock (no way to turn parallel calls off)"),
         rule("tools", &[M, P, M, M], "custom tools -> functions (`strict` kept); server tools (web search, code execution, ...) refused"),
-        rule("top_k", &[P, P, M, M], "Gemini: `topK`; Bedrock: `additionalModelRequestFields.top_k`"),
+        rule("top_k", &[P, P, M, M], "Gemini: `topK`; Bedrock: `additionalModelRequestFields.top_k` (Claude models), `inferenceConfig.topK` there (Amazon Nova), refused for others"),
         rule("top_p", &[M, P, M, M], ""),
     ],
     unknown: &[R, P, R, R],
     unknown_note: "Claude judges fields itself; a field converted under OpenAI's, Gemini's or Bedrock's names cannot be guessed",
     nested: &[
         rule("messages[].content[].cache_control", &[I, P, I, I], "a caching hint"),
+        neutral("messages[].content[].caller", &[R, P, R, R], &[Neutral::TypeIs("direct")], "`tool_use`: who made the call; other vendors' models call tools directly, calls made from Anthropic's code execution cannot be continued elsewhere"),
         rule("messages[].content[].citations", &[I, P, I, I], "on `text` blocks: where an earlier answer's text came from; the text itself is sent"),
         neutral("messages[].content[].citations.enabled", &[R, P, R, R], &[Neutral::False], "`document` and `search_result`: cited answers are written only by Anthropic"),
-        neutral("messages[].content[].context", &[R, P, R, R], &[Neutral::Str("")], "`document`: text the model reads beside the document; a chat `file` part has no place for it"),
+        rule("messages[].content[].content[].type:document", &[M, P, M, M], "in a tool result: as in a user turn, in a user message after the tool messages (chat tool messages hold text)"),
+        rule("messages[].content[].content[].type:image", &[M, P, M, M], "in a tool result: an `image_url` part in a user message after the tool messages (chat tool messages hold text)"),
+        rule("messages[].content[].content[].type:search_result", &[M, P, M, M], "in a tool result: its text (title, source, content) joins the tool message's"),
+        rule("messages[].content[].content[].type:text", &[M, P, M, M], "the tool message's text"),
+        rule("messages[].content[].context", &[M, P, M, M], "`document`: text the model reads beside the document: a text part after it"),
         rule("messages[].content[].is_error", &[M, P, M, M], "`tool_result`: `true` -> the tool message's text starts with `Error: ` (chat tool messages have no error flag)"),
+        rule("messages[].content[].source.type:base64", &[M, P, M, M], "a data URL (`image_url` or `file` part); Gemini: `inlineData`; Bedrock: inline `bytes` (png, jpeg, gif, webp images; PDF documents)"),
+        rule("messages[].content[].source.type:content", &[R, P, R, R], "a document made of content blocks (custom citation chunks): send its text as a `text` source"),
+        rule("messages[].content[].source.type:file", &[R, P, R, R], "a file uploaded to Anthropic's Files API: only Anthropic can read it"),
+        rule("messages[].content[].source.type:text", &[M, P, M, M], "a plain-text document: a text part (its `title` on the first line)"),
+        rule("messages[].content[].source.type:url", &[M, P, M, R], "images: an `image_url` part by URL (Gemini: `fileData`); Bedrock's Converse takes images inline only; documents by URL are refused (send them inline)"),
+        rule("messages[].content[].title", &[M, P, M, M], "`document`: the `file` part's `filename` (Gemini: a text part before the file; Bedrock: the `document` block's `name`), or the first line of a plain-text document"),
+        rule("messages[].content[].toolset_name", &[R, P, R, R], "`tool_use`, `tool_result`: a tool of an Anthropic toolset (MCP connector), which exists only at Anthropic"),
+        neutral("messages[].content[].transformations", &[R, P, R, R], &[Neutral::EmptyObject], "`image`: transformations Anthropic's servers apply before the model sees the image"),
         rule("messages[].content[].type:bash_code_execution_tool_result", &[R, P, R, R], SERVER),
         rule("messages[].content[].type:code_execution_tool_result", &[R, P, R, R], SERVER),
         rule("messages[].content[].type:container_upload", &[R, P, R, R], "files for Anthropic's code-execution container"),
@@ -299,6 +357,18 @@ pub const MESSAGES_FIELDS: FieldTable = FieldTable {
         rule("messages[].content[].type:tool_use", &[M, P, M, M], "an assistant `tool_calls` entry"),
         rule("messages[].content[].type:web_fetch_tool_result", &[R, P, R, R], SERVER),
         rule("messages[].content[].type:web_search_tool_result", &[R, P, R, R], SERVER),
+        rule("system[].cache_control", &[I, P, I, I], "a caching hint"),
+        neutral("tools[].allowed_callers", &[R, P, R, R], &[Neutral::Only("direct")], "calls from Anthropic's code execution (programmatic tool calling) exist only at Anthropic"),
+        rule("tools[].cache_control", &[I, P, I, I], "a caching hint"),
+        rule("tools[].defer_loading", &[I, P, I, I], "tool search loads the definition on demand at Anthropic; other vendors get every definition up front (same answers, more input tokens)"),
+        rule("tools[].description", &[M, P, M, M], "the function's `description`"),
+        rule("tools[].eager_input_streaming", &[I, P, I, I], "a streaming-granularity hint for tool input; converted streams carry arguments as the vendor sends them"),
+        rule("tools[].input_examples", &[R, P, R, R], "example inputs the model reads; chat functions have no place for them"),
+        rule("tools[].input_schema", &[M, P, M, M], "the function's `parameters`"),
+        rule("tools[].name", &[M, P, M, M], "the function's `name`"),
+        rule("tools[].strict", &[M, P, M, M], "the function's `strict`"),
+        rule("tools[].type:custom", &[M, P, M, M], "a function tool (as with no `type`)"),
+        rule("tools[].type:server", &[R, P, R, R], "server tools (`web_search_*`, `web_fetch_*`, `code_execution_*`, `bash_*`, `text_editor_*`, `computer_*`, `memory_*`, tool search, MCP toolsets) run at Anthropic; one rule for every versioned type"),
     ],
 };
 
@@ -415,6 +485,8 @@ impl FieldTable {
         family: VendorFamily,
         param: &'static str,
     ) -> Result<bool, GatewayError> {
+        #[cfg(test)]
+        met::record(self.api, path);
         if value.is_null() {
             return Ok(false);
         }
@@ -582,6 +654,37 @@ fn refused(r: &FieldRule, family: VendorFamily) -> GatewayError {
         ),
     )
     .with_param(r.field)
+}
+
+mod chat_nested;
+mod messages_nested;
+pub(crate) use chat_nested::check_chat_nested;
+pub(crate) use messages_nested::check_messages_nested;
+
+/// The nested paths the translators asked the tables about, per test thread: the coverage
+/// test checks each has a rule.
+#[cfg(test)]
+pub(crate) mod met {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static MET: RefCell<Vec<(&'static str, String)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(crate) fn record(api: &'static str, path: &str) {
+        MET.with(|m| m.borrow_mut().push((api, path.to_owned())));
+    }
+
+    /// The paths recorded for table `api` since the last call, which clears them.
+    pub(crate) fn take(api: &str) -> Vec<String> {
+        MET.with(|m| {
+            let all = std::mem::take(&mut *m.borrow_mut());
+            all.into_iter()
+                .filter(|(a, _)| *a == api)
+                .map(|(_, p)| p)
+                .collect()
+        })
+    }
 }
 
 #[cfg(test)]

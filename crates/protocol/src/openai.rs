@@ -141,6 +141,55 @@ pub fn wants_usage(request: &Value) -> bool {
         .unwrap_or(false)
 }
 
+/// `tool_choice: {"type": "allowed_tools", "allowed_tools": {"mode", "tools"}}`: whether a
+/// call is required (`mode: "required"`; `auto` otherwise) and the names of the allowed
+/// functions; `None` for any other choice. For vendors without such a choice the gateway
+/// sends only the allowed functions. A list without a function name is a 400.
+pub(crate) fn allowed_tools(
+    choice: &Value,
+) -> Result<Option<(bool, Vec<String>)>, crate::error::GatewayError> {
+    if choice.get("type").and_then(Value::as_str) != Some("allowed_tools") {
+        return Ok(None);
+    }
+    let bad = |message: &str| {
+        crate::error::GatewayError::invalid("invalid_value", message).with_param("tool_choice")
+    };
+    let allowed = choice.get("allowed_tools");
+    let required = match allowed.and_then(|a| a.get("mode")) {
+        None | Some(Value::Null) => false,
+        Some(m) => match m.as_str() {
+            Some("auto") => false,
+            Some("required") => true,
+            _ => {
+                return Err(bad(
+                    "tool_choice.allowed_tools.mode must be auto or required",
+                ))
+            }
+        },
+    };
+    let names: Option<Vec<String>> = allowed
+        .and_then(|a| a.get("tools"))
+        .and_then(Value::as_array)
+        .map(|tools| {
+            tools
+                .iter()
+                .map(|t| {
+                    t.pointer("/function/name")
+                        .or_else(|| t.get("name"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+                .collect()
+        })
+        .and_then(|names: Option<Vec<String>>| names.filter(|n| !n.is_empty()));
+    match names {
+        Some(names) => Ok(Some((required, names))),
+        None => Err(bad(
+            "tool_choice.allowed_tools.tools must list functions by name",
+        )),
+    }
+}
+
 /// Check the types of the chat-request fields that translators read only in passing or
 /// drop (`model`, `stream`, `stream_options`, `user`, `seed`, `response_format`,
 /// `tool_choice`), so a malformed request is a 400 naming the field instead of being

@@ -75,6 +75,8 @@ pub(crate) enum RequestBlock<'a> {
     },
     Document {
         source: Source<'a>,
+        /// The file's name (chat `file.filename`).
+        title: Option<&'a str>,
     },
     ToolUse {
         id: Cow<'a, str>,
@@ -310,9 +312,12 @@ impl RequestBlock<'_> {
                 m.str("type", "image");
                 source.write(m.key("source"));
             }
-            RequestBlock::Document { source } => {
+            RequestBlock::Document { source, title } => {
                 m.str("type", "document");
                 source.write(m.key("source"));
+                if let Some(title) = title {
+                    m.str("title", title);
+                }
             }
             RequestBlock::ToolUse { id, name, input } => {
                 m.str("type", "tool_use");

@@ -133,7 +133,7 @@ fn opt_f64(obj: &Map<String, Value>, key: &'static str) -> Result<Option<f64>, G
 ///   client's `top_k` and `thinking` (or `reasoning_effort` as Claude's `thinking`) over
 ///   them: model-specific fields only some models take (others answer 400).
 ///
-/// Every top-level field and `messages[].name` first follow their rule in [`CHAT_FIELDS`]
+/// Every top-level and nested field first follows its rule in [`CHAT_FIELDS`]
 /// (Bedrock column): what Converse cannot carry is a 400 naming it, never dropped.
 ///
 /// Errors are 400s naming the field: invalid JSON, empty `messages`, wrong types, unknown
@@ -193,21 +193,43 @@ pub fn chat_request_to_converse(
     }
 
     let mut inference = Map::new();
-    let max_tokens = match opt_u32(req, "max_completion_tokens")? {
+    let family = ModelFamily::of(get(req, "model").and_then(Value::as_str).unwrap_or(""));
+    let requested_max = match opt_u32(req, "max_completion_tokens")? {
         Some(n) => Some(n),
         None => opt_u32(req, "max_tokens")?,
-    }
-    .or(opts.default_max_tokens);
-    let thinking = thinking(req)?;
+    };
+    let thinking = thinking(req, family)?;
     let budget = thinking
         .as_ref()
         .and_then(|t| t.get("budget_tokens"))
         .and_then(Value::as_u64)
-        .and_then(|b| u32::try_from(b).ok());
-    // Claude wants `max_tokens` above the thinking budget: the budget comes on top.
-    let max_tokens = match (max_tokens, budget) {
-        (Some(n), Some(b)) if n <= b => Some(b.saturating_add(n.max(1))),
-        (n, _) => n,
+        .map(|b| u32::try_from(b).unwrap_or(u32::MAX));
+    // Claude wants `max_tokens` above the thinking budget (the thinking counts against it):
+    // a client's value at or below it is a 400, a missing one leaves room for an answer.
+    let max_tokens = match (requested_max, budget) {
+        (Some(n), Some(b)) if n <= b => {
+            let param = if get(req, "max_completion_tokens").is_some() {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            };
+            return Err(
+                crate::anthropic::openai_to_anthropic::thinking_budget_exceeds(param, n, b),
+            );
+        }
+        (Some(n), _) => Some(n),
+        (None, Some(b)) => {
+            let answer = opts
+                .default_max_tokens
+                .unwrap_or(DEFAULT_ANSWER_TOKENS)
+                .max(1);
+            Some(if answer > b {
+                answer
+            } else {
+                b.saturating_add(answer)
+            })
+        }
+        (None, None) => opts.default_max_tokens,
     };
     if let Some(n) = max_tokens {
         inference.insert("maxTokens".into(), json!(n));
@@ -243,7 +265,23 @@ pub fn chat_request_to_converse(
         let k = k
             .as_u64()
             .ok_or_else(|| wrong_type("top_k", "top_k", "a non-negative integer"))?;
-        additional.insert("top_k".into(), json!(k));
+        match family {
+            ModelFamily::Claude => {
+                additional.insert("top_k".into(), json!(k));
+            }
+            ModelFamily::Nova => {
+                let config = additional
+                    .entry("inferenceConfig")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                match config.as_object_mut() {
+                    Some(config) => {
+                        config.insert("topK".into(), json!(k));
+                    }
+                    None => *config = json!({ "topK": k }),
+                }
+            }
+            ModelFamily::Other => return Err(model_specific("top_k")),
+        }
     }
     if let Some(thinking) = thinking {
         additional.insert("thinking".into(), thinking);
@@ -263,40 +301,102 @@ pub fn chat_request_to_converse(
     })
 }
 
-/// The top-level fields against [`CHAT_FIELDS`]' Bedrock column, and `messages[].name`
-/// against its nested rule (a `tool` message's name repeats what its call id says).
+/// The top-level and nested fields against [`CHAT_FIELDS`]' Bedrock column.
 fn check_fields(body: &[u8]) -> Result<(), GatewayError> {
     // Malformed bodies are reported by the conversion with its own messages.
     let Ok(Json::Object(req)) = Json::from_slice(body) else {
         return Ok(());
     };
     CHAT_FIELDS.check(&req, VendorFamily::Bedrock)?;
-    let messages = crate::borrowed_json::lookup(&req, "messages").and_then(Json::as_array);
-    for (i, msg) in messages.unwrap_or_default().iter().enumerate() {
-        let role = msg.get("role").and_then(Json::as_str);
-        if matches!(role, Some("tool" | "function")) {
-            continue;
-        }
-        if let Some(name) = msg.get("name") {
-            let at = format!("messages[{i}].name");
-            CHAT_FIELDS.check_nested(
-                "messages[].name",
-                &at,
-                name,
-                VendorFamily::Bedrock,
-                "messages",
-            )?;
+    crate::fields::check_chat_nested(&req, VendorFamily::Bedrock)
+}
+
+/// `maxTokens` left for the answer when thinking is on and neither the client nor
+/// [`BedrockOptions::default_max_tokens`] set a limit: the thinking budget comes on top.
+pub const DEFAULT_ANSWER_TOKENS: u32 = 4096;
+
+/// Which model-specific fields of `additionalModelRequestFields` a model takes, from its id
+/// (a base model id, an inference profile id such as `us.anthropic.claude-...`, or an ARN
+/// ending in one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ModelFamily {
+    /// `anthropic.claude*`: Claude's `top_k` and `thinking`.
+    Claude,
+    /// `amazon.nova*`: `inferenceConfig.topK`.
+    Nova,
+    /// Any other model (Llama, Mistral, ...) or an id that does not say (an application
+    /// inference profile ARN): no model-specific field is sent for it.
+    Other,
+}
+
+impl ModelFamily {
+    fn of(model: &str) -> ModelFamily {
+        let id = model.rsplit('/').next().unwrap_or(model);
+        // Cross-region inference profiles prefix the base id with a geography (`us.`,
+        // `eu.`, `apac.`, `global.`, ...).
+        let base = match id.split_once('.') {
+            Some((geo, rest)) if !geo.contains('-') || geo == "us-gov" => {
+                if rest.starts_with("anthropic.") || rest.starts_with("amazon.") {
+                    rest
+                } else {
+                    id
+                }
+            }
+            _ => id,
+        };
+        if base.starts_with("anthropic.claude") {
+            ModelFamily::Claude
+        } else if base.starts_with("amazon.nova") {
+            ModelFamily::Nova
+        } else {
+            ModelFamily::Other
         }
     }
-    Ok(())
+}
+
+/// The 400 for a model-specific field the model of the request does not take in the form
+/// the gateway knows.
+fn model_specific(param: &'static str) -> GatewayError {
+    invalid(
+        param,
+        "unsupported_parameter",
+        format!(
+            "{param} cannot be sent to this Bedrock model: the gateway maps it for Claude \
+             models (anthropic.claude*){} only; set the model's own field in the provider's \
+             bedrockAdditionalFields instead",
+            if param == "top_k" {
+                " and Amazon Nova (amazon.nova*)"
+            } else {
+                ""
+            }
+        ),
+    )
 }
 
 /// `thinking` (Anthropic's object, as is) or else `reasoning_effort` as Claude's `thinking`
-/// (budgets 1024/4096/16384; `none` asks for nothing), for `additionalModelRequestFields`.
-fn thinking(req: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
+/// (budgets 1024/4096/16384; `none` asks for nothing), for `additionalModelRequestFields`:
+/// Claude models only (a 400 naming the field for others).
+fn thinking(req: &Map<String, Value>, family: ModelFamily) -> Result<Option<Value>, GatewayError> {
+    let out = claude_thinking(req)?;
+    if out.is_some() && family != ModelFamily::Claude {
+        let param = if get(req, "thinking").is_some() {
+            "thinking"
+        } else {
+            "reasoning_effort"
+        };
+        return Err(model_specific(param));
+    }
+    Ok(out)
+}
+
+fn claude_thinking(req: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
     if let Some(t) = get(req, "thinking") {
         if !t.is_object() {
             return Err(wrong_type("thinking", "thinking", "an object"));
+        }
+        // `disabled` asks for nothing beyond the default.
+        if t.get("type").and_then(Value::as_str) == Some("disabled") {
+            return Ok(None);
         }
         return Ok(Some(t.clone()));
     }
@@ -685,6 +785,25 @@ fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, 
         }
         other => out.extend(text_only(other, &cpath)?),
     }
+    // An earlier refusal is what the assistant said (OpenAI sends it instead of content).
+    match get(msg, "refusal") {
+        None => {}
+        Some(Value::String(r))
+            if !out
+                .iter()
+                .any(|b| b.get("text").and_then(Value::as_str) == Some(r)) =>
+        {
+            out.extend(text_block(r));
+        }
+        Some(Value::String(_)) => {}
+        Some(_) => {
+            return Err(wrong_type(
+                "messages",
+                &format!("{path}.refusal"),
+                "a string",
+            ))
+        }
+    }
     let calls = match get(msg, "tool_calls") {
         None => return Ok(out),
         Some(Value::Array(calls)) => calls,
@@ -789,6 +908,10 @@ fn tool_config(
         Some(Value::Array(t)) => t,
         Some(_) => return Err(wrong_type("tools", "tools", "an array")),
     };
+    let allowed = match get(req, "tool_choice") {
+        Some(c @ Value::Object(_)) => crate::openai::allowed_tools(c)?,
+        _ => None,
+    };
     let mut specs = Vec::with_capacity(tools.len());
     let mut names = Vec::with_capacity(tools.len());
     for (i, tool) in tools.iter().enumerate() {
@@ -858,8 +981,32 @@ fn tool_config(
         specs.push(json!({ "toolSpec": spec }));
         names.push(name);
     }
+    if let Some((_, allowed)) = &allowed {
+        // Converse has no allowed-tools choice: only the allowed functions are sent.
+        if let Some(missing) = allowed.iter().find(|n| !names.contains(&n.as_str())) {
+            return Err(invalid(
+                "tool_choice",
+                "invalid_value",
+                format!("tool_choice.allowed_tools names {missing:?}, which is not in tools"),
+            ));
+        }
+        let keep: Vec<bool> = names
+            .iter()
+            .map(|n| allowed.iter().any(|a| a == n))
+            .collect();
+        let mut keep = keep.into_iter();
+        specs.retain(|_| keep.next().unwrap_or(false));
+    }
     let choice = match get(req, "tool_choice") {
         None => None,
+        Some(_) if allowed.is_some() => {
+            let required = allowed.as_ref().is_some_and(|(r, _)| *r);
+            Some(if required {
+                json!({"any": {}})
+            } else {
+                json!({"auto": {}})
+            })
+        }
         Some(Value::String(s)) => match s.as_str() {
             "auto" => Some(json!({"auto": {}})),
             "required" => Some(json!({"any": {}})),
@@ -905,6 +1052,33 @@ fn tool_config(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_families_from_ids_profiles_and_arns() {
+        for (id, want) in [
+            ("anthropic.claude-3-5-sonnet-20240620-v1:0", ModelFamily::Claude),
+            ("us.anthropic.claude-sonnet-4-20250514-v1:0", ModelFamily::Claude),
+            ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", ModelFamily::Claude),
+            ("us-gov.anthropic.claude-3-haiku-20240307-v1:0", ModelFamily::Claude),
+            (
+                "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
+                ModelFamily::Claude,
+            ),
+            ("amazon.nova-pro-v1:0", ModelFamily::Nova),
+            ("apac.amazon.nova-lite-v1:0", ModelFamily::Nova),
+            ("meta.llama3-70b-instruct-v1:0", ModelFamily::Other),
+            ("us.meta.llama3-2-1b-instruct-v1:0", ModelFamily::Other),
+            ("mistral.mistral-large-2407-v1:0", ModelFamily::Other),
+            ("amazon.titan-text-express-v1", ModelFamily::Other),
+            (
+                "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123",
+                ModelFamily::Other,
+            ),
+            ("", ModelFamily::Other),
+        ] {
+            assert_eq!(ModelFamily::of(id), want, "{id}");
+        }
+    }
 
     #[test]
     fn paths_encode_the_model_id() {

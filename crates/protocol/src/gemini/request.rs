@@ -48,6 +48,7 @@ pub fn chat_request_to_gemini(body: &[u8], opts: &GeminiOptions) -> Result<Vec<u
     })?;
     crate::openai::check_request_fields_of(obj)?;
     CHAT_FIELDS.check(obj, VendorFamily::Gemini)?;
+    crate::fields::check_chat_nested(obj, VendorFamily::Gemini)?;
 
     let (system_instruction, contents) = convert_messages(obj)?;
     let (tools, tool_config) = convert_tools(obj)?;
@@ -117,21 +118,6 @@ fn convert_messages(obj: &Object<'_>) -> Result<(Option<Content>, Vec<Content>),
             .get("role")
             .and_then(Json::as_str)
             .ok_or_else(|| bad("messages", format!("messages[{i}].role must be a string")))?;
-        // A `tool` message's name repeats what its call id says; a `function` message's is
-        // the function's.
-        if let Some(name) = m
-            .get("name")
-            .filter(|_| role != "tool" && role != "function")
-        {
-            let at = format!("messages[{i}].name");
-            CHAT_FIELDS.check_nested(
-                "messages[].name",
-                &at,
-                name,
-                VendorFamily::Gemini,
-                "messages",
-            )?;
-        }
         match role {
             "system" | "developer" => system.extend(text_only(m.get("content"), i)?),
             "user" => push_turn(&mut contents, "user", user_parts(m.get("content"), i)?),
@@ -308,7 +294,16 @@ fn user_parts(content: Option<&Json<'_>>, i: usize) -> Result<Vec<Part>, Gateway
                     ..Part::default()
                 });
             }
-            "file" => out.push(file_part(p.get("file"), &at)?),
+            "file" => {
+                // Inline data has no name: the model reads it just before the file.
+                let name = p
+                    .get("file")
+                    .and_then(|f| f.get("filename"))
+                    .and_then(Json::as_str)
+                    .filter(|n| !n.is_empty());
+                out.extend(name.map(Part::text));
+                out.push(file_part(p.get("file"), &at)?);
+            }
             other => {
                 return Err(bad(
                     "messages",
@@ -439,6 +434,21 @@ fn mime_from_path(path: &str) -> Option<&'static str> {
 
 fn assistant_parts(m: &Json<'_>, i: usize) -> Result<Vec<Part>, GatewayError> {
     let mut parts = text_only(m.get("content"), i)?;
+    // An earlier refusal is what the model said (OpenAI sends it instead of content).
+    match m.get("refusal") {
+        None | Some(Json::Null) => {}
+        Some(Json::Str(r)) => {
+            if !r.is_empty() && !parts.iter().any(|p| p.text.as_deref() == Some(r.as_ref())) {
+                parts.push(Part::text(r.as_ref()));
+            }
+        }
+        Some(_) => {
+            return Err(bad(
+                "messages",
+                format!("messages[{i}].refusal must be a string"),
+            ))
+        }
+    }
     match m.get("tool_calls") {
         None | Some(Json::Null) => {}
         Some(Json::Array(calls)) => {
@@ -864,7 +874,17 @@ fn generation_config(
                 g.response_mime_type = Some("application/json");
                 let schema = rf.get("json_schema").and_then(|j| j.get("schema"));
                 if let Some(schema) = schema.filter(|s| s.is_object()) {
-                    let converted = to_gemini_schema(&schema.to_value()).map_err(|_| {
+                    let mut schema = schema.to_value();
+                    // The format's description goes to the schema root, unless it has one.
+                    let description = rf
+                        .get("json_schema")
+                        .and_then(|j| j.get("description"))
+                        .and_then(Json::as_str)
+                        .filter(|d| !d.is_empty());
+                    if let (Some(d), Some(root)) = (description, schema.as_object_mut()) {
+                        root.entry("description").or_insert_with(|| json!(d));
+                    }
+                    let converted = to_gemini_schema(&schema).map_err(|_| {
                         bad(
                             "response_format",
                             "response_format.json_schema.schema is too large or too deeply nested",

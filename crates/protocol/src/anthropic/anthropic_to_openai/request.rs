@@ -72,6 +72,7 @@ pub fn messages_request_to_chat_for(
 ) -> Result<Vec<u8>, GatewayError> {
     let req = input::parse_object(body)?;
     MESSAGES_FIELDS.check(&req, target.family())?;
+    crate::fields::check_messages_nested(&req, target.family())?;
     let mut out = Map::new();
     out.insert(
         "model".into(),
@@ -415,13 +416,13 @@ fn block_type<'a>(block: &'a Json<'_>, path: &str) -> Result<&'a str, GatewayErr
         .ok_or_else(|| wrong_type("messages", format_args!("{path}.type"), "a string"))
 }
 
-/// One user content block as an OpenAI content part; `None` for block types the field table
-/// ignores (others it does not convert are 400s).
+/// One user content block as OpenAI content parts (a document with `context` is two); none
+/// for block types the field table ignores (others it does not convert are 400s).
 fn user_part(
     block: &Json<'_>,
     path: &str,
     family: VendorFamily,
-) -> Result<Option<Value>, GatewayError> {
+) -> Result<Vec<Value>, GatewayError> {
     let part = match block_type(block, path)? {
         "text" => json!({ "type": "text", "text": block_str(block, "text", "messages", path)? }),
         "image" => {
@@ -440,12 +441,7 @@ fn user_part(
         }
         "document" => {
             check_citations(block, path, family)?;
-            if let Some(context) = block.get("context") {
-                let rule = "messages[].content[].context";
-                let at = format!("{path}.context");
-                MESSAGES_FIELDS.check_nested(rule, &at, context, family, "messages")?;
-            }
-            match source(block, path)? {
+            let document = match source(block, path)? {
                 Source::Base64 { media_type, data } => json!({
                     "type": "file",
                     "file": {
@@ -453,7 +449,12 @@ fn user_part(
                         "file_data": format!("data:{media_type};base64,{data}"),
                     },
                 }),
-                Source::Text(text) => json!({ "type": "text", "text": text }),
+                Source::Text(text) => match block.get("title").and_then(Json::as_str) {
+                    Some(title) if !title.is_empty() => {
+                        json!({ "type": "text", "text": format!("{title}\n\n{text}") })
+                    }
+                    _ => json!({ "type": "text", "text": text }),
+                },
                 Source::Url(_) => {
                     return Err(invalid(
                         "messages",
@@ -463,15 +464,31 @@ fn user_part(
                 ),
                     ))
                 }
+            };
+            // Text the model reads beside the document: a text part after it.
+            let context = match block.get("context") {
+                None | Some(Json::Null) => None,
+                Some(Json::Str(c)) => (!c.is_empty()).then(|| c.to_string()),
+                Some(_) => {
+                    return Err(wrong_type(
+                        "messages",
+                        format_args!("{path}.context"),
+                        "a string",
+                    ))
+                }
+            };
+            if let Some(context) = context {
+                return Ok(vec![document, json!({ "type": "text", "text": context })]);
             }
+            document
         }
         "search_result" => {
             check_citations(block, path, family)?;
             json!({ "type": "text", "text": search_result_text(block, path)? })
         }
-        other => return unconverted_block(block, other, path, "user", family).map(|()| None),
+        other => return unconverted_block(block, other, path, "user", family).map(|()| Vec::new()),
     };
-    Ok(Some(part))
+    Ok(vec![part])
 }
 
 /// A block type this turn does not convert: `Ok` where the field table ignores it, else a
@@ -582,12 +599,12 @@ fn tool_result_content(
         Some(Json::Array(items)) => {
             let mut texts = Vec::new();
             for (k, item) in items.iter().enumerate() {
-                match user_part(item, &format!("{path}.content[{k}]"), family)? {
-                    Some(part) if part["type"] == "text" => {
+                for part in user_part(item, &format!("{path}.content[{k}]"), family)? {
+                    if part["type"] == "text" {
                         texts.push(part["text"].as_str().unwrap_or_default().to_owned());
+                    } else {
+                        images.push(part);
                     }
-                    Some(part) => images.push(part),
-                    None => {}
                 }
             }
             Ok(texts.join("\n"))

@@ -33,9 +33,17 @@ pub fn claude_output_format(
         "json_schema" => {
             let holder = format.get("json_schema").unwrap_or(format);
             match holder.get("schema") {
-                Some(schema @ Value::Object(_)) => Ok(Some(
-                    json!({ "type": "json_schema", "schema": schema.clone() }),
-                )),
+                Some(Value::Object(schema)) => {
+                    let mut schema = schema.clone();
+                    // The format's description tells the model what the answer is for; the
+                    // schema's own place for it is its root `description`.
+                    if let Some(d) = holder.get("description").and_then(Value::as_str) {
+                        if !d.is_empty() && !schema.contains_key("description") {
+                            schema.insert("description".into(), json!(d));
+                        }
+                    }
+                    Ok(Some(json!({ "type": "json_schema", "schema": schema })))
+                }
                 Some(_) => bad(
                     "invalid_type",
                     format!("{param} schema must be a JSON Schema object"),

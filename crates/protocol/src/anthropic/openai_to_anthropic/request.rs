@@ -52,8 +52,9 @@ const MIN_THINKING_BUDGET: u32 = 1024;
 ///   1 (no truncation, not sent);
 /// - `response_format` `json_schema` becomes `output_config.format` (structured outputs, see
 ///   [`claude_output_format`](super::claude_output_format)); `json_object` is a 400;
-/// - `reasoning_effort` enables thinking with a budget from [`ClaudeOptions`]; `max_tokens` is
-///   then raised to budget + requested tokens when it would not exceed the budget, and
+/// - `reasoning_effort` enables thinking with a budget from [`ClaudeOptions`]; a client's
+///   `max_tokens` at or below the budget is then a 400, a missing one is raised above the
+///   budget (budget + [`ClaudeOptions::default_max_tokens`]), and
 ///   `temperature` (other than 1), `top_p` below 0.95 and `top_k` are 400s (thinking rejects
 ///   them). A forced `tool_choice` (`required` or a named function) wins over
 ///   `reasoning_effort`: Anthropic rejects thinking with forced tool use. So does a request
@@ -79,6 +80,7 @@ pub fn chat_request_to_messages_as(
     let req = input::parse_object(body)?;
     crate::openai::check_request_fields_of(&req)?;
     CHAT_FIELDS.check(&req, VendorFamily::Claude)?;
+    crate::fields::check_chat_nested(&req, VendorFamily::Claude)?;
     let body_model = input::required_str(&req, "model")?;
     let model = model.unwrap_or(body_model);
 
@@ -113,11 +115,34 @@ pub fn chat_request_to_messages_as(
     let mut stop_sequences = input::string_or_strings(&req, "stop")?;
     stop_sequences.retain(|s| !s.trim().is_empty());
 
-    let tools = convert_tools(&req)?;
-    let mut tool_choice = if tools.is_empty() {
-        None
-    } else {
-        convert_tool_choice(&req)?
+    let mut tools = convert_tools(&req)?;
+    let allowed = match get(&req, "tool_choice") {
+        Some(choice @ Json::Object(_)) => crate::openai::allowed_tools(&choice.to_value())?,
+        _ => None,
+    };
+    let mut tool_choice = match allowed {
+        // Claude has no allowed-tools choice: only the allowed functions are sent.
+        Some((required, names)) => {
+            if let Some(missing) = names.iter().find(|n| !tools.iter().any(|t| t.name == *n)) {
+                return Err(invalid(
+                    "tool_choice",
+                    "invalid_value",
+                    format!("tool_choice.allowed_tools names {missing:?}, which is not in tools"),
+                ));
+            }
+            tools.retain(|t| names.iter().any(|n| n == t.name));
+            Some(if required {
+                ToolChoice::Any {
+                    disable_parallel_tool_use: None,
+                }
+            } else {
+                ToolChoice::Auto {
+                    disable_parallel_tool_use: None,
+                }
+            })
+        }
+        None if tools.is_empty() => None,
+        None => convert_tool_choice(&req)?,
     };
     if !tools.is_empty() && input::opt_bool(&req, "parallel_tool_calls")? == Some(false) {
         let choice = tool_choice.get_or_insert(ToolChoice::Auto {
@@ -147,9 +172,7 @@ pub fn chat_request_to_messages_as(
     };
     if let Some(thinking) = thinking {
         if let Thinking::Enabled { budget_tokens } = thinking {
-            if max_tokens <= budget_tokens {
-                max_tokens = budget_tokens.saturating_add(max_tokens.max(1));
-            }
+            max_tokens = max_tokens_with_thinking(&req, requested_max, budget_tokens, opts)?;
         }
         // Thinking accepts only the default sampling; a neutral value is left out.
         let refuse = |param: &'static str| {
@@ -209,6 +232,43 @@ pub fn chat_request_to_messages_as(
     );
     out.write(&mut buf);
     Ok(buf)
+}
+
+/// `max_tokens` with thinking on: Anthropic wants it above `budget_tokens` (the thinking
+/// counts against it). A client's value at or below the budget is a 400 naming the field it
+/// came from (raising it silently would let the answer run longer than asked); a missing one
+/// is the default answer size, or budget + that size when the default would not exceed it.
+fn max_tokens_with_thinking(
+    req: &Object<'_>,
+    requested: Option<u32>,
+    budget: u32,
+    opts: &ClaudeOptions,
+) -> Result<u32, GatewayError> {
+    match requested {
+        Some(n) if n <= budget => {
+            let param = if get(req, "max_completion_tokens").is_some() {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            };
+            Err(thinking_budget_exceeds(param, n, budget))
+        }
+        Some(n) => Ok(n),
+        None if opts.default_max_tokens > budget => Ok(opts.default_max_tokens),
+        None => Ok(budget.saturating_add(opts.default_max_tokens.max(1))),
+    }
+}
+
+/// The 400 for a token limit that leaves no room for an answer after the thinking budget.
+pub(crate) fn thinking_budget_exceeds(param: &'static str, n: u32, budget: u32) -> GatewayError {
+    invalid(
+        param,
+        "invalid_value",
+        format!(
+            "{param} ({n}) must be above the thinking budget ({budget} tokens, from thinking or \
+             reasoning_effort): the thinking counts against it; raise {param} or lower the effort"
+        ),
+    )
 }
 
 /// Whether the request answers tool calls (its last turn holds tool results). With thinking
@@ -293,17 +353,6 @@ fn convert_messages<'a>(messages: &'a [Json<'a>]) -> Result<Converted<'a>, Gatew
                 ))
             }
         };
-        // A `tool` message's name repeats what its call id says (`function` is refused below).
-        if let Some(name) = get(msg, "name").filter(|_| role != "tool" && role != "function") {
-            let at = path.field("name").to_string();
-            CHAT_FIELDS.check_nested(
-                "messages[].name",
-                &at,
-                name,
-                VendorFamily::Claude,
-                "messages",
-            )?;
-        }
         let content = get(msg, "content");
         let cpath = path.field("content");
         let (role, blocks) = match role {
@@ -466,8 +515,14 @@ fn user_parts<'a>(
                         format!("{fpath} must be a base64 data URL"),
                     )
                 })?;
+                let title = part
+                    .get("file")
+                    .and_then(|f| f.get("filename"))
+                    .and_then(Json::as_str)
+                    .filter(|t| !t.is_empty());
                 out.push(RequestBlock::Document {
                     source: Source::Base64 { media_type, data },
+                    title,
                 });
             }
             other => {
@@ -544,6 +599,17 @@ fn assistant_blocks<'a>(
             }
         }
         other => text_parts(other, cpath, &mut out)?,
+    }
+    // An earlier refusal is what the assistant said (OpenAI sends it instead of content).
+    match get(msg, "refusal") {
+        None => {}
+        Some(Json::Str(r)) => {
+            let said = |b: &RequestBlock<'_>| matches!(b, RequestBlock::Text { text, .. } if *text == r.as_ref());
+            if !out.iter().any(said) {
+                out.extend(text_block(r, None));
+            }
+        }
+        Some(_) => return Err(wrong_type("messages", path.field("refusal"), "a string")),
     }
     let calls = match get(msg, "tool_calls") {
         None => return Ok(out),
