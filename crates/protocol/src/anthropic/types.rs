@@ -434,6 +434,140 @@ pub(crate) struct MessagesResponse {
     pub error: Option<ErrorObject>,
 }
 
+impl MessagesResponse {
+    /// Read a response body as its `Deserialize` reads it. The usual shapes are taken from
+    /// a borrowed tree (no buffering of the tagged blocks); anything the tree reader is not
+    /// sure serde would read the same way (duplicate or mistyped members, an `error` object)
+    /// is serde's, which also words the error.
+    pub(crate) fn from_body(body: &[u8]) -> Result<MessagesResponse, serde_json::Error> {
+        if let Some(resp) = crate::json_scan::parse_tree(body)
+            .as_ref()
+            .and_then(MessagesResponse::from_tree)
+        {
+            return Ok(resp);
+        }
+        serde_json::from_slice(body)
+    }
+
+    fn from_tree(tree: &Json<'_>) -> Option<MessagesResponse> {
+        let obj = unique(
+            tree,
+            &[
+                "type",
+                "id",
+                "model",
+                "content",
+                "stop_reason",
+                "usage",
+                "error",
+            ],
+        )?;
+        let content = match crate::borrowed_json::lookup(obj, "content") {
+            None => Vec::new(),
+            Some(Json::Array(blocks)) => blocks
+                .iter()
+                .map(ResponseBlock::from_tree)
+                .collect::<Option<Vec<_>>>()?,
+            Some(_) => return None,
+        };
+        let usage = match crate::borrowed_json::lookup(obj, "usage") {
+            None | Some(Json::Null) => None,
+            Some(u) => Some(AnthropicUsage::from_tree(u)?),
+        };
+        // Error bodies are rare: serde reads them.
+        if !matches!(
+            crate::borrowed_json::lookup(obj, "error"),
+            None | Some(Json::Null)
+        ) {
+            return None;
+        }
+        Some(MessagesResponse {
+            kind: opt_string(obj, "type")?,
+            id: opt_string(obj, "id")?,
+            model: opt_string(obj, "model")?,
+            content,
+            stop_reason: opt_string(obj, "stop_reason")?,
+            usage,
+            error: None,
+        })
+    }
+}
+
+/// The entries of `tree` when it is an object in which none of `keys` appears twice (serde
+/// refuses a duplicated field; a look-up would take the last).
+fn unique<'b, 'a>(tree: &'b Json<'a>, keys: &[&str]) -> Option<&'b Object<'a>> {
+    let obj = tree.as_object()?;
+    let twice = |key: &&str| obj.iter().filter(|(k, _)| k == key).nth(1).is_some();
+    (!keys.iter().any(twice)).then_some(obj)
+}
+
+/// An `Option<String>` member as serde reads it (absent or `null` is `None`); `None` when
+/// serde would refuse it.
+fn opt_string(obj: &Object<'_>, key: &str) -> Option<Option<String>> {
+    match crate::borrowed_json::lookup(obj, key) {
+        None | Some(Json::Null) => Some(None),
+        Some(Json::Str(s)) => Some(Some(s.to_string())),
+        Some(_) => None,
+    }
+}
+
+/// A `#[serde(default)] String` member: absent is empty; `None` when serde would refuse it.
+fn default_string(obj: &Object<'_>, key: &str) -> Option<String> {
+    match crate::borrowed_json::lookup(obj, key) {
+        None => Some(String::new()),
+        Some(Json::Str(s)) => Some(s.to_string()),
+        Some(_) => None,
+    }
+}
+
+impl ResponseBlock {
+    fn from_tree(tree: &Json<'_>) -> Option<ResponseBlock> {
+        let obj = unique(tree, &["type", "text", "thinking", "id", "name", "input"])?;
+        let Some(Json::Str(kind)) = crate::borrowed_json::lookup(obj, "type") else {
+            return None;
+        };
+        Some(match kind.as_ref() {
+            "text" => ResponseBlock::Text {
+                text: default_string(obj, "text")?,
+            },
+            "thinking" => ResponseBlock::Thinking {
+                thinking: default_string(obj, "thinking")?,
+            },
+            "tool_use" => ResponseBlock::ToolUse {
+                id: default_string(obj, "id")?,
+                name: default_string(obj, "name")?,
+                input: crate::borrowed_json::lookup(obj, "input")
+                    .map_or(Value::Null, Json::to_value),
+            },
+            _ => ResponseBlock::Other,
+        })
+    }
+}
+
+impl AnthropicUsage {
+    fn from_tree(tree: &Json<'_>) -> Option<AnthropicUsage> {
+        let obj = unique(
+            tree,
+            &[
+                "input_tokens",
+                "output_tokens",
+                "cache_read_input_tokens",
+                "cache_creation_input_tokens",
+            ],
+        )?;
+        let count = |key: &str| match crate::borrowed_json::lookup(obj, key) {
+            None | Some(Json::Null) => Some(None),
+            Some(n) => n.as_u64().map(Some),
+        };
+        Some(AnthropicUsage {
+            input_tokens: count("input_tokens")?,
+            output_tokens: count("output_tokens")?,
+            cache_read_input_tokens: count("cache_read_input_tokens")?,
+            cache_creation_input_tokens: count("cache_creation_input_tokens")?,
+        })
+    }
+}
+
 /// A content block of a response, or the `content_block` of `content_block_start`.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -684,6 +818,86 @@ pub(crate) fn error_message(v: &Value) -> Option<&str> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    /// Whenever the tree reader answers, it answers what serde reads; and it takes the
+    /// responses Anthropic sends (every response fixture).
+    #[test]
+    fn response_tree_reader_reads_what_serde_reads() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/anthropic/openai_to_anthropic/response"
+        );
+        let mut bodies: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".in.json"))
+            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+            .collect();
+        assert!(bodies.len() >= 8, "fixtures not found in {dir}");
+        let taken: Vec<String> = bodies
+            .iter()
+            .filter(|(_, b)| {
+                crate::json_scan::parse_tree(b)
+                    .as_ref()
+                    .and_then(MessagesResponse::from_tree)
+                    .is_some()
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for typical in [
+            "text_cached",
+            "tool_use_parallel",
+            "thinking_max_tokens",
+            "no_id_no_usage",
+        ] {
+            assert!(
+                taken.iter().any(|n| n.contains(typical)),
+                "declined {typical}"
+            );
+        }
+        for odd in [
+            r#"{"content":[{"type":"text","text":"a","text":"b"}]}"#,
+            r#"{"content":[{"type":"text","text":null}]}"#,
+            r#"{"content":[{"type":"text"}],"id":null,"model":5}"#,
+            r#"{"content":[{"type":7}]}"#,
+            r#"{"content":[{"text":"no type"}]}"#,
+            r#"{"content":[{"type":"tool_use","id":"t","name":"f"}],"usage":{"input_tokens":1.5}}"#,
+            r#"{"content":[{"type":"tool_use","id":"t","name":"f","input":{"a":[1,"x"]}}],"usage":{"input_tokens":3,"output_tokens":null}}"#,
+            r#"{"content":null}"#,
+            r#"{"content":[],"content":[]}"#,
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#,
+            r#"{"content":[{"type":"server_tool_use","id":"s","input":{}}],"stop_reason":"pause_turn"}"#,
+            r#"{"usage":{"input_tokens":-1}}"#,
+            r#"[]"#,
+        ] {
+            bodies.push((odd.to_string(), odd.as_bytes().to_vec()));
+        }
+        for (name, body) in &bodies {
+            let serde = serde_json::from_slice::<MessagesResponse>(body);
+            if let Some(fast) = crate::json_scan::parse_tree(body)
+                .as_ref()
+                .and_then(MessagesResponse::from_tree)
+            {
+                assert_eq!(
+                    format!("{fast:?}"),
+                    format!("{:?}", serde.unwrap()),
+                    "{name}"
+                );
+            }
+            // And the public reading is serde's, answer or error.
+            assert_eq!(
+                format!(
+                    "{:?}",
+                    MessagesResponse::from_body(body).map_err(|e| e.to_string())
+                ),
+                format!(
+                    "{:?}",
+                    serde_json::from_slice::<MessagesResponse>(body).map_err(|e| e.to_string())
+                ),
+                "{name}"
+            );
+        }
+    }
 
     #[test]
     fn unknown_types_parse_as_other() {

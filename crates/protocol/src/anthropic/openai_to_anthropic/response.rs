@@ -43,7 +43,7 @@ pub fn messages_response_to_chat_with_usage(
     id_fallback: &str,
     created: u64,
 ) -> Result<(Vec<u8>, Usage), GatewayError> {
-    let resp: MessagesResponse = serde_json::from_slice(body).map_err(|e| {
+    let resp = MessagesResponse::from_body(body).map_err(|e| {
         GatewayError::new(
             ErrorKind::BadGateway,
             "invalid_upstream_response",
