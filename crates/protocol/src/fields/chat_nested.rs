@@ -21,7 +21,7 @@ pub(crate) fn check_chat_nested(
             return Ok(());
         }
         CHAT_FIELDS
-            .check_nested(path, &at(), value, family, param)
+            .check_nested_at(path, at, value, family, param)
             .map(|_| ())
     };
     if let Some(messages) = lookup(req, "messages").and_then(Json::as_array) {

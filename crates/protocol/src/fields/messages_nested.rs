@@ -22,7 +22,7 @@ pub(crate) fn check_messages_nested(
             return Ok(());
         }
         MESSAGES_FIELDS
-            .check_nested(path, &at(), value, family, param)
+            .check_nested_at(path, at, value, family, param)
             .map(|_| ())
     };
     if let Some(messages) = lookup(req, "messages").and_then(Json::as_array) {
