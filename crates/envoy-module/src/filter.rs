@@ -252,39 +252,47 @@ fn concat<'a>(parts: impl Iterator<Item = &'a [u8]> + Clone) -> Vec<u8> {
 const INLINE_CHUNKS: usize = 8;
 
 /// Descriptors of Envoy-owned body chunks: inline up to [`INLINE_CHUNKS`], else one
-/// allocation. The bytes stay valid until a body setter (`&mut EnvoyFilter`) or the hook's end,
-/// and a `Chunks` never outlives the `&EnvoyFilter` borrow that read it.
-enum Chunks {
+/// allocation. `'f` is the borrow of the filter that read them: the bytes stay valid until a
+/// body setter (`&mut EnvoyFilter`) or the hook's end, which that borrow rules out.
+struct Chunks<'f> {
+    list: ChunkList,
+    _filter: std::marker::PhantomData<&'f ()>,
+}
+
+enum ChunkList {
     Inline([abi::EnvoyBuffer; INLINE_CHUNKS], usize),
     Heap(Vec<abi::EnvoyBuffer>),
 }
 
-impl Chunks {
+impl<'f> Chunks<'f> {
     fn with_len(n: usize) -> Self {
-        if n <= INLINE_CHUNKS {
-            Chunks::Inline([abi::EnvoyBuffer::NULL; INLINE_CHUNKS], n)
+        let list = if n <= INLINE_CHUNKS {
+            ChunkList::Inline([abi::EnvoyBuffer::NULL; INLINE_CHUNKS], n)
         } else {
-            Chunks::Heap(vec![abi::EnvoyBuffer::NULL; n])
+            ChunkList::Heap(vec![abi::EnvoyBuffer::NULL; n])
+        };
+        Chunks {
+            list,
+            _filter: std::marker::PhantomData,
         }
     }
 
     fn as_mut_slice(&mut self) -> &mut [abi::EnvoyBuffer] {
-        match self {
-            Chunks::Inline(a, n) => a.get_mut(..*n).unwrap_or_default(),
-            Chunks::Heap(v) => v,
+        match &mut self.list {
+            ChunkList::Inline(a, n) => a.get_mut(..*n).unwrap_or_default(),
+            ChunkList::Heap(v) => v,
         }
     }
 
     fn as_slice(&self) -> &[abi::EnvoyBuffer] {
-        match self {
-            Chunks::Inline(a, n) => a.get(..*n).unwrap_or_default(),
-            Chunks::Heap(v) => v,
+        match &self.list {
+            ChunkList::Inline(a, n) => a.get(..*n).unwrap_or_default(),
+            ChunkList::Heap(v) => v,
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        // SAFETY: Envoy-owned chunks, valid while the filter borrow that read them lasts
-        // (see the type's doc).
+    fn iter(&self) -> impl Iterator<Item = &'f [u8]> + '_ {
+        // SAFETY: Envoy-owned chunks, valid for the filter borrow `'f` (see the type's doc).
         self.as_slice()
             .iter()
             .map(|b| unsafe { bytes(b.ptr, b.length) })
@@ -484,7 +492,7 @@ impl<'a> EnvoyFilter<'a> {
     // --------------------------------------------------------------------- body
 
     /// The chunk descriptors of body `kind`, in order (empty when there is none).
-    fn chunks(&self, kind: abi::BodyType) -> Chunks {
+    fn chunks(&self, kind: abi::BodyType) -> Chunks<'_> {
         // SAFETY: plain call on a valid filter pointer.
         let n =
             unsafe { abi::envoy_dynamic_module_callback_http_get_body_chunks_size(self.ptr, kind) };

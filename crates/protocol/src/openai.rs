@@ -77,20 +77,13 @@ impl ChunkWriter {
             }
             self.role_sent = true;
         }
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(self.head.as_bytes());
-        out.extend_from_slice(br#""choices":[{"index":0,"delta":"#);
-        // Serialising a `Value` into a Vec cannot fail; an empty object keeps the JSON valid
-        // if it ever did.
-        if serde_json::to_writer(&mut *out, &delta).is_err() {
-            out.extend_from_slice(b"{}");
-        }
-        out.extend_from_slice(br#","logprobs":null,"finish_reason":"#);
-        match finish_reason {
-            Some(f) => out.extend_from_slice(json_string(f).as_bytes()),
-            None => out.extend_from_slice(b"null"),
-        }
-        out.extend_from_slice(b"}]}\n\n");
+        self.chunk(out, finish_reason, |out| {
+            // Serialising a `Value` into a Vec cannot fail; an empty object keeps the JSON
+            // valid if it ever did.
+            if serde_json::to_writer(&mut *out, &delta).is_err() {
+                out.extend_from_slice(b"{}");
+            }
+        });
     }
 
     /// [`Self::delta`] with `{key: text}` and no finish reason, written without building a
@@ -101,14 +94,32 @@ impl ChunkWriter {
             delta.insert(key.into(), Value::String(text.into()));
             return self.delta(out, Value::Object(delta), None);
         }
+        self.chunk(out, None, |out| {
+            out.push(b'{');
+            write_json_string(out, key);
+            out.push(b':');
+            write_json_string(out, text);
+            out.push(b'}');
+        });
+    }
+
+    /// One chunk event with one choice (index 0) whose delta `write_delta` writes.
+    fn chunk(
+        &self,
+        out: &mut Vec<u8>,
+        finish_reason: Option<&str>,
+        write_delta: impl FnOnce(&mut Vec<u8>),
+    ) {
         out.extend_from_slice(b"data: ");
         out.extend_from_slice(self.head.as_bytes());
-        out.extend_from_slice(br#""choices":[{"index":0,"delta":{"#);
-        write_json_string(out, key);
-        out.push(b':');
-        write_json_string(out, text);
-        out.extend_from_slice(br#"},"logprobs":null,"finish_reason":null}]}"#);
-        out.extend_from_slice(b"\n\n");
+        out.extend_from_slice(br#""choices":[{"index":0,"delta":"#);
+        write_delta(out);
+        out.extend_from_slice(br#","logprobs":null,"finish_reason":"#);
+        match finish_reason {
+            Some(f) => write_json_string(out, f),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b"}]}\n\n");
     }
 
     /// The usage-only last chunk (`choices: []`) sent when the client asked for
