@@ -238,7 +238,8 @@ const IDLE_WORKERS: u32 = 4;
 
 /// RSS of each scenario's Envoy at rest, started with one worker and with [`IDLE_WORKERS`]
 /// (one request answered, then a second to settle): what loading the plugins costs once and
-/// what each further worker thread (with its own VM per plugin) adds.
+/// what each further worker thread (with its own VM per plugin, or the native module's
+/// per-worker state) adds.
 fn idle_memory(
     mock: &Mock,
     envoy_bin: &Path,
@@ -249,7 +250,9 @@ fn idle_memory(
     let mut rows = Vec::new();
     for (key, title, spec, body, _) in scenario_specs(mock, wasm)? {
         let wanted = only.is_none_or(|o| o.iter().any(|k| k == key));
-        if !(wanted || key == "S0" || key == "S0w") || !matches!(key, "S0" | "S0w" | "S1" | "S4") {
+        if !(wanted || key == "S0" || key == "S0w")
+            || !matches!(key, "S0" | "S0w" | "S1" | "S4" | "S1n" | "S4n")
+        {
             continue;
         }
         let mut rss = Vec::new();

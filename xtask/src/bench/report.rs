@@ -136,7 +136,7 @@ pub(super) fn markdown(r: &Value) -> String {
         if let Some(rows) = idle["rows"].as_array() {
             s.push_str(&format!(
                 "Idle memory (RSS after one request; Envoy started with 1 worker, then with {}; \
-                 each worker runs its own VM per plugin):\n\n\
+                 each worker runs its own VM per plugin in the Wasm rows):\n\n\
                  | scenario | RSS MiB, 1 worker | RSS MiB, {} workers | MiB per extra worker |\n\
                  | --- | --- | --- | --- |\n",
                 idle["workers"], idle["workers"]

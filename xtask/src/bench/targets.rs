@@ -24,6 +24,14 @@ pub(super) fn targets(report: &Value) -> Value {
                 .map(|b| b / 1024.0 / 1024.0)
         })
     };
+    let idle = |key: &str, field: &str| {
+        report["e2e"]["idle_memory"]["rows"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["key"] == key))
+            .and_then(|r| r[field].as_f64())
+    };
+    // Issue 17's memory targets: at rest, over S0.
+    let idle_over_s0 = |field: &str| Some(idle("S4n", field)? - idle("S0", field)?);
     // (what, measured, limit, higher is better, unit)
     let list: Vec<(&str, Option<f64>, f64, bool, &str)> = vec![
         // Issue 17: the native module against Envoy with no filter (S0).
@@ -62,6 +70,20 @@ pub(super) fn targets(report: &Value) -> Value {
             "RSS with both filters, native (S4n) minus S0",
             row("S4n", "rss_added_s0_mib"),
             6.0,
+            false,
+            "MiB",
+        ),
+        (
+            "RSS at rest with both filters, native (S4n) minus S0, 1 worker",
+            idle_over_s0("rss_mib_1_worker"),
+            6.0,
+            false,
+            "MiB",
+        ),
+        (
+            "RSS per further worker, native (S4n) minus S0",
+            idle_over_s0("per_extra_worker_mib"),
+            1.0,
             false,
             "MiB",
         ),
