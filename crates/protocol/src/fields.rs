@@ -492,6 +492,22 @@ impl FieldTable {
         self.check_nested_at(path, &|| at.to_owned(), value, family, param)
     }
 
+    /// The check the nested walks (`chat_nested`, `messages_nested`) call for each nested
+    /// field they meet: `null` is absent; otherwise [`Self::check_nested_at`].
+    pub(crate) fn nested_checker(
+        &'static self,
+        family: VendorFamily,
+    ) -> impl Fn(&str, &dyn Fn() -> String, &Json<'_>, &'static str) -> Result<(), GatewayError>
+    {
+        move |path, at, value, param| {
+            if value.is_null() {
+                return Ok(());
+            }
+            self.check_nested_at(path, at, value, family, param)
+                .map(|_| ())
+        }
+    }
+
     /// [`Self::check_nested`] with the place written only for an error: walks over whole
     /// requests call this for every nested field they meet, and nearly all pass.
     pub(crate) fn check_nested_at(
@@ -632,6 +648,10 @@ fn lookup<'t>(rules: &'t [FieldRule], field: &str) -> Option<&'t FieldRule> {
         .ok()
         .and_then(|i| rules.get(i))
 }
+
+/// What a nested walk's helpers are handed: [`FieldTable::nested_checker`].
+pub(crate) type NestedCheck<'c> =
+    dyn Fn(&str, &dyn Fn() -> String, &Json<'_>, &'static str) -> Result<(), GatewayError> + 'c;
 
 /// Vertex AI has no column of its own: it runs the same translators, and so the same checks.
 const VERTEX_NOTE: &str = "\nVertex AI providers (`type: vertex`) follow the Claude column for \

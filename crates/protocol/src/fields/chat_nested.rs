@@ -7,7 +7,7 @@
 //! translator's to convert; ignored ones it leaves out. Malformed values are not judged here:
 //! the translators report them with their own messages.
 
-use super::{VendorFamily, CHAT_FIELDS};
+use super::{NestedCheck as Check, VendorFamily, CHAT_FIELDS};
 use crate::borrowed_json::{lookup, Json, Object};
 use crate::error::GatewayError;
 
@@ -16,14 +16,7 @@ pub(crate) fn check_chat_nested(
     req: &Object<'_>,
     family: VendorFamily,
 ) -> Result<(), GatewayError> {
-    let check = |path: &str, at: &dyn Fn() -> String, value: &Json<'_>, param: &'static str| {
-        if value.is_null() {
-            return Ok(());
-        }
-        CHAT_FIELDS
-            .check_nested_at(path, at, value, family, param)
-            .map(|_| ())
-    };
+    let check = CHAT_FIELDS.nested_checker(family);
     if let Some(messages) = lookup(req, "messages").and_then(Json::as_array) {
         for (i, msg) in messages.iter().enumerate() {
             check_message(msg, i, &check)?;
@@ -90,9 +83,6 @@ fn typed(prefix: &str, kind: &Json<'_>) -> String {
         None => prefix.to_owned(),
     }
 }
-
-type Check<'c> =
-    dyn Fn(&str, &dyn Fn() -> String, &Json<'_>, &'static str) -> Result<(), GatewayError> + 'c;
 
 fn check_message(msg: &Json<'_>, i: usize, check: &Check<'_>) -> Result<(), GatewayError> {
     let Some(role) = msg.get("role") else {

@@ -8,7 +8,7 @@
 //! is refused, as Anthropic itself refuses members it does not know. Malformed values are not
 //! judged here: the translator reports them with its own messages.
 
-use super::{VendorFamily, MESSAGES_FIELDS};
+use super::{NestedCheck as Check, VendorFamily, MESSAGES_FIELDS};
 use crate::borrowed_json::{lookup, Json, Object};
 use crate::error::GatewayError;
 
@@ -17,14 +17,7 @@ pub(crate) fn check_messages_nested(
     req: &Object<'_>,
     family: VendorFamily,
 ) -> Result<(), GatewayError> {
-    let check = |path: &str, at: &dyn Fn() -> String, value: &Json<'_>, param: &'static str| {
-        if value.is_null() {
-            return Ok(());
-        }
-        MESSAGES_FIELDS
-            .check_nested_at(path, at, value, family, param)
-            .map(|_| ())
-    };
+    let check = MESSAGES_FIELDS.nested_checker(family);
     if let Some(messages) = lookup(req, "messages").and_then(Json::as_array) {
         for (i, msg) in messages.iter().enumerate() {
             let Some(blocks) = msg.get("content").and_then(Json::as_array) else {
@@ -71,9 +64,6 @@ pub(crate) fn check_messages_nested(
     }
     Ok(())
 }
-
-type Check<'c> =
-    dyn Fn(&str, &dyn Fn() -> String, &Json<'_>, &'static str) -> Result<(), GatewayError> + 'c;
 
 /// The members each converted block type is made of (covered by the type's own rule).
 fn own_members(kind: &str) -> &'static [&'static str] {
