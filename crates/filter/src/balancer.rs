@@ -30,7 +30,8 @@ use switchyard_policy::rules::RuleSet;
 use switchyard_policy::select::{select, weighted_random, Candidate};
 use switchyard_policy::stats;
 use switchyard_policy::vendor::Api;
-use switchyard_protocol::json_field::{replace_top_level_string, top_level_string};
+use switchyard_protocol::json_field::{splice_string, string_at, top_level_value_spans};
+use switchyard_protocol::openai_edit::{self, RequestFacts};
 use switchyard_protocol::{ErrorKind, GatewayError};
 
 type Rules = Arc<RuleSet<BalancerConfig>>;
@@ -371,6 +372,31 @@ fn answer_models(host: &mut impl HttpHost, rules: &RuleSet<BalancerConfig>) -> O
     Some(Action::Pause)
 }
 
+/// What the balancer's scan of a held body found: its facts, or (for a body
+/// [`openai_edit::request_facts`] refuses) only where its `model` values are.
+enum Read {
+    Facts(RequestFacts),
+    Spans(Option<Vec<std::ops::Range<usize>>>),
+}
+
+/// The facts of a body after every top-level `model` value was replaced by the JSON string
+/// `model`: the same flags, the new model, the spans moved by the change in length.
+fn rewritten_facts(facts: RequestFacts, model: &str) -> Option<RequestFacts> {
+    let encoded = serde_json::to_string(model).ok()?.len();
+    let mut shift: isize = 0;
+    let mut spans = Vec::with_capacity(facts.model_spans.len());
+    for span in &facts.model_spans {
+        let start = span.start.checked_add_signed(shift)?;
+        spans.push(start..start + encoded);
+        shift += encoded as isize - span.len() as isize;
+    }
+    Some(RequestFacts {
+        model: Some(model.to_string()),
+        model_spans: spans,
+        ..facts
+    })
+}
+
 impl BalancerRequest {
     pub fn on_request_headers(&mut self, host: &mut impl HttpHost, end_of_stream: bool) -> Action {
         let Some(rules) = self.rules.clone() else {
@@ -487,14 +513,24 @@ impl BalancerRequest {
             }
             self.deferred = false;
             let body = host.request_body(body_size).unwrap_or_default();
+            // One scan finds the model, where to rewrite it, and the facts ai-proxy needs of
+            // the rewritten body (`body_memo`); bodies it refuses are read as before.
+            let read = match openai_edit::request_facts(&body, false) {
+                Ok(facts) => Read::Facts(facts),
+                Err(_) => Read::Spans(top_level_value_spans(&body, "model")),
+            };
+            let model = match &read {
+                Read::Facts(f) => f.model.clone(),
+                Read::Spans(spans) => spans.as_deref().and_then(|s| string_at(&body, s)),
+            };
             let facts = BodyFacts {
-                model: top_level_string(&body, "model"),
+                model,
                 ..BodyFacts::default()
             };
             if self.decide(host, facts) == Action::Pause {
                 return Action::Pause;
             }
-            return self.rewrite(host, &body, body_size);
+            return self.rewrite(host, &body, body_size, Some(read));
         }
         if self.rewrite_to.is_none() {
             return Action::Continue;
@@ -506,16 +542,34 @@ impl BalancerRequest {
         let Some(body) = host.request_body(body_size) else {
             return Action::Continue;
         };
-        self.rewrite(host, &body, body_size)
+        self.rewrite(host, &body, body_size, None)
     }
 
-    /// Rewrite the body's alias to the chosen provider's model.
-    fn rewrite(&mut self, host: &mut impl HttpHost, body: &[u8], body_size: usize) -> Action {
+    /// Rewrite the body's alias to the chosen provider's model. `read`: what a scan of the
+    /// body already found, if one did.
+    fn rewrite(
+        &mut self,
+        host: &mut impl HttpHost,
+        body: &[u8],
+        body_size: usize,
+        read: Option<Read>,
+    ) -> Action {
         let Some(target) = &self.rewrite_to else {
             return Action::Continue;
         };
-        if let Some(new_body) = replace_top_level_string(body, "model", target) {
+        let (spans, facts) = match read {
+            Some(Read::Facts(f)) => (Some(f.model_spans.clone()), Some(f)),
+            Some(Read::Spans(s)) => (s, None),
+            None => (top_level_value_spans(body, "model"), None),
+        };
+        let Some(spans) = spans else {
+            return Action::Continue;
+        };
+        if let Some(new_body) = splice_string(body, &spans, target) {
             host.set_request_body(body_size, &new_body);
+            if let Some(facts) = facts.and_then(|f| rewritten_facts(f, target)) {
+                crate::body_memo::keep(new_body, facts);
+            }
         }
         Action::Continue
     }
@@ -529,5 +583,33 @@ impl BalancerRequest {
         let status = host.final_status().unwrap_or(0);
         let took = host.now_ms().saturating_sub(started) as f64;
         update_board(&*host, |b| b.finish(&provider, took, is_failure(status)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The facts derived for a rewritten body are the ones a scan of it finds.
+    #[test]
+    fn rewritten_facts_match_a_scan_of_the_new_body() {
+        let bodies: [&[u8]; 5] = [
+            br#"{"model":"auto","messages":[]}"#,
+            br#"{"stream":true,"model":"auto","stream_options":{"include_usage":true}}"#,
+            br#"{"model":"a","x":1,"model":"auto"}"#,
+            br#"{ "model" : "auto" , "messages":[{"role":"user","content":"model"}]}"#,
+            br#"{"model":"\u0061uto"}"#,
+        ];
+        for body in bodies {
+            let read = openai_edit::request_facts(body, false);
+            assert!(read.is_ok(), "{}", String::from_utf8_lossy(body));
+            let facts = read.unwrap_or_default();
+            for target in ["deepseek-chat", "q", "mödel \"quoted\""] {
+                let new_body = splice_string(body, &facts.model_spans, target).unwrap_or_default();
+                let derived = rewritten_facts(facts.clone(), target);
+                let scanned = openai_edit::request_facts(&new_body, true).ok();
+                assert_eq!(derived, scanned, "{}", String::from_utf8_lossy(&new_body));
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! `switchyard_policy`/`switchyard_protocol`; this crate sequences them.
 
 pub mod balancer;
+pub mod body_memo;
 pub mod host;
 pub mod mock;
 pub mod proxy;

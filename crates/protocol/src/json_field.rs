@@ -87,7 +87,12 @@ impl<'de> Visitor<'de> for KeyIn<'_> {
 /// The decoded string value of the top-level `key`, if the body is a JSON object whose `key`
 /// is a string. With duplicates, the last one wins (as in most JSON parsers).
 pub fn top_level_string(body: &[u8], key: &str) -> Option<String> {
-    let spans = top_level_value_spans(body, key)?;
+    string_at(body, &top_level_value_spans(body, key)?)
+}
+
+/// The string value of the last of `spans` (as [`top_level_value_spans`] returns them for a
+/// key: the last duplicate wins, as in serde); `None` when it is not a string.
+pub fn string_at(body: &[u8], spans: &[Range<usize>]) -> Option<String> {
     let last = spans.last()?;
     let raw = body.get(last.clone())?;
     if raw.first() != Some(&b'"') {

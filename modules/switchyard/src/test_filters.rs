@@ -11,6 +11,9 @@
 //!   with `x-test-async: scheduler` a thread of its own wakes the stream through the worker
 //!   scheduler. Every request gets `x-config-ticks`: events a config-time thread posted to the
 //!   main thread through the config scheduler.
+//! - `switchyard-test-hold`: the floor of a filter shaped like the Switchyard filters on the
+//!   native runtime, for the bench (row S0n): holds the request headers until the body is
+//!   complete (Envoy buffers it), then lets everything go on, reading and changing nothing.
 //! - `switchyard-test-echo`: copies what it sees in its request-header phase (routing header,
 //!   route and cluster names) into `x-seen-*` request headers, so the upstream records them.
 
@@ -70,6 +73,10 @@ pub fn new_config(
         "switchyard-test-echo" => {
             parse()?;
             Ok(Some(Box::new(EchoFactory)))
+        }
+        "switchyard-test-hold" => {
+            parse()?;
+            Ok(Some(Box::new(HoldFactory)))
         }
         _ => Ok(None),
     }
@@ -280,5 +287,34 @@ impl HttpFilter for AsyncFilter {
     fn on_scheduled(&mut self, f: &mut EnvoyFilter, event_id: u64) {
         f.set_request_header("x-scheduled", event_id.to_string().as_bytes());
         f.continue_decoding();
+    }
+}
+
+struct HoldFactory;
+
+impl FilterFactory for HoldFactory {
+    fn new_filter(&self, _f: &mut EnvoyFilter) -> Box<dyn HttpFilter> {
+        Box::new(HoldFilter)
+    }
+}
+
+/// Holds the request headers until the body is complete, and nothing else.
+struct HoldFilter;
+
+impl HttpFilter for HoldFilter {
+    fn on_request_headers(&mut self, _f: &mut EnvoyFilter, end_of_stream: bool) -> HeadersStatus {
+        if end_of_stream {
+            HeadersStatus::Continue
+        } else {
+            HeadersStatus::StopIteration
+        }
+    }
+
+    fn on_request_body(&mut self, _f: &mut EnvoyFilter, end_of_stream: bool) -> BodyStatus {
+        if end_of_stream {
+            BodyStatus::Continue
+        } else {
+            BodyStatus::StopIterationAndBuffer
+        }
     }
 }

@@ -119,6 +119,45 @@ fn post(addr: SocketAddr, extra: &str, body: &str) -> Result<u16> {
 
 /// Instructions in callgrind's newest dump.
 fn last_dump_instructions(out: &Path) -> Result<u64> {
+    let text = std::fs::read_to_string(last_dump(out)?).map_err(|e| e.to_string())?;
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .ok_or_else(|| "callgrind dump without totals".into())
+}
+
+/// Instructions inside the native module's stream hooks (`envoy_dynamic_module_on_http_filter_*`,
+/// inclusive: the module's own work and the Envoy calls it makes), in the last dump of `out`.
+/// The config-level hooks are left out: the main thread's counter flush runs every 100 ms of
+/// wall time, so its share per request depends on how slowly callgrind ran. `None` without
+/// `callgrind_annotate` or hooks.
+fn module_hook_instructions(out: &Path) -> Option<u64> {
+    let dump = last_dump(out).ok()?;
+    let text = crate::output(
+        Command::new("callgrind_annotate")
+            .args(["--auto=no", "--inclusive=yes", "--threshold=100"])
+            .arg(&dump),
+    )?;
+    let sum: u64 = text
+        .lines()
+        .filter(|l| l.contains("envoy_dynamic_module_on_http_filter_") && !l.contains("_config_"))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .next()?
+                .replace(',', "")
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    (sum > 0).then_some(sum)
+}
+
+/// The newest dump callgrind wrote next to `out`.
+fn last_dump(out: &Path) -> Result<PathBuf> {
     let dir = out.parent().ok_or("callgrind output has no directory")?;
     let stem = out
         .file_name()
@@ -134,15 +173,7 @@ fn last_dump_instructions(out: &Path) -> Result<u64> {
         })
         .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
         .ok_or("callgrind wrote no dump")?;
-    let text = std::fs::read_to_string(newest.path()).map_err(|e| e.to_string())?;
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("summary:")
-                .or_else(|| l.strip_prefix("totals:"))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        })
-        .ok_or_else(|| "callgrind dump without totals".into())
+    Ok(newest.path())
 }
 
 fn callgrind_control(flag: &str, pid: u32) -> Result {
@@ -271,6 +302,10 @@ fn start_profiled(
     Ok((envoy, listen))
 }
 
+/// One scenario's key, title, instructions per request and, for native rows, those inside the
+/// module's stream hooks.
+type Measured = (String, String, f64, Option<f64>);
+
 /// Instructions per request of each scenario `(key, title, spec, body)`, two at a time.
 pub fn scenarios(
     envoy_bin: &Path,
@@ -290,7 +325,7 @@ pub fn scenarios(
         if batch.is_empty() {
             break;
         }
-        let results: Vec<Result<(String, String, f64)>> = std::thread::scope(|scope| {
+        let results: Vec<Result<Measured>> = std::thread::scope(|scope| {
             let handles: Vec<_> = batch
                 .into_iter()
                 .map(|(key, title, spec, body)| {
@@ -300,8 +335,10 @@ pub fn scenarios(
                         let (envoy, addr) = start_profiled(envoy_bin, spec, &dir, &body)?;
                         let n = measure_requests(&envoy, addr, "", &body)
                             .map_err(|e| format!("{key}: {e}"))?;
+                        let hooks = module_hook_instructions(&envoy.out)
+                            .map(|h| h as f64 / REQUESTS as f64);
                         eprintln!("instructions: {key}: {n:.0} per request");
-                        Ok((key.to_string(), title.to_string(), n))
+                        Ok((key.to_string(), title.to_string(), n, hooks))
                     })
                 })
                 .collect();
@@ -314,8 +351,13 @@ pub fn scenarios(
                 .collect()
         });
         for r in results {
-            let (key, title, n) = r?;
-            rows.push(json!({"key": key, "title": title, "instructions": n.round()}));
+            let (key, title, n, hooks) = r?;
+            rows.push(json!({
+                "key": key,
+                "title": title,
+                "instructions": n.round(),
+                "module_hooks": hooks.map(f64::round),
+            }));
         }
     }
     let base = |key: &str| {
@@ -339,18 +381,26 @@ pub fn scenarios(
 pub fn scenarios_markdown(v: &Value) -> String {
     let mut md = format!(
         "Instructions per request inside Envoy (callgrind; {} requests per scenario on fresh \
-         connections, after 20 warm-up requests):\n\n\
-         | scenario | instructions/request | over S0w | over S0 |\n| --- | --- | --- | --- |\n",
+         connections, after 20 warm-up requests). \"In the module's hooks\": native rows only, \
+         inclusive instructions under the module's stream hooks (its own work and the Envoy \
+         calls it makes; the main thread's counter flush left out), the stable column to \
+         compare builds by:\n\n\
+         | scenario | instructions/request | over S0w | over S0 | in the module's hooks |\n\
+         | --- | --- | --- | --- | --- |\n",
         v["requests"]
     );
     for r in v["rows"].as_array().into_iter().flatten() {
+        let hooks = r["module_hooks"]
+            .as_f64()
+            .map_or_else(|| "".to_string(), |h| format!("{h:.0}"));
         md.push_str(&format!(
-            "| {} {} | {:.0} | {:+.0} | {:+.0} |\n",
+            "| {} {} | {:.0} | {:+.0} | {:+.0} | {} |\n",
             r["key"].as_str().unwrap_or_default(),
             r["title"].as_str().unwrap_or_default(),
             r["instructions"].as_f64().unwrap_or_default(),
             r["vs_s0w"].as_f64().unwrap_or_default(),
-            r["vs_s0"].as_f64().unwrap_or_default()
+            r["vs_s0"].as_f64().unwrap_or_default(),
+            hooks
         ));
     }
     md

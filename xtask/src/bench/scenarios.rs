@@ -218,6 +218,17 @@ pub(super) fn scenario_specs(mock: &Mock, wasm: &Path) -> Result<Vec<Row>> {
         n
     };
     let (s1n, s2n, s3n, s4n) = (native(&s1), native(&s2), native(&s3), native(&s4));
+    // The floor of the native rows: a filter of the module's test build that holds the request
+    // headers until the body is complete (as ai-proxy and the balancer do there) and does
+    // nothing else.
+    let mut s0n = s0.clone();
+    s0n.runtime = switchyard::envoy::Runtime::Native;
+    s0n.native_module_dir = Some(crate::target_dir().join("native/test"));
+    s0n.native_filters
+        .push(switchyard::envoy::NativeFilter::switchyard(
+            "switchyard-test-hold",
+            json!({}),
+        ));
 
     let plain_body = chat_body("gpt-4o", false);
     Ok(vec![
@@ -264,6 +275,13 @@ pub(super) fn scenario_specs(mock: &Mock, wasm: &Path) -> Result<Vec<Row>> {
             s4,
             chat_body("auto", false),
             check_s4,
+        ),
+        (
+            "S0n",
+            "native filter holding headers for the body, no work",
+            s0n,
+            chat_body("gpt-4o", false),
+            check_plain,
         ),
         (
             "S1n",

@@ -639,7 +639,11 @@ impl ProxyRequest {
             return Ok(None);
         }
         let body = host.request_body(body_size).unwrap_or_default();
-        let facts = openai_edit::request_facts(&body, true)?;
+        // The balancer before this filter may have left the facts of the body it wrote.
+        let facts = match crate::body_memo::take(&body) {
+            Some(f) if f.model.is_some() => f,
+            _ => openai_edit::request_facts(&body, true)?,
+        };
         self.read_body = Some((body, facts.model_spans));
         Ok(Some(BodyFacts {
             model: facts.model,
