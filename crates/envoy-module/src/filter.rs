@@ -593,7 +593,12 @@ impl<'a> EnvoyFilter<'a> {
         if self.received_is_buffered(side) {
             return buffered;
         }
-        buffered + self.chunks(Self::kinds(side).0).len()
+        // SAFETY: plain call on a valid filter pointer (the received chunk's length, read
+        // without describing its slices).
+        let received = unsafe {
+            abi::envoy_dynamic_module_callback_http_get_body_size(self.ptr, Self::kinds(side).0)
+        };
+        buffered + received
     }
 
     /// Total bytes of the buffered body.

@@ -129,8 +129,9 @@ struct Plan {
     provider: Arc<Provider>,
     api: Api,
     translation: Translation,
-    /// Completion id and timestamp for translated answers that carry none.
-    id: String,
+    /// Completion id (written when an answer first needs it: passed-through answers carry
+    /// their own) and timestamp for translated answers that carry none.
+    id: CompletionId,
     created: u64,
     /// Embeddings: the client asked for base64 vectors.
     want_base64: bool,
@@ -163,11 +164,31 @@ impl Plan {
             client_wants_usage: self.client_wants_usage,
             ids: Ids {
                 model,
-                id: &self.id,
+                id: self.id.get(),
                 created: self.created,
                 echo: self.echo.as_ref(),
             },
         }
+    }
+}
+
+/// A completion id, drawn when the plan is made and written out the first time it is read.
+struct CompletionId {
+    n: u64,
+    responses: bool,
+    text: std::cell::OnceCell<String>,
+}
+
+impl CompletionId {
+    fn get(&self) -> &str {
+        self.text.get_or_init(|| {
+            let n = self.n;
+            if self.responses {
+                format!("resp_{n:016x}")
+            } else {
+                format!("chatcmpl-{n:016x}")
+            }
+        })
     }
 }
 
@@ -246,12 +267,11 @@ impl ProxyRequest {
     }
 
     /// A completion id from the instance's rng (`resp_…` for the Responses API).
-    fn fresh_id(&self, api: Api) -> String {
-        let n = self.rng.next_u64();
-        if api == Api::Responses {
-            format!("resp_{n:016x}")
-        } else {
-            format!("chatcmpl-{n:016x}")
+    fn fresh_id(&self, api: Api) -> CompletionId {
+        CompletionId {
+            n: self.rng.next_u64(),
+            responses: api == Api::Responses,
+            text: std::cell::OnceCell::new(),
         }
     }
 
