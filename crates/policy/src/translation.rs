@@ -776,7 +776,10 @@ pub fn upstream_headers(
         let path =
             t.translation
                 .upstream_path(provider, t.api, t.model, t.streaming, t.client_path)?;
-        edits.push((":path", Some(path)));
+        // A path the vendor shares with the client (e.g. `/v1/chat/completions`) stays as is.
+        if path != t.client_path {
+            edits.push((":path", Some(path)));
+        }
     }
     let version = || Some(claude_version(provider).to_string());
     match t.translation {
