@@ -144,7 +144,7 @@ fn module_hook_instructions(out: &Path) -> Option<u64> {
     )?;
     let sum: u64 = text
         .lines()
-        .filter(|l| l.contains("envoy_dynamic_module_on_http_filter_") && !l.contains("_config_"))
+        .filter(|l| is_stream_hook_total(l))
         .filter_map(|l| {
             l.split_whitespace()
                 .next()?
@@ -154,6 +154,23 @@ fn module_hook_instructions(out: &Path) -> Option<u64> {
         })
         .sum();
     (sum > 0).then_some(sum)
+}
+
+/// Whether an inclusive line of `callgrind_annotate` is a stream hook's own total: the function
+/// followed by its object (`[…/libswitchyard.so]`). Inlined pieces carry no object, and with
+/// sources found the same function may be listed once more under another spelling of its file
+/// path, also without one.
+fn is_stream_hook_total(line: &str) -> bool {
+    let Some(hook) = line
+        .find("envoy_dynamic_module_on_http_filter_")
+        .and_then(|at| line.get(at..))
+    else {
+        return false;
+    };
+    !hook.contains("_config_")
+        && hook
+            .split_once(' ')
+            .is_some_and(|(_, object)| object.starts_with('['))
 }
 
 /// The newest dump callgrind wrote next to `out`.
@@ -424,4 +441,24 @@ pub fn markdown(v: &Value) -> String {
         ));
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_stream_hook_total;
+
+    #[test]
+    fn only_each_hooks_own_total_counts() {
+        let so = "[/w/target/native/libswitchyard.so]";
+        for (line, counted) in [
+            (format!(" 3,089,738 (10.29%)  ???:envoy_dynamic_module_on_http_filter_request_body {so}"), true),
+            (format!("   944,251 ( 2.87%)  crates/envoy-module/src/hooks.rs:envoy_dynamic_module_on_http_filter_stream_complete {so}"), true),
+            ("   945,351 ( 2.87%)  /w/crates/envoy-module/src/hooks.rs:envoy_dynamic_module_on_http_filter_stream_complete".to_string(), false),
+            ("       600 ( 0.00%)  /rustc/x/library/core/src/option.rs:envoy_dynamic_module_on_http_filter_request_body".to_string(), false),
+            (format!("   239,236 ( 0.73%)  ???:envoy_dynamic_module_on_http_filter_config_scheduled {so}"), false),
+            (format!(" 1,000 ( 0.1%)  ???:0x0000000004d3a030 {so}"), false),
+        ] {
+            assert_eq!(is_stream_hook_total(&line), counted, "{line}");
+        }
+    }
 }
