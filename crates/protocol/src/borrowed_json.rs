@@ -336,7 +336,34 @@ pub(crate) fn write_json(out: &mut Vec<u8>, value: &Json<'_>) {
 /// A number as serde_json writes it (its `Display` is that text); writing to a `Vec` cannot
 /// fail.
 pub(crate) fn write_number(out: &mut Vec<u8>, n: &Number) {
-    let _ = write!(out, "{n}");
+    match n.as_u64() {
+        Some(u) => write_u64(out, u),
+        // serde_json's own writer (itoa, or the shortest float text): the `Display` text
+        // without going through `core::fmt`. Writing into a Vec cannot fail.
+        None => {
+            if serde_json::to_writer(&mut *out, n).is_err() {
+                let _ = write!(out, "{n}");
+            }
+        }
+    }
+}
+
+/// An unsigned integer in decimal, as serde_json writes it.
+pub(crate) fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        if let Some(d) = digits.get_mut(start) {
+            // `n % 10` is below 10: the cast keeps it whole.
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || start == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(start..).unwrap_or_default());
 }
 
 /// A JSON string literal, escaped as serde_json escapes it: `"`, `\\` and control characters
@@ -579,6 +606,31 @@ mod tests {
                 String::from_utf8(out).unwrap(),
                 serde_json::to_string(&s).unwrap()
             );
+        }
+    }
+
+    #[test]
+    fn numbers_are_written_as_serde_json_writes_them() {
+        let mut numbers: Vec<Number> =
+            [0u64, 1, 9, 10, 99, 100, 512, 4096, u64::MAX / 10, u64::MAX]
+                .into_iter()
+                .map(Number::from)
+                .collect();
+        numbers.extend([-1i64, i64::MIN, -512].into_iter().map(Number::from));
+        numbers.extend(
+            [0.7, 1.0, -0.0, 1e21, 1.5e-7, 123456.789, f64::MAX]
+                .into_iter()
+                .filter_map(Number::from_f64),
+        );
+        for n in numbers {
+            let mut out = Vec::new();
+            write_number(&mut out, &n);
+            assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
+            if let Some(u) = n.as_u64() {
+                let mut out = Vec::new();
+                write_u64(&mut out, u);
+                assert_eq!(String::from_utf8(out).unwrap(), u.to_string());
+            }
         }
     }
 

@@ -27,11 +27,10 @@ fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
-/// `s` as a JSON string literal, escaped as serde_json escapes it.
+/// `s` as a JSON string literal, escaped as serde_json escapes it (plain runs copied whole,
+/// not byte by byte: this writes every streamed text delta).
 fn write_json_string(out: &mut Vec<u8>, s: &str) {
-    if serde_json::to_writer(&mut *out, s).is_err() {
-        out.extend_from_slice(b"\"\"");
-    }
+    crate::borrowed_json::write_str(out, s);
 }
 
 fn chunk_head(id: &str, model: &str, created: u64) -> String {

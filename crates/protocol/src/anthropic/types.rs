@@ -423,23 +423,25 @@ impl ToolChoice<'_> {
 /// A non-streaming Messages response (or, with `type: "error"`, an error body).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct MessagesResponse {
+pub(crate) struct MessagesResponse<'a> {
     #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub id: Option<String>,
-    pub model: Option<String>,
-    pub content: Vec<ResponseBlock>,
-    pub stop_reason: Option<String>,
+    pub kind: Option<Cow<'a, str>>,
+    pub id: Option<Cow<'a, str>>,
+    pub model: Option<Cow<'a, str>>,
+    pub content: Vec<ResponseBlock<'a>>,
+    pub stop_reason: Option<Cow<'a, str>>,
     pub usage: Option<AnthropicUsage>,
     pub error: Option<ErrorObject>,
 }
 
-impl MessagesResponse {
+impl<'a> MessagesResponse<'a> {
     /// Read a response body as its `Deserialize` reads it. The usual shapes are taken from
     /// a borrowed tree (no buffering of the tagged blocks); anything the tree reader is not
     /// sure serde would read the same way (duplicate or mistyped members, an `error` object)
     /// is serde's, which also words the error.
-    pub(crate) fn from_body(body: &[u8]) -> Result<MessagesResponse, serde_json::Error> {
+    ///
+    /// Strings of the tree path borrow from `body` (serde's own are owned).
+    pub(crate) fn from_body(body: &'a [u8]) -> Result<MessagesResponse<'a>, serde_json::Error> {
         if let Some(resp) = crate::json_scan::parse_tree(body)
             .as_ref()
             .and_then(MessagesResponse::from_tree)
@@ -449,7 +451,7 @@ impl MessagesResponse {
         serde_json::from_slice(body)
     }
 
-    fn from_tree(tree: &Json<'_>) -> Option<MessagesResponse> {
+    fn from_tree(tree: &Json<'a>) -> Option<MessagesResponse<'a>> {
         let obj = unique(
             tree,
             &[
@@ -503,25 +505,25 @@ fn unique<'b, 'a>(tree: &'b Json<'a>, keys: &[&str]) -> Option<&'b Object<'a>> {
 
 /// An `Option<String>` member as serde reads it (absent or `null` is `None`); `None` when
 /// serde would refuse it.
-fn opt_string(obj: &Object<'_>, key: &str) -> Option<Option<String>> {
+fn opt_string<'a>(obj: &Object<'a>, key: &str) -> Option<Option<Cow<'a, str>>> {
     match crate::borrowed_json::lookup(obj, key) {
         None | Some(Json::Null) => Some(None),
-        Some(Json::Str(s)) => Some(Some(s.to_string())),
+        Some(Json::Str(s)) => Some(Some(s.clone())),
         Some(_) => None,
     }
 }
 
 /// A `#[serde(default)] String` member: absent is empty; `None` when serde would refuse it.
-fn default_string(obj: &Object<'_>, key: &str) -> Option<String> {
+fn default_string<'a>(obj: &Object<'a>, key: &str) -> Option<Cow<'a, str>> {
     match crate::borrowed_json::lookup(obj, key) {
-        None => Some(String::new()),
-        Some(Json::Str(s)) => Some(s.to_string()),
+        None => Some(Cow::Borrowed("")),
+        Some(Json::Str(s)) => Some(s.clone()),
         Some(_) => None,
     }
 }
 
-impl ResponseBlock {
-    fn from_tree(tree: &Json<'_>) -> Option<ResponseBlock> {
+impl<'a> ResponseBlock<'a> {
+    fn from_tree(tree: &Json<'a>) -> Option<ResponseBlock<'a>> {
         let obj = unique(tree, &["type", "text", "thinking", "id", "name", "input"])?;
         let Some(Json::Str(kind)) = crate::borrowed_json::lookup(obj, "type") else {
             return None;
@@ -571,20 +573,20 @@ impl AnthropicUsage {
 /// A content block of a response, or the `content_block` of `content_block_start`.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub(crate) enum ResponseBlock {
+pub(crate) enum ResponseBlock<'a> {
     Text {
         #[serde(default)]
-        text: String,
+        text: Cow<'a, str>,
     },
     Thinking {
         #[serde(default)]
-        thinking: String,
+        thinking: Cow<'a, str>,
     },
     ToolUse {
         #[serde(default)]
-        id: String,
+        id: Cow<'a, str>,
         #[serde(default)]
-        name: String,
+        name: Cow<'a, str>,
         #[serde(default)]
         input: Value,
     },
@@ -648,17 +650,17 @@ pub(crate) struct ErrorObject {
 /// One event of a Messages stream, dispatched on the `type` inside its data.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub(crate) enum StreamEvent {
+pub(crate) enum StreamEvent<'a> {
     MessageStart {
-        message: MessagesResponse,
+        message: MessagesResponse<'a>,
     },
     ContentBlockStart {
         index: u64,
-        content_block: ResponseBlock,
+        content_block: ResponseBlock<'a>,
     },
     ContentBlockDelta {
         index: u64,
-        delta: BlockDelta,
+        delta: BlockDelta<'a>,
     },
     ContentBlockStop {
         index: u64,
@@ -681,18 +683,18 @@ pub(crate) enum StreamEvent {
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub(crate) enum BlockDelta {
+pub(crate) enum BlockDelta<'a> {
     TextDelta {
         #[serde(default)]
-        text: String,
+        text: Cow<'a, str>,
     },
     ThinkingDelta {
         #[serde(default)]
-        thinking: String,
+        thinking: Cow<'a, str>,
     },
     InputJsonDelta {
         #[serde(default)]
-        partial_json: String,
+        partial_json: Cow<'a, str>,
     },
     /// `signature_delta`, `citations_delta`, and future types.
     #[serde(other)]

@@ -6,6 +6,7 @@ use crate::openai::{stream_error, ChunkWriter, DONE};
 use crate::sse::{SseEvent, SseParser};
 use crate::stream::{StreamConverter, Usage};
 use serde_json::json;
+use std::borrow::Cow;
 
 /// What an Anthropic content block (by its stream index) turned into on the OpenAI side.
 #[derive(Debug)]
@@ -62,6 +63,8 @@ pub struct MessagesStreamToChat {
     usage: Option<AnthropicUsage>,
     finish_sent: bool,
     state: State,
+    /// The events of one `push`, kept between calls (its buffer is reused).
+    events: Vec<SseEvent>,
 }
 
 impl MessagesStreamToChat {
@@ -78,6 +81,7 @@ impl MessagesStreamToChat {
             usage: None,
             finish_sent: false,
             state: State::Open,
+            events: Vec::new(),
         }
     }
 
@@ -196,7 +200,7 @@ impl MessagesStreamToChat {
         }
     }
 
-    fn block_delta(&mut self, index: u64, delta: BlockDelta, out: &mut Vec<u8>) {
+    fn block_delta(&mut self, index: u64, delta: BlockDelta<'_>, out: &mut Vec<u8>) {
         let Some(block) = find_block(&mut self.blocks, index) else {
             return;
         };
@@ -250,7 +254,7 @@ impl MessagesStreamToChat {
 /// [`StreamEvent::ContentBlockDelta`]; `None` for every other event and for any shape serde
 /// might read differently (duplicate, escaped or mistyped members), which then takes serde's
 /// path. One allocation-free pass over the event, and one over its `delta`.
-fn block_delta_event(data: &str) -> Option<(u64, BlockDelta)> {
+fn block_delta_event(data: &str) -> Option<(u64, BlockDelta<'_>)> {
     use crate::json_scan::{scan_members, Member};
     let raw = |m: &Member| m.span.clone().and_then(|r| data.get(r));
     let [kind, index, delta] = scan_members(data.as_bytes(), ["type", "index", "delta"])?;
@@ -279,16 +283,16 @@ fn block_delta_event(data: &str) -> Option<(u64, BlockDelta)> {
     }
     // A member serde reads as a `String`: absent is empty (`#[serde(default)]`); a string
     // without escapes is its text; anything else (escapes, other types) is serde's to read.
-    let string = |m: &Member| -> Option<String> {
+    let string = |m: &Member| -> Option<Cow<'_, str>> {
         let Some(span) = m.span.clone() else {
-            return Some(String::new());
+            return Some(Cow::Borrowed(""));
         };
         let quoted = delta.get(span)?;
         let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
         if inner.contains('\\') {
-            return serde_json::from_str::<String>(quoted).ok();
+            return serde_json::from_str::<String>(quoted).ok().map(Cow::Owned);
         }
-        Some(inner.to_owned())
+        Some(Cow::Borrowed(inner))
     };
     let delta = match delta.get(kind.span?)? {
         "\"text_delta\"" => BlockDelta::TextDelta {
@@ -318,10 +322,15 @@ fn tool_delta(writer: &mut ChunkWriter, out: &mut Vec<u8>, call: serde_json::Val
 
 impl StreamConverter for MessagesStreamToChat {
     fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for event in self.parser.push(chunk) {
+        // A chunk is about as long as the event it comes from plus its shared head: one
+        // buffer, rarely grown (growing it from empty was most of the cost of a text delta).
+        let mut out = Vec::with_capacity(chunk.len().saturating_mul(2).saturating_add(256));
+        let mut events = std::mem::take(&mut self.events);
+        self.parser.push_into(chunk, &mut events);
+        for event in events.drain(..) {
             self.on_event(&event, &mut out);
         }
+        self.events = events;
         out
     }
 
