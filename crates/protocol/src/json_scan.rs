@@ -359,23 +359,7 @@ impl<'a> Scanner<'a> {
         self.i += 1;
         let mut plain = true;
         loop {
-            // Eight bytes at a time while none is special (quote, backslash, control, non-ASCII).
-            while let Some(word) = self.b.get(self.i..self.i + 8) {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(word);
-                let x = u64::from_le_bytes(w);
-                let special = zero_byte(x ^ (ONES * u64::from(b'"')))
-                    | zero_byte(x ^ (ONES * u64::from(b'\\')))
-                    | (x.wrapping_sub(ONES * 0x20) & !x & HIGHS)
-                    | (x & HIGHS);
-                if special == 0 {
-                    self.i += 8;
-                } else {
-                    // The lowest flagged byte is a true one (borrows only run upwards).
-                    self.i += (special.trailing_zeros() / 8) as usize;
-                    break;
-                }
-            }
+            self.i = skip_plain(self.b, self.i);
             match self.next()? {
                 b'"' => return Some(plain),
                 b'\\' => {
@@ -415,6 +399,65 @@ impl<'a> Scanner<'a> {
             }
         }
     }
+}
+
+/// The index of the first byte at or after `i` that a string cannot take as it is (quote,
+/// backslash, control character, non-ASCII), or `b.len()` when there is none.
+#[cfg(target_arch = "x86_64")]
+fn skip_plain(b: &[u8], mut i: usize) -> usize {
+    use core::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // Sixteen bytes at a time (SSE2 is part of x86_64). One signed comparison flags both the
+    // control characters (0x00-0x1F) and the non-ASCII bytes (0x80-0xFF, negative as `i8`).
+    while let Some(chunk) = b.get(i..i.wrapping_add(16)) {
+        // SAFETY: `chunk` is 16 in-bounds bytes and `_mm_loadu_si128` reads exactly 16 bytes
+        // with no alignment requirement; the other intrinsics only compute on registers. All
+        // are SSE2, which every x86_64 target enables.
+        let mask = unsafe {
+            let x = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+            let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
+            let low_or_high = _mm_cmplt_epi8(x, _mm_set1_epi8(0x20));
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), low_or_high))
+        };
+        if mask != 0 {
+            return i + mask.trailing_zeros() as usize;
+        }
+        i += 16;
+    }
+    skip_plain_swar(b, i)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn skip_plain(b: &[u8], i: usize) -> usize {
+    skip_plain_swar(b, i)
+}
+
+/// [`skip_plain`] eight bytes at a time in a `u64`, then byte by byte.
+fn skip_plain_swar(b: &[u8], mut i: usize) -> usize {
+    while let Some(word) = b.get(i..i.wrapping_add(8)) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let x = u64::from_le_bytes(w);
+        let special = zero_byte(x ^ (ONES * u64::from(b'"')))
+            | zero_byte(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGHS)
+            | (x & HIGHS);
+        if special != 0 {
+            // The lowest flagged byte is a true one (borrows only run upwards).
+            return i + (special.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c) {
+            return i;
+        }
+        i += 1;
+    }
+    i.min(b.len())
 }
 
 /// The number `text` (already checked against the grammar) as serde reads it: plain integers
@@ -540,6 +583,124 @@ mod tests {
         let deep = |n: usize| format!(r#"{{"a":{}{}}}"#, "[".repeat(n), "]".repeat(n));
         assert!(spans(&deep(MAX_DEPTH - 1)).is_some());
         assert!(spans(&deep(MAX_DEPTH)).is_none());
+    }
+
+    /// The first byte a string cannot take as it is, one byte at a time: the reference for
+    /// [`skip_plain`] and [`skip_plain_swar`].
+    fn skip_plain_reference(b: &[u8], i: usize) -> usize {
+        (i..b.len())
+            .find(|&k| matches!(b[k], b'"' | b'\\' | 0..=0x1f | 0x80..=0xff))
+            .unwrap_or(b.len())
+    }
+
+    #[test]
+    fn skip_plain_stops_at_the_first_special_byte_at_every_offset() {
+        // Around the 8- and 16-byte steps: every length, start and position of the byte.
+        let specials = [b'"', b'\\', 0x00, 0x1f, 0x80, 0xc3, 0xff];
+        let plain = [b'a', b' ', 0x20, 0x21, 0x5b, 0x5d, 0x7e, 0x7f];
+        for len in 0..=40usize {
+            for start in 0..=len.min(17) {
+                for &fill in &plain {
+                    let mut b = vec![fill; len];
+                    let want = skip_plain_reference(&b, start);
+                    assert_eq!(want, len);
+                    assert_eq!(skip_plain(&b, start), want, "len {len} start {start}");
+                    assert_eq!(skip_plain_swar(&b, start), want, "len {len} start {start}");
+                    for at in start..len {
+                        for &special in &specials {
+                            b[at] = special;
+                            // A second special byte further on must not win.
+                            if let Some(later) = b.get_mut(at + 5) {
+                                *later = b'"';
+                            }
+                            let want = skip_plain_reference(&b, start);
+                            assert_eq!(want, at);
+                            assert_eq!(skip_plain(&b, start), want, "{b:?} from {start}");
+                            assert_eq!(skip_plain_swar(&b, start), want, "{b:?} from {start}");
+                            b.fill(fill);
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(skip_plain(b"abc", 7), 3);
+        assert_eq!(skip_plain_swar(b"abc", 7), 3);
+    }
+
+    #[test]
+    fn strings_with_a_special_byte_at_every_offset() {
+        // The string's text starts at a different alignment for each key length, and the body
+        // goes on past the string (so the 16-byte loads cross its closing quote) or ends there.
+        let insertions: [&[u8]; 14] = [
+            b"\\\"",
+            b"\\n",
+            b"\\u00e9",
+            b"\\uD83D\\uDE00",
+            b"\\x",
+            b"\x00",
+            b"\x1f",
+            b"\x7f",
+            "é".as_bytes(),
+            "漢".as_bytes(),
+            "😀".as_bytes(),
+            b"\xc3",
+            b"\xe6\xbc",
+            b"\xed\xa0\x80",
+        ];
+        for key in ["a", "model", "content"] {
+            for at in 0..=32usize {
+                for tail in 0..=20usize {
+                    for insertion in insertions {
+                        let mut body = format!(r#"{{"{key}":""#).into_bytes();
+                        body.extend(std::iter::repeat_n(b'x', at));
+                        body.extend_from_slice(insertion);
+                        body.extend(std::iter::repeat_n(b'y', tail));
+                        body.extend_from_slice(b"\"}");
+                        check_against_serde(&body);
+                        // Plain text and non-ASCII are accepted here; the rest is judged by
+                        // `check_against_serde` (or left to the general path).
+                        let plain_or_utf8 = std::str::from_utf8(insertion).is_ok_and(|t| {
+                            !t.contains(['"', '\\']) && !t.contains(|c: char| c < ' ')
+                        });
+                        if plain_or_utf8 {
+                            assert!(scan_object(&body, ["a"]).is_some(), "{body:?}");
+                            assert!(parse_tree(&body).is_some(), "{body:?}");
+                        }
+                        if insertion.first().is_some_and(|&c| c < 0x20) {
+                            assert!(scan_object(&body, ["a"]).is_none(), "{body:?}");
+                            assert!(parse_tree(&body).is_none(), "{body:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn non_ascii_straddling_a_load_is_read_whole() {
+        // A character whose bytes fall on both sides of an 8- or 16-byte step, valid or cut.
+        for at in 0..=34usize {
+            for ch in ["é", "漢", "😀"] {
+                let text = format!("{}{ch}{}", "x".repeat(at), "z".repeat(3));
+                let body = format!(r#"{{"content":"{text}"}}"#);
+                assert_eq!(
+                    parse_tree(body.as_bytes()),
+                    Some(Json::Object(vec![(
+                        "content".into(),
+                        Json::Str(text.into())
+                    )])),
+                    "{body}"
+                );
+                let [m] = scan_members(body.as_bytes(), ["content"]).unwrap();
+                assert_eq!(m.count, 1);
+                // Cut the character short: refused.
+                let mut cut = format!(r#"{{"content":"{}"#, "x".repeat(at)).into_bytes();
+                cut.extend_from_slice(&ch.as_bytes()[..ch.len() - 1]);
+                cut.extend_from_slice(b"zzz\"}");
+                assert!(scan_object(&cut, ["content"]).is_none(), "{cut:?}");
+                check_against_serde(&cut);
+            }
+        }
     }
 
     /// Random mutations of realistic bodies: whenever the fast path answers, serde agrees.
