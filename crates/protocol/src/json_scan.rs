@@ -353,29 +353,26 @@ impl<'a> Scanner<'a> {
         Some(())
     }
 
-    /// A string starting at the opening quote (checked by the caller); leaves `self.i` past the closing one. Answers
-    /// whether it had no escapes.
+    /// A string starting at the opening quote (checked by the caller); leaves `self.i` past
+    /// the closing one. Answers whether it had no escapes.
+    #[inline(always)]
     fn string(&mut self) -> Option<bool> {
-        self.i += 1;
+        // Most strings are plain bytes up to their closing quote: that much stays inline, the
+        // rest (escapes, non-ASCII, errors) is out of line.
+        let end = skip_plain(self.b, self.i + 1);
+        if self.b.get(end) == Some(&b'"') {
+            self.i = end + 1;
+            return Some(true);
+        }
+        self.i = end;
+        self.string_rest()
+    }
+
+    /// [`Scanner::string`] from the first byte that is not plain, `self.i`.
+    #[inline(never)]
+    fn string_rest(&mut self) -> Option<bool> {
         let mut plain = true;
         loop {
-            // Eight bytes at a time while none is special (quote, backslash, control, non-ASCII).
-            while let Some(word) = self.b.get(self.i..self.i + 8) {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(word);
-                let x = u64::from_le_bytes(w);
-                let special = zero_byte(x ^ (ONES * u64::from(b'"')))
-                    | zero_byte(x ^ (ONES * u64::from(b'\\')))
-                    | (x.wrapping_sub(ONES * 0x20) & !x & HIGHS)
-                    | (x & HIGHS);
-                if special == 0 {
-                    self.i += 8;
-                } else {
-                    // The lowest flagged byte is a true one (borrows only run upwards).
-                    self.i += (special.trailing_zeros() / 8) as usize;
-                    break;
-                }
-            }
             match self.next()? {
                 b'"' => return Some(plain),
                 b'\\' => {
@@ -400,21 +397,102 @@ impl<'a> Scanner<'a> {
                 }
                 c if c < 0x20 => return None,
                 c if c >= 0x80 => {
-                    let width = match c {
-                        0xC2..=0xDF => 2,
-                        0xE0..=0xEF => 3,
-                        0xF0..=0xF4 => 4,
-                        _ => return None,
-                    };
+                    // Every byte of a multi-byte character is non-ASCII: a run of them is
+                    // whole characters exactly when it is UTF-8. [`parse_tree`] checked the
+                    // whole body already.
                     let start = self.i - 1;
-                    let char_bytes = self.b.get(start..start + width)?;
-                    std::str::from_utf8(char_bytes).ok()?;
-                    self.i = start + width;
+                    let end = skip_non_ascii(self.b, self.i);
+                    if self.text.is_empty() {
+                        std::str::from_utf8(self.b.get(start..end)?).ok()?;
+                    }
+                    self.i = end;
                 }
                 _ => {}
             }
+            self.i = skip_plain(self.b, self.i);
         }
     }
+}
+
+/// The index of the first byte at or after `i` that a string cannot take as it is (quote,
+/// backslash, control character, non-ASCII), or `b.len()` when there is none.
+#[cfg(target_arch = "x86_64")]
+fn skip_plain(b: &[u8], mut i: usize) -> usize {
+    use core::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // Sixteen bytes at a time (SSE2 is part of x86_64). One signed comparison flags both the
+    // control characters (0x00-0x1F) and the non-ASCII bytes (0x80-0xFF, negative as `i8`).
+    while let Some(chunk) = b.get(i..i.wrapping_add(16)) {
+        // SAFETY: `chunk` is 16 in-bounds bytes and `_mm_loadu_si128` reads exactly 16 bytes
+        // with no alignment requirement; the other intrinsics only compute on registers. All
+        // are SSE2, which every x86_64 target enables.
+        let mask = unsafe {
+            let x = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+            let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
+            let low_or_high = _mm_cmplt_epi8(x, _mm_set1_epi8(0x20));
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), low_or_high))
+        };
+        if mask != 0 {
+            return i + mask.trailing_zeros() as usize;
+        }
+        i += 16;
+    }
+    skip_plain_swar(b, i)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn skip_plain(b: &[u8], i: usize) -> usize {
+    skip_plain_swar(b, i)
+}
+
+/// [`skip_plain`] eight bytes at a time in a `u64`, then byte by byte (on x86_64 only for a
+/// body's last bytes).
+#[cfg_attr(target_arch = "x86_64", cold, inline(never))]
+fn skip_plain_swar(b: &[u8], mut i: usize) -> usize {
+    while let Some(word) = b.get(i..i.wrapping_add(8)) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let x = u64::from_le_bytes(w);
+        let special = zero_byte(x ^ (ONES * u64::from(b'"')))
+            | zero_byte(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGHS)
+            | (x & HIGHS);
+        if special != 0 {
+            // The lowest flagged byte is a true one (borrows only run upwards).
+            return i + (special.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c) {
+            return i;
+        }
+        i += 1;
+    }
+    i.min(b.len())
+}
+
+/// The index of the first ASCII byte at or after `i`, or `b.len()` when there is none.
+fn skip_non_ascii(b: &[u8], mut i: usize) -> usize {
+    while let Some(word) = b.get(i..i.wrapping_add(8)) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let ascii = !u64::from_le_bytes(w) & HIGHS;
+        if ascii != 0 {
+            return i + (ascii.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c < 0x80 {
+            return i;
+        }
+        i += 1;
+    }
+    i.min(b.len())
 }
 
 /// The number `text` (already checked against the grammar) as serde reads it: plain integers
@@ -542,6 +620,158 @@ mod tests {
         assert!(spans(&deep(MAX_DEPTH)).is_none());
     }
 
+    /// The first byte a string cannot take as it is, one byte at a time: the reference for
+    /// [`skip_plain`] and [`skip_plain_swar`].
+    fn skip_plain_reference(b: &[u8], i: usize) -> usize {
+        (i..b.len())
+            .find(|&k| matches!(b[k], b'"' | b'\\' | 0..=0x1f | 0x80..=0xff))
+            .unwrap_or(b.len())
+    }
+
+    #[test]
+    fn skip_plain_stops_at_the_first_special_byte_at_every_offset() {
+        // Around the 8- and 16-byte steps: every length, start and position of the byte.
+        let specials = [b'"', b'\\', 0x00, 0x1f, 0x80, 0xc3, 0xff];
+        let plain = [b'a', b' ', 0x20, 0x21, 0x5b, 0x5d, 0x7e, 0x7f];
+        for len in 0..=40usize {
+            for start in 0..=len.min(17) {
+                for &fill in &plain {
+                    let mut b = vec![fill; len];
+                    let want = skip_plain_reference(&b, start);
+                    assert_eq!(want, len);
+                    assert_eq!(skip_plain(&b, start), want, "len {len} start {start}");
+                    assert_eq!(skip_plain_swar(&b, start), want, "len {len} start {start}");
+                    for at in start..len {
+                        for &special in &specials {
+                            b[at] = special;
+                            // A second special byte further on must not win.
+                            if let Some(later) = b.get_mut(at + 5) {
+                                *later = b'"';
+                            }
+                            let want = skip_plain_reference(&b, start);
+                            assert_eq!(want, at);
+                            assert_eq!(skip_plain(&b, start), want, "{b:?} from {start}");
+                            assert_eq!(skip_plain_swar(&b, start), want, "{b:?} from {start}");
+                            b.fill(fill);
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(skip_plain(b"abc", 7), 3);
+        assert_eq!(skip_plain_swar(b"abc", 7), 3);
+    }
+
+    #[test]
+    fn skip_non_ascii_stops_at_the_first_ascii_byte() {
+        for len in 0..=24usize {
+            for start in 0..=len {
+                for at in start..=len {
+                    let mut b = vec![0xe6u8; len];
+                    if let Some(c) = b.get_mut(at) {
+                        *c = b'a';
+                    }
+                    assert_eq!(skip_non_ascii(&b, start), at, "{b:?} from {start}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn runs_of_non_ascii_are_checked_whole() {
+        // Long runs of multi-byte characters with one byte spoiled at each place: refused by
+        // the member scan (which checks UTF-8 itself), and never accepted unlike serde.
+        let text = "漢字😀é".repeat(6);
+        for at in 0..text.len() {
+            for bad in [b'x', 0x80, 0xc3, 0xff] {
+                let mut body = br#"{"a":""#.to_vec();
+                body.extend_from_slice(text.as_bytes());
+                body.extend_from_slice(b"\"}");
+                body[6 + at] = bad;
+                check_against_serde(&body);
+                if std::str::from_utf8(&body).is_err() {
+                    assert!(scan_object(&body, ["a"]).is_none(), "{at} {bad}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strings_with_a_special_byte_at_every_offset() {
+        // The string's text starts at a different alignment for each key length, and the body
+        // goes on past the string (so the 16-byte loads cross its closing quote) or ends there.
+        let insertions: [&[u8]; 14] = [
+            b"\\\"",
+            b"\\n",
+            b"\\u00e9",
+            b"\\uD83D\\uDE00",
+            b"\\x",
+            b"\x00",
+            b"\x1f",
+            b"\x7f",
+            "é".as_bytes(),
+            "漢".as_bytes(),
+            "😀".as_bytes(),
+            b"\xc3",
+            b"\xe6\xbc",
+            b"\xed\xa0\x80",
+        ];
+        for key in ["a", "model", "content"] {
+            for at in 0..=32usize {
+                for tail in 0..=20usize {
+                    for insertion in insertions {
+                        let mut body = format!(r#"{{"{key}":""#).into_bytes();
+                        body.extend(std::iter::repeat_n(b'x', at));
+                        body.extend_from_slice(insertion);
+                        body.extend(std::iter::repeat_n(b'y', tail));
+                        body.extend_from_slice(b"\"}");
+                        check_against_serde(&body);
+                        // Plain text and non-ASCII are accepted here; the rest is judged by
+                        // `check_against_serde` (or left to the general path).
+                        let plain_or_utf8 = std::str::from_utf8(insertion).is_ok_and(|t| {
+                            !t.contains(['"', '\\']) && !t.contains(|c: char| c < ' ')
+                        });
+                        if plain_or_utf8 {
+                            assert!(scan_object(&body, ["a"]).is_some(), "{body:?}");
+                            assert!(parse_tree(&body).is_some(), "{body:?}");
+                        }
+                        if insertion.first().is_some_and(|&c| c < 0x20) {
+                            assert!(scan_object(&body, ["a"]).is_none(), "{body:?}");
+                            assert!(parse_tree(&body).is_none(), "{body:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn non_ascii_straddling_a_load_is_read_whole() {
+        // A character whose bytes fall on both sides of an 8- or 16-byte step, valid or cut.
+        for at in 0..=34usize {
+            for ch in ["é", "漢", "😀"] {
+                let text = format!("{}{ch}{}", "x".repeat(at), "z".repeat(3));
+                let body = format!(r#"{{"content":"{text}"}}"#);
+                assert_eq!(
+                    parse_tree(body.as_bytes()),
+                    Some(Json::Object(vec![(
+                        "content".into(),
+                        Json::Str(text.into())
+                    )])),
+                    "{body}"
+                );
+                let [m] = scan_members(body.as_bytes(), ["content"]).unwrap();
+                assert_eq!(m.count, 1);
+                // Cut the character short: refused.
+                let mut cut = format!(r#"{{"content":"{}"#, "x".repeat(at)).into_bytes();
+                cut.extend_from_slice(&ch.as_bytes()[..ch.len() - 1]);
+                cut.extend_from_slice(b"zzz\"}");
+                assert!(scan_object(&cut, ["content"]).is_none(), "{cut:?}");
+                check_against_serde(&cut);
+            }
+        }
+    }
+
     /// Random mutations of realistic bodies: whenever the fast path answers, serde agrees.
     #[test]
     fn mutations_agree_with_serde() {
@@ -605,6 +835,40 @@ mod tests {
             assert!(
                 e.to_string().contains("number out of range"),
                 "{shown:?}: {e}"
+            );
+        }
+    }
+
+    /// A quick timing of the scans on ASCII and on CJK text (`cargo test --release -p
+    /// switchyard-protocol --lib -- --ignored scan_timing --nocapture`).
+    #[test]
+    #[ignore]
+    fn scan_timing() {
+        for (name, unit) in [
+            ("ascii", "It routes requests. "),
+            ("cjk", "它路由请求并翻译协议。"),
+        ] {
+            let text = unit.repeat(1000 / unit.len());
+            let body = format!(
+                r#"{{"model":"m","messages":[{{"role":"user","content":"{text}"}},{{"role":"assistant","content":"{text}"}}],"temperature":0.7}}"#
+            );
+            let rounds = 200_000;
+            let t = std::time::Instant::now();
+            for _ in 0..rounds {
+                std::hint::black_box(scan_object(
+                    std::hint::black_box(body.as_bytes()),
+                    ["model"],
+                ));
+            }
+            let scan = t.elapsed() / rounds;
+            let t = std::time::Instant::now();
+            for _ in 0..rounds {
+                std::hint::black_box(parse_tree(std::hint::black_box(body.as_bytes())));
+            }
+            let tree = t.elapsed() / rounds;
+            println!(
+                "{name} ({} bytes): scan_object {scan:?}, parse_tree {tree:?}",
+                body.len()
             );
         }
     }

@@ -4,6 +4,7 @@
 
 use crate::anthropic::types::AnthropicUsage;
 use crate::json_field::KeyIn;
+use crate::json_scan::Member;
 use crate::sse::{SseEvent, SseParser};
 use crate::stream::Usage;
 use serde::de::{Deserialize, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -25,17 +26,84 @@ pub fn usage_from_object(usage: &Value) -> Option<Usage> {
 /// `usage` object's counts are read as they go by and the rest of the answer is skipped
 /// without allocating. Same answers as [`usage_from_object`] on the parsed `usage`.
 pub fn usage_from_body(body: &[u8]) -> Option<Usage> {
-    // One strict scan finds the `usage` value; only that value is parsed.
-    if let Some([usage]) = crate::json_scan::scan_object(body, ["usage"]) {
-        let [span] = usage.as_slice() else {
+    // One strict scan finds the `usage` value; only that value is read, without serde when it
+    // has the plain shape.
+    if let Some([usage]) = crate::json_scan::scan_members(body, ["usage"]) {
+        if usage.count != 1 {
             return None;
+        }
+        let value = body.get(usage.span?)?;
+        let fields = match usage_fields_fast(value) {
+            Some(fields) => fields,
+            None => serde_json::from_slice::<UsageFields>(value).ok()?,
         };
-        let value = body.get(span.clone())?;
-        return serde_json::from_slice::<UsageFields>(value)
-            .ok()?
-            .to_usage();
+        return fields.to_usage();
     }
     usage_from_body_general(body)
+}
+
+/// [`UsageFields`] of a `usage` value the strict scanner accepted ([`crate::json_scan`]), read
+/// without serde when it has the plain shape: an object with each key at most once and
+/// unescaped, whose counts are `null`, plain counts (`[0-9]{1,19}`) or values that are not
+/// numbers. `None` leaves the value to serde (other numbers may be out of `f64` range, which
+/// serde refuses, and repeated keys are each read by serde).
+fn usage_fields_fast(value: &[u8]) -> Option<UsageFields> {
+    if value.first() != Some(&b'{') {
+        return None;
+    }
+    let [prompt, completion, total, input, output, cache_read, cache_creation, details] =
+        crate::json_scan::scan_members(value, USAGE_KEYS)?;
+    let count = |m: Member| match m.count {
+        0 => Some(Count::Absent),
+        1 => count_fast(value.get(m.span?)?),
+        _ => None,
+    };
+    let cached = match details.count {
+        0 => Count::Absent,
+        1 => {
+            let details = value.get(details.span?)?;
+            match details.first()? {
+                b'{' => {
+                    let [cached] = crate::json_scan::scan_members(details, ["cached_tokens"])?;
+                    match cached.count {
+                        0 => Count::Absent,
+                        1 => count_fast(details.get(cached.span?)?)?,
+                        _ => return None,
+                    }
+                }
+                // Not an object: no cached count (a number only when serde reads it).
+                _ => count_fast(details).map(|_| Count::Absent)?,
+            }
+        }
+        _ => return None,
+    };
+    Some(UsageFields {
+        object: true,
+        prompt: count(prompt)?,
+        completion: count(completion)?,
+        total: count(total)?,
+        cached,
+        input: count(input)?,
+        output: count(output)?,
+        cache_read: count(cache_read)?,
+        cache_creation: count(cache_creation)?,
+    })
+}
+
+/// A scanned value as [`Count`] reads it; `None` for numbers other than plain counts (serde
+/// reads those: negative or fractional ones are `Other`, but some are out of range).
+fn count_fast(value: &[u8]) -> Option<Count> {
+    match value.first()? {
+        b'n' => Some(Count::Null),
+        b'"' | b't' | b'f' | b'[' | b'{' => Some(Count::Other),
+        _ => {
+            if value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let n = value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            Some(Count::Tokens(n))
+        }
+    }
 }
 
 /// [`usage_from_body`] for what the fast scan leaves.
@@ -171,7 +239,7 @@ impl<'de> Visitor<'de> for CountVisitor {
 
 /// The counts of a `usage` value, in either vendor's names; `object` is false when the value
 /// is not an object (no usage then). With duplicate keys the last one counts.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct UsageFields {
     object: bool,
     prompt: Count,
@@ -214,6 +282,19 @@ impl UsageFields {
     }
 }
 
+/// The keys of a `usage` object that [`UsageFields`] reads, in the order of its fields (the
+/// last holds `cached_tokens`).
+const USAGE_KEYS: [&str; 8] = [
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "prompt_tokens_details",
+];
+
 impl<'de> Deserialize<'de> for UsageFields {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(UsageVisitor)
@@ -233,17 +314,7 @@ impl<'de> Visitor<'de> for UsageVisitor {
             object: true,
             ..UsageFields::default()
         };
-        const KEYS: [&str; 8] = [
-            "prompt_tokens",
-            "completion_tokens",
-            "total_tokens",
-            "input_tokens",
-            "output_tokens",
-            "cache_read_input_tokens",
-            "cache_creation_input_tokens",
-            "prompt_tokens_details",
-        ];
-        while let Some(key) = map.next_key_seed(KeyIn(&KEYS))? {
+        while let Some(key) = map.next_key_seed(KeyIn(&USAGE_KEYS))? {
             let slot = match key {
                 Some(0) => &mut u.prompt,
                 Some(1) => &mut u.completion,
@@ -437,6 +508,72 @@ mod tests {
     }
 
     use super::*;
+
+    /// The serde-free reading of a `usage` value gives serde's [`UsageFields`] whenever it
+    /// answers, on fixtures and on random mutations of them; and it answers for the usual
+    /// shapes.
+    #[test]
+    fn fast_usage_fields_equal_serde_fields() {
+        let seeds: [&[u8]; 6] = [
+            br#"{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17,"prompt_tokens_details":{"cached_tokens":4,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}"#,
+            br#"{"input_tokens":10,"output_tokens":7,"cache_read_input_tokens":100,"cache_creation_input_tokens":null,"server_tool_use":{"web_search_requests":1}}"#,
+            br#"{"prompt_tokens":"3","completion_tokens":-2,"total_tokens":1.5,"prompt_tokens_details":[1]}"#,
+            br#"{"input_tokens":true,"output_tokens":[0],"prompt_tokens":{"a":1},"cache_read_input_tokens":"x"}"#,
+            br#"{"prompt_tokens":9999999999999999999,"completion_tokens":0,"prompt_tokens_details":null}"#,
+            br#"{}"#,
+        ];
+        let mut answered = 0;
+        for (k, seed) in seeds.iter().enumerate() {
+            let fast = usage_fields_fast(seed);
+            // Negative and fractional counts are serde's to read (the third seed).
+            assert_eq!(fast.is_some(), k != 2, "{k}");
+            let serde = serde_json::from_slice::<UsageFields>(seed).unwrap();
+            assert_eq!(fast.unwrap_or_else(|| serde.clone()), serde, "{k}");
+        }
+        let alphabet = b"{}[]\":,\\ .-+eE0159tfnu_\x00\x80\xc3";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..30_000 {
+            let mut usage = seeds[round % seeds.len()].to_vec();
+            for _ in 0..(1 + rand() % 3) {
+                let at = (rand() as usize) % (usage.len() + 1);
+                let byte = alphabet[(rand() as usize) % alphabet.len()];
+                match rand() % 3 {
+                    0 if at < usage.len() => usage[at] = byte,
+                    1 if at < usage.len() => {
+                        usage.remove(at);
+                    }
+                    _ => usage.insert(at, byte),
+                }
+            }
+            let mut body = br#"{"id":"x","usage":"#.to_vec();
+            body.extend_from_slice(&usage);
+            body.push(b'}');
+            let shown = String::from_utf8_lossy(&body);
+            assert_eq!(
+                usage_from_body(&body),
+                usage_from_body_general(&body),
+                "{shown}"
+            );
+            // The fast reading only ever sees values the strict scan accepted.
+            let Some([m]) = crate::json_scan::scan_members(&body, ["usage"]) else {
+                continue;
+            };
+            let value = &body[m.span.unwrap()];
+            if let Some(fast) = usage_fields_fast(value) {
+                answered += 1;
+                let serde = serde_json::from_slice::<UsageFields>(value);
+                assert_eq!(Some(&fast), serde.as_ref().ok(), "{shown}");
+            }
+        }
+        // Most mutations keep a plain shape: the comparison above is not vacuous.
+        assert!(answered > 5_000, "{answered}");
+    }
 
     #[test]
     fn body_usage_only_from_an_object_with_a_usage_object() {
