@@ -23,7 +23,15 @@ pub struct SseParser {
     event: Option<String>,
     data: String,
     has_data: bool,
+    /// Strings of events handed back with [`SseParser::recycle`], reused for the next events'
+    /// names and data (a stream of short events then allocates nothing per event).
+    spare: Vec<String>,
 }
+
+/// Strings kept for reuse, and the largest capacity kept (one huge event must not pin its
+/// buffer for the rest of the stream).
+const MAX_SPARE: usize = 16;
+const MAX_SPARE_CAPACITY: usize = 64 * 1024;
 
 /// Longest line kept while waiting for its end; a longer one is a broken stream, dropped so a
 /// hostile upstream cannot grow memory without bound.
@@ -73,6 +81,19 @@ impl SseParser {
         }
     }
 
+    /// Take back events `push_into` produced (emptying `events`): their strings serve the
+    /// next events.
+    pub fn recycle(&mut self, events: &mut Vec<SseEvent>) {
+        for e in events.drain(..) {
+            for mut text in e.event.into_iter().chain([e.data]) {
+                if self.spare.len() < MAX_SPARE && text.capacity() <= MAX_SPARE_CAPACITY {
+                    text.clear();
+                    self.spare.push(text);
+                }
+            }
+        }
+    }
+
     /// Parse `chunk` and return the completed events.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
         let mut out = Vec::new();
@@ -116,7 +137,13 @@ impl SseParser {
                 self.has_data = true;
             }
             b"event" => {
-                let mut name = String::with_capacity(value.len());
+                let mut name = match self.event.take() {
+                    Some(mut old) => {
+                        old.clear();
+                        old
+                    }
+                    None => self.spare.pop().unwrap_or_default(),
+                };
                 push_lossy(&mut name, value);
                 self.event = Some(name);
             }
@@ -130,9 +157,10 @@ impl SseParser {
             return;
         }
         self.has_data = false;
+        let next = self.spare.pop().unwrap_or_default();
         out.push(SseEvent {
             event,
-            data: std::mem::take(&mut self.data),
+            data: std::mem::replace(&mut self.data, next),
         });
     }
 }
@@ -189,7 +217,27 @@ pub fn write_event(out: &mut Vec<u8>, event: Option<&str>, data: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::line_end;
+    use super::{line_end, SseEvent, SseParser};
+
+    /// Recycled strings come back empty: the events after a recycle read as without one,
+    /// at every split of the stream.
+    #[test]
+    fn recycled_strings_do_not_leak_into_later_events() {
+        let wire: &[u8] = b"event: message_start\ndata: {\"a\":1}\n\ndata: x\ndata: y\n\n: c\nevent: e\ndata: long long long long\n\ndata: z\n\n";
+        let whole = parse_all(&[wire]);
+        for split in 0..=wire.len() {
+            let mut p = SseParser::new();
+            let mut got = Vec::new();
+            let mut events = Vec::new();
+            for piece in [&wire[..split], &wire[split..]] {
+                p.push_into(piece, &mut events);
+                got.extend(events.iter().cloned());
+                p.recycle(&mut events);
+                assert!(events.is_empty());
+            }
+            assert_eq!(got, whole, "split at {split}");
+        }
+    }
 
     #[test]
     fn line_end_finds_the_first_line_break_at_every_offset() {

@@ -91,12 +91,16 @@ impl MessagesStreamToChat {
         }
         // Most events of an answer are text deltas: read those from a borrowed tree rather
         // than through serde's buffering of a tagged enum.
-        if let Some((index, delta)) = block_delta_event(&event.data) {
-            self.block_delta(index, delta, out);
-            return;
-        }
-        let Ok(parsed) = serde_json::from_str::<StreamEvent>(&event.data) else {
-            return;
+        let parsed = match fast_event(&event.data) {
+            Some(Fast::Delta(index, delta)) => {
+                self.block_delta(index, delta, out);
+                return;
+            }
+            Some(Fast::Plain(e)) => e,
+            None => match serde_json::from_str::<StreamEvent>(&event.data) {
+                Ok(e) => e,
+                Err(_) => return,
+            },
         };
         match parsed {
             StreamEvent::MessageStart { message } => {
@@ -254,21 +258,36 @@ impl MessagesStreamToChat {
 /// [`StreamEvent::ContentBlockDelta`]; `None` for every other event and for any shape serde
 /// might read differently (duplicate, escaped or mistyped members), which then takes serde's
 /// path. One allocation-free pass over the event, and one over its `delta`.
-fn block_delta_event(data: &str) -> Option<(u64, BlockDelta<'_>)> {
+fn fast_event(data: &str) -> Option<Fast<'_>> {
     use crate::json_scan::{scan_members, Member};
     let raw = |m: &Member| m.span.clone().and_then(|r| data.get(r));
     let [kind, index, delta] = scan_members(data.as_bytes(), ["type", "index", "delta"])?;
-    if [&kind, &index, &delta].iter().any(|m| m.count != 1) {
+    if kind.count != 1 {
         return None;
     }
-    if raw(&kind)? != "\"content_block_delta\"" {
+    // A plain index, as serde reads it into a `u64`.
+    let plain_index = |m: &Member| -> Option<u64> {
+        let index = raw(m).filter(|_| m.count == 1)?;
+        if index.len() > 19 || !index.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        index.parse::<u64>().ok()
+    };
+    // Events without content: serde ignores members other than those it reads.
+    match raw(&kind)? {
+        "\"content_block_delta\"" => {}
+        "\"ping\"" => return Some(Fast::Plain(StreamEvent::Ping)),
+        "\"message_stop\"" => return Some(Fast::Plain(StreamEvent::MessageStop)),
+        "\"content_block_stop\"" => {
+            let index = plain_index(&index)?;
+            return Some(Fast::Plain(StreamEvent::ContentBlockStop { index }));
+        }
+        _ => return None,
+    }
+    if delta.count != 1 {
         return None;
     }
-    let index = raw(&index)?;
-    if index.len() > 19 || !index.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let index = index.parse::<u64>().ok()?;
+    let index = plain_index(&index)?;
     let delta = data.get(delta.span?)?;
     let [kind, text, thinking, partial] = scan_members(
         delta.as_bytes(),
@@ -309,7 +328,15 @@ fn block_delta_event(data: &str) -> Option<(u64, BlockDelta<'_>)> {
         t if t.starts_with('"') && !t.contains('\\') => BlockDelta::Other,
         _ => return None,
     };
-    Some((index, delta))
+    Some(Fast::Delta(index, delta))
+}
+
+/// An event [`fast_event`] read without serde.
+enum Fast<'a> {
+    /// A `content_block_delta` (most events of an answer).
+    Delta(u64, BlockDelta<'a>),
+    /// An event without content (`ping`, `message_stop`, `content_block_stop`).
+    Plain(StreamEvent<'a>),
 }
 
 fn find_block(blocks: &mut [(u64, Block)], index: u64) -> Option<&mut Block> {
@@ -327,9 +354,10 @@ impl StreamConverter for MessagesStreamToChat {
         let mut out = Vec::with_capacity(chunk.len().saturating_mul(2).saturating_add(256));
         let mut events = std::mem::take(&mut self.events);
         self.parser.push_into(chunk, &mut events);
-        for event in events.drain(..) {
-            self.on_event(&event, &mut out);
+        for event in &events {
+            self.on_event(event, &mut out);
         }
+        self.parser.recycle(&mut events);
         self.events = events;
         out
     }
@@ -395,20 +423,44 @@ mod tests {
             // Escaped names: serde's to read (the fast path declines them).
             r#"{"type":"content\u005fblock_delta","index":0,"delta":{"type":"text_delta","text":"a"}}"#,
             r#"{"type":"content_block_delta","index":0,"delta":{"type":"text\u005fdelta","text":"a"}}"#,
+            // Events without content.
+            r#"{"type":"ping","extra":{"a":[1]}}"#,
+            r#"{"type":"message_stop"}"#,
+            r#"{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":3}}"#,
+            r#"{"type":"content_block_stop","index":12,"x":null}"#,
+            r#"{"type":"content_block_stop"}"#,
+            r#"{"type":"content_block_stop","index":"1"}"#,
+            r#"{"type":"content_block_stop","index":1,"index":2}"#,
+            r#"{"type":"content_block_stop","index":-1}"#,
+            r#"{"type":"ping","type":"ping"}"#,
+            r#"{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":3}}}"#,
         ];
         for data in events {
-            let serde = match serde_json::from_str::<StreamEvent>(data) {
-                Ok(StreamEvent::ContentBlockDelta { index, delta }) => Some((index, delta)),
-                _ => None,
-            };
+            let serde = serde_json::from_str::<StreamEvent>(data).ok();
             // Declining (`None`) is always safe: serde reads the event as it always did.
-            if let Some(fast) = block_delta_event(data) {
-                assert_eq!(format!("{:?}", Some(fast)), format!("{serde:?}"), "{data}");
+            match fast_event(data) {
+                Some(Fast::Delta(index, delta)) => assert_eq!(
+                    format!(
+                        "{:?}",
+                        Some(StreamEvent::ContentBlockDelta { index, delta })
+                    ),
+                    format!("{serde:?}"),
+                    "{data}"
+                ),
+                Some(Fast::Plain(e)) => {
+                    assert_eq!(format!("{:?}", Some(e)), format!("{serde:?}"), "{data}")
+                }
+                None => {}
             }
         }
         // The shapes vendors send are taken by the fast path.
-        for data in events.iter().take(5).chain(events.get(16)) {
-            assert!(block_delta_event(data).is_some(), "declined {data}");
+        let taken = events.iter().take(5).chain(events.get(16)).chain(
+            events
+                .iter()
+                .filter(|e| e.contains("\"ping\",\"extra") || e.contains("message_stop")),
+        );
+        for data in taken.chain([&r#"{"type":"content_block_stop","index":12,"x":null}"#]) {
+            assert!(fast_event(data).is_some(), "declined {data}");
         }
     }
 
