@@ -68,36 +68,65 @@ fn scan_members_with(
         i: 0,
     };
     s.ws();
-    s.eat(b'{')?;
-    s.ws();
-    if s.peek()? == b'}' {
-        s.i += 1;
-    } else {
-        loop {
-            let key = s.key()?;
-            let slot = match key {
-                Key::Plain(k) => keys.iter().position(|want| want.as_bytes() == k),
-                // Its decoded text could be one of `keys`: leave it to the general path.
-                Key::Escaped => return None,
-            };
-            s.ws();
-            s.eat(b':')?;
-            s.ws();
-            let start = s.i;
-            s.value(1)?;
-            if let Some(slot) = slot {
-                found(slot, start..s.i);
-            }
-            s.ws();
-            match s.next()? {
-                b',' => s.ws(),
-                b'}' => break,
-                _ => return None,
-            }
+    s.members(keys, |s, slot| {
+        let start = s.i;
+        s.value(1)?;
+        if let Some(slot) = slot {
+            found(slot, start..s.i);
         }
-    }
+        Some(())
+    })?;
     s.ws();
     (s.i == body.len()).then_some(())
+}
+
+/// [`scan_members`] of an object and, in the same pass, of the object value of its member
+/// `keys[nested]` (its own `inner_keys`; spans are ranges of `body`): for small objects read
+/// many times whose payload sits one level down (stream deltas), checked once instead of
+/// twice. The inner answer is that of the last `keys[nested]` member, all empty when that is
+/// not an object.
+pub fn scan_members_nested<const N: usize, const M: usize>(
+    body: &[u8],
+    keys: [&str; N],
+    nested: usize,
+    inner_keys: [&str; M],
+) -> Option<([Member; N], [Member; M])> {
+    let mut outer: [Member; N] = std::array::from_fn(|_| Member::default());
+    let mut inner: [Member; M] = std::array::from_fn(|_| Member::default());
+    let mut s = Scanner {
+        b: body,
+        text: "",
+        i: 0,
+    };
+    s.ws();
+    s.members(&keys, |s, slot| {
+        let start = s.i;
+        if slot == Some(nested) {
+            inner = std::array::from_fn(|_| Member::default());
+            if s.peek()? == b'{' {
+                s.members(&inner_keys, |s, k| {
+                    let at = s.i;
+                    s.value(2)?;
+                    if let Some(m) = k.and_then(|k| inner.get_mut(k)) {
+                        m.span = Some(at..s.i);
+                        m.count += 1;
+                    }
+                    Some(())
+                })?;
+            } else {
+                s.value(1)?;
+            }
+        } else {
+            s.value(1)?;
+        }
+        if let Some(m) = slot.and_then(|k| outer.get_mut(k)) {
+            m.span = Some(start..s.i);
+            m.count += 1;
+        }
+        Some(())
+    })?;
+    s.ws();
+    (s.i == body.len()).then_some((outer, inner))
 }
 
 /// `body` (any JSON value) as a [`Json`] tree, strings without escapes borrowed from it: the
@@ -130,6 +159,39 @@ struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
+    /// The object at `self.i`: each member's key matched against `keys` (its index, or `None`),
+    /// then `value(self, slot)` reads the member's value (leaving `self.i` past it). Leaves
+    /// `self.i` past the closing brace. Escaped keys are left to the general path (`None`):
+    /// their decoded text could be one of `keys`.
+    fn members(
+        &mut self,
+        keys: &[&str],
+        mut value: impl FnMut(&mut Self, Option<usize>) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(b'{')?;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            let slot = match self.key()? {
+                Key::Plain(k) => keys.iter().position(|want| want.as_bytes() == k),
+                Key::Escaped => return None,
+            };
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            value(self, slot)?;
+            self.ws();
+            match self.next()? {
+                b',' => self.ws(),
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -514,6 +576,44 @@ fn zero_byte(x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The nested scan answers what a scan of the object and then of its member's value
+    /// answer (spans moved into the outer body), and refuses what either refuses.
+    #[test]
+    fn nested_members_match_two_scans() {
+        let bodies = [
+            r#"{"type":"d","index":0,"delta":{"type":"t","text":"a b"}}"#,
+            r#" { "delta" : { "text" : "x" , "type" : "t" , "text" : "y" } , "type" : 1 } "#,
+            r#"{"delta":{"type":"t"},"delta":{"text":"z"}}"#,
+            r#"{"delta":"not an object","type":"t"}"#,
+            r#"{"delta":{"type":[1,{"a":"b"}],"other":{"text":"deep"}}}"#,
+            r#"{"delta":{"type":"t","text":"\u00e9"}}"#,
+            r#"{"delta":{"type":"t",}}"#,
+            r#"{"delta":{"t\u0065xt":"x"}}"#,
+            r#"{"delta":{}}"#,
+            r#"{"delta":{"text":"x"}} trailing"#,
+            r#"{}"#,
+        ];
+        for body in bodies {
+            let b = body.as_bytes();
+            let nested = scan_members_nested(b, ["type", "index", "delta"], 2, ["type", "text"]);
+            let outer = scan_members(b, ["type", "index", "delta"]);
+            let two = outer.and_then(|o| {
+                let inner = match o[2].span.clone() {
+                    Some(r) if b.get(r.start) == Some(&b'{') => {
+                        let shift = |m: Member| Member {
+                            span: m.span.map(|s| s.start + r.start..s.end + r.start),
+                            count: m.count,
+                        };
+                        scan_members(b.get(r.clone())?, ["type", "text"])?.map(shift)
+                    }
+                    _ => Default::default(),
+                };
+                Some((o, inner))
+            });
+            assert_eq!(nested, two, "{body}");
+        }
+    }
     use serde_json::Value;
 
     fn spans(body: &str) -> Option<Vec<Range<usize>>> {

@@ -259,9 +259,15 @@ impl MessagesStreamToChat {
 /// might read differently (duplicate, escaped or mistyped members), which then takes serde's
 /// path. One allocation-free pass over the event, and one over its `delta`.
 fn fast_event(data: &str) -> Option<Fast<'_>> {
-    use crate::json_scan::{scan_members, Member};
+    use crate::json_scan::{scan_members_nested, Member};
     let raw = |m: &Member| m.span.clone().and_then(|r| data.get(r));
-    let [kind, index, delta] = scan_members(data.as_bytes(), ["type", "index", "delta"])?;
+    // One pass reads the event and its `delta` object (spans are ranges of `data`).
+    let ([kind, index, delta], [delta_kind, text, thinking, partial]) = scan_members_nested(
+        data.as_bytes(),
+        ["type", "index", "delta"],
+        2,
+        ["type", "text", "thinking", "partial_json"],
+    )?;
     if kind.count != 1 {
         return None;
     }
@@ -288,11 +294,7 @@ fn fast_event(data: &str) -> Option<Fast<'_>> {
         return None;
     }
     let index = plain_index(&index)?;
-    let delta = data.get(delta.span?)?;
-    let [kind, text, thinking, partial] = scan_members(
-        delta.as_bytes(),
-        ["type", "text", "thinking", "partial_json"],
-    )?;
+    let kind = delta_kind;
     if [&kind, &text, &thinking, &partial]
         .iter()
         .any(|m| m.count > 1)
@@ -306,14 +308,14 @@ fn fast_event(data: &str) -> Option<Fast<'_>> {
         let Some(span) = m.span.clone() else {
             return Some(Cow::Borrowed(""));
         };
-        let quoted = delta.get(span)?;
+        let quoted = data.get(span)?;
         let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
         if inner.contains('\\') {
             return serde_json::from_str::<String>(quoted).ok().map(Cow::Owned);
         }
         Some(Cow::Borrowed(inner))
     };
-    let delta = match delta.get(kind.span?)? {
+    let delta = match data.get(kind.span?)? {
         "\"text_delta\"" => BlockDelta::TextDelta {
             text: string(&text)?,
         },
