@@ -169,7 +169,9 @@ pub(super) fn markdown(r: &Value) -> String {
         s.push('\n');
     }
     if let Some(rows) = r["targets"].as_array().filter(|t| !t.is_empty()) {
-        s.push_str("Targets (issue #10 for the Wasm plugins, issue #17 for the native module):\n\n");
+        s.push_str(
+            "Targets (issue #10 for the Wasm plugins, issue #17 for the native module):\n\n",
+        );
         s.push_str("| target | measured | limit | met |\n| --- | --- | --- | --- |\n");
         for t in rows {
             let higher = t["higher_is_better"].as_bool().unwrap_or(false);
