@@ -32,3 +32,22 @@ pub use openai_to_anthropic::{
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod fixture_tests;
+
+/// The Anthropic answers of the response fixtures (`*.in.json`), as `(path, bytes)`: the
+/// inputs the readers and writers of Claude answers are checked against serde on.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn response_fixture_bodies() -> Vec<(String, Vec<u8>)> {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/anthropic/openai_to_anthropic/response"
+    );
+    let bodies: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".in.json"))
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    assert!(bodies.len() >= 8, "fixtures not found in {dir}");
+    bodies
+}

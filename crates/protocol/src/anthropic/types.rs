@@ -825,17 +825,7 @@ mod tests {
     /// responses Anthropic sends (every response fixture).
     #[test]
     fn response_tree_reader_reads_what_serde_reads() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/testdata/anthropic/openai_to_anthropic/response"
-        );
-        let mut bodies: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.to_string_lossy().ends_with(".in.json"))
-            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
-            .collect();
-        assert!(bodies.len() >= 8, "fixtures not found in {dir}");
+        let mut bodies = crate::anthropic::response_fixture_bodies();
         let taken: Vec<String> = bodies
             .iter()
             .filter(|(_, b)| {

@@ -307,17 +307,7 @@ mod tests {
     /// nested tool inputs, big counts, no usage).
     #[test]
     fn completion_writer_matches_serde_on_every_fixture() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/testdata/anthropic/openai_to_anthropic/response"
-        );
-        let mut bodies: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.to_string_lossy().ends_with(".in.json"))
-            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
-            .collect();
-        assert!(bodies.len() >= 8, "fixtures not found in {dir}");
+        let mut bodies = crate::anthropic::response_fixture_bodies();
         for odd in [
             r#"{"id":"m\u00e9\"x","model":"c\\1","content":[{"type":"text","text":"a\n\u0001\t"},{"type":"text","text":"b"},{"type":"thinking","thinking":"t1"},{"type":"thinking","thinking":""}],"stop_reason":"max_tokens","usage":{"input_tokens":18446744073709551615,"output_tokens":0,"cache_read_input_tokens":7}}"#,
             r#"{"content":[{"type":"tool_use","id":"t\"1","name":"f","input":{"z":[1,2.5,-3,{"b":null,"a":"\u2028"}],"a":true}},{"type":"tool_use","id":"t2","name":"g"}]}"#,
