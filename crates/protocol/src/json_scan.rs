@@ -43,15 +43,22 @@ pub struct Member {
     pub count: usize,
 }
 
+impl Member {
+    /// One more value of this key (when it is one of the keys asked for) at `span`.
+    fn note(member: Option<&mut Member>, span: Range<usize>) {
+        if let Some(m) = member {
+            m.span = Some(span);
+            m.count += 1;
+        }
+    }
+}
+
 /// [`scan_object`] that keeps only the last value of each key and how often it appeared, and
 /// allocates nothing: for small objects read many times (stream events).
 pub fn scan_members<const N: usize>(body: &[u8], keys: [&str; N]) -> Option<[Member; N]> {
     let mut members: [Member; N] = std::array::from_fn(|_| Member::default());
     scan_members_with(body, &keys, |k, span| {
-        if let Some(m) = members.get_mut(k) {
-            m.span = Some(span);
-            m.count += 1;
-        }
+        Member::note(members.get_mut(k), span)
     })?;
     Some(members)
 }
@@ -102,27 +109,20 @@ pub fn scan_members_nested<const N: usize, const M: usize>(
     s.members(&keys, |s, slot| {
         let start = s.i;
         if slot == Some(nested) {
+            // The last occurrence's members count.
             inner = std::array::from_fn(|_| Member::default());
-            if s.peek()? == b'{' {
-                s.members(&inner_keys, |s, k| {
-                    let at = s.i;
-                    s.value(2)?;
-                    if let Some(m) = k.and_then(|k| inner.get_mut(k)) {
-                        m.span = Some(at..s.i);
-                        m.count += 1;
-                    }
-                    Some(())
-                })?;
-            } else {
-                s.value(1)?;
-            }
+        }
+        if slot == Some(nested) && s.peek()? == b'{' {
+            s.members(&inner_keys, |s, k| {
+                let at = s.i;
+                s.value(2)?;
+                Member::note(k.and_then(|k| inner.get_mut(k)), at..s.i);
+                Some(())
+            })?;
         } else {
             s.value(1)?;
         }
-        if let Some(m) = slot.and_then(|k| outer.get_mut(k)) {
-            m.span = Some(start..s.i);
-            m.count += 1;
-        }
+        Member::note(slot.and_then(|k| outer.get_mut(k)), start..s.i);
         Some(())
     })?;
     s.ws();
