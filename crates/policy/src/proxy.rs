@@ -238,7 +238,13 @@ impl Provider {
                     api.openai_suffix()
                 )
             }
-            _ => format!("{}{}", e.base, api.openai_suffix()),
+            _ => {
+                let suffix = api.openai_suffix();
+                let mut path = String::with_capacity(e.base.len() + suffix.len());
+                path.push_str(&e.base);
+                path.push_str(suffix);
+                path
+            }
         };
         if let Some(q) = &e.query {
             if !path.contains('?') {
@@ -252,7 +258,12 @@ impl Provider {
     /// Header name and value carrying `token` upstream.
     pub fn auth_header(&self, token: &str) -> (&'static str, String) {
         match self.spec.auth {
-            Auth::Bearer => ("authorization", format!("Bearer {token}")),
+            Auth::Bearer => {
+                let mut value = String::with_capacity(7 + token.len());
+                value.push_str("Bearer ");
+                value.push_str(token);
+                ("authorization", value)
+            }
             Auth::Header(name) => (name, token.to_string()),
         }
     }

@@ -16,10 +16,11 @@ use switchyard_envoy_module::{declare_module, ConfigContext, FilterFactory};
 /// allocations, and glibc spent about twice the instructions per allocation and free (README,
 /// "Native module: where the instructions went"). Envoy never frees what the module allocated,
 /// nor the reverse (the ABI copies across), so the two allocators never meet. Local-dynamic
-/// TLS because Envoy loads the module with `dlopen`.
+/// TLS because Envoy loads the module with `dlopen`. How it is called: [`alloc`].
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: alloc::MiMalloc = alloc::MiMalloc;
 
+mod alloc;
 mod counters;
 mod filters;
 mod host;

@@ -182,14 +182,22 @@ struct CompletionId {
 impl CompletionId {
     fn get(&self) -> &str {
         self.text.get_or_init(|| {
-            let n = self.n;
-            if self.responses {
-                format!("resp_{n:016x}")
-            } else {
-                format!("chatcmpl-{n:016x}")
-            }
+            let prefix = if self.responses { "resp_" } else { "chatcmpl-" };
+            prefixed_hex(prefix, self.n)
         })
     }
+}
+
+/// `prefix` then `n` as sixteen lower-case hex digits (what `format!("{prefix}{n:016x}")`
+/// writes, without the formatting machinery: this runs for every answer).
+fn prefixed_hex(prefix: &str, n: u64) -> String {
+    let mut out = String::with_capacity(prefix.len() + 16);
+    out.push_str(prefix);
+    for shift in (0..16).rev() {
+        let digit = ((n >> (shift * 4)) & 0xf) as u32;
+        out.push(char::from_digit(digit, 16).unwrap_or('0'));
+    }
+    out
 }
 
 /// One request through ai-proxy.
@@ -1051,5 +1059,27 @@ impl ProxyRequest {
                 Kind::Histogram => host.record(metric, labels, value),
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefixed_hex;
+
+    #[test]
+    fn prefixed_hex_writes_what_format_writes() {
+        let mut n = 0x9e37_79b9_7f4a_7c15u64;
+        for fixed in [0, 1, 0xf, 0x10, 0xdead_beef, u64::MAX] {
+            assert_eq!(
+                prefixed_hex("chatcmpl-", fixed),
+                format!("chatcmpl-{fixed:016x}")
+            );
+        }
+        for _ in 0..1000 {
+            n ^= n << 13;
+            n ^= n >> 7;
+            n ^= n << 17;
+            assert_eq!(prefixed_hex("resp_", n), format!("resp_{n:016x}"));
+        }
     }
 }
