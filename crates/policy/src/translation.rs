@@ -10,7 +10,7 @@ use switchyard_protocol::bedrock;
 use switchyard_protocol::error::vendor_error_body;
 use switchyard_protocol::fields::VendorFamily;
 use switchyard_protocol::gemini::{self, GeminiOptions};
-use switchyard_protocol::openai_edit::{self, RequestEdits, UsageFilter};
+use switchyard_protocol::openai_edit::{self, ParsedRequest, RequestEdits, UsageFilter};
 use switchyard_protocol::responses::{self, ChatStreamToResponses, RequestEcho};
 use switchyard_protocol::vertex;
 use switchyard_protocol::{Chain, ErrorKind, GatewayError, StreamConverter, Usage};
@@ -253,6 +253,41 @@ impl Translation {
         }
         let out = self.vendor_request_body(provider, body, edits, model)?;
         self.for_vertex(provider, body, out)
+    }
+
+    /// Whether a body for `provider` and `api` is translated from its whole JSON tree with no
+    /// edit first (OpenAI chat -> Claude, no context file): the caller can then parse it once
+    /// ([`ParsedRequest`]), read its facts from the tree and hand the tree to
+    /// [`Self::request_body_parsed`], instead of a facts scan and a second parse.
+    pub fn translates_parsed_body(provider: &Provider, api: Api) -> bool {
+        provider.vertex.is_none()
+            && provider.config.protocol != Protocol::Original
+            && provider.config.context.is_none()
+            && Self::choose(provider, api).is_ok_and(|t| t == Translation::ChatToClaude)
+    }
+
+    /// [`Self::request_body`] with the body already parsed (`parsed`, from `body`): the
+    /// translation [`Self::translates_parsed_body`] names reads the tree; any other case
+    /// reads `body` as [`Self::request_body`] does.
+    pub fn request_body_parsed(
+        self,
+        provider: &Provider,
+        body: &[u8],
+        parsed: Option<&ParsedRequest<'_>>,
+        edits: &RequestEdits<'_>,
+        model: &str,
+    ) -> Result<Option<Vec<u8>>, GatewayError> {
+        match parsed {
+            Some(parsed)
+                if self == Translation::ChatToClaude
+                    && edits.context.is_none()
+                    && provider.vertex.is_none() =>
+            {
+                let opts = ClaudeOptions::default();
+                anthropic::parsed_chat_request_to_messages_as(parsed, &opts, edits.model).map(Some)
+            }
+            _ => self.request_body(provider, body, edits, model),
+        }
     }
 
     /// Claude on Vertex AI: the Messages body without `model`, with Vertex's

@@ -72,6 +72,53 @@ pub struct RequestFacts {
     pub model_spans: Vec<Range<usize>>,
 }
 
+/// An OpenAI request body parsed once (by the strict scanner), so that its facts and a
+/// translation that needs the whole tree (OpenAI -> Claude) share one parse instead of a
+/// facts scan and then a parse.
+pub struct ParsedRequest<'a> {
+    pub(crate) object: Vec<(std::borrow::Cow<'a, str>, crate::borrowed_json::Json<'a>)>,
+    pub(crate) body_len: usize,
+}
+
+impl<'a> ParsedRequest<'a> {
+    /// The body as a tree when the strict scanner reads it as a JSON object; `None` otherwise
+    /// (not JSON, not an object, or a form the scanner leaves to serde), and the caller goes
+    /// the usual way, whose errors are the reference.
+    pub fn parse(body: &'a [u8]) -> Option<ParsedRequest<'a>> {
+        match crate::json_scan::parse_tree(body)? {
+            crate::borrowed_json::Json::Object(object) => Some(ParsedRequest {
+                object,
+                body_len: body.len(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// What [`request_facts`] answers for this body, read from the tree: `None` when `model`
+    /// is not a non-empty string, leaving that body's answer (an error, or no model) to
+    /// [`request_facts`]. No model spans: an edit without them finds `model` itself.
+    pub fn facts(&self) -> Option<RequestFacts> {
+        use crate::borrowed_json::{lookup, Json};
+        let model = match lookup(&self.object, "model")? {
+            Json::Str(m) if !m.is_empty() => m.to_string(),
+            _ => return None,
+        };
+        let stream = matches!(lookup(&self.object, "stream"), Some(Json::Bool(true)));
+        let include_usage = match lookup(&self.object, "stream_options") {
+            Some(Json::Object(options)) => {
+                matches!(lookup(options, "include_usage"), Some(Json::Bool(true)))
+            }
+            _ => false,
+        };
+        Some(RequestFacts {
+            model: Some(model),
+            stream,
+            include_usage,
+            model_spans: Vec::new(),
+        })
+    }
+}
+
 /// [`validate`] plus the stream flags, in one pass that builds only those three fields (the
 /// messages are skipped, not materialised). With duplicate keys the last one counts, as with
 /// [`validate`].
@@ -525,6 +572,67 @@ mod tests {
         }
     }
     use super::*;
+
+    /// Facts read from the parsed tree are [`request_facts`]'s (spans aside), for every body
+    /// the tree takes; the rest (no parse, or a model that is not a non-empty string) is left
+    /// to [`request_facts`]. Bodies: each of these, and each with one byte removed.
+    #[test]
+    fn parsed_facts_are_request_facts() {
+        let bodies = [
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"{\"model\":\"x\"}"}]}"#,
+            r#"{"model":"a","stream":true,"stream_options":{"include_usage":true}}"#,
+            r#"{"model":"a","stream":true,"stream_options":{"include_usage":false}}"#,
+            r#"{"stream":"yes","model":"m","stream_options":{"include_usage":1}}"#,
+            r#"{"model":"m","stream_options":{"include_usage":true,"include_usage":false}}"#,
+            r#"{"model":"m","stream_options":{"include_usage":false,"include_usage":true}}"#,
+            r#"{"model":"m","stream_options":[{"include_usage":true}],"stream":1}"#,
+            r#"{"model":"first","model":"second","stream":false,"stream":true}"#,
+            r#"{"model":"first","model":5}"#,
+            r#"{"model":"\u0067pt","stream": true ,"stream_options" : {"include_usage" : true} }"#,
+            r#"{"model":"漢字","messages":[],"n":1e5,"x":[null,true,false,{}]}"#,
+            r#"{"model":""}"#,
+            r#"{"model":5}"#,
+            r#"{"model":null}"#,
+            r#"{"messages":[]}"#,
+            r#"{"model":"m","x":"\ud800"}"#,
+            r#"{"model":"m","x":"\ud83d\ude00"}"#,
+            r#"[{"model":"m"}]"#,
+        ];
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for body in bodies {
+            let b = body.as_bytes();
+            cases.push(b.to_vec());
+            for i in 0..b.len() {
+                let mut cut = b.to_vec();
+                cut.remove(i);
+                cases.push(cut);
+            }
+        }
+        let mut from_tree = 0;
+        for body in &cases {
+            let Some(facts) = ParsedRequest::parse(body).and_then(|p| p.facts()) else {
+                continue;
+            };
+            from_tree += 1;
+            let reference = request_facts(body, true).unwrap_or_else(|e| {
+                panic!(
+                    "{}: tree facts {facts:?}, request_facts {e:?}",
+                    String::from_utf8_lossy(body)
+                )
+            });
+            assert_eq!(
+                (facts.model, facts.stream, facts.include_usage),
+                (reference.model, reference.stream, reference.include_usage),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // The tree path is the common one, not a corner the test never reaches.
+        assert!(from_tree > 100, "{from_tree}");
+        assert!(ParsedRequest::parse(br#"{"model":"m","x":"\ud800"}"#).is_none());
+        assert!(ParsedRequest::parse(br#"[{"model":"m"}]"#).is_none());
+    }
 
     #[test]
     fn validation_errors() {

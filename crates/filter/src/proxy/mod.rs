@@ -16,6 +16,7 @@ pub use failover::HEALTH_CHECK_HEADER;
 use crate::host::{
     select_config, Action, BodyFacts, Callout, CalloutResponse, Host, HttpHost, Rng,
 };
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchyard_policy::config_error::parse_json;
@@ -29,7 +30,7 @@ use switchyard_policy::translation::{
 };
 use switchyard_policy::vendor::Api;
 use switchyard_protocol::anthropic::openai_error_to_anthropic;
-use switchyard_protocol::openai_edit::{self, RequestEdits};
+use switchyard_protocol::openai_edit::{self, ParsedRequest, RequestEdits, RequestFacts};
 use switchyard_protocol::responses::RequestEcho;
 use switchyard_protocol::{ErrorKind, GatewayError};
 
@@ -225,8 +226,9 @@ pub struct ProxyRequest {
     /// finish with when they arrive.
     held_body: Option<usize>,
     /// Deferred: the body as the decision read it, and where its top-level `model` values
-    /// are, so the body phase neither reads nor scans it again.
-    read_body: Option<(Vec<u8>, Vec<std::ops::Range<usize>>)>,
+    /// are (`None` when its facts came from a parsed tree), so the body phase neither reads
+    /// nor scans it again.
+    read_body: Option<(Vec<u8>, Option<ModelSpans>)>,
     /// Vertex AI: the callout of this request's own token request (no usable token yet).
     token_fetch: Option<u32>,
     /// The context file's fetch is in flight.
@@ -267,7 +269,7 @@ impl ProxyRequest {
         }
         if let Some(size) = self.held_body.take() {
             // Deferred: the body waited with the headers; finish it first.
-            if self.body_phase(host, size, true) == Action::Pause {
+            if self.body_phase(host, size, true, None) == Action::Pause {
                 return;
             }
         }
@@ -640,53 +642,83 @@ impl ProxyRequest {
                 return Action::Pause;
             }
             self.deferred = false;
-            let facts = match self.facts_from_body(host, body_size) {
-                Ok(f) => f,
-                Err(e) => return self.fail(host, e),
-            };
-            if self.start(host, facts, false) == Action::Pause {
-                if self.plan.is_some() {
-                    // Waiting for the context file; its arrival finishes the body.
-                    self.held_body = Some(body_size);
+            let needs_body = self.client_api.is_some_and(|a| a != Api::Models);
+            if !needs_body {
+                if self.start(host, None, false) == Action::Pause {
+                    return self.hold_body(body_size);
                 }
-                return Action::Pause;
+                return self.body_phase(host, body_size, end_of_stream, None);
+            }
+            let body = host.request_body(body_size).unwrap_or_default();
+            // The balancer before this filter may have left the facts of the body it wrote.
+            let memo = crate::body_memo::take(&body).filter(|f| f.model.is_some());
+            if memo.is_none() && self.translates_parsed_body(host) {
+                // Translated from its whole tree: parse it once, for its facts and for the
+                // translation (the usual way is a facts scan, then the translator's parse).
+                if let Some(parsed) = ParsedRequest::parse(&body) {
+                    if let Some(facts) = parsed.facts() {
+                        if self.start(host, Some(body_facts(&facts)), false) == Action::Pause {
+                            drop(parsed);
+                            self.read_body = Some((body, None));
+                            return self.hold_body(body_size);
+                        }
+                        let pre = PreRead {
+                            body: &body,
+                            parsed: Some(&parsed),
+                        };
+                        return self.body_phase(host, body_size, end_of_stream, Some(pre));
+                    }
+                }
+            }
+            let facts = match memo {
+                Some(f) => f,
+                None => match openai_edit::request_facts(&body, true) {
+                    Ok(f) => f,
+                    Err(e) => return self.fail(host, e),
+                },
+            };
+            let known = body_facts(&facts);
+            self.read_body = Some((body, Some(facts.model_spans)));
+            if self.start(host, Some(known), false) == Action::Pause {
+                return self.hold_body(body_size);
             }
         }
-        self.body_phase(host, body_size, end_of_stream)
+        self.body_phase(host, body_size, end_of_stream, None)
     }
 
-    /// The body's facts, read from the body itself (deferred decisions). The body and its
-    /// `model` spans are kept for the body phase.
-    fn facts_from_body(
-        &mut self,
-        host: &impl HttpHost,
-        body_size: usize,
-    ) -> Result<Option<BodyFacts>, GatewayError> {
-        let needs_body = self.client_api.is_some_and(|a| a != Api::Models);
-        if !needs_body {
-            return Ok(None);
+    /// The header-phase work paused (context file, token): its answer finishes the body.
+    fn hold_body(&mut self, body_size: usize) -> Action {
+        if self.plan.is_some() {
+            self.held_body = Some(body_size);
         }
-        let body = host.request_body(body_size).unwrap_or_default();
-        // The balancer before this filter may have left the facts of the body it wrote.
-        let facts = match crate::body_memo::take(&body) {
-            Some(f) if f.model.is_some() => f,
-            _ => openai_edit::request_facts(&body, true)?,
-        };
-        self.read_body = Some((body, facts.model_spans));
-        Ok(Some(BodyFacts {
-            model: facts.model,
-            stream: Some(facts.stream),
-            include_usage: Some(facts.include_usage),
-            invalid_json: false,
-            model_missing: false,
-        }))
+        Action::Pause
     }
 
+    /// Whether the provider this request goes to translates the body from its whole tree
+    /// (the same choice [`Self::plan_request`] makes, asked before the body's facts are read).
+    fn translates_parsed_body(&self, host: &impl HttpHost) -> bool {
+        let (Some(api), Some(rules)) = (self.client_api, self.rules.as_ref()) else {
+            return false;
+        };
+        let Some(cfg) = select_config(host, rules) else {
+            return false;
+        };
+        let header_choice = cfg
+            .active_provider_header
+            .as_deref()
+            .and_then(|h| host.request_header(h));
+        cfg.provider_for(header_choice.as_deref())
+            .is_some_and(|p| Translation::translates_parsed_body(p, api))
+    }
+
+    /// `pre`: the body as the deferred start already read (and parsed) it; `None` reads it
+    /// here (or takes what [`Self::read_body`] kept).
     fn body_phase(
         &mut self,
         host: &mut impl HttpHost,
         body_size: usize,
         end_of_stream: bool,
+        pre: Option<PreRead<'_>>,
     ) -> Action {
         let Some(plan) = &self.plan else {
             return Action::Continue;
@@ -704,9 +736,10 @@ impl ProxyRequest {
             if !end_of_stream {
                 return Action::Pause;
             }
-            let body = match self.read_body.take() {
-                Some((body, _)) => body,
-                None => host.request_body(body_size).unwrap_or_default(),
+            let body = match (&pre, self.read_body.take()) {
+                (Some(pre), _) => Cow::Borrowed(pre.body),
+                (None, Some((body, _))) => Cow::Owned(body),
+                (None, None) => Cow::Owned(host.request_body(body_size).unwrap_or_default()),
             };
             self.failover.keep_body(&body);
             bedrock::sign(host, &plan.provider, &body);
@@ -715,9 +748,14 @@ impl ProxyRequest {
         if !end_of_stream {
             return Action::Pause;
         }
-        let (body, read_spans) = match self.read_body.take() {
-            Some((body, spans)) => (body, Some(spans)),
-            None => (host.request_body(body_size).unwrap_or_default(), None),
+        let (body, read_spans, parsed) = match (pre, self.read_body.take()) {
+            (Some(pre), _) => (Cow::Borrowed(pre.body), None, pre.parsed),
+            (None, Some((body, spans))) => (Cow::Owned(body), spans, None),
+            (None, None) => (
+                Cow::Owned(host.request_body(body_size).unwrap_or_default()),
+                None,
+                None,
+            ),
         };
         let needs_model = plan.api != Api::Models;
         let mut upstream_model = plan.upstream_model.clone();
@@ -770,7 +808,7 @@ impl ProxyRequest {
                 })
         } else {
             plan.translation
-                .request_body(&plan.provider, &body, &edits, model)
+                .request_body_parsed(&plan.provider, &body, parsed, &edits, model)
         };
         let want_base64 = plan.translation == Translation::EmbeddingsToGemini
             && switchyard_protocol::gemini::embeddings_want_base64(&body);
@@ -1059,6 +1097,26 @@ impl ProxyRequest {
                 Kind::Histogram => host.record(metric, labels, value),
             },
         );
+    }
+}
+
+/// Byte ranges of a body's top-level `model` values.
+type ModelSpans = Vec<std::ops::Range<usize>>;
+
+/// The body as the deferred start read it, and its tree when it was parsed for the translation.
+struct PreRead<'b> {
+    body: &'b [u8],
+    parsed: Option<&'b ParsedRequest<'b>>,
+}
+
+/// The facts of a body read in the body phase, as the header phase takes them.
+fn body_facts(facts: &RequestFacts) -> BodyFacts {
+    BodyFacts {
+        model: facts.model.clone(),
+        stream: Some(facts.stream),
+        include_usage: Some(facts.include_usage),
+        invalid_json: false,
+        model_missing: false,
     }
 }
 

@@ -306,6 +306,24 @@ fn openai_to_anthropic_requests() {
     });
 }
 
+/// The same cases translated from a body parsed first (as the native filter does when it read
+/// the request's facts from the same tree); bodies the strict scanner leaves go the usual way.
+#[test]
+fn openai_to_anthropic_requests_from_a_parsed_body() {
+    let opts = ClaudeOptions::default();
+    let parsed = std::cell::Cell::new(0);
+    run_json_cases(&dir(&["openai_to_anthropic", "request"]), 20, |b| {
+        match crate::openai_edit::ParsedRequest::parse(b) {
+            Some(p) => {
+                parsed.set(parsed.get() + 1);
+                parsed_chat_request_to_messages_as(&p, &opts, None)
+            }
+            None => chat_request_to_messages(b, &opts),
+        }
+    });
+    assert!(parsed.get() >= 15, "{} parsed", parsed.get());
+}
+
 #[test]
 fn openai_to_anthropic_responses() {
     run_json_cases(&dir(&["openai_to_anthropic", "response"]), 6, |b| {

@@ -25,8 +25,8 @@ pub use anthropic_to_openai::{
 };
 pub use openai_to_anthropic::{
     chat_request_to_messages, chat_request_to_messages_as, claude_output_format, error_to_openai,
-    messages_response_to_chat, messages_response_to_chat_with_usage, ClaudeOptions,
-    MessagesStreamToChat,
+    messages_response_to_chat, messages_response_to_chat_with_usage,
+    parsed_chat_request_to_messages_as, ClaudeOptions, MessagesStreamToChat,
 };
 
 #[cfg(test)]

@@ -8,7 +8,10 @@ mod stream;
 
 pub use output_format::claude_output_format;
 pub(crate) use request::thinking_budget_exceeds;
-pub use request::{chat_request_to_messages, chat_request_to_messages_as, ClaudeOptions};
+pub use request::{
+    chat_request_to_messages, chat_request_to_messages_as, parsed_chat_request_to_messages_as,
+    ClaudeOptions,
+};
 pub use response::{
     error_to_openai, messages_response_to_chat, messages_response_to_chat_with_usage,
 };

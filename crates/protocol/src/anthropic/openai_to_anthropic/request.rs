@@ -78,13 +78,34 @@ pub fn chat_request_to_messages_as(
     model: Option<&str>,
 ) -> Result<Vec<u8>, GatewayError> {
     let req = input::parse_object(body)?;
-    crate::openai::check_request_fields_of(&req)?;
-    CHAT_FIELDS.check(&req, VendorFamily::Claude)?;
-    crate::fields::check_chat_nested(&req, VendorFamily::Claude)?;
-    let body_model = input::required_str(&req, "model")?;
+    object_to_messages(&req, body.len(), opts, model)
+}
+
+/// [`chat_request_to_messages_as`] from a body already parsed (the facts of the request were
+/// read from the same tree).
+pub fn parsed_chat_request_to_messages_as(
+    parsed: &crate::openai_edit::ParsedRequest<'_>,
+    opts: &ClaudeOptions,
+    model: Option<&str>,
+) -> Result<Vec<u8>, GatewayError> {
+    object_to_messages(&parsed.object, parsed.body_len, opts, model)
+}
+
+/// The translation of a parsed request object (`body_len`: the body's size, for the output
+/// buffer).
+fn object_to_messages(
+    req: &Object<'_>,
+    body_len: usize,
+    opts: &ClaudeOptions,
+    model: Option<&str>,
+) -> Result<Vec<u8>, GatewayError> {
+    crate::openai::check_request_fields_of(req)?;
+    CHAT_FIELDS.check(req, VendorFamily::Claude)?;
+    crate::fields::check_chat_nested(req, VendorFamily::Claude)?;
+    let body_model = input::required_str(req, "model")?;
     let model = model.unwrap_or(body_model);
 
-    let (system, messages) = convert_messages(input::messages(&req)?)?;
+    let (system, messages) = convert_messages(input::messages(req)?)?;
     if messages.is_empty() {
         return Err(invalid(
             "messages",
@@ -93,15 +114,15 @@ pub fn chat_request_to_messages_as(
         ));
     }
 
-    let requested_max = match input::opt_u32(&req, "max_completion_tokens")? {
+    let requested_max = match input::opt_u32(req, "max_completion_tokens")? {
         Some(n) => Some(n),
-        None => input::opt_u32(&req, "max_tokens")?,
+        None => input::opt_u32(req, "max_tokens")?,
     };
     let mut max_tokens = requested_max.unwrap_or(opts.default_max_tokens);
 
-    let mut temperature = input::opt_f64(&req, "temperature")?.map(|t| t.clamp(0.0, 1.0));
+    let mut temperature = input::opt_f64(req, "temperature")?.map(|t| t.clamp(0.0, 1.0));
     // `top_p: 1` truncates nothing: with `temperature` it is left out rather than refused.
-    let mut top_p = input::opt_f64(&req, "top_p")?.filter(|p| temperature.is_none() || *p != 1.0);
+    let mut top_p = input::opt_f64(req, "top_p")?.filter(|p| temperature.is_none() || *p != 1.0);
     if temperature.is_some() && top_p.is_some() {
         return Err(invalid(
             "top_p",
@@ -110,13 +131,13 @@ pub fn chat_request_to_messages_as(
         ));
     }
     // Not an OpenAI field, but vLLM-style clients send it and Anthropic knows it.
-    let mut top_k = input::opt_u64(&req, "top_k")?;
+    let mut top_k = input::opt_u64(req, "top_k")?;
 
-    let mut stop_sequences = input::string_or_strings(&req, "stop")?;
+    let mut stop_sequences = input::string_or_strings(req, "stop")?;
     stop_sequences.retain(|s| !s.trim().is_empty());
 
-    let mut tools = convert_tools(&req)?;
-    let allowed = match get(&req, "tool_choice") {
+    let mut tools = convert_tools(req)?;
+    let allowed = match get(req, "tool_choice") {
         Some(choice @ Json::Object(_)) => crate::openai::allowed_tools(&choice.to_value())?,
         _ => None,
     };
@@ -142,9 +163,9 @@ pub fn chat_request_to_messages_as(
             })
         }
         None if tools.is_empty() => None,
-        None => convert_tool_choice(&req)?,
+        None => convert_tool_choice(req)?,
     };
-    if !tools.is_empty() && input::opt_bool(&req, "parallel_tool_calls")? == Some(false) {
+    if !tools.is_empty() && input::opt_bool(req, "parallel_tool_calls")? == Some(false) {
         let choice = tool_choice.get_or_insert(ToolChoice::Auto {
             disable_parallel_tool_use: None,
         });
@@ -166,13 +187,13 @@ pub fn chat_request_to_messages_as(
     let forced = tool_choice
         .as_ref()
         .is_some_and(ToolChoice::forces_tool_use);
-    let thinking = match thinking_budget(&req, opts)? {
+    let thinking = match thinking_budget(req, opts)? {
         Some(_) if forced || continues_tool_loop(&messages) => None,
         other => other,
     };
     if let Some(thinking) = thinking {
         if let Thinking::Enabled { budget_tokens } = thinking {
-            max_tokens = max_tokens_with_thinking(&req, requested_max, budget_tokens, opts)?;
+            max_tokens = max_tokens_with_thinking(req, requested_max, budget_tokens, opts)?;
         }
         // Thinking accepts only the default sampling; a neutral value is left out.
         let refuse = |param: &'static str| {
@@ -196,13 +217,13 @@ pub fn chat_request_to_messages_as(
         }
     }
 
-    let user = match input::opt_str(&req, "user")? {
+    let user = match input::opt_str(req, "user")? {
         Some(user) => Some(user),
-        None => input::opt_str(&req, "safety_identifier")?,
+        None => input::opt_str(req, "safety_identifier")?,
     };
     let metadata = user.map(|user_id| Metadata { user_id });
 
-    let output_config = match get(&req, "response_format") {
+    let output_config = match get(req, "response_format") {
         None => None,
         Some(format) => claude_output_format(&format.to_value(), "response_format")?
             .map(|format| serde_json::json!({ "format": format })),
@@ -222,14 +243,10 @@ pub fn chat_request_to_messages_as(
         tool_choice,
         thinking,
         output_config,
-        stream: input::opt_bool(&req, "stream")?,
+        stream: input::opt_bool(req, "stream")?,
     };
     // The request is about as long as the body: one buffer, rarely grown.
-    let mut buf = Vec::with_capacity(
-        body.len()
-            .saturating_add(body.len() / 8)
-            .saturating_add(256),
-    );
+    let mut buf = Vec::with_capacity(body_len.saturating_add(body_len / 8).saturating_add(256));
     out.write(&mut buf);
     Ok(buf)
 }
