@@ -292,16 +292,10 @@ impl ProxyRequest {
         let Some(rules) = self.rules.clone() else {
             return false;
         };
-        let Some(cfg) = select_config(host, &rules) else {
+        let Some((cfg, provider)) = provider_choice(host, &rules) else {
             return false;
         };
-        let header_choice = cfg
-            .active_provider_header
-            .as_deref()
-            .and_then(|h| host.request_header(h));
-        let original = cfg
-            .provider_for(header_choice.as_deref())
-            .is_some_and(|p| p.config.protocol == Protocol::Original);
+        let original = provider.is_some_and(|p| p.config.protocol == Protocol::Original);
         if original {
             return false;
         }
@@ -318,23 +312,16 @@ impl ProxyRequest {
         let Some(rules) = self.rules.clone() else {
             return Ok(None);
         };
-        let Some(cfg) = select_config(host, &rules) else {
+        let Some((cfg, provider)) = provider_choice(host, &rules) else {
             return Ok(None);
         };
-        let header_choice = cfg
-            .active_provider_header
-            .as_deref()
-            .and_then(|h| host.request_header(h));
-        let provider = cfg
-            .provider_for(header_choice.as_deref())
-            .cloned()
-            .ok_or_else(|| {
-                GatewayError::new(
-                    ErrorKind::Unavailable,
-                    "no_provider",
-                    "no provider is configured for this request",
-                )
-            })?;
+        let provider = provider.cloned().ok_or_else(|| {
+            GatewayError::new(
+                ErrorKind::Unavailable,
+                "no_provider",
+                "no provider is configured for this request",
+            )
+        })?;
         let path_api = self.client_api;
         let id = self.fresh_id(path_api.unwrap_or(Api::ChatCompletions));
         // One clock read serves the answer's `created` and the request's duration.
@@ -664,7 +651,7 @@ impl ProxyRequest {
                         }
                         let pre = PreRead {
                             body: &body,
-                            parsed: Some(&parsed),
+                            parsed: &parsed,
                         };
                         return self.body_phase(host, body_size, end_of_stream, Some(pre));
                     }
@@ -700,14 +687,8 @@ impl ProxyRequest {
         let (Some(api), Some(rules)) = (self.client_api, self.rules.as_ref()) else {
             return false;
         };
-        let Some(cfg) = select_config(host, rules) else {
-            return false;
-        };
-        let header_choice = cfg
-            .active_provider_header
-            .as_deref()
-            .and_then(|h| host.request_header(h));
-        cfg.provider_for(header_choice.as_deref())
+        provider_choice(host, rules)
+            .and_then(|(_, provider)| provider)
             .is_some_and(|p| Translation::translates_parsed_body(p, api))
     }
 
@@ -749,7 +730,7 @@ impl ProxyRequest {
             return Action::Pause;
         }
         let (body, read_spans, parsed) = match (pre, self.read_body.take()) {
-            (Some(pre), _) => (Cow::Borrowed(pre.body), None, pre.parsed),
+            (Some(pre), _) => (Cow::Borrowed(pre.body), None, Some(pre.parsed)),
             (None, Some((body, spans))) => (Cow::Owned(body), spans, None),
             (None, None) => (
                 Cow::Owned(host.request_body(body_size).unwrap_or_default()),
@@ -1100,13 +1081,27 @@ impl ProxyRequest {
     }
 }
 
+/// The config that applies to this request and the provider it names: the one the
+/// `activeProviderHeader` picks, else the active one (`None` when neither is configured).
+fn provider_choice<'r>(
+    host: &impl HttpHost,
+    rules: &'r Rules,
+) -> Option<(&'r ProxyConfig, Option<&'r Arc<Provider>>)> {
+    let cfg = select_config(host, rules)?;
+    let header_choice = cfg
+        .active_provider_header
+        .as_deref()
+        .and_then(|h| host.request_header(h));
+    Some((cfg, cfg.provider_for(header_choice.as_deref())))
+}
+
 /// Byte ranges of a body's top-level `model` values.
 type ModelSpans = Vec<std::ops::Range<usize>>;
 
-/// The body as the deferred start read it, and its tree when it was parsed for the translation.
+/// The body as the deferred start read and parsed it for the translation.
 struct PreRead<'b> {
     body: &'b [u8],
-    parsed: Option<&'b ParsedRequest<'b>>,
+    parsed: &'b ParsedRequest<'b>,
 }
 
 /// The facts of a body read in the body phase, as the header phase takes them.
