@@ -72,6 +72,16 @@ pub struct RequestFacts {
     pub model_spans: Vec<Range<usize>>,
 }
 
+/// The facts [`ParsedRequest::facts`] reads from a tree: those of [`RequestFacts`] for a body
+/// with a model, without the byte spans of `model` (a tree keeps no offsets; an edit that
+/// needs them finds `model` itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeFacts {
+    pub model: String,
+    pub stream: bool,
+    pub include_usage: bool,
+}
+
 /// An OpenAI request body parsed once (by the strict scanner), so that its facts and a
 /// translation that needs the whole tree (OpenAI -> Claude) share one parse instead of a
 /// facts scan and then a parse.
@@ -96,8 +106,8 @@ impl<'a> ParsedRequest<'a> {
 
     /// What [`request_facts`] answers for this body, read from the tree: `None` when `model`
     /// is not a non-empty string, leaving that body's answer (an error, or no model) to
-    /// [`request_facts`]. No model spans: an edit without them finds `model` itself.
-    pub fn facts(&self) -> Option<RequestFacts> {
+    /// [`request_facts`].
+    pub fn facts(&self) -> Option<TreeFacts> {
         use crate::borrowed_json::{lookup, Json};
         let model = match lookup(&self.object, "model")? {
             Json::Str(m) if !m.is_empty() => m.to_string(),
@@ -110,11 +120,10 @@ impl<'a> ParsedRequest<'a> {
             }
             _ => false,
         };
-        Some(RequestFacts {
-            model: Some(model),
+        Some(TreeFacts {
+            model,
             stream,
             include_usage,
-            model_spans: Vec::new(),
         })
     }
 }
@@ -622,7 +631,7 @@ mod tests {
                 )
             });
             assert_eq!(
-                (facts.model, facts.stream, facts.include_usage),
+                (Some(facts.model), facts.stream, facts.include_usage),
                 (reference.model, reference.stream, reference.include_usage),
                 "{}",
                 String::from_utf8_lossy(body)

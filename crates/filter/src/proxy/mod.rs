@@ -30,7 +30,7 @@ use switchyard_policy::translation::{
 };
 use switchyard_policy::vendor::Api;
 use switchyard_protocol::anthropic::openai_error_to_anthropic;
-use switchyard_protocol::openai_edit::{self, ParsedRequest, RequestEdits, RequestFacts};
+use switchyard_protocol::openai_edit::{self, ParsedRequest, RequestEdits};
 use switchyard_protocol::responses::RequestEcho;
 use switchyard_protocol::{ErrorKind, GatewayError};
 
@@ -644,7 +644,9 @@ impl ProxyRequest {
                 // translation (the usual way is a facts scan, then the translator's parse).
                 if let Some(parsed) = ParsedRequest::parse(&body) {
                     if let Some(facts) = parsed.facts() {
-                        if self.start(host, Some(body_facts(&facts)), false) == Action::Pause {
+                        let known =
+                            body_facts(Some(facts.model), facts.stream, facts.include_usage);
+                        if self.start(host, Some(known), false) == Action::Pause {
                             drop(parsed);
                             self.read_body = Some((body, None));
                             return self.hold_body(body_size);
@@ -664,7 +666,7 @@ impl ProxyRequest {
                     Err(e) => return self.fail(host, e),
                 },
             };
-            let known = body_facts(&facts);
+            let known = body_facts(facts.model, facts.stream, facts.include_usage);
             self.read_body = Some((body, Some(facts.model_spans)));
             if self.start(host, Some(known), false) == Action::Pause {
                 return self.hold_body(body_size);
@@ -1105,11 +1107,11 @@ struct PreRead<'b> {
 }
 
 /// The facts of a body read in the body phase, as the header phase takes them.
-fn body_facts(facts: &RequestFacts) -> BodyFacts {
+fn body_facts(model: Option<String>, stream: bool, include_usage: bool) -> BodyFacts {
     BodyFacts {
-        model: facts.model.clone(),
-        stream: Some(facts.stream),
-        include_usage: Some(facts.include_usage),
+        model,
+        stream: Some(stream),
+        include_usage: Some(include_usage),
         invalid_json: false,
         model_missing: false,
     }
