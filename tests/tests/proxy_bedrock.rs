@@ -325,3 +325,26 @@ fn bedrock_field_table_through_the_sdks() {
     );
     assert_eq!(messages["inferenceConfig"]["maxTokens"], 2048, "{messages}");
 }
+
+/// `reasoning_effort` to an Amazon Nova model goes out as Nova's own `reasoningConfig`.
+#[test]
+fn reasoning_effort_reaches_nova_as_its_reasoning_config() {
+    let (gw, m) = bedrock_gateway(json!({"apiTokens": [API_KEY],
+        "modelMapping": {"nova": "us.amazon.nova-2-lite-v1:0"}}));
+    m.add_bedrock_api_key(API_KEY);
+    let r = gw.post(
+        "/v1/chat/completions",
+        r#"{"model":"nova","reasoning_effort":"medium","messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["object"], "chat.completion");
+    let got = m.requests();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].path, "/model/us.amazon.nova-2-lite-v1%3A0/converse");
+    let sent = got[0].json().unwrap();
+    assert_eq!(
+        sent["additionalModelRequestFields"],
+        json!({"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "medium"}}),
+        "{sent}"
+    );
+}

@@ -130,8 +130,9 @@ fn opt_f64(obj: &Map<String, Value>, key: &'static str) -> Result<Option<f64>, G
 /// - `response_format` `json_schema` -> `outputConfig.textFormat` (schema as a JSON string);
 /// - `metadata` -> `requestMetadata`, `service_tier` `flex`/`priority` -> `serviceTier`;
 /// - [`BedrockOptions::additional_fields`] -> `additionalModelRequestFields`, with the
-///   client's `top_k` and `thinking` (or `reasoning_effort` as Claude's `thinking`) over
-///   them: model-specific fields only some models take (others answer 400).
+///   client's `top_k` and `thinking` (or `reasoning_effort` as Claude's `thinking`, or as
+///   Nova's `reasoningConfig`) over them: model-specific fields only some models take
+///   (others answer 400).
 ///
 /// Every top-level and nested field first follows its rule in [`CHAT_FIELDS`]
 /// (Bedrock column): what Converse cannot carry is a 400 naming it, never dropped.
@@ -198,7 +199,14 @@ pub fn chat_request_to_converse(
         Some(n) => Some(n),
         None => opt_u32(req, "max_tokens")?,
     };
-    let thinking = thinking(req, family)?;
+    // Amazon Nova takes `reasoning_effort` as its own `reasoningConfig` (no token budget);
+    // Anthropic's `thinking` object stays Claude's.
+    let nova_effort = family == ModelFamily::Nova && get(req, "thinking").is_none();
+    let (thinking, nova_reasoning) = if nova_effort {
+        (None, nova_reasoning(req)?)
+    } else {
+        (thinking(req, family)?, None)
+    };
     let budget = thinking
         .as_ref()
         .and_then(|t| t.get("budget_tokens"))
@@ -286,6 +294,9 @@ pub fn chat_request_to_converse(
     if let Some(thinking) = thinking {
         additional.insert("thinking".into(), thinking);
     }
+    if let Some(reasoning) = nova_reasoning {
+        additional.insert("reasoningConfig".into(), reasoning);
+    }
     if !additional.is_empty() {
         out.insert(
             "additionalModelRequestFields".into(),
@@ -364,10 +375,10 @@ fn model_specific(param: &'static str) -> GatewayError {
             "{param} cannot be sent to this Bedrock model: the gateway maps it for Claude \
              models (anthropic.claude*){} only; set the model's own field in the provider's \
              bedrockAdditionalFields instead",
-            if param == "top_k" {
-                " and Amazon Nova (amazon.nova*)"
-            } else {
+            if param == "thinking" {
                 ""
+            } else {
+                " and Amazon Nova (amazon.nova*)"
             }
         ),
     )
@@ -389,6 +400,35 @@ fn thinking(req: &Map<String, Value>, family: ModelFamily) -> Result<Option<Valu
     Ok(out)
 }
 
+/// `reasoning_effort` for Amazon Nova models: `reasoningConfig` of
+/// `additionalModelRequestFields`, `{type: enabled, maxReasoningEffort}` with Nova's three
+/// levels (`minimal` as `low`, `xhigh` as `high`); `none` asks for nothing (Nova's default is
+/// no extended thinking). Whether the model reasons is the model's: Bedrock answers 400 for
+/// a Nova model without extended thinking.
+fn nova_reasoning(req: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
+    let effort = match get(req, "reasoning_effort") {
+        None => return Ok(None),
+        Some(v) => match v.as_str() {
+            Some("none") => return Ok(None),
+            Some("minimal" | "low") => "low",
+            Some("medium") => "medium",
+            Some("high" | "xhigh") => "high",
+            _ => return Err(bad_effort()),
+        },
+    };
+    Ok(Some(
+        json!({ "type": "enabled", "maxReasoningEffort": effort }),
+    ))
+}
+
+fn bad_effort() -> GatewayError {
+    invalid(
+        "reasoning_effort",
+        "invalid_value",
+        "reasoning_effort must be none, minimal, low, medium, high or xhigh".into(),
+    )
+}
+
 fn claude_thinking(req: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
     if let Some(t) = get(req, "thinking") {
         if !t.is_object() {
@@ -407,13 +447,7 @@ fn claude_thinking(req: &Map<String, Value>) -> Result<Option<Value>, GatewayErr
             Some("minimal" | "low") => 1024,
             Some("medium") => 4096,
             Some("high" | "xhigh") => 16384,
-            _ => {
-                return Err(invalid(
-                    "reasoning_effort",
-                    "invalid_value",
-                    "reasoning_effort must be none, minimal, low, medium, high or xhigh".into(),
-                ))
-            }
+            _ => return Err(bad_effort()),
         },
     };
     Ok(Some(json!({ "type": "enabled", "budget_tokens": budget })))
@@ -1077,6 +1111,38 @@ mod tests {
             ("", ModelFamily::Other),
         ] {
             assert_eq!(ModelFamily::of(id), want, "{id}");
+        }
+    }
+
+    /// `reasoning_effort` to Nova: every level, and `none`, as `reasoningConfig`.
+    #[test]
+    fn nova_reasoning_levels() {
+        for (effort, want) in [
+            ("minimal", Some("low")),
+            ("low", Some("low")),
+            ("medium", Some("medium")),
+            ("high", Some("high")),
+            ("xhigh", Some("high")),
+            ("none", None),
+        ] {
+            let body = json!({"model": "us.amazon.nova-2-lite-v1:0", "reasoning_effort": effort,
+                "messages": [{"role": "user", "content": "hi"}]});
+            let out: Value = serde_json::from_slice(
+                &chat_request_to_converse(body.to_string().as_bytes(), &BedrockOptions::default())
+                    .unwrap(),
+            )
+            .unwrap();
+            let config = out.pointer("/additionalModelRequestFields/reasoningConfig");
+            match want {
+                Some(level) => assert_eq!(
+                    config,
+                    Some(&json!({"type": "enabled", "maxReasoningEffort": level})),
+                    "{effort}"
+                ),
+                None => assert!(out.get("additionalModelRequestFields").is_none(), "{out}"),
+            }
+            // Nova has no token budget: `max_tokens` is left as the client sent it (none).
+            assert!(out.pointer("/inferenceConfig/maxTokens").is_none(), "{out}");
         }
     }
 
