@@ -11,6 +11,9 @@
 //!
 //! Where the vendor speaks the client's API (chat to OpenAI-compatible, Messages to Claude)
 //! the body goes through unchanged, so those columns must say `passed` throughout.
+//!
+//! Test code only: `fields.rs` declares this module under `#[cfg(test)]`, so its `unwrap`s
+//! never reach a build that serves requests.
 
 use super::*;
 use crate::anthropic::{
