@@ -147,6 +147,32 @@ fn too_large_bodies_are_refused() {
     let mut host = chat(body);
     send_request(&mut root.new_request(), &mut host);
     assert_eq!(host.local_reply.map(|r| r.status), Some(413));
+
+    // Hosts that hold the headers for the body (native): the limit comes before the body is
+    // parsed, so an oversized body is a 413 whatever it holds, for a translated vendor too.
+    let claude = proxy_root(
+        json!({"provider": {"type": "claude", "apiTokens": ["k"]}, "maxRequestBodyBytes": 64}),
+    );
+    let valid = json!({"model": "m", "max_tokens": 8,
+        "messages": [{"role": "user", "content": "x".repeat(100)}]})
+    .to_string();
+    let invalid = format!("{{\"model\": \"m\", {}", "x".repeat(100));
+    for (root, body) in [
+        (&root, &valid),
+        (&root, &invalid),
+        (&claude, &valid),
+        (&claude, &invalid),
+    ] {
+        let mut host = MockHost::post("/v1/chat/completions", body.as_bytes());
+        host.holds_headers_for_body = true;
+        let mut req = root.new_request();
+        assert_eq!(req.on_request_headers(&mut host, false), Action::Pause);
+        let size = host.request_body.len();
+        assert_eq!(req.on_request_body(&mut host, size, true), Action::Pause);
+        let reply = host.local_reply.expect("a local reply");
+        assert_eq!(reply.status, 413, "{body}");
+        assert_eq!(reply.json()["error"]["code"], "request_too_large");
+    }
 }
 
 #[test]

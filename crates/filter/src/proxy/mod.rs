@@ -639,7 +639,20 @@ impl ProxyRequest {
             let body = host.request_body(body_size).unwrap_or_default();
             // The balancer before this filter may have left the facts of the body it wrote.
             let memo = crate::body_memo::take(&body).filter(|f| f.model.is_some());
-            if memo.is_none() && self.translates_parsed_body(host) {
+            // Without the balancer's facts the body is parsed or scanned here: its size limit
+            // comes first. (Facts from the balancer cost no parse; the body phase checks the
+            // limit before translating.)
+            let parse_tree = match memo {
+                Some(_) => false,
+                None => {
+                    let before = self.before_body(host);
+                    if let Some(limit) = before.limit.filter(|l| body_size as u64 > *l) {
+                        return self.fail(host, too_large(limit));
+                    }
+                    before.parse_tree
+                }
+            };
+            if parse_tree {
                 // Translated from its whole tree: parse it once, for its facts and for the
                 // translation (the usual way is a facts scan, then the translator's parse).
                 if let Some(parsed) = ParsedRequest::parse(&body) {
@@ -683,15 +696,19 @@ impl ProxyRequest {
         Action::Pause
     }
 
-    /// Whether the provider this request goes to translates the body from its whole tree
-    /// (the same choice [`Self::plan_request`] makes, asked before the body's facts are read).
-    fn translates_parsed_body(&self, host: &impl HttpHost) -> bool {
+    /// What the deferred start needs before it reads the body's facts, from the provider the
+    /// request goes to (the same choice [`Self::plan_request`] makes).
+    fn before_body(&self, host: &impl HttpHost) -> BeforeBody {
         let (Some(api), Some(rules)) = (self.client_api, self.rules.as_ref()) else {
-            return false;
+            return BeforeBody::default();
         };
-        provider_choice(host, rules)
-            .and_then(|(_, provider)| provider)
-            .is_some_and(|p| Translation::translates_parsed_body(p, api))
+        match provider_choice(host, rules) {
+            Some((cfg, Some(provider))) => BeforeBody {
+                limit: Some(cfg.max_request_body_bytes),
+                parse_tree: Translation::translates_parsed_body(provider, api),
+            },
+            _ => BeforeBody::default(),
+        }
     }
 
     /// `pre`: the body as the deferred start already read (and parsed) it; `None` reads it
@@ -1099,6 +1116,14 @@ fn provider_choice<'r>(
 
 /// Byte ranges of a body's top-level `model` values.
 type ModelSpans = Vec<std::ops::Range<usize>>;
+
+/// [`ProxyRequest::before_body`]: the request's body limit (when a provider takes it), and
+/// whether that provider translates from the body's whole tree.
+#[derive(Default)]
+struct BeforeBody {
+    limit: Option<u64>,
+    parse_tree: bool,
+}
 
 /// The body as the deferred start read and parsed it for the translation.
 struct PreRead<'b> {
