@@ -326,7 +326,8 @@ fn bedrock_field_table_through_the_sdks() {
     assert_eq!(messages["inferenceConfig"]["maxTokens"], 2048, "{messages}");
 }
 
-/// `reasoning_effort` to an Amazon Nova model goes out as Nova's own `reasoningConfig`.
+/// `reasoning_effort` (OpenAI clients) and `thinking` (Anthropic clients) to an Amazon Nova
+/// model go out as Nova's own `reasoningConfig`.
 #[test]
 fn reasoning_effort_reaches_nova_as_its_reasoning_config() {
     let (gw, m) = bedrock_gateway(json!({"apiTokens": [API_KEY],
@@ -347,4 +348,21 @@ fn reasoning_effort_reaches_nova_as_its_reasoning_config() {
         json!({"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "medium"}}),
         "{sent}"
     );
+
+    // An Anthropic client's thinking budget, as the level it stands for.
+    let r = gw.post(
+        "/v1/messages",
+        r#"{"model":"nova","max_tokens":100,"thinking":{"type":"enabled","budget_tokens":2048},"messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["type"], "message");
+    let got = m.requests();
+    assert_eq!(got.len(), 2);
+    let sent = got[1].json().unwrap();
+    assert_eq!(
+        sent["additionalModelRequestFields"],
+        json!({"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "low"}}),
+        "{sent}"
+    );
+    assert_eq!(sent["inferenceConfig"]["maxTokens"], 100, "{sent}");
 }

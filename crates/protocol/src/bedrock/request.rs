@@ -199,10 +199,8 @@ pub fn chat_request_to_converse(
         Some(n) => Some(n),
         None => opt_u32(req, "max_tokens")?,
     };
-    // Amazon Nova takes `reasoning_effort` as its own `reasoningConfig` (no token budget);
-    // Anthropic's `thinking` object stays Claude's.
-    let nova_effort = family == ModelFamily::Nova && get(req, "thinking").is_none();
-    let (thinking, nova_reasoning) = if nova_effort {
+    // Amazon Nova reasons by level, not by token budget: its own `reasoningConfig`.
+    let (thinking, nova_reasoning) = if family == ModelFamily::Nova {
         (None, nova_reasoning(req)?)
     } else {
         (thinking(req, family)?, None)
@@ -373,20 +371,15 @@ fn model_specific(param: &'static str) -> GatewayError {
         "unsupported_parameter",
         format!(
             "{param} cannot be sent to this Bedrock model: the gateway maps it for Claude \
-             models (anthropic.claude*){} only; set the model's own field in the provider's \
-             bedrockAdditionalFields instead",
-            if param == "thinking" {
-                ""
-            } else {
-                " and Amazon Nova (amazon.nova*)"
-            }
+             models (anthropic.claude*) and Amazon Nova (amazon.nova*) only; set the model's \
+             own field in the provider's bedrockAdditionalFields instead"
         ),
     )
 }
 
 /// `thinking` (Anthropic's object, as is) or else `reasoning_effort` as Claude's `thinking`
 /// (budgets 1024/4096/16384; `none` asks for nothing), for `additionalModelRequestFields`:
-/// Claude models only (a 400 naming the field for others).
+/// Claude models (Nova has [`nova_reasoning`]; a 400 naming the field for others).
 fn thinking(req: &Map<String, Value>, family: ModelFamily) -> Result<Option<Value>, GatewayError> {
     let out = claude_thinking(req)?;
     if out.is_some() && family != ModelFamily::Claude {
@@ -400,12 +393,42 @@ fn thinking(req: &Map<String, Value>, family: ModelFamily) -> Result<Option<Valu
     Ok(out)
 }
 
-/// `reasoning_effort` for Amazon Nova models: `reasoningConfig` of
-/// `additionalModelRequestFields`, `{type: enabled, maxReasoningEffort}` with Nova's three
-/// levels (`minimal` as `low`, `xhigh` as `high`); `none` asks for nothing (Nova's default is
-/// no extended thinking). Whether the model reasons is the model's: Bedrock answers 400 for
-/// a Nova model without extended thinking.
+/// Reasoning for Amazon Nova models: `reasoningConfig` of `additionalModelRequestFields`,
+/// `{type: enabled, maxReasoningEffort}` with Nova's three levels. From Anthropic's
+/// `thinking` object when there is one (Messages clients; its budget as the level it stands
+/// for, [`effort_for_budget`](crate::anthropic::anthropic_to_openai::effort_for_budget);
+/// `disabled` and `adaptive` ask for nothing), else from `reasoning_effort` (`minimal` as
+/// `low`, `xhigh` as `high`, `none` asks for nothing). Nova's default is no extended
+/// thinking. Whether the model reasons is the model's: Bedrock answers 400 for a Nova model
+/// without extended thinking.
 fn nova_reasoning(req: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
+    if let Some(t) = get(req, "thinking") {
+        let t = t
+            .as_object()
+            .ok_or_else(|| wrong_type("thinking", "thinking", "an object"))?;
+        let budget = t.get("budget_tokens");
+        let effort = match t.get("type").and_then(Value::as_str) {
+            Some("disabled" | "adaptive") => return Ok(None),
+            Some("enabled") => match budget.and_then(Value::as_u64) {
+                Some(b) => crate::anthropic::anthropic_to_openai::effort_for_budget(b),
+                None => {
+                    return Err(wrong_type(
+                        "thinking",
+                        "thinking.budget_tokens",
+                        "a non-negative integer",
+                    ))
+                }
+            },
+            _ => {
+                return Err(invalid(
+                    "thinking",
+                    "invalid_value",
+                    "thinking.type must be enabled, disabled or adaptive".into(),
+                ))
+            }
+        };
+        return Ok(Some(nova_config(effort)));
+    }
     let effort = match get(req, "reasoning_effort") {
         None => return Ok(None),
         Some(v) => match v.as_str() {
@@ -416,9 +439,11 @@ fn nova_reasoning(req: &Map<String, Value>) -> Result<Option<Value>, GatewayErro
             _ => return Err(bad_effort()),
         },
     };
-    Ok(Some(
-        json!({ "type": "enabled", "maxReasoningEffort": effort }),
-    ))
+    Ok(Some(nova_config(effort)))
+}
+
+fn nova_config(effort: &str) -> Value {
+    json!({ "type": "enabled", "maxReasoningEffort": effort })
 }
 
 fn bad_effort() -> GatewayError {
@@ -1114,19 +1139,33 @@ mod tests {
         }
     }
 
-    /// `reasoning_effort` to Nova: every level, and `none`, as `reasoningConfig`.
+    /// `reasoning_effort` and Anthropic's `thinking` to Nova: every level, and the requests
+    /// for none, as `reasoningConfig`.
     #[test]
     fn nova_reasoning_levels() {
-        for (effort, want) in [
-            ("minimal", Some("low")),
-            ("low", Some("low")),
-            ("medium", Some("medium")),
-            ("high", Some("high")),
-            ("xhigh", Some("high")),
-            ("none", None),
+        let effort = |e: &str| json!({"reasoning_effort": e});
+        let thinking = |t: Value| json!({"thinking": t});
+        let budget = |b: u64| thinking(json!({"type": "enabled", "budget_tokens": b}));
+        for (field, want) in [
+            (effort("minimal"), Some("low")),
+            (effort("low"), Some("low")),
+            (effort("medium"), Some("medium")),
+            (effort("high"), Some("high")),
+            (effort("xhigh"), Some("high")),
+            (effort("none"), None),
+            (budget(1024), Some("low")),
+            (budget(4095), Some("low")),
+            (budget(4096), Some("medium")),
+            (budget(16383), Some("medium")),
+            (budget(16384), Some("high")),
+            (thinking(json!({"type": "disabled"})), None),
+            (thinking(json!({"type": "adaptive"})), None),
         ] {
-            let body = json!({"model": "us.amazon.nova-2-lite-v1:0", "reasoning_effort": effort,
+            let mut body = json!({"model": "us.amazon.nova-2-lite-v1:0",
                 "messages": [{"role": "user", "content": "hi"}]});
+            for (k, v) in field.as_object().unwrap() {
+                body[k] = v.clone();
+            }
             let out: Value = serde_json::from_slice(
                 &chat_request_to_converse(body.to_string().as_bytes(), &BedrockOptions::default())
                     .unwrap(),
@@ -1137,7 +1176,7 @@ mod tests {
                 Some(level) => assert_eq!(
                     config,
                     Some(&json!({"type": "enabled", "maxReasoningEffort": level})),
-                    "{effort}"
+                    "{field}"
                 ),
                 None => assert!(out.get("additionalModelRequestFields").is_none(), "{out}"),
             }

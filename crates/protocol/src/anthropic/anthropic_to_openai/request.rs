@@ -160,6 +160,18 @@ pub fn messages_request_to_chat_for(
     Ok(Value::Object(out).to_string().into_bytes())
 }
 
+/// The `reasoning_effort` level a Claude thinking budget stands for, for vendors that take
+/// levels rather than budgets: below 4096 `low`, below 16384 `medium`, else `high`.
+pub(crate) fn effort_for_budget(budget: u64) -> &'static str {
+    if budget < 4096 {
+        "low"
+    } else if budget < 16384 {
+        "medium"
+    } else {
+        "high"
+    }
+}
+
 /// `thinking`, `output_config` and `output_format` -> `reasoning_effort`, `response_format`
 /// (and, for Gemini, `thinking` as is).
 fn reasoning_and_format(
@@ -172,9 +184,7 @@ fn reasoning_and_format(
         let kind = thinking.get("type").and_then(Json::as_str);
         let budget = thinking.get("budget_tokens").and_then(Json::as_u64);
         effort = match (kind, budget) {
-            (Some("enabled"), Some(b)) if b < 4096 => Some("low"),
-            (Some("enabled"), Some(b)) if b < 16384 => Some("medium"),
-            (Some("enabled"), Some(_)) => Some("high"),
+            (Some("enabled"), Some(b)) => Some(effort_for_budget(b)),
             (Some("enabled"), None) => {
                 return Err(wrong_type(
                     "thinking",
