@@ -1362,21 +1362,26 @@ mod tests {
             serde_json::json!({"top_k": 3, "thinking": {"type": "enabled", "budget_tokens": 2048}})
         );
         assert_eq!(v["inferenceConfig"]["maxTokens"], 4096);
-        for (model, max, param) in [
-            (
-                "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
-                2048,
-                "max_tokens",
-            ),
-            ("amazon.nova-pro-v1:0", 4096, "thinking"),
-        ] {
+        let thinking = |model: &str, max: u32| {
             let b = format!(
                 r#"{{"model":"{model}","max_tokens":{max},"messages":[{{"role":"user","content":"hi"}}],
                     "thinking":{{"type":"enabled","budget_tokens":2048}}}}"#
             );
-            let e = body(Translation::MessagesToBedrock, &b).unwrap_err();
-            assert_eq!((e.status(), e.param), (400, Some(param)), "{b}: {e:?}");
-        }
+            body(Translation::MessagesToBedrock, &b)
+        };
+        let e = thinking("us.anthropic.claude-sonnet-4-5-20250929-v1:0", 2048).unwrap_err();
+        assert_eq!((e.status(), e.param), (400, Some("max_tokens")), "{e:?}");
+        let e = thinking("mistral.mistral-large-2407-v1:0", 4096).unwrap_err();
+        assert_eq!((e.status(), e.param), (400, Some("thinking")), "{e:?}");
+        // Amazon Nova reasons by level: the budget as the level it stands for, and no budget
+        // rule on max_tokens.
+        let v = thinking("amazon.nova-pro-v1:0", 1000).unwrap();
+        assert_eq!(
+            v["additionalModelRequestFields"]["reasoningConfig"],
+            serde_json::json!({"type": "enabled", "maxReasoningEffort": "low"}),
+            "{v}"
+        );
+        assert_eq!(v["inferenceConfig"]["maxTokens"], 1000, "{v}");
         let v = body(
             Translation::ResponsesToBedrock,
             r#"{"model":"anthropic.claude-3-7-sonnet-20250219-v1:0","input":"hi","service_tier":"priority","reasoning":{"effort":"low"}}"#,
