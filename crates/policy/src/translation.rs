@@ -260,10 +260,15 @@ impl Translation {
     /// ([`ParsedRequest`]), read its facts from the tree and hand the tree to
     /// [`Self::request_body_parsed`], instead of a facts scan and a second parse.
     pub fn translates_parsed_body(provider: &Provider, api: Api) -> bool {
-        provider.vertex.is_none()
-            && provider.config.protocol != Protocol::Original
+        provider.config.protocol != Protocol::Original
             && provider.config.context.is_none()
-            && Self::choose(provider, api).is_ok_and(|t| t == Translation::ChatToClaude)
+            && Self::choose(provider, api).is_ok_and(|t| t.reads_tree(provider))
+    }
+
+    /// The translations that read a parsed tree ([`Self::request_body_parsed`]): OpenAI chat
+    /// to Claude, not on Vertex AI.
+    fn reads_tree(self, provider: &Provider) -> bool {
+        self == Translation::ChatToClaude && provider.vertex.is_none()
     }
 
     /// [`Self::request_body`] with the body already parsed (`parsed`, from `body`): the
@@ -278,11 +283,7 @@ impl Translation {
         model: &str,
     ) -> Result<Option<Vec<u8>>, GatewayError> {
         match parsed {
-            Some(parsed)
-                if self == Translation::ChatToClaude
-                    && edits.context.is_none()
-                    && provider.vertex.is_none() =>
-            {
+            Some(parsed) if self.reads_tree(provider) && edits.context.is_none() => {
                 let opts = ClaudeOptions::default();
                 anthropic::parsed_chat_request_to_messages_as(parsed, &opts, edits.model).map(Some)
             }

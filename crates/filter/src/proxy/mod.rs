@@ -652,25 +652,21 @@ impl ProxyRequest {
                     before.parse_tree
                 }
             };
-            if parse_tree {
-                // Translated from its whole tree: parse it once, for its facts and for the
-                // translation (the usual way is a facts scan, then the translator's parse).
-                if let Some(parsed) = ParsedRequest::parse(&body) {
-                    if let Some(facts) = parsed.facts() {
-                        let known =
-                            body_facts(Some(facts.model), facts.stream, facts.include_usage);
-                        if self.start(host, Some(known), false) == Action::Pause {
-                            drop(parsed);
-                            self.read_body = Some((body, None));
-                            return self.hold_body(body_size);
-                        }
-                        let pre = PreRead {
-                            body: &body,
-                            parsed: &parsed,
-                        };
-                        return self.body_phase(host, body_size, end_of_stream, Some(pre));
-                    }
+            // Translated from its whole tree: parse it once, for its facts and for the
+            // translation (the usual way is a facts scan, then the translator's parse).
+            let parsed = parse_tree.then(|| ParsedRequest::parse(&body)).flatten();
+            if let Some((parsed, facts)) = parsed.and_then(|p| p.facts().map(|f| (p, f))) {
+                let known = body_facts(Some(facts.model), facts.stream, facts.include_usage);
+                if self.start(host, Some(known), false) == Action::Pause {
+                    drop(parsed);
+                    self.read_body = Some((body, None));
+                    return self.hold_body(body_size);
                 }
+                let pre = PreRead {
+                    body: &body,
+                    parsed: &parsed,
+                };
+                return self.body_phase(host, body_size, end_of_stream, Some(pre));
             }
             let facts = match memo {
                 Some(f) => f,
