@@ -14,6 +14,11 @@
 //! - `switchyard-test-hold`: the floor of a filter shaped like the Switchyard filters on the
 //!   native runtime, for the bench (row S0n): holds the request headers until the body is
 //!   complete (Envoy buffers it), then lets everything go on, reading and changing nothing.
+//! - `switchyard-test-floor`: the Envoy side of bench row S1n without its logic (row S1f): the
+//!   host calls ai-proxy makes per request for an OpenAI-compatible provider with model
+//!   mapping (counted with callgrind), each with a fixed argument and nothing computed. What
+//!   S1n costs beyond S1f is the module's own work; what S1f costs beyond S0 no change inside
+//!   the module can remove.
 //! - `switchyard-test-echo`: copies what it sees in its request-header phase (routing header,
 //!   route and cluster names) into `x-seen-*` request headers, so the upstream records them.
 
@@ -77,6 +82,11 @@ pub fn new_config(
         "switchyard-test-hold" => {
             parse()?;
             Ok(Some(Box::new(HoldFactory)))
+        }
+        "switchyard-test-floor" => {
+            parse()?;
+            ctx.define_histogram(FLOOR_HISTOGRAM, &FLOOR_LABELS)?;
+            Ok(Some(Box::new(FloorFactory)))
         }
         _ => Ok(None),
     }
@@ -316,5 +326,89 @@ impl HttpFilter for HoldFilter {
         } else {
             BodyStatus::StopIterationAndBuffer
         }
+    }
+}
+
+/// The histogram `switchyard-test-floor` records once per request, with as many labels as
+/// ai-proxy's operation-duration histogram.
+const FLOOR_HISTOGRAM: &str = "switchyard_test_floor_duration";
+const FLOOR_LABELS: [&str; 3] = [
+    "gen_ai_provider_name",
+    "gen_ai_response_model",
+    "gen_ai_operation_name",
+];
+
+struct FloorFactory;
+
+impl FilterFactory for FloorFactory {
+    fn new_filter(&self, _f: &mut EnvoyFilter) -> Box<dyn HttpFilter> {
+        Box::new(FloorFilter)
+    }
+}
+
+/// The host calls of ai-proxy for bench row S1n (OpenAI client, OpenAI-compatible provider,
+/// model mapping), in the same hooks, with fixed arguments: hold the headers; at the body's end
+/// read the headers and the body, set `:path`, `:authority`, the credential and the upstream
+/// timeout, drop `content-length`, replace the body (by itself); read the answer's status and
+/// body as it passes; publish a log line; record one labelled histogram sample.
+struct FloorFilter;
+
+impl HttpFilter for FloorFilter {
+    fn on_request_headers(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> HeadersStatus {
+        let _ = f.request_header("content-type");
+        if end_of_stream {
+            HeadersStatus::Continue
+        } else {
+            HeadersStatus::StopIteration
+        }
+    }
+
+    fn on_request_body(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> BodyStatus {
+        if !end_of_stream {
+            return BodyStatus::StopIterationAndBuffer;
+        }
+        let _ = f.body_len(Side::Request);
+        let body = f.body(Side::Request);
+        let present = f.request_headers().len();
+        f.set_request_header(":path", b"/chat/completions");
+        f.set_request_header(":authority", b"api.deepseek.com");
+        f.set_request_header("authorization", b"Bearer sk-bench");
+        f.set_request_header("x-envoy-upstream-rq-timeout-ms", b"120000");
+        if present > 0 {
+            f.remove_request_header("content-length");
+        }
+        f.replace_body(Side::Request, &body);
+        BodyStatus::Continue
+    }
+
+    fn on_response_headers(&mut self, f: &mut EnvoyFilter, _end_of_stream: bool) -> HeadersStatus {
+        let _ = f.response_header(":status");
+        HeadersStatus::Continue
+    }
+
+    fn on_response_body(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> BodyStatus {
+        if f.body_len(Side::Response) > 0 {
+            let _ = f.body(Side::Response);
+        }
+        if end_of_stream {
+            f.set_filter_state(
+                "switchyard.log",
+                b"provider=alpha model=gpt-4o upstream_model=deepseek-chat input_tokens=9 \
+                  output_tokens=12 ttft_ms=",
+            );
+        }
+        BodyStatus::Continue
+    }
+
+    fn on_stream_complete(&mut self, f: &mut EnvoyFilter) {
+        f.histogram_record(
+            FLOOR_HISTOGRAM,
+            &[
+                ("gen_ai_provider_name", "alpha"),
+                ("gen_ai_response_model", "deepseek-chat"),
+                ("gen_ai_operation_name", "chat"),
+            ],
+            1,
+        );
     }
 }

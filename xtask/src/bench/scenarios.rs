@@ -229,6 +229,13 @@ pub(super) fn scenario_specs(mock: &Mock, wasm: &Path) -> Result<Vec<Row>> {
             "switchyard-test-hold",
             json!({}),
         ));
+    // The Envoy side of S1n without its logic: a test filter that makes the host calls S1n's
+    // ai-proxy makes per request, with fixed arguments.
+    let mut s1f = s0n.clone();
+    s1f.native_filters = vec![switchyard::envoy::NativeFilter::switchyard(
+        "switchyard-test-floor",
+        json!({}),
+    )];
 
     let plain_body = chat_body("gpt-4o", false);
     Ok(vec![
@@ -280,6 +287,13 @@ pub(super) fn scenario_specs(mock: &Mock, wasm: &Path) -> Result<Vec<Row>> {
             "S0n",
             "native filter holding headers for the body, no work",
             s0n,
+            chat_body("gpt-4o", false),
+            check_plain,
+        ),
+        (
+            "S1f",
+            "S1n's host calls with fixed arguments, no logic",
+            s1f,
             chat_body("gpt-4o", false),
             check_plain,
         ),
