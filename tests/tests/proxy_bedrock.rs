@@ -365,4 +365,42 @@ fn reasoning_effort_reaches_nova_as_its_reasoning_config() {
         "{sent}"
     );
     assert_eq!(sent["inferenceConfig"]["maxTokens"], 100, "{sent}");
+
+    // High effort: Bedrock (and the mock) refuse maxTokens, temperature and topP with it.
+    // Named by an OpenAI client with no limits, it goes out as is, without inferenceConfig.
+    let r = gw.post(
+        "/v1/chat/completions",
+        r#"{"model":"nova","reasoning_effort":"high","messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = m.requests();
+    assert_eq!(got.len(), 3);
+    let sent = got[2].json().unwrap();
+    assert_eq!(
+        sent["additionalModelRequestFields"]["reasoningConfig"]["maxReasoningEffort"], "high",
+        "{sent}"
+    );
+    assert!(sent.get("inferenceConfig").is_none(), "{sent}");
+    // Named with max_tokens: the gateway's 400 naming it; nothing goes upstream.
+    let r = gw.post(
+        "/v1/chat/completions",
+        r#"{"model":"nova","reasoning_effort":"high","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["param"], "max_tokens", "{}", r.text());
+    assert_eq!(m.requests().len(), 3);
+    // An Anthropic client's budget that stands for high, with its max_tokens: medium.
+    let r = gw.post(
+        "/v1/messages",
+        r#"{"model":"nova","max_tokens":30000,"thinking":{"type":"enabled","budget_tokens":20000},"messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = m.requests();
+    assert_eq!(got.len(), 4);
+    let sent = got[3].json().unwrap();
+    assert_eq!(
+        sent["additionalModelRequestFields"]["reasoningConfig"]["maxReasoningEffort"], "medium",
+        "{sent}"
+    );
+    assert_eq!(sent["inferenceConfig"]["maxTokens"], 30000, "{sent}");
 }

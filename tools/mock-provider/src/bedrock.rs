@@ -55,14 +55,14 @@ fn percent_decode(s: &str) -> Vec<u8> {
 
 /// Answer a Converse or ConverseStream request for `model`.
 pub(crate) fn handle(ctx: &Ctx<'_>, model: &str, stream: bool, body: &Value) -> Response<MockBody> {
-    if let Some(message) = invalid_request(body) {
+    if let Some(message) = invalid_request(body).or_else(|| nova_high_effort_conflict(model, body))
+    {
         return error(400, &message, &ctx.script.headers);
     }
     let max_tokens = body
         .pointer("/inferenceConfig/maxTokens")
         .and_then(Value::as_u64);
     let answer = Answer::new(&prompt(body), ctx.script, max_tokens);
-    let _ = model;
     if stream {
         return converse_stream(ctx, &answer);
     }
@@ -191,6 +191,26 @@ pub(crate) fn exception_reply(
 /// What Converse rejects and a translating gateway may get wrong: roles other than
 /// user/assistant, a first turn that is not the user's, two turns of one role in a row,
 /// blank text, tool blocks without `toolConfig`, a `model` or OpenAI fields in the body.
+/// Amazon Nova at the high reasoning level sets its own output length: like Bedrock, a
+/// request that also carries `maxTokens`, `temperature` or `topP` is refused (the wording is
+/// the mock's own).
+fn nova_high_effort_conflict(model: &str, body: &Value) -> Option<String> {
+    let high = body
+        .pointer("/additionalModelRequestFields/reasoningConfig/maxReasoningEffort")
+        .and_then(Value::as_str)
+        == Some("high");
+    if !model.contains("amazon.nova") || !high {
+        return None;
+    }
+    let set = ["maxTokens", "temperature", "topP"]
+        .into_iter()
+        .find(|k| body.get("inferenceConfig").and_then(|c| c.get(k)).is_some())?;
+    Some(format!(
+        "The model returned the following errors: inferenceConfig.{set} must not be set when \
+         reasoningConfig.maxReasoningEffort is high"
+    ))
+}
+
 fn invalid_request(body: &Value) -> Option<String> {
     for key in ["model", "max_tokens", "temperature", "tools", "stream"] {
         if body.get(key).is_some() {
@@ -302,6 +322,25 @@ fn stop_reason(finish: Finish) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nova_high_effort_refuses_sampling_limits() {
+        let body = |inference: Value, level: &str| {
+            json!({"messages": [], "inferenceConfig": inference,
+                "additionalModelRequestFields": {"reasoningConfig":
+                    {"type": "enabled", "maxReasoningEffort": level}}})
+        };
+        let nova = "us.amazon.nova-2-lite-v1:0";
+        for key in ["maxTokens", "temperature", "topP"] {
+            let b = body(json!({ key: 1 }), "high");
+            let message = nova_high_effort_conflict(nova, &b).unwrap();
+            assert!(message.contains(key), "{message}");
+            assert!(nova_high_effort_conflict(nova, &body(json!({ key: 1 }), "medium")).is_none());
+            assert!(nova_high_effort_conflict("anthropic.claude-v2", &b).is_none());
+        }
+        let stops = body(json!({"stopSequences": ["x"]}), "high");
+        assert!(nova_high_effort_conflict(nova, &stops).is_none());
+    }
 
     #[test]
     fn paths() {

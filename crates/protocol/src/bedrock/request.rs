@@ -200,11 +200,12 @@ pub fn chat_request_to_converse(
         None => opt_u32(req, "max_tokens")?,
     };
     // Amazon Nova reasons by level, not by token budget: its own `reasoningConfig`.
-    let (thinking, nova_reasoning) = if family == ModelFamily::Nova {
-        (None, nova_reasoning(req)?)
+    let (thinking, nova_effort) = if family == ModelFamily::Nova {
+        (None, nova_high_effort_rule(req, nova_reasoning(req)?)?)
     } else {
         (thinking(req, family)?, None)
     };
+    let nova_high = nova_effort.as_ref().is_some_and(|e| e.level == NOVA_HIGH);
     let budget = thinking
         .as_ref()
         .and_then(|t| t.get("budget_tokens"))
@@ -235,6 +236,8 @@ pub fn chat_request_to_converse(
                 b.saturating_add(answer)
             })
         }
+        // At Nova's high level Bedrock takes no `maxTokens`, not even the gateway's default.
+        (None, None) if nova_high => None,
         (None, None) => opts.default_max_tokens,
     };
     if let Some(n) = max_tokens {
@@ -292,8 +295,8 @@ pub fn chat_request_to_converse(
     if let Some(thinking) = thinking {
         additional.insert("thinking".into(), thinking);
     }
-    if let Some(reasoning) = nova_reasoning {
-        additional.insert("reasoningConfig".into(), reasoning);
+    if let Some(effort) = nova_effort {
+        additional.insert("reasoningConfig".into(), nova_config(effort.level));
     }
     if !additional.is_empty() {
         out.insert(
@@ -393,6 +396,59 @@ fn thinking(req: &Map<String, Value>, family: ModelFamily) -> Result<Option<Valu
     Ok(out)
 }
 
+/// Nova's top reasoning level. Bedrock refuses `maxTokens`, `temperature` and `topP` with it
+/// (the model decides how long it thinks and answers).
+const NOVA_HIGH: &str = "high";
+
+/// A reasoning level for Amazon Nova, and whether the client named it (`reasoning_effort`,
+/// or a Messages client's `output_config.effort`) rather than the gateway deriving it from a
+/// `thinking` budget.
+struct NovaEffort {
+    level: &'static str,
+    named: bool,
+}
+
+/// Bedrock's rule for Nova's high level, applied before the request leaves: with the client's
+/// `max_tokens`/`max_completion_tokens`, `temperature` or `top_p` present, a level the client
+/// named is a 400 naming that field (never dropped), and a level derived from a `thinking`
+/// budget is lowered to medium (the nearest level that keeps the client's limits; Messages
+/// requests always carry `max_tokens`).
+fn nova_high_effort_rule(
+    req: &Map<String, Value>,
+    effort: Option<NovaEffort>,
+) -> Result<Option<NovaEffort>, GatewayError> {
+    let Some(effort) = effort else {
+        return Ok(None);
+    };
+    if effort.level != NOVA_HIGH {
+        return Ok(Some(effort));
+    }
+    let sampling = [
+        "max_completion_tokens",
+        "max_tokens",
+        "temperature",
+        "top_p",
+    ]
+    .into_iter()
+    .find(|k| get(req, k).is_some());
+    match sampling {
+        None => Ok(Some(effort)),
+        Some(param) if effort.named => Err(invalid(
+            param,
+            "unsupported_parameter",
+            format!(
+                "`{param}` cannot be sent to Amazon Nova with high reasoning effort: Bedrock \
+                 requires max_tokens, temperature and top_p unset at that level (the model sets \
+                 its own output length); remove `{param}` or ask for medium effort"
+            ),
+        )),
+        Some(_) => Ok(Some(NovaEffort {
+            level: "medium",
+            named: false,
+        })),
+    }
+}
+
 /// Reasoning for Amazon Nova models: `reasoningConfig` of `additionalModelRequestFields`,
 /// `{type: enabled, maxReasoningEffort}` with Nova's three levels. From Anthropic's
 /// `thinking` object when there is one (Messages clients; its budget as the level it stands
@@ -400,8 +456,9 @@ fn thinking(req: &Map<String, Value>, family: ModelFamily) -> Result<Option<Valu
 /// `disabled` and `adaptive` ask for nothing), else from `reasoning_effort` (`minimal` as
 /// `low`, `xhigh` as `high`, `none` asks for nothing). Nova's default is no extended
 /// thinking. Whether the model reasons is the model's: Bedrock answers 400 for a Nova model
-/// without extended thinking.
-fn nova_reasoning(req: &Map<String, Value>) -> Result<Option<Value>, GatewayError> {
+/// without extended thinking. [`nova_high_effort_rule`] then applies Bedrock's limits on the
+/// high level.
+fn nova_reasoning(req: &Map<String, Value>) -> Result<Option<NovaEffort>, GatewayError> {
     if let Some(t) = get(req, "thinking") {
         let t = t
             .as_object()
@@ -427,19 +484,22 @@ fn nova_reasoning(req: &Map<String, Value>) -> Result<Option<Value>, GatewayErro
                 ))
             }
         };
-        return Ok(Some(nova_config(effort)));
+        return Ok(Some(NovaEffort {
+            level: effort,
+            named: false,
+        }));
     }
-    let effort = match get(req, "reasoning_effort") {
+    let level = match get(req, "reasoning_effort") {
         None => return Ok(None),
         Some(v) => match v.as_str() {
             Some("none") => return Ok(None),
             Some("minimal" | "low") => "low",
             Some("medium") => "medium",
-            Some("high" | "xhigh") => "high",
+            Some("high" | "xhigh") => NOVA_HIGH,
             _ => return Err(bad_effort()),
         },
     };
-    Ok(Some(nova_config(effort)))
+    Ok(Some(NovaEffort { level, named: true }))
 }
 
 fn nova_config(effort: &str) -> Value {
@@ -1183,6 +1243,83 @@ mod tests {
             // Nova has no token budget: `max_tokens` is left as the client sent it (none).
             assert!(out.pointer("/inferenceConfig/maxTokens").is_none(), "{out}");
         }
+    }
+
+    /// Bedrock takes no `maxTokens`, `temperature` or `topP` at Nova's high level: a level the
+    /// client named is refused with the field, a budget's level is lowered to medium, and the
+    /// gateway's own default `maxTokens` is left out.
+    #[test]
+    fn nova_high_effort_sends_no_sampling_limits() {
+        let opts = BedrockOptions {
+            default_max_tokens: Some(1000),
+            ..BedrockOptions::default()
+        };
+        let convert = |extra: Value| {
+            let mut body = json!({"model": "us.amazon.nova-2-lite-v1:0",
+                "messages": [{"role": "user", "content": "hi"}]});
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            chat_request_to_converse(body.to_string().as_bytes(), &opts)
+                .map(|out| serde_json::from_slice::<Value>(&out).unwrap())
+        };
+        for (extra, param) in [
+            (
+                json!({"reasoning_effort": "high", "max_tokens": 50}),
+                "max_tokens",
+            ),
+            (
+                json!({"reasoning_effort": "high", "max_completion_tokens": 50}),
+                "max_completion_tokens",
+            ),
+            (
+                json!({"reasoning_effort": "xhigh", "temperature": 0.2}),
+                "temperature",
+            ),
+            (json!({"reasoning_effort": "high", "top_p": 0.9}), "top_p"),
+        ] {
+            let e = convert(extra.clone()).unwrap_err();
+            assert_eq!(
+                (e.status(), e.param, e.code),
+                (400, Some(param), "unsupported_parameter"),
+                "{extra}"
+            );
+            assert!(e.message.contains("medium effort"), "{}", e.message);
+        }
+        let level = |out: &Value| {
+            out.pointer("/additionalModelRequestFields/reasoningConfig/maxReasoningEffort")
+                .cloned()
+        };
+        // High with nothing to conflict: no maxTokens at all, not even the default; a null
+        // counts as absent and stop sequences are kept.
+        let out = convert(json!({"reasoning_effort": "high", "temperature": null, "stop": ["x"]}))
+            .unwrap();
+        assert_eq!(level(&out), Some(json!("high")), "{out}");
+        assert_eq!(
+            out["inferenceConfig"],
+            json!({"stopSequences": ["x"]}),
+            "{out}"
+        );
+        // Lower levels keep every limit, and the default applies.
+        let out =
+            convert(json!({"reasoning_effort": "medium", "max_tokens": 50, "temperature": 0.2}))
+                .unwrap();
+        assert_eq!(level(&out), Some(json!("medium")), "{out}");
+        assert_eq!(
+            out["inferenceConfig"],
+            json!({"maxTokens": 50, "temperature": 0.2}),
+            "{out}"
+        );
+        let out = convert(json!({"reasoning_effort": "low"})).unwrap();
+        assert_eq!(out["inferenceConfig"]["maxTokens"], 1000, "{out}");
+        // A budget standing for high: high without limits, medium with the client's limit.
+        let budget = json!({"type": "enabled", "budget_tokens": 20000});
+        let out = convert(json!({"thinking": budget})).unwrap();
+        assert_eq!(level(&out), Some(json!("high")), "{out}");
+        assert!(out.get("inferenceConfig").is_none(), "{out}");
+        let out = convert(json!({"thinking": budget, "max_tokens": 30000})).unwrap();
+        assert_eq!(level(&out), Some(json!("medium")), "{out}");
+        assert_eq!(out["inferenceConfig"]["maxTokens"], 30000, "{out}");
     }
 
     #[test]
