@@ -1409,6 +1409,22 @@ mod tests {
             v["additionalModelRequestFields"]["thinking"],
             serde_json::json!({"type": "enabled", "budget_tokens": 1024})
         );
+        // Nova's high level takes no token limit: refused under the Responses name too.
+        let e = body(
+            Translation::ResponsesToBedrock,
+            r#"{"model":"us.amazon.nova-2-lite-v1:0","input":"hi","max_output_tokens":1000,"reasoning":{"effort":"high"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.status(), e.param),
+            (400, Some("max_output_tokens")),
+            "{e:?}"
+        );
+        assert!(
+            e.message.starts_with("`max_output_tokens`"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
