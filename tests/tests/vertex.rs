@@ -72,6 +72,24 @@ fn token_requests(m: &MockServer) -> usize {
     m.requests().iter().filter(|r| r.path == "/token").count()
 }
 
+/// Wait for the gateway's background fetch of its first token (the root tick sends it right
+/// after configuration), then for its answer to be stored. A request that finds no usable
+/// token while someone else's fetch is in flight sends a token request of its own (no
+/// cross-worker wake-up exists to make it wait), so a test that counts token requests starts
+/// after the first one has landed.
+fn wait_for_first_token(m: &MockServer) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while token_requests(m) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gateway sent no token request within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The mock answers at once; the gateway stores the token when the answer arrives.
+    std::thread::sleep(Duration::from_millis(500));
+}
+
 fn vertex_requests(m: &MockServer) -> Vec<RecordedRequest> {
     m.requests()
         .into_iter()
@@ -82,6 +100,7 @@ fn vertex_requests(m: &MockServer) -> Vec<RecordedRequest> {
 #[test]
 fn openai_and_anthropic_sdks_reach_gemini_and_claude_on_vertex() {
     let (gw, m) = vertex_gateway(3600, 300);
+    wait_for_first_token(&m);
     let openai_script = r#"
 import sys, openai
 c = openai.OpenAI(base_url=sys.argv[1], api_key="client-key", max_retries=0)
