@@ -77,18 +77,34 @@ pub fn new_config(
         }
         "switchyard-test-echo" => {
             parse()?;
-            Ok(Some(Box::new(EchoFactory)))
+            Ok(Some(Box::new(Fresh::<EchoFilter>::new())))
         }
         "switchyard-test-hold" => {
             parse()?;
-            Ok(Some(Box::new(HoldFactory)))
+            Ok(Some(Box::new(Fresh::<HoldFilter>::new())))
         }
         "switchyard-test-floor" => {
             parse()?;
             ctx.define_histogram(FLOOR_HISTOGRAM, &FLOOR_LABELS)?;
-            Ok(Some(Box::new(FloorFactory)))
+            Ok(Some(Box::new(Fresh::<FloorFilter>::new())))
         }
         _ => Ok(None),
+    }
+}
+
+/// The factory of a filter that keeps no config and no state across streams: a fresh
+/// `F::default()` per stream.
+struct Fresh<F>(std::marker::PhantomData<fn() -> F>);
+
+impl<F> Fresh<F> {
+    fn new() -> Self {
+        Fresh(std::marker::PhantomData)
+    }
+}
+
+impl<F: HttpFilter + Default + 'static> FilterFactory for Fresh<F> {
+    fn new_filter(&self, _f: &mut EnvoyFilter) -> Box<dyn HttpFilter> {
+        Box::new(F::default())
     }
 }
 
@@ -188,14 +204,7 @@ impl HttpFilter for RouterFilter {
     }
 }
 
-struct EchoFactory;
-
-impl FilterFactory for EchoFactory {
-    fn new_filter(&self, _f: &mut EnvoyFilter) -> Box<dyn HttpFilter> {
-        Box::new(EchoFilter)
-    }
-}
-
+#[derive(Default)]
 struct EchoFilter;
 
 impl HttpFilter for EchoFilter {
@@ -300,15 +309,8 @@ impl HttpFilter for AsyncFilter {
     }
 }
 
-struct HoldFactory;
-
-impl FilterFactory for HoldFactory {
-    fn new_filter(&self, _f: &mut EnvoyFilter) -> Box<dyn HttpFilter> {
-        Box::new(HoldFilter)
-    }
-}
-
 /// Holds the request headers until the body is complete, and nothing else.
+#[derive(Default)]
 struct HoldFilter;
 
 impl HttpFilter for HoldFilter {
@@ -338,19 +340,12 @@ const FLOOR_LABELS: [&str; 3] = [
     "gen_ai_operation_name",
 ];
 
-struct FloorFactory;
-
-impl FilterFactory for FloorFactory {
-    fn new_filter(&self, _f: &mut EnvoyFilter) -> Box<dyn HttpFilter> {
-        Box::new(FloorFilter)
-    }
-}
-
 /// The host calls of ai-proxy for bench row S1n (OpenAI client, OpenAI-compatible provider,
 /// model mapping), in the same hooks, with fixed arguments: hold the headers; at the body's end
 /// read the headers and the body, set `:path`, `:authority`, the credential and the upstream
 /// timeout, drop `content-length`, replace the body (by itself); read the answer's status and
 /// body as it passes; publish a log line; record one labelled histogram sample.
+#[derive(Default)]
 struct FloorFilter;
 
 impl HttpFilter for FloorFilter {
