@@ -1389,42 +1389,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v["serviceTier"], serde_json::json!({"type": "priority"}));
-        // A token limit at or below the thinking budget, under the Responses name.
-        let e = body(
-            Translation::ResponsesToBedrock,
-            r#"{"model":"anthropic.claude-3-7-sonnet-20250219-v1:0","input":"hi","max_output_tokens":1000,"reasoning":{"effort":"medium"}}"#,
-        )
-        .unwrap_err();
-        assert_eq!(
-            (e.status(), e.param),
-            (400, Some("max_output_tokens")),
-            "{e:?}"
-        );
-        assert!(
-            e.message.starts_with("max_output_tokens (1000)"),
-            "{}",
-            e.message
-        );
         assert_eq!(
             v["additionalModelRequestFields"]["thinking"],
             serde_json::json!({"type": "enabled", "budget_tokens": 1024})
         );
-        // Nova's high level takes no token limit: refused under the Responses name too.
-        let e = body(
-            Translation::ResponsesToBedrock,
-            r#"{"model":"us.amazon.nova-2-lite-v1:0","input":"hi","max_output_tokens":1000,"reasoning":{"effort":"high"}}"#,
-        )
-        .unwrap_err();
-        assert_eq!(
-            (e.status(), e.param),
-            (400, Some("max_output_tokens")),
-            "{e:?}"
+        // Token-limit refusals reach a Responses client under its own field name.
+        let refused_limit = |model: &str, effort: &str, message_start: &str| {
+            let request = serde_json::json!({"model": model, "input": "hi",
+                "max_output_tokens": 1000, "reasoning": {"effort": effort}});
+            let e = body(Translation::ResponsesToBedrock, &request.to_string()).unwrap_err();
+            assert_eq!(
+                (e.status(), e.param),
+                (400, Some("max_output_tokens")),
+                "{e:?}"
+            );
+            assert!(e.message.starts_with(message_start), "{}", e.message);
+        };
+        // At or below the thinking budget (Claude).
+        refused_limit(
+            "anthropic.claude-3-7-sonnet-20250219-v1:0",
+            "medium",
+            "max_output_tokens (1000)",
         );
-        assert!(
-            e.message.starts_with("`max_output_tokens`"),
-            "{}",
-            e.message
-        );
+        // With Nova's high level, which takes no token limit.
+        refused_limit("us.amazon.nova-2-lite-v1:0", "high", "`max_output_tokens`");
     }
 
     #[test]

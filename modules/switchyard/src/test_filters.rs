@@ -92,6 +92,16 @@ pub fn new_config(
     }
 }
 
+/// The request-header phase of a filter that decides from the body: hold the headers until
+/// the body is complete (nothing to wait for when there is no body).
+fn hold_for_body(end_of_stream: bool) -> HeadersStatus {
+    if end_of_stream {
+        HeadersStatus::Continue
+    } else {
+        HeadersStatus::StopIteration
+    }
+}
+
 /// The factory of a filter that keeps no config and no state across streams: a fresh
 /// `F::default()` per stream.
 struct Fresh<F>(std::marker::PhantomData<fn() -> F>);
@@ -148,12 +158,8 @@ impl HttpFilter for RouterFilter {
             .request_header_str("x-switchyard-test-panic")
             .map(str::to_string);
         self.maybe_panic("request_headers");
-        if end_of_stream {
-            HeadersStatus::Continue
-        } else {
-            // Hold the headers: the route is decided from the body.
-            HeadersStatus::StopIteration
-        }
+        // The route is decided from the body.
+        hold_for_body(end_of_stream)
     }
 
     fn on_request_body(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> BodyStatus {
@@ -315,11 +321,7 @@ struct HoldFilter;
 
 impl HttpFilter for HoldFilter {
     fn on_request_headers(&mut self, _f: &mut EnvoyFilter, end_of_stream: bool) -> HeadersStatus {
-        if end_of_stream {
-            HeadersStatus::Continue
-        } else {
-            HeadersStatus::StopIteration
-        }
+        hold_for_body(end_of_stream)
     }
 
     fn on_request_body(&mut self, _f: &mut EnvoyFilter, end_of_stream: bool) -> BodyStatus {
@@ -351,11 +353,7 @@ struct FloorFilter;
 impl HttpFilter for FloorFilter {
     fn on_request_headers(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> HeadersStatus {
         let _ = f.request_header("content-type");
-        if end_of_stream {
-            HeadersStatus::Continue
-        } else {
-            HeadersStatus::StopIteration
-        }
+        hold_for_body(end_of_stream)
     }
 
     fn on_request_body(&mut self, f: &mut EnvoyFilter, end_of_stream: bool) -> BodyStatus {
@@ -364,14 +362,13 @@ impl HttpFilter for FloorFilter {
         }
         let _ = f.body_len(Side::Request);
         let body = f.body(Side::Request);
-        let present = f.request_headers().len();
+        // ai-proxy reads the header list to skip removing headers that are absent.
+        let _ = f.request_headers();
         f.set_request_header(":path", b"/chat/completions");
         f.set_request_header(":authority", b"api.deepseek.com");
         f.set_request_header("authorization", b"Bearer sk-bench");
         f.set_request_header("x-envoy-upstream-rq-timeout-ms", b"120000");
-        if present > 0 {
-            f.remove_request_header("content-length");
-        }
+        f.remove_request_header("content-length");
         f.replace_body(Side::Request, &body);
         BodyStatus::Continue
     }
